@@ -1,0 +1,54 @@
+import type { ConfChange, ConfState, NodeId } from './types.ts';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Conf changes travel in `conf` entries as small JSON documents. */
+export function encodeConfChange(cc: ConfChange): Uint8Array {
+  return encoder.encode(JSON.stringify({ type: cc.type, node: cc.node }));
+}
+
+/** Decodes a `conf` entry; undefined if it is not a valid ConfChange (it is then ignored everywhere alike). */
+export function decodeConfChange(data: Uint8Array): ConfChange | undefined {
+  try {
+    const v: unknown = JSON.parse(decoder.decode(data));
+    if (typeof v !== 'object' || v === null) return undefined;
+    const { type, node } = v as Record<string, unknown>;
+    if (type !== 'addVoter' && type !== 'addLearner' && type !== 'remove') return undefined;
+    if (typeof node !== 'string' || node === '') return undefined;
+    return { type, node };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a change is refused before it reaches the log; undefined when it is fine. */
+export function validateConfChange(conf: ConfState, cc: ConfChange): string | undefined {
+  const isVoter = conf.voters.includes(cc.node);
+  const isLearner = conf.learners.includes(cc.node);
+  switch (cc.type) {
+    case 'addVoter':
+      return isVoter ? `${cc.node} is already a voter` : undefined;
+    case 'addLearner':
+      if (isVoter) return `${cc.node} is a voter; remove it first to demote it`;
+      return isLearner ? `${cc.node} is already a learner` : undefined;
+    case 'remove':
+      if (!isVoter && !isLearner) return `${cc.node} is not a member`;
+      if (isVoter && conf.voters.length === 1) return 'cannot remove the last voter';
+      return undefined;
+  }
+}
+
+/** The configuration after `cc`; a change that does not apply leaves it as it was. */
+export function applyToConf(conf: ConfState, cc: ConfChange): ConfState {
+  const voters = conf.voters.filter((id) => id !== cc.node);
+  const learners = conf.learners.filter((id) => id !== cc.node);
+  if (cc.type === 'addVoter') voters.push(cc.node);
+  if (cc.type === 'addLearner') learners.push(cc.node);
+  if (voters.length === 0) return conf; // never leave a cluster without voters
+  return { voters: sortIds(voters), learners: sortIds(learners) };
+}
+
+function sortIds(ids: NodeId[]): NodeId[] {
+  return ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -1,0 +1,54 @@
+import type { Index, Logger, NodeId, Rng } from './types.ts';
+import type { Storage } from './storage.ts';
+
+/** How a RawNode is made. Ticks are the core's only notion of time. */
+export interface Config {
+  readonly id: NodeId;
+  readonly storage: Storage;
+  readonly rng: Rng;
+  /** The last index the state machine applied before this start (0 on a fresh node). */
+  readonly applied?: Index;
+  /** A follower campaigns after between electionTicks and 2*electionTicks - 1 ticks of silence. */
+  readonly electionTicks?: number;
+  /** A leader sends heartbeats every heartbeatTicks ticks. Must be below electionTicks. */
+  readonly heartbeatTicks?: number;
+  /** PreVote (thesis §9.6): a node first asks whether it could win before raising its term. */
+  readonly preVote?: boolean;
+  /** CheckQuorum (thesis §6.2): a leader that has not heard from a quorum for an election timeout steps down. */
+  readonly checkQuorum?: boolean;
+  /** Maximum AppendEntries in flight per follower in replicate state. */
+  readonly maxInflightMsgs?: number;
+  /** Maximum entry bytes in flight per follower. */
+  readonly maxInflightBytes?: number;
+  /** Maximum entry bytes in one AppendEntries (at least one entry is always sent). */
+  readonly maxMsgBytes?: number;
+  /** Maximum bytes of entries handed to the application in one Ready. */
+  readonly maxCommittedBytesPerReady?: number;
+  readonly logger?: Logger;
+}
+
+/** A Config with every default filled in. */
+export type ResolvedConfig = Required<Config>;
+
+const silent: Logger = { debug() {}, warn() {} };
+
+export function resolveConfig(c: Config): ResolvedConfig {
+  const r: ResolvedConfig = {
+    applied: 0,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    preVote: true,
+    checkQuorum: true,
+    maxInflightMsgs: 256,
+    maxInflightBytes: 8 * 1024 * 1024,
+    maxMsgBytes: 1024 * 1024,
+    maxCommittedBytesPerReady: 4 * 1024 * 1024,
+    logger: silent,
+    ...c,
+  };
+  if (r.id === '') throw new Error('config: id must not be empty');
+  if (r.heartbeatTicks < 1) throw new Error('config: heartbeatTicks must be at least 1');
+  if (r.electionTicks <= r.heartbeatTicks) throw new Error('config: electionTicks must exceed heartbeatTicks');
+  if (r.maxInflightMsgs < 1) throw new Error('config: maxInflightMsgs must be at least 1');
+  return r;
+}

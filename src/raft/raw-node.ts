@@ -1,0 +1,178 @@
+import { decodeConfChange } from './conf-change.ts';
+import { type Config, resolveConfig } from './config.ts';
+import type { ProposeResult } from './raft.ts';
+import { Raft } from './raft.ts';
+import * as replication from './replication.ts';
+import type { ConfChange, ConfState, HardState, Index, Message, NodeId, Ready, Role, SoftState, Term } from './types.ts';
+
+/** A snapshot of the node's state for status pages and tests. */
+export interface Status {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: Term;
+  readonly vote: NodeId;
+  readonly leader: NodeId;
+  readonly commit: Index;
+  readonly applied: Index;
+  readonly firstIndex: Index;
+  readonly lastIndex: Index;
+  readonly conf: ConfState;
+  readonly leadTransferee: NodeId;
+  /** Leader only: each member's replication progress. */
+  readonly progress: Readonly<Record<NodeId, { match: Index; next: Index; state: string; recentActive: boolean }>>;
+}
+
+/**
+ * The core's door, shaped after etcd's RawNode: `tick`, `step`, `propose`,
+ * `readIndex`, `proposeConfChange`, `transferLeader`, then `ready` and
+ * `advance`. It is synchronous and does no I/O; see `Ready` for the contract.
+ */
+export class RawNode {
+  private readonly raft: Raft;
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+
+  constructor(config: Config) {
+    this.raft = new Raft(resolveConfig(config));
+    this.prevSoft = this.softState();
+    this.prevHard = this.raft.hardState();
+  }
+
+  get id(): NodeId {
+    return this.raft.id;
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Feeds a message from a peer. Messages of unknown shape must be rejected by the transport before this. */
+  step(m: Message): void {
+    this.raft.step(m);
+  }
+
+  /** Start an election now (with PreVote when enabled), e.g. when a request finds no leader. */
+  campaign(): void {
+    this.raft.campaign();
+  }
+
+  propose(data: Uint8Array): ProposeResult {
+    return this.raft.propose(data);
+  }
+
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    return this.raft.proposeConfChange(cc);
+  }
+
+  /** Apply a committed `conf` entry's change; returns the configuration to persist with the applied index. */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc);
+  }
+
+  /** Decode a `conf` entry's data (undefined for a malformed one, which then changes nothing). */
+  static decodeConfChange(data: Uint8Array): ConfChange | undefined {
+    return decodeConfChange(data);
+  }
+
+  readIndex(ctx: string): void {
+    this.raft.readIndex(ctx);
+  }
+
+  transferLeader(to: NodeId): void {
+    this.raft.transferLeader(to);
+  }
+
+  /** The runtime could not deliver to `id` (or a snapshot to it failed): fall back to probing. */
+  reportUnreachable(id: NodeId, snapshotFailed = false): void {
+    replication.reportUnreachable(this.raft, id, snapshotFailed);
+  }
+
+  hasReady(): boolean {
+    const r = this.raft;
+    return (
+      r.needsBroadcast ||
+      r.msgs.length > 0 ||
+      r.readStates.length > 0 ||
+      r.log.hasUnstable() ||
+      r.log.hasNextCommitted() ||
+      !sameHard(this.prevHard, r.hardState()) ||
+      !sameSoft(this.prevSoft, this.softState())
+    );
+  }
+
+  /** Collects the pending work. Call `advance(ready)` once it is done, before the next `ready()`. */
+  ready(): Ready {
+    const r = this.raft;
+    if (r.needsBroadcast) {
+      r.needsBroadcast = false;
+      if (r.role === 'leader') replication.broadcastAppend(r);
+    }
+    const soft = this.softState();
+    const hard = r.hardState();
+    const unstable = r.log.unstable();
+    const committedEntries = r.log.nextCommitted(r.cfg.maxCommittedBytesPerReady);
+    const last = committedEntries[committedEntries.length - 1];
+    if (last) r.log.applying = last.index;
+    const rd: Ready = {
+      softState: sameSoft(this.prevSoft, soft) ? undefined : soft,
+      hardState: sameHard(this.prevHard, hard) ? undefined : hard,
+      snapshot: unstable.snapshot,
+      entries: [...unstable.entries],
+      committedEntries,
+      messages: r.msgs,
+      readStates: r.readStates,
+    };
+    r.msgs = [];
+    r.readStates = [];
+    return rd;
+  }
+
+  /** The runtime finished a Ready: its entries are durable and its committed entries applied. */
+  advance(rd: Ready): void {
+    const log = this.raft.log;
+    if (rd.softState) this.prevSoft = rd.softState;
+    if (rd.hardState) this.prevHard = rd.hardState;
+    if (rd.snapshot) {
+      log.stableSnapTo(rd.snapshot.meta.index);
+      log.applied = Math.max(log.applied, rd.snapshot.meta.index);
+    }
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry) log.stableTo(lastEntry.index, lastEntry.term);
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied) log.applied = lastApplied.index;
+  }
+
+  status(): Status {
+    const r = this.raft;
+    const progress: Record<NodeId, { match: Index; next: Index; state: string; recentActive: boolean }> = {};
+    for (const [id, pr] of r.progress) {
+      progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive };
+    }
+    return {
+      id: r.id,
+      role: r.role,
+      term: r.term,
+      vote: r.vote,
+      leader: r.lead,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      firstIndex: r.log.firstIndex(),
+      lastIndex: r.log.lastIndex(),
+      conf: r.conf,
+      leadTransferee: r.leadTransferee,
+      progress,
+    };
+  }
+
+  private softState(): SoftState {
+    return { leader: this.raft.lead, role: this.raft.role };
+  }
+}
+
+function sameHard(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoft(a: SoftState, b: SoftState): boolean {
+  return a.leader === b.leader && a.role === b.role;
+}

@@ -1,0 +1,213 @@
+import { entrySize } from './log.ts';
+import { committedIndex, hasQuorum } from './quorum.ts';
+import type { Raft } from './raft.ts';
+import type { AppendMsg, AppendRespMsg, HeartbeatRespMsg, Message, NodeId, SnapshotMsg } from './types.ts';
+
+/**
+ * The leader's side of log replication (paper §5.3, thesis §10.2 for
+ * pipelining and flow control) and the follower's handling of
+ * AppendEntries and InstallSnapshot. Functions over a Raft, kept apart
+ * from elections so each file has one job.
+ */
+
+/** Advances the commit index to what a majority matched, if that entry is of the current term (§5.4.2, Figure 8). */
+export function maybeCommit(r: Raft): boolean {
+  const index = committedIndex(r.conf.voters, (id) => r.progress.get(id)?.match ?? 0);
+  if (index <= r.log.committed || r.log.term(index) !== r.term) return false;
+  r.log.commitTo(index);
+  releaseReadsAwaitingCommit(r);
+  return true;
+}
+
+/** Sends AppendEntries (or a snapshot) to `to` if its window allows. Returns whether a message went out. */
+export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true): boolean {
+  const pr = r.progress.get(to);
+  if (!pr || to === r.id || pr.isPaused()) return false;
+  const prevIndex = pr.next - 1;
+  const prevTerm = r.log.term(prevIndex);
+  if (prevTerm === undefined || pr.next < r.log.firstIndex()) return sendSnapshot(r, to);
+  const last = r.log.lastIndex();
+  const entries = pr.next <= last ? r.log.entries(pr.next, last + 1, r.cfg.maxMsgBytes) : [];
+  if (entries.length === 0 && !sendIfEmpty) return false;
+  let bytes = 0;
+  for (const e of entries) bytes += entrySize(e);
+  r.send({ type: 'app', to, prevIndex, prevTerm, entries, commit: r.log.committed });
+  pr.sentEntries(prevIndex + entries.length, bytes);
+  return true;
+}
+
+function sendSnapshot(r: Raft, to: NodeId): boolean {
+  const pr = r.progress.get(to);
+  // Only to a follower we have heard from: a snapshot is expensive (etcd does the same).
+  if (!pr || !pr.recentActive) return false;
+  const snapshot = r.log.snapshot();
+  pr.becomeSnapshot(snapshot.meta.index);
+  r.send({ type: 'snapshot', to, snapshot });
+  return true;
+}
+
+/** One AppendEntries per follower with everything new (batching), then more while windows allow. */
+export function broadcastAppend(r: Raft): void {
+  for (const id of r.progress.keys()) {
+    if (id === r.id) continue;
+    sendAppend(r, id);
+    while (sendAppend(r, id, false)) {}
+  }
+}
+
+export function broadcastHeartbeat(r: Raft, ctx: string): void {
+  for (const [id, pr] of r.progress) {
+    if (id === r.id) continue;
+    // A follower must not learn a commit index beyond what it holds.
+    r.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, r.log.committed), ctx });
+  }
+}
+
+/** Everything the leader does on a message of its own term. */
+export function stepLeader(r: Raft, m: Message): void {
+  switch (m.type) {
+    case 'appResp':
+      handleAppendResp(r, m);
+      return;
+    case 'heartbeatResp':
+      handleHeartbeatResp(r, m);
+      return;
+    case 'readIndex':
+      leaderReadIndex(r, m.ctx, m.from);
+      return;
+    default:
+      return;
+  }
+}
+
+function handleAppendResp(r: Raft, m: AppendRespMsg): void {
+  const pr = r.progress.get(m.from);
+  if (!pr) return;
+  pr.recentActive = true;
+  if (m.reject) {
+    // Fast backtracking (§5.3, last paragraphs): jump to the last index where our
+    // log's term is at most the follower's term at its hint.
+    const probeFrom = m.hintTerm > 0 ? r.log.findConflictByTerm(m.hintIndex, m.hintTerm) : m.hintIndex;
+    if (pr.maybeDecrTo(m.index, probeFrom)) {
+      if (pr.state === 'replicate') pr.becomeProbe();
+      sendAppend(r, m.from);
+    }
+    return;
+  }
+  const advanced = pr.maybeUpdate(m.index);
+  if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+  else if (pr.state === 'probe' && advanced) pr.becomeReplicate();
+  else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+    pr.becomeProbe();
+    pr.becomeReplicate();
+  }
+  if (advanced && maybeCommit(r)) {
+    // Followers learn the new commit index with the next append.
+    r.needsBroadcast = true;
+  }
+  while (sendAppend(r, m.from, false)) {}
+  if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
+    r.send({ type: 'timeoutNow', to: m.from });
+  }
+}
+
+function handleHeartbeatResp(r: Raft, m: HeartbeatRespMsg): void {
+  const pr = r.progress.get(m.from);
+  if (!pr) return;
+  pr.recentActive = true;
+  pr.probeSent = false;
+  if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
+  if (m.ctx === '') return;
+  const acks = r.readOnly.ack(m.ctx, m.from);
+  if (!acks || !hasQuorum(r.conf.voters, (id) => id === r.id || acks.has(id))) return;
+  for (const read of r.readOnly.release(m.ctx)) answerRead(r, read.ctx, read.index, read.from);
+}
+
+/**
+ * ReadIndex on the leader (thesis §6.4): record the commit index, then
+ * confirm leadership with a heartbeat round; the read is answered when a
+ * quorum acknowledges. Until an entry of this term is committed the commit
+ * index may be stale, so the read waits for that first.
+ */
+export function leaderReadIndex(r: Raft, ctx: string, from: NodeId): void {
+  if (r.log.term(r.log.committed) !== r.term) {
+    r.pendingReads.push({ ctx, from });
+    return;
+  }
+  if (r.conf.voters.length === 1 && r.conf.voters[0] === r.id) {
+    answerRead(r, ctx, r.log.committed, from);
+    return;
+  }
+  r.readOnly.add(ctx, r.log.committed, from);
+  broadcastHeartbeat(r, ctx);
+}
+
+function releaseReadsAwaitingCommit(r: Raft): void {
+  if (r.pendingReads.length === 0 || r.log.term(r.log.committed) !== r.term) return;
+  const reads = r.pendingReads;
+  r.pendingReads = [];
+  for (const read of reads) leaderReadIndex(r, read.ctx, read.from);
+}
+
+function answerRead(r: Raft, ctx: string, index: number, from: NodeId): void {
+  if (from === r.id) r.readStates.push({ index, ctx });
+  else r.send({ type: 'readIndexResp', to: from, ctx, index });
+}
+
+/** The follower's AppendEntries receiver (Figure 2), replying with a conflict hint on mismatch. */
+export function handleAppend(r: Raft, m: AppendMsg): void {
+  if (m.prevIndex < r.log.committed) {
+    // Everything up to our commit index matches the leader's log already.
+    r.send({ type: 'appResp', to: m.from, index: r.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+    return;
+  }
+  const lastNew = r.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
+  if (lastNew !== undefined) {
+    r.send({ type: 'appResp', to: m.from, index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
+    return;
+  }
+  const hintIndex = r.log.findConflictByTerm(Math.min(m.prevIndex, r.log.lastIndex()), m.prevTerm);
+  const hintTerm = r.log.term(hintIndex) ?? 0;
+  r.send({ type: 'appResp', to: m.from, index: m.prevIndex, reject: true, hintIndex, hintTerm });
+}
+
+/** InstallSnapshot receiver (§7): install unless our log already holds the snapshot's last entry. */
+export function handleSnapshot(r: Raft, m: SnapshotMsg): void {
+  const { index, term } = m.snapshot.meta;
+  if (index <= r.log.committed) {
+    r.send({ type: 'appResp', to: m.from, index: r.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+    return;
+  }
+  if (r.log.matchTerm(index, term)) {
+    // Our log already has it: just fast-forward the commit index. Entries after
+    // it are not known to match, so the reply claims only up to the snapshot.
+    r.log.commitTo(index);
+  } else {
+    r.log.restore(m.snapshot);
+    r.conf = m.snapshot.meta.conf;
+  }
+  r.send({ type: 'appResp', to: m.from, index: r.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+}
+
+/** Used by RawNode for reports from the runtime: a failed snapshot or an unreachable peer. */
+export function reportUnreachable(r: Raft, id: NodeId, snapshotFailed: boolean): void {
+  const pr = r.progress.get(id);
+  if (!pr || r.role !== 'leader') return;
+  if (pr.state === 'replicate') pr.becomeProbe();
+  else if (pr.state === 'snapshot' && snapshotFailed) {
+    pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+  }
+}
+
+/** A snapshot that got no answer within two election timeouts is presumed lost and sent again. */
+export function tickSnapshots(r: Raft): void {
+  for (const pr of r.progress.values()) {
+    if (pr.state !== 'snapshot') continue;
+    pr.snapshotTicks++;
+    if (pr.snapshotTicks >= 2 * r.cfg.electionTicks) {
+      pr.pendingSnapshot = 0;
+      pr.becomeProbe();
+    }
+  }
+}
