@@ -1,0 +1,1 @@
+export { MemoryLogStore } from './memory-log-store.ts';
