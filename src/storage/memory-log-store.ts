@@ -50,14 +50,15 @@ export class MemoryLogStore implements LogStore {
   }
 
   persist(update: { snapshot?: Snapshot | undefined; entries: readonly Entry[]; hardState?: HardState | undefined }): void {
+    const base = update.snapshot?.meta.index ?? this.snap.meta.index;
+    const last = update.snapshot ? base : this.lastIndex();
+    checkAppend(update.entries, base + 1, last);
     if (update.snapshot) {
       this.snap = update.snapshot;
       this.log = [];
     }
     const first = update.entries[0];
     if (first) {
-      if (first.index < this.firstIndex()) throw new Error(`memory log: append at ${first.index} below first index`);
-      if (first.index > this.lastIndex() + 1) throw new Error(`memory log: gap before ${first.index}`);
       this.log.length = first.index - this.firstIndex();
       this.log.push(...update.entries);
     }
@@ -70,4 +71,15 @@ export class MemoryLogStore implements LogStore {
     this.log = this.log.slice(meta.index - this.snap.meta.index);
     this.snap = { meta, data };
   }
+}
+
+/** Entries must be contiguous and start within [first, last + 1]; checked before anything is written. */
+export function checkAppend(entries: readonly Entry[], first: Index, last: Index): void {
+  const head = entries[0];
+  if (!head) return;
+  if (head.index < first) throw new Error(`log store: append at ${head.index} below first index ${first}`);
+  if (head.index > last + 1) throw new Error(`log store: gap before ${head.index} (last ${last})`);
+  entries.forEach((e, i) => {
+    if (e.index !== head.index + i) throw new Error(`log store: entries not contiguous at ${e.index}`);
+  });
 }

@@ -1,0 +1,50 @@
+import type { Sql } from './sql.ts';
+
+/**
+ * The node's SQLite schema, as forward-only migrations. Version N is the
+ * state after migrations[0..N-1]; a database remembers its version in
+ * `schema_version` and is upgraded step by step when opened.
+ */
+export const migrations: readonly ((sql: Sql) => void)[] = [
+  // v1: the node's name and the Raft WAL.
+  (sql) => {
+    sql.exec('CREATE TABLE node_identity (id INTEGER PRIMARY KEY CHECK (id = 0), name TEXT NOT NULL)');
+    sql.exec(`CREATE TABLE raft_state (
+      id INTEGER PRIMARY KEY CHECK (id = 0),
+      term INTEGER NOT NULL, vote TEXT NOT NULL, commit_index INTEGER NOT NULL)`);
+    sql.exec(`INSERT INTO raft_state (id, term, vote, commit_index) VALUES (0, 0, '', 0)`);
+    sql.exec(`CREATE TABLE raft_log (
+      idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL)`);
+    sql.exec(`CREATE TABLE raft_snapshot (
+      id INTEGER PRIMARY KEY CHECK (id = 0),
+      idx INTEGER NOT NULL, term INTEGER NOT NULL, conf TEXT NOT NULL)`);
+    sql.exec(`INSERT INTO raft_snapshot (id, idx, term, conf) VALUES (0, 0, 0, '{"voters":[],"learners":[]}')`);
+  },
+  // v2: the key-value state machine. WITHOUT ROWID: one b-tree row per key, so a put writes one row.
+  (sql) => {
+    sql.exec(`CREATE TABLE kv (
+      key BLOB PRIMARY KEY, value BLOB NOT NULL,
+      create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID`);
+    sql.exec(`CREATE TABLE kv_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID`);
+  },
+];
+
+export const SCHEMA_VERSION = migrations.length;
+
+/** Brings the database up to `target` (default: the latest), one migration per transaction. */
+export function migrate(sql: Sql, target = SCHEMA_VERSION): number {
+  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL)');
+  let version = Number(sql.exec('SELECT version FROM schema_version WHERE id = 0')[0]?.version ?? 0);
+  if (version > SCHEMA_VERSION) throw new Error(`schema: database is at v${version}, newer than this code (v${SCHEMA_VERSION})`);
+  while (version < target) {
+    const step = migrations[version];
+    if (!step) break;
+    const next = version + 1;
+    sql.transaction(() => {
+      step(sql);
+      sql.exec('INSERT OR REPLACE INTO schema_version (id, version) VALUES (0, ?)', next);
+    });
+    version = next;
+  }
+  return version;
+}
