@@ -1,0 +1,151 @@
+import { decode, encode } from '@msgpack/msgpack';
+import type { Entry, Message, NodeId, Snapshot } from '../raft/index.ts';
+
+/** Bumped on any incompatible change of the envelope or of a message's fields. */
+export const ENVELOPE_VERSION = 1;
+/** Larger bodies are refused before decoding (a few max-size entries fit). */
+export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
+
+/** A batch of Raft messages from one node to another. */
+export interface Envelope {
+  readonly v: number;
+  readonly from: NodeId;
+  readonly msgs: readonly Message[];
+  /** The leader is going quiet (nothing to replicate): followers may stop their election timers. */
+  readonly quiet: boolean;
+}
+
+/** A body that is not a valid envelope: the route answers 400 and nothing reaches the core. */
+export class EnvelopeError extends Error {
+  override readonly name = 'EnvelopeError';
+}
+
+export function encodeEnvelope(from: NodeId, msgs: readonly Message[], quiet = false): Uint8Array {
+  return encode({ v: ENVELOPE_VERSION, from, msgs, quiet }, { ignoreUndefined: true });
+}
+
+/** Decodes and validates every field; throws EnvelopeError on anything malformed, truncated or oversized. */
+export function decodeEnvelope(body: Uint8Array): Envelope {
+  if (body.byteLength > MAX_ENVELOPE_BYTES) throw new EnvelopeError(`envelope of ${body.byteLength} bytes exceeds ${MAX_ENVELOPE_BYTES}`);
+  let raw: unknown;
+  try {
+    raw = decode(body);
+  } catch (e) {
+    throw new EnvelopeError(`not msgpack: ${(e as Error).message}`);
+  }
+  const o = record(raw, 'envelope');
+  if (o.v !== ENVELOPE_VERSION) throw new EnvelopeError(`unsupported envelope version ${String(o.v)}`);
+  const from = str(o.from, 'from');
+  if (!Array.isArray(o.msgs)) throw new EnvelopeError('msgs: expected an array');
+  const msgs = o.msgs.map((m, i) => message(m, `msgs[${i}]`));
+  for (const m of msgs) if (m.from !== from) throw new EnvelopeError(`message from ${m.from} in an envelope from ${from}`);
+  const quiet = o.quiet === undefined ? false : bool(o.quiet, 'quiet');
+  return { v: ENVELOPE_VERSION, from, msgs, quiet };
+}
+
+function message(raw: unknown, at: string): Message {
+  const o = record(raw, at);
+  const base = { from: str(o.from, `${at}.from`), to: str(o.to, `${at}.to`), term: nat(o.term, `${at}.term`) };
+  switch (o.type) {
+    case 'vote':
+      return {
+        ...base,
+        type: 'vote',
+        preVote: bool(o.preVote, `${at}.preVote`),
+        transfer: bool(o.transfer, `${at}.transfer`),
+        lastIndex: nat(o.lastIndex, `${at}.lastIndex`),
+        lastTerm: nat(o.lastTerm, `${at}.lastTerm`),
+      };
+    case 'voteResp':
+      return { ...base, type: 'voteResp', preVote: bool(o.preVote, `${at}.preVote`), reject: bool(o.reject, `${at}.reject`) };
+    case 'app': {
+      if (!Array.isArray(o.entries)) throw new EnvelopeError(`${at}.entries: expected an array`);
+      return {
+        ...base,
+        type: 'app',
+        prevIndex: nat(o.prevIndex, `${at}.prevIndex`),
+        prevTerm: nat(o.prevTerm, `${at}.prevTerm`),
+        commit: nat(o.commit, `${at}.commit`),
+        entries: o.entries.map((e, i) => entry(e, `${at}.entries[${i}]`)),
+      };
+    }
+    case 'appResp':
+      return {
+        ...base,
+        type: 'appResp',
+        index: nat(o.index, `${at}.index`),
+        reject: bool(o.reject, `${at}.reject`),
+        hintIndex: nat(o.hintIndex, `${at}.hintIndex`),
+        hintTerm: nat(o.hintTerm, `${at}.hintTerm`),
+      };
+    case 'heartbeat':
+      return { ...base, type: 'heartbeat', commit: nat(o.commit, `${at}.commit`), ctx: str(o.ctx, `${at}.ctx`, true) };
+    case 'heartbeatResp':
+      return { ...base, type: 'heartbeatResp', ctx: str(o.ctx, `${at}.ctx`, true) };
+    case 'snapshot':
+      return { ...base, type: 'snapshot', snapshot: snapshot(o.snapshot, `${at}.snapshot`) };
+    case 'timeoutNow':
+      return { ...base, type: 'timeoutNow' };
+    case 'readIndex':
+      return { ...base, type: 'readIndex', ctx: str(o.ctx, `${at}.ctx`) };
+    case 'readIndexResp':
+      return { ...base, type: 'readIndexResp', ctx: str(o.ctx, `${at}.ctx`), index: nat(o.index, `${at}.index`) };
+    default:
+      throw new EnvelopeError(`${at}.type: unknown message type ${JSON.stringify(o.type)}`);
+  }
+}
+
+function entry(raw: unknown, at: string): Entry {
+  const o = record(raw, at);
+  if (o.type !== 'normal' && o.type !== 'conf') throw new EnvelopeError(`${at}.type: expected normal or conf`);
+  if (!(o.data instanceof Uint8Array)) throw new EnvelopeError(`${at}.data: expected bytes`);
+  return { index: pos(o.index, `${at}.index`), term: pos(o.term, `${at}.term`), type: o.type, data: o.data };
+}
+
+function snapshot(raw: unknown, at: string): Snapshot {
+  const o = record(raw, at);
+  const meta = record(o.meta, `${at}.meta`);
+  const conf = record(meta.conf, `${at}.meta.conf`);
+  if (!(o.data instanceof Uint8Array)) throw new EnvelopeError(`${at}.data: expected bytes`);
+  return {
+    meta: {
+      index: nat(meta.index, `${at}.meta.index`),
+      term: nat(meta.term, `${at}.meta.term`),
+      conf: { voters: ids(conf.voters, `${at}.meta.conf.voters`), learners: ids(conf.learners, `${at}.meta.conf.learners`) },
+    },
+    data: o.data,
+  };
+}
+
+function record(v: unknown, at: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new EnvelopeError(`${at}: expected a map`);
+  }
+  return v as Record<string, unknown>;
+}
+
+function str(v: unknown, at: string, allowEmpty = false): string {
+  if (typeof v !== 'string' || (!allowEmpty && v === '') || v.length > 256) throw new EnvelopeError(`${at}: expected a string`);
+  return v;
+}
+
+function nat(v: unknown, at: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new EnvelopeError(`${at}: expected a non-negative integer`);
+  return v;
+}
+
+function pos(v: unknown, at: string): number {
+  const n = nat(v, at);
+  if (n === 0) throw new EnvelopeError(`${at}: expected a positive integer`);
+  return n;
+}
+
+function bool(v: unknown, at: string): boolean {
+  if (typeof v !== 'boolean') throw new EnvelopeError(`${at}: expected a boolean`);
+  return v;
+}
+
+function ids(v: unknown, at: string): string[] {
+  if (!Array.isArray(v)) throw new EnvelopeError(`${at}: expected an array`);
+  return v.map((x, i) => str(x, `${at}[${i}]`));
+}

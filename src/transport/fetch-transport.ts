@@ -1,0 +1,84 @@
+import type { Transport } from '../driver/index.ts';
+import type { Message, NodeId } from '../raft/index.ts';
+import { encodeEnvelope } from './codec.ts';
+import type { FaultLayer } from './faults.ts';
+
+/** Anything with a web-standard fetch: a Durable Object stub, a service binding. */
+export interface Peer {
+  fetch(input: Request | string, init?: RequestInit): Promise<Response>;
+}
+
+export const RAFT_PATH = '/internal/raft';
+
+export interface FetchTransportOptions {
+  readonly self: NodeId;
+  readonly peer: (id: NodeId) => Peer | undefined;
+  /** A peer that does not answer in time is reported unreachable; its message is lost (Raft retries). */
+  readonly timeoutMs: number;
+  readonly onUnreachable: (id: NodeId) => void;
+  readonly faults?: FaultLayer | undefined;
+}
+
+/**
+ * Sends Raft messages as msgpack envelopes, one POST per peer per batch, to
+ * the peer's internal route. `send` only queues; `flush` starts the fetches,
+ * so the runtime can send after its storage transaction has committed.
+ * Sends are fire-and-forget: the caller never awaits them, so a slow or dead
+ * peer holds up no one; replies come back as the peer's own requests.
+ */
+export class FetchTransport implements Transport {
+  private readonly opts: FetchTransportOptions;
+  /** Fetches started since the last `resetCount`, to keep each event under the subrequest limit. */
+  sentThisEvent = 0;
+  maxSentPerEvent = 0;
+
+  constructor(opts: FetchTransportOptions) {
+    this.opts = opts;
+  }
+
+  resetCount(): void {
+    this.sentThisEvent = 0;
+  }
+
+  private queue: Message[] = [];
+
+  send(messages: readonly Message[]): void {
+    for (const m of messages) this.queue.push(m);
+  }
+
+  /** Starts one POST per peer with everything queued; `quiet` tells followers the leader goes to sleep. */
+  flush(quiet = false): void {
+    const messages = this.queue;
+    if (messages.length === 0) return;
+    this.queue = [];
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of messages) {
+      const list = byPeer.get(m.to);
+      if (list) list.push(m);
+      else byPeer.set(m.to, [m]);
+    }
+    for (const [to, msgs] of byPeer) {
+      const plan = this.opts.faults?.plan(this.opts.self, to) ?? { copies: 1, delayMs: 0 };
+      for (let i = 0; i < plan.copies; i++) this.post(to, encodeEnvelope(this.opts.self, msgs, quiet), plan.delayMs);
+    }
+  }
+
+  private post(to: NodeId, body: Uint8Array, delayMs: number): void {
+    const peer = this.opts.peer(to);
+    if (!peer) return;
+    this.sentThisEvent++;
+    this.maxSentPerEvent = Math.max(this.maxSentPerEvent, this.sentThisEvent);
+    const go = async () => {
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      const res = await peer.fetch(`https://raft.internal${RAFT_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/msgpack' },
+        body,
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`peer ${to} answered ${res.status}`);
+    };
+    go().catch(() => this.opts.onUnreachable(to));
+  }
+}
