@@ -93,6 +93,11 @@ export class Driver<R> {
     return this.node.status();
   }
 
+  /** Whether no proposal or read is waiting on this node. */
+  idle(): boolean {
+    return this.proposals.size === 0 && this.reads.size === 0;
+  }
+
   /** Propose a state machine command; `cb` is called exactly once, or never if this node crashes first. */
   propose(data: Uint8Array, cb: (o: ProposeOutcome<R>) => void): void {
     this.await(this.node.propose(data), cb);

@@ -257,6 +257,15 @@ export class Raft {
     }
   }
 
+  /** Ticks until this node would act on its own (heartbeat, CheckQuorum, election); Infinity if never. */
+  ticksUntilTimeout(): number {
+    if (this.role === 'leader') {
+      return Math.max(1, Math.min(this.cfg.heartbeatTicks - this.heartbeatElapsed, this.cfg.electionTicks - this.electionElapsed));
+    }
+    if (!this.promotable()) return Number.POSITIVE_INFINITY;
+    return Math.max(1, this.randomizedElectionTicks - this.electionElapsed);
+  }
+
   private quorumActive(): boolean {
     const active = hasQuorum(this.conf.voters, (id) => id === this.id || this.progress.get(id)?.recentActive === true);
     for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
@@ -437,6 +446,20 @@ export class Raft {
     } else if (this.lead !== NONE) {
       this.send({ type: 'readIndex', to: this.lead, ctx });
     }
+  }
+
+  /** Leader: send a heartbeat round now (e.g. the last one before the cluster goes quiet). */
+  heartbeat(): void {
+    if (this.role === 'leader') replication.broadcastHeartbeat(this, this.readOnly.lastCtx());
+  }
+
+  /**
+   * Follower: stop believing in a leader without changing term, so this node
+   * grants votes again without waiting out a lease it is no longer timing
+   * (used when the cluster goes quiet; etcd's ForgetLeader).
+   */
+  forgetLeader(): void {
+    if (this.role === 'follower') this.lead = NONE;
   }
 
   /** Hand leadership to `to` once its log is caught up (thesis §3.10). Ignored for non-voters. */

@@ -46,6 +46,11 @@ export class RawNode {
     this.raft.tick();
   }
 
+  /** How many ticks may pass before this node needs its next tick (so a runtime can sleep until then). */
+  ticksUntilTimeout(): number {
+    return this.raft.ticksUntilTimeout();
+  }
+
   /** Feeds a message from a peer. Messages of unknown shape must be rejected by the transport before this. */
   step(m: Message): void {
     this.raft.step(m);
@@ -72,6 +77,16 @@ export class RawNode {
   /** Decode a `conf` entry's data (undefined for a malformed one, which then changes nothing). */
   static decodeConfChange(data: Uint8Array): ConfChange | undefined {
     return decodeConfChange(data);
+  }
+
+  /** Leader: send heartbeats now. */
+  heartbeat(): void {
+    this.raft.heartbeat();
+  }
+
+  /** Follower: forget the leader (term unchanged) so votes are granted again; see Raft.forgetLeader. */
+  forgetLeader(): void {
+    this.raft.forgetLeader();
   }
 
   readIndex(ctx: string): void {
