@@ -1,5 +1,5 @@
 import type { Storage } from '../raft/storage.ts';
-import type { ConfState, Entry, HardState, Index, Message, Snapshot, SnapshotMeta } from '../raft/types.ts';
+import type { Entry, HardState, Message, Snapshot, SnapshotMeta } from '../raft/types.ts';
 
 /**
  * The durable log: what the core reads (Storage) plus what the driver writes.
@@ -17,29 +17,7 @@ export interface LogStore extends Storage {
   compact(meta: SnapshotMeta, data: Uint8Array): void;
 }
 
-/** One item of a batch to apply, in log order. */
-export type ApplyItem =
-  | { readonly index: Index; readonly kind: 'command'; readonly data: Uint8Array }
-  | { readonly index: Index; readonly kind: 'noop' }
-  | { readonly index: Index; readonly kind: 'conf'; readonly conf: ConfState };
-
-/**
- * The replicated state machine. `apply` must make the batch, the new applied
- * index and the latest conf state durable in one atomic step, so that every
- * entry applies exactly once across crashes.
- */
-export interface StateMachine<R = unknown> {
-  /** The index of the last entry applied (0 for a fresh node). */
-  applied(): Index;
-  /** The membership as of applied(), or undefined if no conf item or snapshot was ever applied. */
-  conf(): ConfState | undefined;
-  /** Apply a batch; returns one result per `command` item, in order. */
-  apply(items: readonly ApplyItem[]): R[];
-  /** The state as of applied(), for a snapshot. */
-  snapshot(): Uint8Array;
-  /** Replace the whole state with a snapshot's, setting applied() to its index. */
-  restore(snapshot: Snapshot): void;
-}
+export type { ApplyItem, StateMachine } from '../kv/contract.ts';
 
 /** Sends Raft messages; never blocks and never throws (a lost message is Raft's business). */
 export interface Transport {

@@ -26,6 +26,10 @@ export const migrations: readonly ((sql: Sql) => void)[] = [
       key BLOB PRIMARY KEY, value BLOB NOT NULL,
       create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID`);
     sql.exec(`CREATE TABLE kv_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID`);
+    // Results of requests with an idempotency key, so a retried write applies once.
+    sql.exec(`CREATE TABLE kv_request (
+      id TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, revision INTEGER NOT NULL,
+      fingerprint INTEGER NOT NULL, result BLOB NOT NULL)`);
   },
 ];
 

@@ -1,0 +1,198 @@
+/**
+ * Runs one validated command against a table: etcd's apply logic for put,
+ * delete range, compare and txn, without leases or history. Pure over the
+ * table: the same command on the same state gives the same result and the
+ * same writes on every replica.
+ */
+import { compareKeys, type KeyInterval, prefixEnd, resolveInterval } from './keys.ts';
+import type { KvTable } from './table.ts';
+import type {
+  CasCommand,
+  CasExpect,
+  Compare,
+  DeleteResult,
+  KeyValue,
+  KvCommand,
+  KvResult,
+  RangeQuery,
+  RangeResult,
+  TxnCommand,
+  TxnOp,
+  TxnOpResult,
+} from './types.ts';
+
+/** A result of a command that ran (never an error: commands are validated before they run). */
+export type ExecutedResult = Exclude<KvResult, { type: 'error' }>;
+
+const NO_BYTES = new Uint8Array(0);
+
+/** Runs `cmd` on a store at `revision`; the result's `revision` is the store's revision after it. */
+export function execute(table: KvTable, cmd: KvCommand, revision: number): ExecutedResult {
+  const w = new Writer(table, revision);
+  switch (cmd.type) {
+    case 'put': {
+      const { prev } = w.put(cmd.key, cmd.value);
+      return { type: 'put', revision: w.revision(), ...(cmd.prevKv && prev ? { prev } : {}) };
+    }
+    case 'delete':
+    case 'deletePrefix':
+    case 'deleteRange':
+      return { ...deleteOp(w, cmd), revision: w.revision() };
+    case 'cas':
+      return cas(table, w, cmd);
+    case 'txn':
+      return txn(table, w, cmd);
+  }
+}
+
+/** Serves a range read (also a txn's range op). */
+export function readRange(table: KvTable, q: RangeQuery): RangeResult {
+  const { start, end } = resolveInterval(q);
+  if (end !== undefined && compareKeys(start, end) >= 0) return { kvs: [], count: 0, more: false };
+  if (q.countOnly) return { kvs: [], count: table.count(start, end), more: false };
+  const limit = q.limit === undefined || q.limit === 0 ? undefined : q.limit;
+  const rows = table.range(start, end, limit === undefined ? undefined : limit + 1);
+  const kvs = q.keysOnly ? rows.map((kv) => ({ ...kv, value: NO_BYTES })) : rows;
+  if (limit === undefined || rows.length <= limit) return { kvs, count: kvs.length, more: false };
+  const next = (kvs[limit] as KeyValue).key;
+  return { kvs: kvs.slice(0, limit), count: table.count(start, end), more: true, next };
+}
+
+/** etcd's applyCompare: a value compare on a missing key fails; other targets read 0 for it. */
+export function compareHolds(kv: KeyValue | undefined, c: Compare): boolean {
+  let d: number;
+  if (typeof c.value === 'number') {
+    const actual = kv === undefined ? 0 : c.target === 'version' ? kv.version : c.target === 'createRevision' ? kv.createRevision : kv.modRevision;
+    d = actual - c.value;
+  } else {
+    if (kv === undefined) return false;
+    d = compareBytes(kv.value, c.value);
+  }
+  switch (c.op) {
+    case '=':
+      return d === 0;
+    case '!=':
+      return d !== 0;
+    case '<':
+      return d < 0;
+    case '>':
+      return d > 0;
+  }
+}
+
+function cas(table: KvTable, w: Writer, cmd: CasCommand): ExecutedResult {
+  const existing = table.get(cmd.key);
+  if (!expectHolds(existing, cmd.expect)) {
+    return { type: 'cas', succeeded: false, revision: w.revision(), ...(existing ? { current: existing } : {}) };
+  }
+  const { kv } = w.put(cmd.key, cmd.value);
+  return { type: 'cas', succeeded: true, revision: w.revision(), current: kv };
+}
+
+function expectHolds(kv: KeyValue | undefined, e: CasExpect): boolean {
+  if ('absent' in e) return kv === undefined;
+  if ('value' in e) return kv !== undefined && compareBytes(kv.value, e.value) === 0;
+  if ('modRevision' in e) return (kv?.modRevision ?? 0) === e.modRevision;
+  return (kv?.version ?? 0) === e.version;
+}
+
+function txn(table: KvTable, w: Writer, cmd: TxnCommand): ExecutedResult {
+  const succeeded = cmd.compare.every((c) => compareHolds(table.get(c.key), c));
+  const results = (succeeded ? cmd.success : cmd.failure).map((op) => txnOp(table, w, op));
+  return { type: 'txn', succeeded, revision: w.revision(), results };
+}
+
+function txnOp(table: KvTable, w: Writer, op: TxnOp): TxnOpResult {
+  switch (op.type) {
+    case 'get': {
+      const kv = table.get(op.key);
+      return kv ? { type: 'get', kv } : { type: 'get' };
+    }
+    case 'range':
+      return { type: 'range', ...readRange(table, op) };
+    case 'put': {
+      const { prev } = w.put(op.key, op.value);
+      return op.prevKv && prev ? { type: 'put', prev } : { type: 'put' };
+    }
+    case 'delete':
+    case 'deletePrefix':
+    case 'deleteRange':
+      return deleteOp(w, op);
+  }
+}
+
+type DeleteOp = Extract<TxnOp, { type: 'delete' | 'deletePrefix' | 'deleteRange' }>;
+
+function deleteOp(w: Writer, op: DeleteOp): Omit<DeleteResult, 'revision'> {
+  if (op.type === 'delete') {
+    const prev = w.deleteKey(op.key);
+    return { type: 'delete', deleted: prev ? 1 : 0, ...(op.prevKv && prev ? { prev } : {}) };
+  }
+  const iv: KeyInterval = op.type === 'deletePrefix' ? { start: op.prefix, end: prefixEnd(op.prefix) } : { start: op.start, end: op.end };
+  const gone = w.deleteInterval(iv);
+  return { type: 'delete', deleted: gone.length, ...(op.prevKv ? { prevKvs: gone } : {}) };
+}
+
+/**
+ * The writes of one command. Every write gets revision `base + 1`; the
+ * store's revision moves there only if something was written, so a delete
+ * that finds nothing (or a read-only txn) leaves it alone.
+ */
+class Writer {
+  private readonly table: KvTable;
+  private readonly next: number;
+  private wrote = false;
+
+  constructor(table: KvTable, base: number) {
+    this.table = table;
+    this.next = base + 1;
+  }
+
+  /** The store revision after the writes so far. */
+  revision(): number {
+    return this.wrote ? this.next : this.next - 1;
+  }
+
+  /** Puts `value` at `key`; returns the record it replaced and the one written. */
+  put(key: string, value: Uint8Array): { prev: KeyValue | undefined; kv: KeyValue } {
+    const prev = this.table.get(key);
+    const kv: KeyValue = {
+      key,
+      value,
+      createRevision: prev ? prev.createRevision : this.next,
+      modRevision: this.next,
+      version: prev ? prev.version + 1 : 1,
+    };
+    this.table.put(kv);
+    this.wrote = true;
+    return { prev, kv };
+  }
+
+  /** Deletes `key`; returns the record deleted. */
+  deleteKey(key: string): KeyValue | undefined {
+    const prev = this.table.get(key);
+    if (prev === undefined) return undefined;
+    this.table.delete(key);
+    this.wrote = true;
+    return prev;
+  }
+
+  /** Deletes every key in `iv`; returns the records deleted, in key order. */
+  deleteInterval(iv: KeyInterval): KeyValue[] {
+    if (iv.end !== undefined && compareKeys(iv.start, iv.end) >= 0) return [];
+    const gone = this.table.range(iv.start, iv.end);
+    for (const kv of gone) this.table.delete(kv.key);
+    if (gone.length > 0) this.wrote = true;
+    return gone;
+  }
+}
+
+/** Lexicographic byte order, as etcd compares values. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}

@@ -1,0 +1,149 @@
+/**
+ * The in-memory KvTable of the simulator and the tests: a Map of records
+ * plus an array of keys kept sorted by `compareKeys` (binary search; an
+ * insert or delete shifts the array, O(n), fine at simulator sizes).
+ * Transactions keep an undo log and replay it backwards on a throw; a
+ * nested transaction is a savepoint.
+ */
+import { compareKeys } from './keys.ts';
+import { EMPTY_META, type KvMeta, type KvTable } from './table.ts';
+import type { KeyValue, RequestRecord } from './types.ts';
+
+export class MemoryKvTable implements KvTable {
+  private readonly kvs = new Map<string, KeyValue>();
+  /** Every key of `kvs`, sorted by compareKeys. */
+  private readonly keys: string[] = [];
+  /** Insertion order is index order (see `deleteRequest`'s undo). */
+  private reqs = new Map<string, RequestRecord>();
+  private m: KvMeta = EMPTY_META;
+  /** Inverse operations of the changes made by the open transaction, oldest first; undefined outside one. */
+  private undo: (() => void)[] | undefined;
+
+  get(key: string): KeyValue | undefined {
+    return this.kvs.get(key);
+  }
+
+  put(kv: KeyValue): void {
+    const old = this.kvs.get(kv.key);
+    if (old === undefined) this.keys.splice(this.lowerBound(kv.key), 0, kv.key);
+    this.kvs.set(kv.key, kv);
+    this.undo?.push(() => (old === undefined ? this.delete(kv.key) : this.put(old)));
+  }
+
+  delete(key: string): boolean {
+    const old = this.kvs.get(key);
+    if (old === undefined) return false;
+    this.kvs.delete(key);
+    this.keys.splice(this.lowerBound(key), 1);
+    this.undo?.push(() => this.put(old));
+    return true;
+  }
+
+  range(start: string, end: string | undefined, limit?: number): KeyValue[] {
+    const out: KeyValue[] = [];
+    const max = limit ?? Number.POSITIVE_INFINITY;
+    for (let i = this.lowerBound(start); i < this.keys.length && out.length < max; i++) {
+      const k = this.keys[i] as string;
+      if (end !== undefined && compareKeys(k, end) >= 0) break;
+      out.push(this.kvs.get(k) as KeyValue);
+    }
+    return out;
+  }
+
+  count(start: string, end: string | undefined): number {
+    const from = this.lowerBound(start);
+    const to = end === undefined ? this.keys.length : this.lowerBound(end);
+    return Math.max(0, to - from);
+  }
+
+  meta(): KvMeta {
+    return this.m;
+  }
+
+  setMeta(meta: KvMeta): void {
+    const old = this.m;
+    this.m = meta;
+    this.undo?.push(() => {
+      this.m = old;
+    });
+  }
+
+  getRequest(id: string): RequestRecord | undefined {
+    return this.reqs.get(id);
+  }
+
+  putRequest(record: RequestRecord): void {
+    const old = this.reqs.get(record.id);
+    this.reqs.set(record.id, record);
+    this.undo?.push(() => (old === undefined ? this.reqs.delete(record.id) : this.reqs.set(record.id, old)));
+  }
+
+  deleteRequest(id: string): void {
+    const old = this.reqs.get(id);
+    if (old === undefined) return;
+    this.reqs.delete(id);
+    // Re-inserting would put it last: rebuild in index order (undo runs only after a throw).
+    this.undo?.push(() => {
+      this.reqs = new Map([...this.reqs, [id, old] as const].sort((a, b) => a[1].index - b[1].index));
+    });
+  }
+
+  oldestRequest(): RequestRecord | undefined {
+    for (const r of this.reqs.values()) return r;
+    return undefined;
+  }
+
+  requestCount(): number {
+    return this.reqs.size;
+  }
+
+  requests(): RequestRecord[] {
+    return [...this.reqs.values()];
+  }
+
+  clear(): void {
+    const kvs = [...this.kvs.values()];
+    const keys = [...this.keys];
+    const reqs = this.reqs;
+    const m = this.m;
+    this.kvs.clear();
+    this.keys.length = 0;
+    this.reqs = new Map();
+    this.m = EMPTY_META;
+    this.undo?.push(() => {
+      for (const kv of kvs) this.kvs.set(kv.key, kv);
+      for (const k of keys) this.keys.push(k);
+      this.reqs = reqs;
+      this.m = m;
+    });
+  }
+
+  transaction<T>(fn: () => T): T {
+    const outer = this.undo;
+    const undo: (() => void)[] = [];
+    this.undo = undo;
+    try {
+      const out = fn();
+      if (outer) for (const u of undo) outer.push(u);
+      return out;
+    } catch (e) {
+      this.undo = undefined;
+      for (let i = undo.length - 1; i >= 0; i--) (undo[i] as () => void)();
+      throw e;
+    } finally {
+      this.undo = outer;
+    }
+  }
+
+  /** The position of the first key >= `key` in `keys`. */
+  private lowerBound(key: string): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(this.keys[mid] as string, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The state machine's snapshot bytes and its stored results, in msgpack.
+ * A snapshot is validated completely before any of it is installed.
+ */
+import { decode, encode } from '@msgpack/msgpack';
+import type { ConfState, Index } from '../raft/index.ts';
+import { compareKeys } from './keys.ts';
+import type { KeyValue, KvResult, RequestRecord } from './types.ts';
+import { MAX_REQUEST_ID_LENGTH } from './types.ts';
+import { array, bytes, KvDecodeError, key, nat, record, str } from './validate.ts';
+
+/** Bumped on any incompatible change of the snapshot layout. */
+export const SNAPSHOT_VERSION = 1;
+
+/** Everything a snapshot holds: the whole replicated state as of `applied`. */
+export interface KvSnapshotData {
+  readonly revision: number;
+  readonly applied: Index;
+  readonly conf: ConfState | undefined;
+  /** In key order. */
+  readonly kvs: readonly KeyValue[];
+  /** In index order. */
+  readonly requests: readonly RequestRecord[];
+}
+
+export function encodeSnapshot(s: KvSnapshotData): Uint8Array {
+  return encode(
+    {
+      v: SNAPSHOT_VERSION,
+      revision: s.revision,
+      applied: s.applied,
+      conf: s.conf ? { voters: s.conf.voters, learners: s.conf.learners } : undefined,
+      kvs: s.kvs.map((kv) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version]),
+      requests: s.requests.map((r) => [r.id, r.index, r.revision, r.fingerprint, r.result]),
+    },
+    { ignoreUndefined: true },
+  );
+}
+
+/** Decodes and checks a snapshot: types, key order, revisions within bounds. Throws KvDecodeError. */
+export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
+  let raw: unknown;
+  try {
+    raw = decode(data);
+  } catch (e) {
+    throw new KvDecodeError(`snapshot: not msgpack: ${(e as Error).message}`);
+  }
+  const o = record(raw, 'snapshot', ['v', 'revision', 'applied', 'conf', 'kvs', 'requests']);
+  if (o.v !== SNAPSHOT_VERSION) throw new KvDecodeError(`snapshot: unsupported version ${String(o.v)}`);
+  const revision = nat(o.revision, 'snapshot.revision');
+  const applied = nat(o.applied, 'snapshot.applied');
+  const conf = o.conf === undefined ? undefined : confState(o.conf, 'snapshot.conf');
+  const kvs = array(o.kvs, 'snapshot.kvs', Number.MAX_SAFE_INTEGER).map((e, i) => keyValue(e, `snapshot.kvs[${i}]`, revision));
+  for (let i = 1; i < kvs.length; i++) {
+    if (compareKeys((kvs[i - 1] as KeyValue).key, (kvs[i] as KeyValue).key) >= 0) throw new KvDecodeError(`snapshot.kvs[${i}]: keys out of order`);
+  }
+  const requests = array(o.requests, 'snapshot.requests', Number.MAX_SAFE_INTEGER).map((e, i) => requestRecord(e, `snapshot.requests[${i}]`));
+  let last = 0;
+  for (const [i, r] of requests.entries()) {
+    if (r.index <= last || r.index > applied || r.revision > revision) throw new KvDecodeError(`snapshot.requests[${i}]: index or revision out of order`);
+    last = r.index;
+  }
+  return { revision, applied, conf, kvs, requests };
+}
+
+function confState(raw: unknown, at: string): ConfState {
+  const o = record(raw, at, ['voters', 'learners']);
+  const ids = (v: unknown, f: string) => array(v, `${at}.${f}`, Number.MAX_SAFE_INTEGER).map((x, i) => str(x, `${at}.${f}[${i}]`));
+  return { voters: ids(o.voters, 'voters'), learners: ids(o.learners, 'learners') };
+}
+
+function keyValue(raw: unknown, at: string, revision: number): KeyValue {
+  const t = array(raw, at, 5);
+  if (t.length !== 5) throw new KvDecodeError(`${at}: expected [key, value, createRevision, modRevision, version]`);
+  const kv: KeyValue = {
+    key: key(t[0], `${at}.key`),
+    value: bytes(t[1], `${at}.value`).slice(),
+    createRevision: nat(t[2], `${at}.createRevision`),
+    modRevision: nat(t[3], `${at}.modRevision`),
+    version: nat(t[4], `${at}.version`),
+  };
+  if (kv.createRevision < 1 || kv.modRevision < kv.createRevision || kv.modRevision > revision || kv.version < 1) {
+    throw new KvDecodeError(`${at}: revisions out of bounds`);
+  }
+  return kv;
+}
+
+function requestRecord(raw: unknown, at: string): RequestRecord {
+  const t = array(raw, at, 5);
+  if (t.length !== 5) throw new KvDecodeError(`${at}: expected [id, index, revision, fingerprint, result]`);
+  const id = str(t[0], `${at}.id`);
+  if (id === '' || id.length > MAX_REQUEST_ID_LENGTH) throw new KvDecodeError(`${at}.id: bad request id`);
+  return {
+    id,
+    index: nat(t[1], `${at}.index`),
+    revision: nat(t[2], `${at}.revision`),
+    fingerprint: nat(t[3], `${at}.fingerprint`),
+    result: bytes(t[4], `${at}.result`, Number.MAX_SAFE_INTEGER).slice(),
+  };
+}
+
+/** Encodes a result for an idempotency record. */
+export function encodeResult(r: KvResult): Uint8Array {
+  return encode(r, { ignoreUndefined: true });
+}
+
+const RESULT_TYPES: readonly string[] = ['put', 'delete', 'cas', 'txn', 'error'];
+
+/** Decodes a stored result (written by encodeResult; only its kind is checked). */
+export function decodeResult(data: Uint8Array): KvResult {
+  const r = decode(data) as KvResult | null;
+  if (typeof r !== 'object' || r === null || !RESULT_TYPES.includes(r.type)) throw new KvDecodeError('stored result: unknown type');
+  return r;
+}

@@ -1,0 +1,184 @@
+/**
+ * The replicated key-value state machine: applies committed entries to a
+ * KvTable, serves local reads, and takes and installs snapshots.
+ *
+ * Determinism: the result of an entry and the writes it makes depend only on
+ * the table's state and the entry's bytes (no clock, no randomness, no
+ * options that differ between replicas), so every replica that applies the
+ * same log holds the same state and gives the same answers.
+ */
+import type { ApplyItem, StateMachine } from './contract.ts';
+import type { ConfState, Index, Snapshot } from '../raft/index.ts';
+import { decodeCommand, fingerprint, validateRangeQuery } from './codec.ts';
+import { execute, readRange } from './execute.ts';
+import { decodeResult, decodeSnapshot, encodeResult, encodeSnapshot } from './snapshot.ts';
+import type { KvTable } from './table.ts';
+import type { CommandEnvelope, ErrorResult, KeyValue, KvResult, RangeQuery, RangeResult } from './types.ts';
+import { KvDecodeError } from './validate.ts';
+
+/**
+ * Bounds of the idempotency records (Raft thesis §6.3). Part of the state
+ * machine's definition: every replica of a cluster must use the same values,
+ * or a retry could apply on one replica and not on another.
+ */
+export interface KvStateMachineOptions {
+  /** The most records kept; the oldest goes first. Default 10,000. */
+  readonly maxRequests?: number;
+  /**
+   * A record is dropped once the store revision is more than this past the
+   * revision it applied at (the state machine has no clock: revisions stand
+   * in for time). Default 100,000.
+   */
+  readonly requestRevisionWindow?: number;
+  /**
+   * Encoded results larger than this are not kept (a retry then gets
+   * `result_unavailable`, never a second apply). Default 8 KiB, which bounds
+   * the records at about 80 MB.
+   */
+  readonly maxResultBytes?: number;
+}
+
+export const DEFAULT_MAX_REQUESTS = 10_000;
+export const DEFAULT_REQUEST_REVISION_WINDOW = 100_000;
+export const DEFAULT_MAX_RESULT_BYTES = 8 * 1024;
+
+const NO_BYTES = new Uint8Array(0);
+
+/** A range read's answer with the revision it was served at. */
+export interface RangeReadResult extends RangeResult {
+  readonly revision: number;
+}
+
+export class KvStateMachine implements StateMachine<KvResult> {
+  private readonly table: KvTable;
+  private readonly maxRequests: number;
+  private readonly requestRevisionWindow: number;
+  private readonly maxResultBytes: number;
+
+  constructor(table: KvTable, opts: KvStateMachineOptions = {}) {
+    this.table = table;
+    this.maxRequests = opts.maxRequests ?? DEFAULT_MAX_REQUESTS;
+    this.requestRevisionWindow = opts.requestRevisionWindow ?? DEFAULT_REQUEST_REVISION_WINDOW;
+    this.maxResultBytes = opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+  }
+
+  applied(): Index {
+    return this.table.meta().applied;
+  }
+
+  conf(): ConfState | undefined {
+    return this.table.meta().conf;
+  }
+
+  /** The store revision: the number of applied commands that changed something. */
+  revision(): number {
+    return this.table.meta().revision;
+  }
+
+  /**
+   * Applies a batch in one table transaction, with the new applied index and
+   * conf state. Each command stands alone: a malformed one gives a
+   * `bad_command` result and changes nothing, and the others still apply.
+   * An item at or below applied() is skipped (a `stale_entry` result for a
+   * command). Throws only if the items skip an index (a caller bug) or the
+   * table fails; the transaction then leaves everything as it was.
+   */
+  apply(items: readonly ApplyItem[]): KvResult[] {
+    if (items.length === 0) return [];
+    return this.table.transaction(() => {
+      let { revision, applied, conf } = this.table.meta();
+      const results: KvResult[] = [];
+      for (const item of items) {
+        if (item.index <= applied) {
+          if (item.kind === 'command') results.push(error('stale_entry', `entry ${item.index} is at or below applied index ${applied}`));
+          continue;
+        }
+        if (item.index !== applied + 1) throw new Error(`kv: entry ${item.index} follows applied index ${applied}: entries are missing`);
+        applied = item.index;
+        if (item.kind === 'conf') conf = item.conf;
+        if (item.kind !== 'command') continue;
+        const result = this.applyCommand(item.index, item.data, revision);
+        // A retried request answers with its first result, whose revision is older: keep the larger.
+        if (result.type !== 'error') revision = Math.max(revision, result.revision);
+        results.push(result);
+      }
+      this.table.setMeta({ revision, applied, conf });
+      return results;
+    });
+  }
+
+  /** The key's record as of applied(), if it exists. */
+  get(key: string): KeyValue | undefined {
+    return this.table.get(key);
+  }
+
+  /** A range read as of applied(). Throws KvDecodeError if the query is malformed. */
+  range(query: RangeQuery): RangeReadResult {
+    const q = validateRangeQuery(query);
+    return { ...readRange(this.table, q), revision: this.revision() };
+  }
+
+  snapshot(): Uint8Array {
+    const { revision, applied, conf } = this.table.meta();
+    return encodeSnapshot({ revision, applied, conf, kvs: this.table.range('', undefined), requests: this.table.requests() });
+  }
+
+  /**
+   * Replaces the whole state with the snapshot's: applied() becomes
+   * `meta.index` and conf() `meta.conf`. Throws KvDecodeError, changing
+   * nothing, if the data is malformed or was taken at another index.
+   */
+  restore(snapshot: Snapshot): void {
+    const data = decodeSnapshot(snapshot.data);
+    if (data.applied !== snapshot.meta.index) {
+      throw new KvDecodeError(`snapshot: data taken at index ${data.applied}, meta says ${snapshot.meta.index}`);
+    }
+    this.table.transaction(() => {
+      this.table.clear();
+      for (const kv of data.kvs) this.table.put(kv);
+      for (const r of data.requests) this.table.putRequest(r);
+      this.table.setMeta({ revision: data.revision, applied: snapshot.meta.index, conf: snapshot.meta.conf });
+    });
+  }
+
+  private applyCommand(index: Index, data: Uint8Array, revision: number): KvResult {
+    let env: CommandEnvelope;
+    try {
+      env = decodeCommand(data);
+    } catch (e) {
+      // Decoding is pure, so whatever it throws it throws on every replica.
+      return error('bad_command', e instanceof Error ? e.message : String(e));
+    }
+    const id = env.requestId;
+    if (id === undefined) return execute(this.table, env.cmd, revision);
+    const fp = fingerprint(env.cmd);
+    const seen = this.table.getRequest(id);
+    if (seen) {
+      if (seen.fingerprint !== fp) return error('request_id_reused', `request ${id} was applied before with another command`);
+      if (seen.result.byteLength === 0) return error('result_unavailable', `request ${id} was applied at index ${seen.index}; its result was not kept`);
+      return decodeResult(seen.result);
+    }
+    const result = execute(this.table, env.cmd, revision);
+    const encoded = encodeResult(result);
+    const kept = encoded.byteLength <= this.maxResultBytes ? encoded : NO_BYTES;
+    this.table.putRequest({ id, index, revision: result.revision, fingerprint: fp, result: kept });
+    this.evictRequests(result.revision);
+    return result;
+  }
+
+  /** Drops the oldest records past the count bound or the revision window. */
+  private evictRequests(revision: number): void {
+    for (;;) {
+      const oldest = this.table.oldestRequest();
+      if (oldest === undefined) return;
+      const tooMany = this.table.requestCount() > this.maxRequests;
+      const tooOld = oldest.revision + this.requestRevisionWindow < revision;
+      if (!tooMany && !tooOld) return;
+      this.table.deleteRequest(oldest.id);
+    }
+  }
+}
+
+function error(code: ErrorResult['error'], message: string): ErrorResult {
+  return { type: 'error', error: code, message };
+}

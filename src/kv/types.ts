@@ -1,0 +1,231 @@
+/**
+ * The vocabulary of the key-value state machine: stored records, the
+ * commands that go through the Raft log, and their results. The semantics
+ * follow etcd v3 (mvccpb.KeyValue, Put, DeleteRange, Txn), without leases,
+ * watches or history.
+ */
+import type { Index } from '../raft/index.ts';
+
+/**
+ * One stored key (etcd's mvccpb.KeyValue). The store-wide `revision` starts
+ * at 0 and grows by one for every applied command that changes something; a
+ * txn's writes share one revision.
+ */
+export interface KeyValue {
+  readonly key: string;
+  /** Treat as immutable: the table may hand out the bytes it stores. */
+  readonly value: Uint8Array;
+  /** The revision that created the key since its last deletion. */
+  readonly createRevision: number;
+  /** The revision of its last put. */
+  readonly modRevision: number;
+  /** 1 on create, +1 per put; a delete ends the key's life. */
+  readonly version: number;
+}
+
+/** The largest key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 4096;
+/** The largest value: below SQLite's 2 MB row limit, so a committed put always fits its row. */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+/** The most compares, and the most ops per branch, in one txn (etcd's --max-txn-ops default). */
+export const MAX_TXN_OPS = 128;
+/** The longest idempotency key, in UTF-16 code units. */
+export const MAX_REQUEST_ID_LENGTH = 256;
+
+/** Create or replace `key`; `prevKv` asks for the record it replaced. */
+export interface PutCommand {
+  readonly type: 'put';
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly prevKv?: boolean | undefined;
+}
+
+/** Delete one key; `prevKv` asks for the record deleted. */
+export interface DeleteCommand {
+  readonly type: 'delete';
+  readonly key: string;
+  readonly prevKv?: boolean | undefined;
+}
+
+/** Delete every key that starts with `prefix` (non-empty, so no command wipes the store by accident). */
+export interface DeletePrefixCommand {
+  readonly type: 'deletePrefix';
+  readonly prefix: string;
+  readonly prevKv?: boolean | undefined;
+}
+
+/** Delete every key in [start, end) (etcd's DeleteRange with a range end). */
+export interface DeleteRangeCommand {
+  readonly type: 'deleteRange';
+  readonly start: string;
+  readonly end: string;
+  readonly prevKv?: boolean | undefined;
+}
+
+/**
+ * What a compare-and-swap expects of the key. As in etcd, a missing key has
+ * modRevision 0 and version 0, and never matches an expected value.
+ */
+export type CasExpect =
+  | { readonly value: Uint8Array }
+  | { readonly modRevision: number }
+  | { readonly version: number }
+  | { readonly absent: true };
+
+/** Put `value` at `key` if the key is as `expect` says. */
+export interface CasCommand {
+  readonly type: 'cas';
+  readonly key: string;
+  readonly expect: CasExpect;
+  readonly value: Uint8Array;
+}
+
+export type CompareTarget = 'value' | 'version' | 'createRevision' | 'modRevision';
+export type CompareOp = '=' | '!=' | '<' | '>';
+
+/**
+ * One txn guard (etcd's Compare): `target` of `key` `op` `value`. A value
+ * compare takes bytes (compared lexicographically) and fails whatever the
+ * op if the key is missing; the other targets take numbers and read 0 for a
+ * missing key.
+ */
+export interface Compare {
+  readonly key: string;
+  readonly target: CompareTarget;
+  readonly op: CompareOp;
+  readonly value: Uint8Array | number;
+}
+
+/**
+ * A range read: [start, end), narrowed to the keys starting with `prefix` if
+ * given (see `resolveInterval`). No start means from the first key, no end
+ * (and no prefix) means to the last. `limit` 0 or absent means no limit.
+ */
+export interface RangeQuery {
+  readonly start?: string | undefined;
+  readonly end?: string | undefined;
+  readonly prefix?: string | undefined;
+  readonly limit?: number | undefined;
+  /** Return keys and metadata with empty values. */
+  readonly keysOnly?: boolean | undefined;
+  /** Return only the count. */
+  readonly countOnly?: boolean | undefined;
+}
+
+export interface GetOp {
+  readonly type: 'get';
+  readonly key: string;
+}
+
+export interface RangeOp extends RangeQuery {
+  readonly type: 'range';
+}
+
+/** One operation of a txn branch, run in order; reads see the branch's earlier writes. */
+export type TxnOp = GetOp | RangeOp | PutCommand | DeleteCommand | DeletePrefixCommand | DeleteRangeCommand;
+
+/**
+ * etcd's Txn: if every compare holds, run `success`, else `failure`. A branch
+ * may not write one key twice (two puts, or a put inside a delete's range),
+ * as in etcd.
+ */
+export interface TxnCommand {
+  readonly type: 'txn';
+  readonly compare: readonly Compare[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
+}
+
+export type KvCommand = PutCommand | DeleteCommand | DeletePrefixCommand | DeleteRangeCommand | CasCommand | TxnCommand;
+export type KvCommandType = KvCommand['type'];
+
+/**
+ * What a proposal carries. A command with a `requestId` applies at most once
+ * while its record is kept (see KvStateMachineOptions): a retry gets the
+ * first result (Raft thesis §6.3).
+ */
+export interface CommandEnvelope {
+  readonly requestId?: string | undefined;
+  readonly cmd: KvCommand;
+}
+
+export interface PutResult {
+  readonly type: 'put';
+  /** The store revision after the command (the key's new modRevision). */
+  readonly revision: number;
+  readonly prev?: KeyValue | undefined;
+}
+
+/** The result of delete, deletePrefix and deleteRange. */
+export interface DeleteResult {
+  readonly type: 'delete';
+  /** The store revision after the command (unchanged if nothing was deleted). */
+  readonly revision: number;
+  readonly deleted: number;
+  /** delete with `prevKv`: the record deleted, if there was one. */
+  readonly prev?: KeyValue | undefined;
+  /** deletePrefix / deleteRange with `prevKv`: the records deleted, in key order. */
+  readonly prevKvs?: readonly KeyValue[] | undefined;
+}
+
+export interface CasResult {
+  readonly type: 'cas';
+  readonly succeeded: boolean;
+  readonly revision: number;
+  /** The key after a success; the existing key (or none) after a failure. */
+  readonly current?: KeyValue | undefined;
+}
+
+/** A range read's answer. */
+export interface RangeResult {
+  /** In key order; empty for `countOnly`. */
+  readonly kvs: readonly KeyValue[];
+  /** How many keys the whole range holds, regardless of `limit`. */
+  readonly count: number;
+  /** True if `limit` cut the answer short. */
+  readonly more: boolean;
+  /** With `more`: the first key not returned, the `start` of the next page. */
+  readonly next?: string | undefined;
+}
+
+export type TxnOpResult =
+  | { readonly type: 'get'; readonly kv?: KeyValue | undefined }
+  | ({ readonly type: 'range' } & RangeResult)
+  | { readonly type: 'put'; readonly prev?: KeyValue | undefined }
+  | { readonly type: 'delete'; readonly deleted: number; readonly prev?: KeyValue | undefined; readonly prevKvs?: readonly KeyValue[] | undefined };
+
+export interface TxnResult {
+  readonly type: 'txn';
+  readonly succeeded: boolean;
+  /** The store revision after the txn (unchanged if it wrote nothing). */
+  readonly revision: number;
+  /** One per op of the branch that ran. */
+  readonly results: readonly TxnOpResult[];
+}
+
+/**
+ * A command that did nothing:
+ * - `bad_command`: the entry failed validation (the same on every replica);
+ * - `request_id_reused`: its requestId was applied before with another command;
+ * - `result_unavailable`: a retry of an applied request whose result was too large to keep;
+ * - `stale_entry`: the entry's index was applied already (never applied twice).
+ */
+export interface ErrorResult {
+  readonly type: 'error';
+  readonly error: 'bad_command' | 'request_id_reused' | 'result_unavailable' | 'stale_entry';
+  readonly message: string;
+}
+
+export type KvResult = PutResult | DeleteResult | CasResult | TxnResult | ErrorResult;
+
+/** A kept idempotency record: the first result of request `id`, applied at log `index`. */
+export interface RequestRecord {
+  readonly id: string;
+  readonly index: Index;
+  /** The store revision right after it applied; drives eviction by distance. */
+  readonly revision: number;
+  /** A hash of the canonical command, to tell a retry from a reused id. */
+  readonly fingerprint: number;
+  /** The encoded KvResult, or empty if it was too large to keep. */
+  readonly result: Uint8Array;
+}

@@ -1,0 +1,134 @@
+import { decode, encode } from '@msgpack/msgpack';
+import { EMPTY_META, type KeyValue, type KvMeta, type KvTable, type RequestRecord } from '../kv/index.ts';
+import { migrate } from './schema.ts';
+import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/**
+ * The state machine's table in the node's SQLite database (tables kv,
+ * kv_meta, kv_request). Keys are stored as BLOBs of their UTF-8 bytes, so
+ * SQLite's memcmp order is the order compareKeys defines. The meta row is
+ * cached in memory: the state machine reads it on every call.
+ *
+ * Empty byte arrays may bind as NULL (node:sqlite does for some), so empty
+ * values go through coalesce(?, X'') and empty bounds are written as literals.
+ */
+export class SqliteKvTable implements KvTable {
+  private readonly sql: Sql;
+  private cachedMeta: KvMeta | undefined;
+
+  constructor(sql: Sql) {
+    this.sql = sql;
+    migrate(sql);
+  }
+
+  get(key: string): KeyValue | undefined {
+    const row = this.sql.exec('SELECT * FROM kv WHERE key = ?', enc.encode(key))[0];
+    return row ? toKv(row) : undefined;
+  }
+
+  put(kv: KeyValue): void {
+    this.sql.exec(
+      // coalesce: node:sqlite binds some empty Uint8Arrays (e.g. TextEncoder's) as NULL.
+      'INSERT OR REPLACE INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, coalesce(?, X\'\'), ?, ?, ?)',
+      enc.encode(kv.key),
+      kv.value,
+      kv.createRevision,
+      kv.modRevision,
+      kv.version,
+    );
+  }
+
+  delete(key: string): boolean {
+    return this.sql.exec('DELETE FROM kv WHERE key = ? RETURNING key', enc.encode(key)).length > 0;
+  }
+
+  range(start: string, end: string | undefined, limit?: number): KeyValue[] {
+    const [where, params] = interval(start, end);
+    return this.sql.exec(`SELECT * FROM kv WHERE ${where} ORDER BY key LIMIT ?`, ...params, limit ?? -1).map(toKv);
+  }
+
+  count(start: string, end: string | undefined): number {
+    const [where, params] = interval(start, end);
+    return asNumber(this.sql.exec(`SELECT count(*) AS n FROM kv WHERE ${where}`, ...params)[0]?.n);
+  }
+
+  meta(): KvMeta {
+    if (this.cachedMeta) return this.cachedMeta;
+    const row = this.sql.exec(`SELECT value FROM kv_meta WHERE name = 'state'`)[0];
+    this.cachedMeta = row ? (decode(asBytes(row.value)) as { m: KvMeta }).m : EMPTY_META;
+    return this.cachedMeta;
+  }
+
+  setMeta(meta: KvMeta): void {
+    this.sql.exec(`INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', ?)`, encode({ m: meta }, { ignoreUndefined: true }));
+    this.cachedMeta = meta;
+  }
+
+  getRequest(id: string): RequestRecord | undefined {
+    const row = this.sql.exec('SELECT * FROM kv_request WHERE id = ?', id)[0];
+    return row ? toRequest(row) : undefined;
+  }
+
+  putRequest(r: RequestRecord): void {
+    this.sql.exec(`INSERT OR REPLACE INTO kv_request (id, idx, revision, fingerprint, result) VALUES (?, ?, ?, ?, coalesce(?, X''))`, r.id, r.index, r.revision, r.fingerprint, r.result);
+  }
+
+  deleteRequest(id: string): void {
+    this.sql.exec('DELETE FROM kv_request WHERE id = ?', id);
+  }
+
+  oldestRequest(): RequestRecord | undefined {
+    const row = this.sql.exec('SELECT * FROM kv_request ORDER BY idx LIMIT 1')[0];
+    return row ? toRequest(row) : undefined;
+  }
+
+  requestCount(): number {
+    return asNumber(this.sql.exec('SELECT count(*) AS n FROM kv_request')[0]?.n);
+  }
+
+  requests(): RequestRecord[] {
+    return this.sql.exec('SELECT * FROM kv_request ORDER BY idx').map(toRequest);
+  }
+
+  clear(): void {
+    this.sql.exec('DELETE FROM kv');
+    this.sql.exec('DELETE FROM kv_request');
+    this.sql.exec(`DELETE FROM kv_meta WHERE name = 'state'`);
+    this.cachedMeta = EMPTY_META;
+  }
+
+  transaction<T>(fn: () => T): T {
+    try {
+      return this.sql.transaction(fn);
+    } catch (e) {
+      // A rolled-back transaction may have set meta that is no longer stored.
+      this.cachedMeta = undefined;
+      throw e;
+    }
+  }
+}
+
+/** SQL for start <= key < end; an empty bound is written as a literal, since an empty Uint8Array may bind as NULL. */
+function interval(start: string, end: string | undefined): [string, Uint8Array[]] {
+  const lower = start === '' ? `key >= X''` : 'key >= ?';
+  const upper = end === undefined ? '' : end === '' ? ` AND key < X''` : ' AND key < ?';
+  const params = [start, end].filter((k): k is string => k !== undefined && k !== '').map((k) => enc.encode(k));
+  return [lower + upper, params];
+}
+
+function toKv(row: SqlRow): KeyValue {
+  return {
+    key: dec.decode(asBytes(row.key)),
+    value: asBytes(row.value),
+    createRevision: asNumber(row.create_revision),
+    modRevision: asNumber(row.mod_revision),
+    version: asNumber(row.version),
+  };
+}
+
+function toRequest(row: SqlRow): RequestRecord {
+  return { id: asString(row.id), index: asNumber(row.idx), revision: asNumber(row.revision), fingerprint: asNumber(row.fingerprint), result: asBytes(row.result) };
+}

@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { EMPTY_META, type KeyValue, type KvTable, type RequestRecord } from '../../src/kv/index.ts';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const kv = (key: string, rev = 1, value = `v:${key}`): KeyValue => ({ key, value: bytes(value), createRevision: rev, modRevision: rev, version: 1 });
+const req = (id: string, index: number): RequestRecord => ({ id, index, revision: index, fingerprint: index * 7, result: bytes(`r${index}`) });
+const keysOf = (kvs: readonly KeyValue[]) => kvs.map((x) => x.key);
+
+/** Keys in an order that UTF-16 comparison gets wrong: U+1F600 (a surrogate pair) sorts after U+FFFF in UTF-8. */
+export const MIXED_KEYS = ['b', 'a', 'ab', 'a\u0000', 'Z', '\u00e9', '\u00e9t\u00e9', '\uffff', '\ue000', '\u{1f600}', '\u{1f600}x', '\u4e2d', '~'];
+/** The same keys sorted by their UTF-8 bytes, written out by hand. */
+export const MIXED_SORTED = ['Z', 'a', 'a\u0000', 'ab', 'b', '~', '\u00e9', '\u00e9t\u00e9', '\u4e2d', '\ue000', '\uffff', '\u{1f600}', '\u{1f600}x'];
+
+/**
+ * The contract every KvTable must keep (see src/kv/table.ts): run it against
+ * each implementation.
+ */
+export function kvTableSuite(name: string, make: () => KvTable): void {
+  describe(`KvTable conformance: ${name}`, () => {
+    it('starts empty', () => {
+      const t = make();
+      expect(t.get('a')).toBeUndefined();
+      expect(t.range('', undefined)).toEqual([]);
+      expect(t.count('', undefined)).toBe(0);
+      expect(t.meta()).toEqual(EMPTY_META);
+      expect(t.requests()).toEqual([]);
+      expect(t.oldestRequest()).toBeUndefined();
+      expect(t.requestCount()).toBe(0);
+    });
+
+    it('puts, replaces and deletes a key, keeping its bytes exactly', () => {
+      const t = make();
+      const value = new Uint8Array([0, 255, 1, 0]);
+      t.put({ key: 'k', value, createRevision: 1, modRevision: 1, version: 1 });
+      expect(t.get('k')).toEqual({ key: 'k', value, createRevision: 1, modRevision: 1, version: 1 });
+      t.put({ key: 'k', value: new Uint8Array(0), createRevision: 1, modRevision: 2, version: 2 });
+      expect(t.get('k')).toEqual({ key: 'k', value: new Uint8Array(0), createRevision: 1, modRevision: 2, version: 2 });
+      expect(t.count('', undefined)).toBe(1);
+      t.put({ key: 'e', value: bytes(''), createRevision: 3, modRevision: 3, version: 1 });
+      expect(t.get('e')?.value).toEqual(new Uint8Array(0));
+      expect(t.count('', undefined)).toBe(2);
+      expect(t.delete('e')).toBe(true);
+      expect(t.delete('k')).toBe(true);
+      expect(t.delete('k')).toBe(false);
+      expect(t.get('k')).toBeUndefined();
+    });
+
+    it('lists keys in UTF-8 byte order, not UTF-16 order', () => {
+      const t = make();
+      for (const k of MIXED_KEYS) t.put(kv(k));
+      expect(keysOf(t.range('', undefined))).toEqual(MIXED_SORTED);
+      expect(t.range('\u{1f600}', undefined).map((x) => new TextDecoder().decode(x.value))).toEqual(['v:\u{1f600}', 'v:\u{1f600}x']);
+    });
+
+    it('ranges over [start, end) with a limit, and counts the same interval', () => {
+      const t = make();
+      for (const k of ['a', 'b', 'c', 'd', 'e']) t.put(kv(k));
+      expect(keysOf(t.range('b', 'd'))).toEqual(['b', 'c']);
+      expect(keysOf(t.range('bb', undefined))).toEqual(['c', 'd', 'e']);
+      expect(keysOf(t.range('a', undefined, 2))).toEqual(['a', 'b']);
+      expect(keysOf(t.range('', 'c', 10))).toEqual(['a', 'b']);
+      expect(t.range('d', 'b')).toEqual([]);
+      expect(t.range('c', 'c')).toEqual([]);
+      expect(t.count('b', 'd')).toBe(2);
+      expect(t.count('b', undefined)).toBe(4);
+      expect(t.count('d', 'b')).toBe(0);
+      expect(t.count('\u{1f600}', undefined)).toBe(0);
+    });
+
+    it('keeps the meta, conf included', () => {
+      const t = make();
+      const meta = { revision: 7, applied: 12, conf: { voters: ['n1', 'n2'], learners: ['n3'] } };
+      t.setMeta(meta);
+      expect(t.meta()).toEqual(meta);
+      t.setMeta({ ...meta, conf: undefined });
+      expect(t.meta()).toEqual({ revision: 7, applied: 12, conf: undefined });
+    });
+
+    it('keeps requests in index order and finds the oldest', () => {
+      const t = make();
+      for (const [id, i] of [['x', 3], ['a', 5], ['m', 9]] as const) t.putRequest(req(id, i));
+      expect(t.getRequest('a')).toEqual(req('a', 5));
+      expect(t.getRequest('zz')).toBeUndefined();
+      expect(t.oldestRequest()).toEqual(req('x', 3));
+      expect(t.requests().map((r) => r.id)).toEqual(['x', 'a', 'm']);
+      t.deleteRequest('x');
+      expect(t.oldestRequest()?.id).toBe('a');
+      expect(t.requestCount()).toBe(2);
+    });
+
+    it('clear removes keys and requests and resets the meta', () => {
+      const t = make();
+      t.put(kv('a'));
+      t.putRequest(req('r', 1));
+      t.setMeta({ revision: 1, applied: 1, conf: undefined });
+      t.clear();
+      expect(t.range('', undefined)).toEqual([]);
+      expect(t.requests()).toEqual([]);
+      expect(t.meta()).toEqual(EMPTY_META);
+    });
+
+    it('a transaction that returns keeps its writes', () => {
+      const t = make();
+      const out = t.transaction(() => {
+        t.put(kv('a'));
+        t.setMeta({ revision: 1, applied: 1, conf: undefined });
+        return 42;
+      });
+      expect(out).toBe(42);
+      expect(t.get('a')).toBeDefined();
+      expect(t.meta().applied).toBe(1);
+    });
+
+    it('a transaction that throws undoes every write, nested ones and clear included', () => {
+      const t = make();
+      for (const k of ['a', 'b', 'c']) t.put(kv(k));
+      for (const [id, i] of [['r1', 1], ['r2', 2], ['r3', 3]] as const) t.putRequest(req(id, i));
+      const meta = { revision: 3, applied: 3, conf: { voters: ['n1'], learners: [] } };
+      t.setMeta(meta);
+      const before = { kvs: t.range('', undefined), reqs: t.requests(), meta: t.meta() };
+      expect(() =>
+        t.transaction(() => {
+          t.put(kv('a', 4, 'changed'));
+          t.put(kv('new', 4));
+          t.delete('b');
+          t.deleteRequest('r1');
+          t.putRequest(req('r4', 4));
+          t.transaction(() => {
+            t.delete('c');
+            t.deleteRequest('r2');
+          });
+          t.setMeta({ revision: 4, applied: 4, conf: undefined });
+          t.clear();
+          t.put(kv('after-clear', 5));
+          throw new Error('boom');
+        }),
+      ).toThrow('boom');
+      expect(t.range('', undefined)).toEqual(before.kvs);
+      expect(t.requests()).toEqual(before.reqs);
+      expect(t.oldestRequest()?.id).toBe('r1');
+      expect(t.meta()).toEqual(before.meta);
+      // Still usable, and still ordered, after the rollback.
+      t.put(kv('aa'));
+      expect(keysOf(t.range('', undefined))).toEqual(['a', 'aa', 'b', 'c']);
+    });
+  });
+}
