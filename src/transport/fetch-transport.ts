@@ -5,7 +5,7 @@ import type { FaultLayer } from './faults.ts';
 
 /** Anything with a web-standard fetch: a Durable Object stub, a service binding. */
 export interface Peer {
-  fetch(input: Request | string, init?: RequestInit): Promise<Response>;
+  fetch(url: string, init: RequestInit): Promise<Response>;
 }
 
 export const RAFT_PATH = '/internal/raft';

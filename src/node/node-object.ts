@@ -1,0 +1,159 @@
+import { DurableObject } from 'cloudflare:workers';
+import type { ProposeOutcome, ReadOutcome, StateMachine } from '../driver/index.ts';
+import type { ConfChange, NodeId, Rng } from '../raft/index.ts';
+import { migrate, type Sql } from '../storage/index.ts';
+import { EnvelopeError, FaultLayer, RAFT_PATH } from '../transport/index.ts';
+import { durableObjectSql } from './do-sql.ts';
+import { type Host, NodeRuntime, type Timed } from './runtime.ts';
+import { type NodeSettings, readSettings, type SettingsEnv } from './settings.ts';
+
+export interface NodeEnv extends SettingsEnv {
+  readonly RAFT_NODE: DurableObjectNamespace;
+}
+
+/** Where a peer's internal routes live; the public Worker never routes here. */
+export const STATUS_PATH = '/internal/status';
+export const FAULTS_PATH = '/internal/faults';
+
+/** Randomness for election timeouts: the platform's CSPRNG, behind the core's Rng interface. */
+const cryptoRng: Rng = {
+  int(n: number): number {
+    const buf = new Uint32Array(1);
+    crypto.getRandomValues(buf);
+    return (buf[0] ?? 0) % n;
+  },
+};
+
+/**
+ * The Durable Object base of a Raft node: it owns nothing but the runtime
+ * and translates platform events (fetch, RPC, alarm) into runtime calls.
+ * Subclasses choose the state machine.
+ */
+export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
+  private runtime: NodeRuntime<R> | undefined;
+  protected readonly settings: NodeSettings;
+  private readonly faults: FaultLayer | undefined;
+
+  constructor(ctx: DurableObjectState, env: NodeEnv) {
+    super(ctx, env);
+    this.settings = readSettings(env);
+    this.faults = this.settings.faultInjection ? new FaultLayer(Math.random) : undefined;
+  }
+
+  /** The state machine over this object's SQLite storage (called once per instance, with the runtime's Sql). */
+  protected abstract makeStateMachine(sql: Sql): StateMachine<R>;
+
+  /** The node's name: the name it was addressed by, remembered across restarts. */
+  private name(hint?: string | null): NodeId {
+    const sql = durableObjectSql(this.ctx.storage);
+    migrate(sql);
+    const stored = sql.exec('SELECT name FROM node_identity WHERE id = 0')[0]?.name;
+    if (typeof stored === 'string') return stored;
+    const name = this.ctx.id.name ?? hint;
+    if (!name) throw new Error('node name unknown: address nodes by name');
+    sql.exec('INSERT INTO node_identity (id, name) VALUES (0, ?)', name);
+    return name;
+  }
+
+  protected node(hint?: string | null): NodeRuntime<R> {
+    if (this.runtime) return this.runtime;
+    // "<cluster>:<member>" hosts several clusters in one namespace (tests use
+    // a fresh cluster each); the Raft id is the member part.
+    const fullName = this.name(hint);
+    const cut = fullName.lastIndexOf(':') + 1;
+    const cluster = fullName.slice(0, cut);
+    const id = fullName.slice(cut);
+    const ns = this.env.RAFT_NODE;
+    const hints = new Map(this.settings.members.map((m) => [m.id, m.locationHint]));
+    const sql = durableObjectSql(this.ctx.storage);
+    const host: Host = {
+      sql,
+      now: () => Date.now(),
+      setAlarm: (at) => {
+        if (at === undefined) void this.ctx.storage.deleteAlarm();
+        else void this.ctx.storage.setAlarm(at);
+      },
+      peer: (to) => {
+        const hint = hints.get(to);
+        const name = cluster + to;
+        const stub = ns.get(ns.idFromName(name), hint ? { locationHint: hint } : undefined);
+        // The name travels along in case the runtime does not expose ctx.id.name.
+        return { fetch: (url: string, init: RequestInit) => stub.fetch(url, { ...init, headers: { ...init.headers, 'x-raft-node': name } }) };
+      },
+      rng: cryptoRng,
+      faults: this.faults,
+      reset: (reason) => {
+        console.error(`raft node ${id}: resetting after`, reason);
+        this.runtime = undefined;
+        this.ctx.abort(`reset: ${String(reason)}`);
+      },
+    };
+    this.runtime = new NodeRuntime<R>(id, host, this.settings, this.makeStateMachine(sql), undefined);
+    return this.runtime;
+  }
+
+  override async fetch(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const hint = req.headers.get('x-raft-node');
+    if (url.pathname === RAFT_PATH && req.method === 'POST') {
+      const body = new Uint8Array(await req.arrayBuffer());
+      try {
+        this.node(hint).receive(body);
+      } catch (e) {
+        if (e instanceof EnvelopeError) return Response.json({ error: { code: 'bad_message', message: e.message } }, { status: 400 });
+        throw e;
+      }
+      return new Response(null, { status: 204 });
+    }
+    if (url.pathname === STATUS_PATH && req.method === 'GET') {
+      return Response.json(this.node(hint).status());
+    }
+    if (url.pathname === FAULTS_PATH && this.faults) {
+      if (req.method === 'GET') return Response.json(this.faults.get());
+      if (req.method === 'PUT') {
+        try {
+          this.faults.set(FaultLayer.parse(await req.json()));
+        } catch (e) {
+          return Response.json({ error: { code: 'bad_request', message: (e as Error).message } }, { status: 400 });
+        }
+        return Response.json(this.faults.get());
+      }
+    }
+    return Response.json({ error: { code: 'not_found', message: `no internal route ${req.method} ${url.pathname}` } }, { status: 404 });
+  }
+
+  override async alarm(): Promise<void> {
+    this.node().alarm();
+  }
+
+  // ---- internal operations (Workers RPC), for the public API and tests ----
+
+  /** Propose a state machine command, waiting at most `timeoutMs`. */
+  propose(command: Uint8Array, timeoutMs: number): Promise<Timed<ProposeOutcome<R>> & { leader?: NodeId }> {
+    return this.withLeaderHint(this.node().propose(command, timeoutMs));
+  }
+
+  /** Linearizable read barrier (ReadIndex); once ready, the caller may read this node's state. */
+  readBarrier(timeoutMs: number): Promise<Timed<ReadOutcome> & { leader?: NodeId }> {
+    return this.withLeaderHint(this.node().readBarrier(timeoutMs));
+  }
+
+  changeMembership(cc: ConfChange, timeoutMs: number): Promise<Timed<ProposeOutcome<R | undefined>>> {
+    return this.node().proposeConfChange(cc, timeoutMs);
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.node().transferLeader(to);
+  }
+
+  status(): ReturnType<NodeRuntime<R>['status']> & { leaderHint: NodeId } {
+    const rt = this.node();
+    return { ...rt.status(), leaderHint: rt.leaderHint() };
+  }
+
+  private async withLeaderHint<T extends { status: string }>(p: Promise<T>): Promise<T & { leader?: NodeId }> {
+    const out = await p;
+    if (out.status === 'notLeader') return { ...out, leader: this.node().leaderHint() };
+    return out;
+  }
+}

@@ -1,0 +1,251 @@
+import { Driver, type ProposeOutcome, type ReadOutcome, type StateMachine } from '../driver/index.ts';
+import type { ConfChange, NodeId, Rng, Status } from '../raft/index.ts';
+import type { Sql } from '../storage/index.ts';
+import { SqliteLogStore } from '../storage/index.ts';
+import { decodeEnvelope, type FaultLayer, FetchTransport, type Peer } from '../transport/index.ts';
+import type { NodeSettings } from './settings.ts';
+
+/** What a runtime needs from its host (the Durable Object), kept small so it can be faked. */
+export interface Host {
+  readonly sql: Sql;
+  now(): number;
+  /** Arms the single wake-up alarm at `at` (ms), or clears it with undefined. */
+  setAlarm(at: number | undefined): void;
+  peer(id: NodeId): Peer | undefined;
+  rng: Rng;
+  faults: FaultLayer | undefined;
+  /** The in-memory state is no longer trustworthy: drop it and restart from storage. */
+  reset(reason: unknown): void;
+}
+
+export type Timed<T> = T | { readonly status: 'timeout' };
+
+/**
+ * One Raft node inside a Durable Object: turns events (peer messages, client
+ * calls, alarms) into driver calls, and time into ticks.
+ *
+ * Discipline (shared/DESIGN.md, Durable Object facts):
+ * - every event first catches up on the ticks that elapsed, then acts, then
+ *   runs the Ready loop inside one storage transaction, then sends: so state
+ *   is durable before any message leaves, and nothing is held across an await;
+ * - messages are only sent from the handler of the event that caused them,
+ *   and the alarm is the only clock: there is no chain of timers;
+ * - a caught-up, idle leader goes quiet and tells its followers, and then no
+ *   node keeps an alarm: an idle cluster costs nothing until the next request.
+ */
+export class NodeRuntime<R> {
+  readonly id: NodeId;
+  readonly driver: Driver<R>;
+  readonly transport: FetchTransport;
+  private readonly host: Host;
+  private readonly settings: NodeSettings;
+  private lastTickAt: number;
+  private alarmAt: number | undefined;
+  /** Asleep: no ticks, no alarm, until an event arrives. */
+  private quiet = false;
+  private idleTicks = 0;
+  /** The leader this node followed before it went quiet: where to send clients meanwhile. */
+  private quietLeader: NodeId = '';
+
+  constructor(id: NodeId, host: Host, settings: NodeSettings, sm: StateMachine<R>, alarmAt: number | undefined) {
+    this.id = id;
+    this.host = host;
+    this.settings = settings;
+    this.lastTickAt = host.now();
+    this.alarmAt = alarmAt;
+    this.transport = new FetchTransport({
+      self: id,
+      peer: (to) => host.peer(to),
+      timeoutMs: settings.rpcTimeoutMs,
+      onUnreachable: (to) => this.driver.node.reportUnreachable(to),
+      faults: host.faults,
+    });
+    this.driver = new Driver<R>({
+      raft: {
+        id,
+        rng: host.rng,
+        electionTicks: settings.electionTicks,
+        heartbeatTicks: settings.heartbeatTicks,
+        // A small window keeps every event's burst of sends bounded and makes
+        // proposals that arrive while one batch is in flight share the next one.
+        maxInflightMsgs: 4,
+      },
+      log: new SqliteLogStore(host.sql),
+      sm,
+      transport: this.transport,
+      bootstrap: { voters: settings.members.map((m) => m.id), learners: [] },
+      compactAfterEntries: settings.compactAfterEntries,
+      deferProcessing: true,
+    });
+  }
+
+  /** A batch of Raft messages from a peer (the body of the internal route). Throws EnvelopeError on bad input. */
+  receive(body: Uint8Array): void {
+    const env = decodeEnvelope(body);
+    if (this.host.faults?.blocks(env.from, this.id)) return;
+    // Acks of the leader's last heartbeat round must not wake a quiet leader.
+    const wakes = env.msgs.some((m) => m.type !== 'heartbeatResp' && m.type !== 'appResp');
+    this.event(() => {
+      for (const m of env.msgs) if (m.to === this.id) this.driver.node.step(m);
+    }, wakes);
+    if (env.quiet && env.from === this.driver.status().leader) this.sleep(env.from);
+  }
+
+  /** The alarm fired: only time moved. */
+  alarm(): void {
+    this.alarmAt = undefined;
+    this.event(() => {});
+  }
+
+  propose(data: Uint8Array, timeoutMs: number): Promise<Timed<ProposeOutcome<R>>> {
+    return this.wait(timeoutMs, (done) => {
+      this.idleTicks = 0;
+      this.campaignIfLeaderless();
+      this.driver.propose(data, done);
+    });
+  }
+
+  proposeConfChange(cc: ConfChange, timeoutMs: number): Promise<Timed<ProposeOutcome<R | undefined>>> {
+    return this.wait(timeoutMs, (done) => {
+      this.idleTicks = 0;
+      this.driver.proposeConfChange(cc, done);
+    });
+  }
+
+  /** A linearizable read barrier; once `ready`, read the state machine directly. */
+  readBarrier(timeoutMs: number): Promise<Timed<ReadOutcome>> {
+    return this.wait(timeoutMs, (done) => {
+      this.idleTicks = 0;
+      this.campaignIfLeaderless();
+      this.driver.read(done);
+    });
+  }
+
+  transferLeader(to: NodeId): void {
+    this.event(() => this.driver.node.transferLeader(to));
+  }
+
+  status(): Status & { quiet: boolean; alarmAt: number | null; maxSentPerEvent: number } {
+    this.event(() => {});
+    return { ...this.driver.status(), quiet: this.quiet, alarmAt: this.alarmAt ?? null, maxSentPerEvent: this.transport.maxSentPerEvent };
+  }
+
+  /** Runs `act` as one event and settles with its callback's value, or `timeout` after `timeoutMs`. */
+  private wait<T>(timeoutMs: number, act: (done: (v: T) => void) => void): Promise<Timed<T>> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        resolve({ status: 'timeout' });
+      }, timeoutMs);
+      this.event(() =>
+        act((v) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(v);
+        }),
+      );
+    });
+  }
+
+  /** The leader to direct clients to: the live one, or the one that went quiet. */
+  leaderHint(): NodeId {
+    return this.driver.status().leader || this.quietLeader;
+  }
+
+  /**
+   * A node asked to serve that knows no leader campaigns now (PreVote
+   * first) rather than after a full election timeout. One that followed a
+   * leader which went quiet sends clients there instead, and campaigns only if
+   * that leader stays silent for an election timeout.
+   */
+  private campaignIfLeaderless(): void {
+    const st = this.driver.status();
+    if (st.leader === '' && this.quietLeader === '' && st.role === 'follower') this.driver.node.campaign();
+  }
+
+  /** The shape of every event: catch up on time, act, persist-apply in one transaction, send, re-arm. */
+  private event(act: () => void, wakes = true): void {
+    this.transport.resetCount();
+    try {
+      if (wakes) this.wake();
+      else if (this.quiet) {
+        // Step the acks, but keep sleeping: no ticks, no alarm.
+        act();
+        this.host.sql.transaction(() => this.driver.process());
+        this.transport.flush();
+        return;
+      }
+      this.catchUpTicks();
+      act();
+      this.host.sql.transaction(() => this.driver.process());
+      this.transport.flush(this.maybeQuiesce());
+      if (this.driver.node.status().leader !== '') this.quietLeader = '';
+      this.armAlarm();
+    } catch (e) {
+      // An exception here means memory and storage may disagree: start over from storage.
+      this.host.reset(e);
+      throw e;
+    }
+  }
+
+  private wake(): void {
+    if (!this.quiet) return;
+    this.quiet = false;
+    this.idleTicks = 0;
+    // Time asleep does not count towards timeouts: nobody expected to hear anything.
+    this.lastTickAt = this.host.now();
+  }
+
+  private sleep(leader: NodeId): void {
+    this.quiet = true;
+    this.quietLeader = leader;
+    this.driver.node.forgetLeader();
+    this.armAlarm();
+  }
+
+  private catchUpTicks(): void {
+    const { tickMs, electionTicks } = this.settings;
+    const elapsed = Math.floor((this.host.now() - this.lastTickAt) / tickMs);
+    if (elapsed <= 0) return;
+    this.lastTickAt += elapsed * tickMs;
+    // After a long absence a few election timeouts' worth is as good as all of them.
+    const ticks = Math.min(elapsed, 4 * electionTicks);
+    for (let i = 0; i < ticks; i++) this.driver.node.tick();
+    this.idleTicks += elapsed;
+  }
+
+  /**
+   * A leader whose followers have everything, with nothing pending, stops
+   * heartbeating after `quiesceAfterTicks`; the batch it sends now tells them.
+   */
+  private maybeQuiesce(): boolean {
+    const st = this.driver.status();
+    if (st.role !== 'leader' || this.quiet || !this.driver.idle() || st.leadTransferee !== '') return false;
+    if (this.idleTicks < this.settings.quiesceAfterTicks || st.commit !== st.lastIndex) return false;
+    for (const [id, pr] of Object.entries(st.progress)) {
+      if (id !== this.id && pr.match !== st.lastIndex) return false;
+    }
+    // Followers learn the final commit index from this round of heartbeats.
+    this.driver.node.heartbeat();
+    this.host.sql.transaction(() => this.driver.process());
+    this.quiet = true;
+    return true;
+  }
+
+  private armAlarm(): void {
+    if (this.quiet) {
+      if (this.alarmAt !== undefined) this.host.setAlarm(undefined);
+      this.alarmAt = undefined;
+      return;
+    }
+    const ticks = this.driver.node.ticksUntilTimeout();
+    if (!Number.isFinite(ticks)) return;
+    const at = this.lastTickAt + ticks * this.settings.tickMs;
+    // Re-arming costs a storage write: only move the alarm earlier; a late one catches up.
+    if (this.alarmAt !== undefined && this.alarmAt <= at && this.alarmAt > this.host.now()) return;
+    this.alarmAt = at;
+    this.host.setAlarm(at);
+  }
+}

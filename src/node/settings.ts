@@ -1,0 +1,82 @@
+import type { NodeId } from '../raft/index.ts';
+
+/** A member of the initial cluster, with an optional Durable Object location hint. */
+export interface Member {
+  readonly id: NodeId;
+  readonly locationHint?: DurableObjectLocationHint | undefined;
+}
+
+/** How a node runs, read from the Worker's vars (wrangler.toml). */
+export interface NodeSettings {
+  readonly members: readonly Member[];
+  /** Milliseconds per core tick. */
+  readonly tickMs: number;
+  readonly heartbeatTicks: number;
+  readonly electionTicks: number;
+  /** A peer that does not answer a batch within this is reported unreachable. */
+  readonly rpcTimeoutMs: number;
+  /** Compact the log once this many applied entries sit in it. */
+  readonly compactAfterEntries: number;
+  /** After this many ticks with nothing to do, a caught-up leader stops heartbeats (the cluster sleeps). */
+  readonly quiesceAfterTicks: number;
+  /** Test-only: the fault layer and its control route. Never set in production config. */
+  readonly faultInjection: boolean;
+}
+
+export interface SettingsEnv {
+  readonly CLUSTER_NODES?: string;
+  readonly TICK_MS?: string;
+  readonly HEARTBEAT_TICKS?: string;
+  readonly ELECTION_TICKS?: string;
+  readonly RPC_TIMEOUT_MS?: string;
+  readonly COMPACT_AFTER_ENTRIES?: string;
+  readonly QUIESCE_AFTER_TICKS?: string;
+  readonly FAULT_INJECTION?: string;
+}
+
+const HINTS = new Set(['wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'oc', 'afr', 'me']);
+
+/**
+ * Production defaults suit cross-region round trips of about 200 ms: a
+ * heartbeat every 250 ms and an election timeout of 2-4 s.
+ */
+export function readSettings(env: SettingsEnv): NodeSettings {
+  const members = parseMembers(env.CLUSTER_NODES ?? 'node-0,node-1,node-2');
+  const heartbeatTicks = int(env.HEARTBEAT_TICKS, 1, 'HEARTBEAT_TICKS');
+  const electionTicks = int(env.ELECTION_TICKS, 8, 'ELECTION_TICKS');
+  if (electionTicks <= heartbeatTicks) throw new Error('ELECTION_TICKS must exceed HEARTBEAT_TICKS');
+  return {
+    members,
+    tickMs: int(env.TICK_MS, 250, 'TICK_MS'),
+    heartbeatTicks,
+    electionTicks,
+    rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
+    compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),
+    quiesceAfterTicks: int(env.QUIESCE_AFTER_TICKS, 40, 'QUIESCE_AFTER_TICKS'),
+    faultInjection: env.FAULT_INJECTION === 'enabled',
+  };
+}
+
+/** "node-0,node-1@weur" -> members; a name is 1-64 of [A-Za-z0-9_-]. */
+export function parseMembers(text: string): Member[] {
+  const members = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      const [id = '', hint] = s.split('@');
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`CLUSTER_NODES: bad node name ${JSON.stringify(id)}`);
+      if (hint !== undefined && !HINTS.has(hint)) throw new Error(`CLUSTER_NODES: unknown location hint ${JSON.stringify(hint)}`);
+      return { id, locationHint: hint as DurableObjectLocationHint | undefined };
+    });
+  if (members.length === 0) throw new Error('CLUSTER_NODES: no members');
+  if (new Set(members.map((m) => m.id)).size !== members.length) throw new Error('CLUSTER_NODES: duplicate node names');
+  return members;
+}
+
+function int(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
