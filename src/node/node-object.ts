@@ -43,23 +43,42 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
   /** The state machine over this object's SQLite storage (called once per instance, with the runtime's Sql). */
   protected abstract makeStateMachine(sql: Sql): StateMachine<R>;
 
-  /** The node's name: the name it was addressed by, remembered across restarts. */
-  private name(hint?: string | null): NodeId {
+  /** The node's name (the name it was addressed by) and initial members, remembered across restarts. */
+  private identity(hint?: string | null): { name: NodeId; initialMembers: NodeId[] } {
     const sql = durableObjectSql(this.ctx.storage);
     migrate(sql);
-    const stored = sql.exec('SELECT name FROM node_identity WHERE id = 0')[0]?.name;
-    if (typeof stored === 'string') return stored;
+    const row = sql.exec('SELECT name, initial_members FROM node_identity WHERE id = 0')[0];
+    const configured = this.settings.members.map((m) => m.id);
+    if (row && typeof row.name === 'string') {
+      const members = typeof row.initial_members === 'string' && row.initial_members !== '' ? JSON.parse(row.initial_members) : configured;
+      return { name: row.name, initialMembers: members as NodeId[] };
+    }
     const name = this.ctx.id.name ?? hint;
     if (!name) throw new Error('node name unknown: address nodes by name');
     sql.exec('INSERT INTO node_identity (id, name) VALUES (0, ?)', name);
-    return name;
+    return { name, initialMembers: configured };
+  }
+
+  /**
+   * Bootstrap a fresh node of a new cluster with its initial voters (like
+   * etcd's --initial-cluster); by default a node takes CLUSTER_NODES. Refused
+   * once the node has started: membership then changes only through the log.
+   */
+  bootstrap(name: string, members: string[]): { ok: boolean; error?: string } {
+    if (this.runtime) return { ok: false, error: 'node already started' };
+    if (!members.every((m) => /^[A-Za-z0-9_-]{1,64}$/.test(m)) || members.length === 0) return { ok: false, error: 'bad member names' };
+    const sql = durableObjectSql(this.ctx.storage);
+    migrate(sql);
+    if (sql.exec('SELECT 1 FROM node_identity')[0]) return { ok: false, error: 'node already bootstrapped' };
+    sql.exec('INSERT INTO node_identity (id, name, initial_members) VALUES (0, ?, ?)', name, JSON.stringify(members));
+    return { ok: true };
   }
 
   protected node(hint?: string | null): NodeRuntime<R> {
     if (this.runtime) return this.runtime;
     // "<cluster>:<member>" hosts several clusters in one namespace (tests use
     // a fresh cluster each); the Raft id is the member part.
-    const fullName = this.name(hint);
+    const { name: fullName, initialMembers } = this.identity(hint);
     const cut = fullName.lastIndexOf(':') + 1;
     const cluster = fullName.slice(0, cut);
     const id = fullName.slice(cut);
@@ -88,7 +107,7 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
         this.ctx.abort(`reset: ${String(reason)}`);
       },
     };
-    this.runtime = new NodeRuntime<R>(id, host, this.settings, this.makeStateMachine(sql), undefined);
+    this.runtime = new NodeRuntime<R>(id, host, this.settings, this.makeStateMachine(sql), initialMembers);
     return this.runtime;
   }
 

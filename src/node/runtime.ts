@@ -47,12 +47,11 @@ export class NodeRuntime<R> {
   /** The leader this node followed before it went quiet: where to send clients meanwhile. */
   private quietLeader: NodeId = '';
 
-  constructor(id: NodeId, host: Host, settings: NodeSettings, sm: StateMachine<R>, alarmAt: number | undefined) {
+  constructor(id: NodeId, host: Host, settings: NodeSettings, sm: StateMachine<R>, initialMembers: readonly NodeId[]) {
     this.id = id;
     this.host = host;
     this.settings = settings;
     this.lastTickAt = host.now();
-    this.alarmAt = alarmAt;
     this.transport = new FetchTransport({
       self: id,
       peer: (to) => host.peer(to),
@@ -73,7 +72,7 @@ export class NodeRuntime<R> {
       log: new SqliteLogStore(host.sql),
       sm,
       transport: this.transport,
-      bootstrap: { voters: settings.members.map((m) => m.id), learners: [] },
+      bootstrap: { voters: [...initialMembers], learners: [] },
       compactAfterEntries: settings.compactAfterEntries,
       deferProcessing: true,
     });

@@ -8,7 +8,9 @@ import type { Sql } from './sql.ts';
 export const migrations: readonly ((sql: Sql) => void)[] = [
   // v1: the node's name and the Raft WAL.
   (sql) => {
-    sql.exec('CREATE TABLE node_identity (id INTEGER PRIMARY KEY CHECK (id = 0), name TEXT NOT NULL)');
+    // The node's name, and the initial members it was bootstrapped with (JSON; empty: from the config).
+    sql.exec(`CREATE TABLE node_identity (
+      id INTEGER PRIMARY KEY CHECK (id = 0), name TEXT NOT NULL, initial_members TEXT NOT NULL DEFAULT '')`);
     sql.exec(`CREATE TABLE raft_state (
       id INTEGER PRIMARY KEY CHECK (id = 0),
       term INTEGER NOT NULL, vote TEXT NOT NULL, commit_index INTEGER NOT NULL)`);
