@@ -3,7 +3,7 @@
  * 3-node cluster with an instant network, for several proposal batch sizes.
  * Run: npm run bench:core [-- --entries 200000]
  */
-import { Driver, type ApplyItem, type StateMachine } from '../src/driver/index.ts';
+import { type ApplyItem, Driver, type StateMachine } from '../src/driver/index.ts';
 import type { ConfState, Message, Snapshot } from '../src/raft/index.ts';
 import { MemoryLogStore } from '../src/storage/index.ts';
 

@@ -1,4 +1,15 @@
-import type { Config, ConfChange, ConfState, Entry, Index, Message, NodeId, Ready, Status, Term } from '../raft/index.ts';
+import type {
+  ConfChange,
+  Config,
+  ConfState,
+  Entry,
+  Index,
+  Message,
+  NodeId,
+  Ready,
+  Status,
+  Term,
+} from '../raft/index.ts';
 import { RawNode } from '../raft/index.ts';
 import { CoreStorage } from './core-storage.ts';
 import type { ApplyItem, LogStore, StateMachine, Transport } from './interfaces.ts';
@@ -20,7 +31,9 @@ export type ProposeOutcome<R> =
   | { readonly status: 'unknown' };
 
 /** A linearizable read barrier: once `ready`, reading the state machine is linearizable. */
-export type ReadOutcome = { readonly status: 'ready'; readonly index: Index } | { readonly status: 'notLeader'; readonly leader: NodeId };
+export type ReadOutcome =
+  | { readonly status: 'ready'; readonly index: Index }
+  | { readonly status: 'notLeader'; readonly leader: NodeId };
 
 export interface DriverOptions<R> {
   readonly raft: Omit<Config, 'storage' | 'applied'>;

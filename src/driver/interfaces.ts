@@ -12,7 +12,11 @@ export interface LogStore extends Storage {
    * replaces the whole log), then the entries (an entry at an existing index
    * truncates that index and everything after it), then the hard state.
    */
-  persist(update: { snapshot?: Snapshot | undefined; entries: readonly Entry[]; hardState?: HardState | undefined }): void;
+  persist(update: {
+    snapshot?: Snapshot | undefined;
+    entries: readonly Entry[];
+    hardState?: HardState | undefined;
+  }): void;
   /** Record a snapshot of the applied state at `meta.index` and drop the entries up to it. */
   compact(meta: SnapshotMeta, data: Uint8Array): void;
 }

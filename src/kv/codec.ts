@@ -98,7 +98,12 @@ function command(raw: unknown, at: string, b: ReadBytes): KvCommand {
       return delRange(raw, at);
     case 'cas': {
       const o = record(raw, at, ['type', 'key', 'expect', 'value']);
-      return { type: 'cas', key: key(o.key, `${at}.key`), expect: expect(o.expect, `${at}.expect`, b), value: b(o.value, `${at}.value`) };
+      return {
+        type: 'cas',
+        key: key(o.key, `${at}.key`),
+        expect: expect(o.expect, `${at}.expect`, b),
+        value: b(o.value, `${at}.value`),
+      };
     }
     case 'txn':
       return txn(raw, at, b);
@@ -117,7 +122,12 @@ function typeOf(raw: unknown, at: string): unknown {
 
 function put(raw: unknown, at: string, b: ReadBytes): PutCommand {
   const o = record(raw, at, ['type', 'key', 'value', 'prevKv']);
-  return { type: 'put', key: key(o.key, `${at}.key`), value: b(o.value, `${at}.value`), prevKv: flag(o.prevKv, `${at}.prevKv`) };
+  return {
+    type: 'put',
+    key: key(o.key, `${at}.key`),
+    value: b(o.value, `${at}.value`),
+    prevKv: flag(o.prevKv, `${at}.prevKv`),
+  };
 }
 
 function del(raw: unknown, at: string): DeleteCommand {
@@ -132,7 +142,12 @@ function delPrefix(raw: unknown, at: string): DeletePrefixCommand {
 
 function delRange(raw: unknown, at: string): DeleteRangeCommand {
   const o = record(raw, at, ['type', 'start', 'end', 'prevKv']);
-  return { type: 'deleteRange', start: str(o.start, `${at}.start`), end: str(o.end, `${at}.end`), prevKv: flag(o.prevKv, `${at}.prevKv`) };
+  return {
+    type: 'deleteRange',
+    start: str(o.start, `${at}.start`),
+    end: str(o.end, `${at}.end`),
+    prevKv: flag(o.prevKv, `${at}.prevKv`),
+  };
 }
 
 function expect(raw: unknown, at: string, b: ReadBytes): CasExpect {

@@ -29,4 +29,3 @@ export interface StateMachine<R = unknown> {
   /** Replace the whole state with a snapshot's, setting applied() to its index. */
   restore(snapshot: Snapshot): void;
 }
-

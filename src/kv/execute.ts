@@ -62,7 +62,14 @@ export function readRange(table: KvTable, q: RangeQuery): RangeResult {
 export function compareHolds(kv: KeyValue | undefined, c: Compare): boolean {
   let d: number;
   if (typeof c.value === 'number') {
-    const actual = kv === undefined ? 0 : c.target === 'version' ? kv.version : c.target === 'createRevision' ? kv.createRevision : kv.modRevision;
+    const actual =
+      kv === undefined
+        ? 0
+        : c.target === 'version'
+          ? kv.version
+          : c.target === 'createRevision'
+            ? kv.createRevision
+            : kv.modRevision;
     d = actual - c.value;
   } else {
     if (kv === undefined) return false;
@@ -128,7 +135,8 @@ function deleteOp(w: Writer, op: DeleteOp): Omit<DeleteResult, 'revision'> {
     const prev = w.deleteKey(op.key);
     return { type: 'delete', deleted: prev ? 1 : 0, ...(op.prevKv && prev ? { prev } : {}) };
   }
-  const iv: KeyInterval = op.type === 'deletePrefix' ? { start: op.prefix, end: prefixEnd(op.prefix) } : { start: op.start, end: op.end };
+  const iv: KeyInterval =
+    op.type === 'deletePrefix' ? { start: op.prefix, end: prefixEnd(op.prefix) } : { start: op.start, end: op.end };
   const gone = w.deleteInterval(iv);
   return { type: 'delete', deleted: gone.length, ...(op.prevKv ? { prevKvs: gone } : {}) };
 }

@@ -1,10 +1,32 @@
 /** The key-value state machine (etcd v3 semantics) over a small synchronous table: see shared/DESIGN.md "Layers". */
-export { COMMAND_VERSION, decodeCommand, encodeCommand, fingerprint, validateCommand, validateRangeQuery } from './codec.ts';
+export {
+  COMMAND_VERSION,
+  decodeCommand,
+  encodeCommand,
+  fingerprint,
+  validateCommand,
+  validateRangeQuery,
+} from './codec.ts';
 export type { ApplyItem, StateMachine } from './contract.ts';
 export { compareHolds, execute, readRange } from './execute.ts';
-export { compareKeys, inInterval, isWellFormed, type KeyInterval, prefixEnd, resolveInterval, utf8Length } from './keys.ts';
+export {
+  compareKeys,
+  inInterval,
+  isWellFormed,
+  type KeyInterval,
+  prefixEnd,
+  resolveInterval,
+  utf8Length,
+} from './keys.ts';
 export { MemoryKvTable } from './memory-table.ts';
-export { decodeResult, decodeSnapshot, encodeResult, encodeSnapshot, type KvSnapshotData, SNAPSHOT_VERSION } from './snapshot.ts';
+export {
+  decodeResult,
+  decodeSnapshot,
+  encodeResult,
+  encodeSnapshot,
+  type KvSnapshotData,
+  SNAPSHOT_VERSION,
+} from './snapshot.ts';
 export {
   DEFAULT_MAX_REQUESTS,
   DEFAULT_MAX_RESULT_BYTES,

@@ -104,7 +104,11 @@ export function inInterval(key: string, interval: KeyInterval): boolean {
  * `start` nor `prefix` it starts at the first key; with neither `end` nor
  * `prefix` it runs to the last.
  */
-export function resolveInterval(q: { readonly start?: string | undefined; readonly end?: string | undefined; readonly prefix?: string | undefined }): KeyInterval {
+export function resolveInterval(q: {
+  readonly start?: string | undefined;
+  readonly end?: string | undefined;
+  readonly prefix?: string | undefined;
+}): KeyInterval {
   let start = q.start ?? '';
   let end = q.end;
   if (q.prefix !== undefined) {

@@ -50,14 +50,20 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
   const revision = nat(o.revision, 'snapshot.revision');
   const applied = nat(o.applied, 'snapshot.applied');
   const conf = o.conf === undefined ? undefined : confState(o.conf, 'snapshot.conf');
-  const kvs = array(o.kvs, 'snapshot.kvs', Number.MAX_SAFE_INTEGER).map((e, i) => keyValue(e, `snapshot.kvs[${i}]`, revision));
+  const kvs = array(o.kvs, 'snapshot.kvs', Number.MAX_SAFE_INTEGER).map((e, i) =>
+    keyValue(e, `snapshot.kvs[${i}]`, revision),
+  );
   for (let i = 1; i < kvs.length; i++) {
-    if (compareKeys((kvs[i - 1] as KeyValue).key, (kvs[i] as KeyValue).key) >= 0) throw new KvDecodeError(`snapshot.kvs[${i}]: keys out of order`);
+    if (compareKeys((kvs[i - 1] as KeyValue).key, (kvs[i] as KeyValue).key) >= 0)
+      throw new KvDecodeError(`snapshot.kvs[${i}]: keys out of order`);
   }
-  const requests = array(o.requests, 'snapshot.requests', Number.MAX_SAFE_INTEGER).map((e, i) => requestRecord(e, `snapshot.requests[${i}]`));
+  const requests = array(o.requests, 'snapshot.requests', Number.MAX_SAFE_INTEGER).map((e, i) =>
+    requestRecord(e, `snapshot.requests[${i}]`),
+  );
   let last = 0;
   for (const [i, r] of requests.entries()) {
-    if (r.index <= last || r.index > applied || r.revision > revision) throw new KvDecodeError(`snapshot.requests[${i}]: index or revision out of order`);
+    if (r.index <= last || r.index > applied || r.revision > revision)
+      throw new KvDecodeError(`snapshot.requests[${i}]: index or revision out of order`);
     last = r.index;
   }
   return { revision, applied, conf, kvs, requests };
@@ -65,7 +71,8 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
 
 function confState(raw: unknown, at: string): ConfState {
   const o = record(raw, at, ['voters', 'learners']);
-  const ids = (v: unknown, f: string) => array(v, `${at}.${f}`, Number.MAX_SAFE_INTEGER).map((x, i) => str(x, `${at}.${f}[${i}]`));
+  const ids = (v: unknown, f: string) =>
+    array(v, `${at}.${f}`, Number.MAX_SAFE_INTEGER).map((x, i) => str(x, `${at}.${f}[${i}]`));
   return { voters: ids(o.voters, 'voters'), learners: ids(o.learners, 'learners') };
 }
 
@@ -109,6 +116,7 @@ const RESULT_TYPES: readonly string[] = ['put', 'delete', 'cas', 'txn', 'error']
 /** Decodes a stored result (written by encodeResult; only its kind is checked). */
 export function decodeResult(data: Uint8Array): KvResult {
   const r = decode(data) as KvResult | null;
-  if (typeof r !== 'object' || r === null || !RESULT_TYPES.includes(r.type)) throw new KvDecodeError('stored result: unknown type');
+  if (typeof r !== 'object' || r === null || !RESULT_TYPES.includes(r.type))
+    throw new KvDecodeError('stored result: unknown type');
   return r;
 }

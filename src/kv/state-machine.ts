@@ -7,9 +7,10 @@
  * options that differ between replicas), so every replica that applies the
  * same log holds the same state and gives the same answers.
  */
-import type { ApplyItem, StateMachine } from './contract.ts';
+
 import type { ConfState, Index, Snapshot } from '../raft/index.ts';
 import { decodeCommand, fingerprint, validateRangeQuery } from './codec.ts';
+import type { ApplyItem, StateMachine } from './contract.ts';
 import { execute, readRange } from './execute.ts';
 import { decodeResult, decodeSnapshot, encodeResult, encodeSnapshot } from './snapshot.ts';
 import type { KvTable } from './table.ts';
@@ -90,10 +91,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
       const results: KvResult[] = [];
       for (const item of items) {
         if (item.index <= applied) {
-          if (item.kind === 'command') results.push(error('stale_entry', `entry ${item.index} is at or below applied index ${applied}`));
+          if (item.kind === 'command')
+            results.push(error('stale_entry', `entry ${item.index} is at or below applied index ${applied}`));
           continue;
         }
-        if (item.index !== applied + 1) throw new Error(`kv: entry ${item.index} follows applied index ${applied}: entries are missing`);
+        if (item.index !== applied + 1)
+          throw new Error(`kv: entry ${item.index} follows applied index ${applied}: entries are missing`);
         applied = item.index;
         if (item.kind === 'conf') conf = item.conf;
         if (item.kind !== 'command') continue;
@@ -120,7 +123,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   snapshot(): Uint8Array {
     const { revision, applied, conf } = this.table.meta();
-    return encodeSnapshot({ revision, applied, conf, kvs: this.table.range('', undefined), requests: this.table.requests() });
+    return encodeSnapshot({
+      revision,
+      applied,
+      conf,
+      kvs: this.table.range('', undefined),
+      requests: this.table.requests(),
+    });
   }
 
   /**
@@ -154,8 +163,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const fp = fingerprint(env.cmd);
     const seen = this.table.getRequest(id);
     if (seen) {
-      if (seen.fingerprint !== fp) return error('request_id_reused', `request ${id} was applied before with another command`);
-      if (seen.result.byteLength === 0) return error('result_unavailable', `request ${id} was applied at index ${seen.index}; its result was not kept`);
+      if (seen.fingerprint !== fp)
+        return error('request_id_reused', `request ${id} was applied before with another command`);
+      if (seen.result.byteLength === 0)
+        return error('result_unavailable', `request ${id} was applied at index ${seen.index}; its result was not kept`);
       return decodeResult(seen.result);
     }
     const result = execute(this.table, env.cmd, revision);

@@ -192,7 +192,12 @@ export type TxnOpResult =
   | { readonly type: 'get'; readonly kv?: KeyValue | undefined }
   | ({ readonly type: 'range' } & RangeResult)
   | { readonly type: 'put'; readonly prev?: KeyValue | undefined }
-  | { readonly type: 'delete'; readonly deleted: number; readonly prev?: KeyValue | undefined; readonly prevKvs?: readonly KeyValue[] | undefined };
+  | {
+      readonly type: 'delete';
+      readonly deleted: number;
+      readonly prev?: KeyValue | undefined;
+      readonly prevKvs?: readonly KeyValue[] | undefined;
+    };
 
 export interface TxnResult {
   readonly type: 'txn';

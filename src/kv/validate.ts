@@ -54,7 +54,8 @@ export function bytes(v: unknown, at: string, maxBytes = MAX_VALUE_BYTES): Uint8
 }
 
 export function nat(v: unknown, at: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new KvDecodeError(`${at}: expected a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new KvDecodeError(`${at}: expected a non-negative integer`);
   return v;
 }
 

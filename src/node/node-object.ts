@@ -50,7 +50,10 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
     const row = sql.exec('SELECT name, initial_members FROM node_identity WHERE id = 0')[0];
     const configured = this.settings.members.map((m) => m.id);
     if (row && typeof row.name === 'string') {
-      const members = typeof row.initial_members === 'string' && row.initial_members !== '' ? JSON.parse(row.initial_members) : configured;
+      const members =
+        typeof row.initial_members === 'string' && row.initial_members !== ''
+          ? JSON.parse(row.initial_members)
+          : configured;
       return { name: row.name, initialMembers: members as NodeId[] };
     }
     const name = this.ctx.id.name ?? hint;
@@ -66,7 +69,8 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
    */
   bootstrap(name: string, members: string[]): { ok: boolean; error?: string } {
     if (this.runtime) return { ok: false, error: 'node already started' };
-    if (!members.every((m) => /^[A-Za-z0-9_-]{1,64}$/.test(m)) || members.length === 0) return { ok: false, error: 'bad member names' };
+    if (!members.every((m) => /^[A-Za-z0-9_-]{1,64}$/.test(m)) || members.length === 0)
+      return { ok: false, error: 'bad member names' };
     const sql = durableObjectSql(this.ctx.storage);
     migrate(sql);
     if (sql.exec('SELECT 1 FROM node_identity')[0]) return { ok: false, error: 'node already bootstrapped' };
@@ -97,7 +101,10 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
         const name = cluster + to;
         const stub = ns.get(ns.idFromName(name), hint ? { locationHint: hint } : undefined);
         // The name travels along in case the runtime does not expose ctx.id.name.
-        return { fetch: (url: string, init: RequestInit) => stub.fetch(url, { ...init, headers: { ...init.headers, 'x-raft-node': name } }) };
+        return {
+          fetch: (url: string, init: RequestInit) =>
+            stub.fetch(url, { ...init, headers: { ...init.headers, 'x-raft-node': name } }),
+        };
       },
       rng: cryptoRng,
       faults: this.faults,
@@ -119,7 +126,8 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
       try {
         this.node(hint).receive(body);
       } catch (e) {
-        if (e instanceof EnvelopeError) return Response.json({ error: { code: 'bad_message', message: e.message } }, { status: 400 });
+        if (e instanceof EnvelopeError)
+          return Response.json({ error: { code: 'bad_message', message: e.message } }, { status: 400 });
         throw e;
       }
       return new Response(null, { status: 204 });
@@ -138,7 +146,10 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
         return Response.json(this.faults.get());
       }
     }
-    return Response.json({ error: { code: 'not_found', message: `no internal route ${req.method} ${url.pathname}` } }, { status: 404 });
+    return Response.json(
+      { error: { code: 'not_found', message: `no internal route ${req.method} ${url.pathname}` } },
+      { status: 404 },
+    );
   }
 
   override async alarm(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { StateMachine } from '../driver/index.ts';
-import { type KeyValue, KvStateMachine, type KvResult, type RangeQuery, type RangeReadResult } from '../kv/index.ts';
+import { type KeyValue, type KvResult, KvStateMachine, type RangeQuery, type RangeReadResult } from '../kv/index.ts';
 import type { Sql } from '../storage/index.ts';
 import { SqliteKvTable } from '../storage/index.ts';
 import { NodeObject } from './node-object.ts';
@@ -24,11 +24,19 @@ export class RaftNode extends NodeObject<KvResult> {
   }
 
   /** A key's record. `linearizable` reads go through ReadIndex; `serializable` ones read this replica as it is. */
-  async get(key: string, consistency: 'linearizable' | 'serializable', timeoutMs: number): Promise<ReadAnswer<KeyValue | undefined>> {
+  async get(
+    key: string,
+    consistency: 'linearizable' | 'serializable',
+    timeoutMs: number,
+  ): Promise<ReadAnswer<KeyValue | undefined>> {
     return this.read(consistency, timeoutMs, (kv) => kv.get(key));
   }
 
-  async range(query: RangeQuery, consistency: 'linearizable' | 'serializable', timeoutMs: number): Promise<ReadAnswer<RangeReadResult>> {
+  async range(
+    query: RangeQuery,
+    consistency: 'linearizable' | 'serializable',
+    timeoutMs: number,
+  ): Promise<ReadAnswer<RangeReadResult>> {
     return this.read(consistency, timeoutMs, (kv) => kv.range(query));
   }
 

@@ -66,7 +66,8 @@ export function parseMembers(text: string): Member[] {
     .map((s) => {
       const [id = '', hint] = s.split('@');
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`CLUSTER_NODES: bad node name ${JSON.stringify(id)}`);
-      if (hint !== undefined && !HINTS.has(hint)) throw new Error(`CLUSTER_NODES: unknown location hint ${JSON.stringify(hint)}`);
+      if (hint !== undefined && !HINTS.has(hint))
+        throw new Error(`CLUSTER_NODES: unknown location hint ${JSON.stringify(hint)}`);
       return { id, locationHint: hint as DurableObjectLocationHint | undefined };
     });
   if (members.length === 0) throw new Error('CLUSTER_NODES: no members');
@@ -77,6 +78,7 @@ export function parseMembers(text: string): Member[] {
 function int(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
 }

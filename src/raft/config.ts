@@ -1,5 +1,5 @@
-import type { Index, Logger, NodeId, Rng } from './types.ts';
 import type { Storage } from './storage.ts';
+import type { Index, Logger, NodeId, Rng } from './types.ts';
 
 /** How a RawNode is made. Ticks are the core's only notion of time. */
 export interface Config {

@@ -105,7 +105,8 @@ export class RaftLog {
   append(ents: readonly Entry[]): void {
     if (ents.length === 0) return;
     const first = ents[0] as Entry;
-    if (first.index <= this.committed) throw new Error(`log: append at ${first.index} would overwrite commit ${this.committed}`);
+    if (first.index <= this.committed)
+      throw new Error(`log: append at ${first.index} would overwrite commit ${this.committed}`);
     this.truncateAndAppend(ents);
   }
 
@@ -119,7 +120,8 @@ export class RaftLog {
     const lastNew = prevIndex + ents.length;
     const conflict = this.findConflict(ents);
     if (conflict !== 0) {
-      if (conflict <= this.committed) throw new Error(`log: entry ${conflict} conflicts with committed ${this.committed}`);
+      if (conflict <= this.committed)
+        throw new Error(`log: entry ${conflict} conflicts with committed ${this.committed}`);
       this.truncateAndAppend(ents.slice(conflict - (prevIndex + 1)));
     }
     this.commitTo(Math.min(commit, lastNew));

@@ -23,9 +23,18 @@ import { NONE } from './types.ts';
 /** Why a proposal did not reach the log; the caller may retry elsewhere. */
 export type ProposeResult =
   | { readonly ok: true; readonly index: Index; readonly term: Term }
-  | { readonly ok: false; readonly reason: 'notLeader' | 'transferring' | 'confPending' | 'invalid'; readonly leader: NodeId; readonly detail?: string };
+  | {
+      readonly ok: false;
+      readonly reason: 'notLeader' | 'transferring' | 'confPending' | 'invalid';
+      readonly leader: NodeId;
+      readonly detail?: string;
+    };
 
-type OutMessage = Message extends infer M ? (M extends Message ? Omit<M, 'from' | 'term'> & { term?: Term } : never) : never;
+type OutMessage = Message extends infer M
+  ? M extends Message
+    ? Omit<M, 'from' | 'term'> & { term?: Term }
+    : never
+  : never;
 
 /**
  * The Raft protocol state machine of one node. Pure: time is `tick()`,
@@ -208,7 +217,8 @@ export class Raft {
   private handleVote(m: VoteMsg): void {
     // §5.2 one vote per term (a repeated request from our candidate is granted again);
     // a pre-vote is granted for a future term without recording anything.
-    const canVote = this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (m.preVote && m.term > this.term);
+    const canVote =
+      this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (m.preVote && m.term > this.term);
     // §5.4.1 the election restriction: only a candidate with an up-to-date log.
     if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
       this.send({ type: 'voteResp', to: m.from, term: m.term, preVote: m.preVote, reject: false });
@@ -260,7 +270,10 @@ export class Raft {
   /** Ticks until this node would act on its own (heartbeat, CheckQuorum, election); Infinity if never. */
   ticksUntilTimeout(): number {
     if (this.role === 'leader') {
-      return Math.max(1, Math.min(this.cfg.heartbeatTicks - this.heartbeatElapsed, this.cfg.electionTicks - this.electionElapsed));
+      return Math.max(
+        1,
+        Math.min(this.cfg.heartbeatTicks - this.heartbeatElapsed, this.cfg.electionTicks - this.electionElapsed),
+      );
     }
     if (!this.promotable()) return Number.POSITIVE_INFINITY;
     return Math.max(1, this.randomizedElectionTicks - this.electionElapsed);
@@ -396,7 +409,12 @@ export class Raft {
     const refused = this.refuseProposal();
     if (refused) return refused;
     if (this.pendingConfIndex > this.log.applied) {
-      return { ok: false, reason: 'confPending', leader: this.lead, detail: `change at ${this.pendingConfIndex} not applied yet` };
+      return {
+        ok: false,
+        reason: 'confPending',
+        leader: this.lead,
+        detail: `change at ${this.pendingConfIndex} not applied yet`,
+      };
     }
     const invalid = validateConfChange(this.conf, cc);
     if (invalid) return { ok: false, reason: 'invalid', leader: this.lead, detail: invalid };

@@ -3,7 +3,18 @@ import { type Config, resolveConfig } from './config.ts';
 import type { ProposeResult } from './raft.ts';
 import { Raft } from './raft.ts';
 import * as replication from './replication.ts';
-import type { ConfChange, ConfState, HardState, Index, Message, NodeId, Ready, Role, SoftState, Term } from './types.ts';
+import type {
+  ConfChange,
+  ConfState,
+  HardState,
+  Index,
+  Message,
+  NodeId,
+  Ready,
+  Role,
+  SoftState,
+  Term,
+} from './types.ts';
 
 /** A snapshot of the node's state for status pages and tests. */
 export interface Status {

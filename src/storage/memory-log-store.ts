@@ -49,7 +49,11 @@ export class MemoryLogStore implements LogStore {
     return this.snap;
   }
 
-  persist(update: { snapshot?: Snapshot | undefined; entries: readonly Entry[]; hardState?: HardState | undefined }): void {
+  persist(update: {
+    snapshot?: Snapshot | undefined;
+    entries: readonly Entry[];
+    hardState?: HardState | undefined;
+  }): void {
     const base = update.snapshot?.meta.index ?? this.snap.meta.index;
     const last = update.snapshot ? base : this.lastIndex();
     checkAppend(update.entries, base + 1, last);

@@ -39,9 +39,12 @@ export const SCHEMA_VERSION = migrations.length;
 
 /** Brings the database up to `target` (default: the latest), one migration per transaction. */
 export function migrate(sql: Sql, target = SCHEMA_VERSION): number {
-  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL)');
+  sql.exec(
+    'CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL)',
+  );
   let version = Number(sql.exec('SELECT version FROM schema_version WHERE id = 0')[0]?.version ?? 0);
-  if (version > SCHEMA_VERSION) throw new Error(`schema: database is at v${version}, newer than this code (v${SCHEMA_VERSION})`);
+  if (version > SCHEMA_VERSION)
+    throw new Error(`schema: database is at v${version}, newer than this code (v${SCHEMA_VERSION})`);
   while (version < target) {
     const step = migrations[version];
     if (!step) break;

@@ -32,7 +32,7 @@ export class SqliteKvTable implements KvTable {
   put(kv: KeyValue): void {
     this.sql.exec(
       // coalesce: node:sqlite binds some empty Uint8Arrays (e.g. TextEncoder's) as NULL.
-      'INSERT OR REPLACE INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, coalesce(?, X\'\'), ?, ?, ?)',
+      "INSERT OR REPLACE INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, coalesce(?, X''), ?, ?, ?)",
       enc.encode(kv.key),
       kv.value,
       kv.createRevision,
@@ -63,7 +63,10 @@ export class SqliteKvTable implements KvTable {
   }
 
   setMeta(meta: KvMeta): void {
-    this.sql.exec(`INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', ?)`, encode({ m: meta }, { ignoreUndefined: true }));
+    this.sql.exec(
+      `INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', ?)`,
+      encode({ m: meta }, { ignoreUndefined: true }),
+    );
     this.cachedMeta = meta;
   }
 
@@ -73,7 +76,14 @@ export class SqliteKvTable implements KvTable {
   }
 
   putRequest(r: RequestRecord): void {
-    this.sql.exec(`INSERT OR REPLACE INTO kv_request (id, idx, revision, fingerprint, result) VALUES (?, ?, ?, ?, coalesce(?, X''))`, r.id, r.index, r.revision, r.fingerprint, r.result);
+    this.sql.exec(
+      `INSERT OR REPLACE INTO kv_request (id, idx, revision, fingerprint, result) VALUES (?, ?, ?, ?, coalesce(?, X''))`,
+      r.id,
+      r.index,
+      r.revision,
+      r.fingerprint,
+      r.result,
+    );
   }
 
   deleteRequest(id: string): void {
@@ -130,5 +140,11 @@ function toKv(row: SqlRow): KeyValue {
 }
 
 function toRequest(row: SqlRow): RequestRecord {
-  return { id: asString(row.id), index: asNumber(row.idx), revision: asNumber(row.revision), fingerprint: asNumber(row.fingerprint), result: asBytes(row.result) };
+  return {
+    id: asString(row.id),
+    index: asNumber(row.idx),
+    revision: asNumber(row.revision),
+    fingerprint: asNumber(row.fingerprint),
+    result: asBytes(row.result),
+  };
 }

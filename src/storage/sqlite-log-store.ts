@@ -79,7 +79,11 @@ export class SqliteLogStore implements LogStore {
     return { meta: this.snap, data: new Uint8Array(0) };
   }
 
-  persist(update: { snapshot?: Snapshot | undefined; entries: readonly Entry[]; hardState?: HardState | undefined }): void {
+  persist(update: {
+    snapshot?: Snapshot | undefined;
+    entries: readonly Entry[];
+    hardState?: HardState | undefined;
+  }): void {
     const base = update.snapshot?.meta.index ?? this.snap.index;
     checkAppend(update.entries, base + 1, update.snapshot ? base : this.last);
     this.sql.transaction(() => {
@@ -92,13 +96,24 @@ export class SqliteLogStore implements LogStore {
       if (first) {
         if (first.index <= this.last) this.sql.exec('DELETE FROM raft_log WHERE idx >= ?', first.index);
         for (const e of update.entries) {
-          this.sql.exec('INSERT INTO raft_log (idx, term, type, data) VALUES (?, ?, ?, ?)', e.index, e.term, TYPE_CODE[e.type], e.data);
+          this.sql.exec(
+            'INSERT INTO raft_log (idx, term, type, data) VALUES (?, ?, ?, ?)',
+            e.index,
+            e.term,
+            TYPE_CODE[e.type],
+            e.data,
+          );
         }
         this.last = update.entries[update.entries.length - 1]?.index ?? this.last;
       }
       if (update.hardState) {
         const h = update.hardState;
-        this.sql.exec('UPDATE raft_state SET term = ?, vote = ?, commit_index = ? WHERE id = 0', h.term, h.vote, h.commit);
+        this.sql.exec(
+          'UPDATE raft_state SET term = ?, vote = ?, commit_index = ? WHERE id = 0',
+          h.term,
+          h.vote,
+          h.commit,
+        );
         this.hard = h;
       }
     });
@@ -114,7 +129,12 @@ export class SqliteLogStore implements LogStore {
   }
 
   private writeSnapshotMeta(meta: SnapshotMeta): void {
-    this.sql.exec('UPDATE raft_snapshot SET idx = ?, term = ?, conf = ? WHERE id = 0', meta.index, meta.term, JSON.stringify(meta.conf));
+    this.sql.exec(
+      'UPDATE raft_snapshot SET idx = ?, term = ?, conf = ? WHERE id = 0',
+      meta.index,
+      meta.term,
+      JSON.stringify(meta.conf),
+    );
     this.snap = meta;
   }
 }

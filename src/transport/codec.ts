@@ -26,7 +26,8 @@ export function encodeEnvelope(from: NodeId, msgs: readonly Message[], quiet = f
 
 /** Decodes and validates every field; throws EnvelopeError on anything malformed, truncated or oversized. */
 export function decodeEnvelope(body: Uint8Array): Envelope {
-  if (body.byteLength > MAX_ENVELOPE_BYTES) throw new EnvelopeError(`envelope of ${body.byteLength} bytes exceeds ${MAX_ENVELOPE_BYTES}`);
+  if (body.byteLength > MAX_ENVELOPE_BYTES)
+    throw new EnvelopeError(`envelope of ${body.byteLength} bytes exceeds ${MAX_ENVELOPE_BYTES}`);
   let raw: unknown;
   try {
     raw = decode(body);
@@ -38,7 +39,8 @@ export function decodeEnvelope(body: Uint8Array): Envelope {
   const from = str(o.from, 'from');
   if (!Array.isArray(o.msgs)) throw new EnvelopeError('msgs: expected an array');
   const msgs = o.msgs.map((m, i) => message(m, `msgs[${i}]`));
-  for (const m of msgs) if (m.from !== from) throw new EnvelopeError(`message from ${m.from} in an envelope from ${from}`);
+  for (const m of msgs)
+    if (m.from !== from) throw new EnvelopeError(`message from ${m.from} in an envelope from ${from}`);
   const quiet = o.quiet === undefined ? false : bool(o.quiet, 'quiet');
   return { v: ENVELOPE_VERSION, from, msgs, quiet };
 }
@@ -57,7 +59,12 @@ function message(raw: unknown, at: string): Message {
         lastTerm: nat(o.lastTerm, `${at}.lastTerm`),
       };
     case 'voteResp':
-      return { ...base, type: 'voteResp', preVote: bool(o.preVote, `${at}.preVote`), reject: bool(o.reject, `${at}.reject`) };
+      return {
+        ...base,
+        type: 'voteResp',
+        preVote: bool(o.preVote, `${at}.preVote`),
+        reject: bool(o.reject, `${at}.reject`),
+      };
     case 'app': {
       if (!Array.isArray(o.entries)) throw new EnvelopeError(`${at}.entries: expected an array`);
       return {
@@ -111,7 +118,10 @@ function snapshot(raw: unknown, at: string): Snapshot {
     meta: {
       index: nat(meta.index, `${at}.meta.index`),
       term: nat(meta.term, `${at}.meta.term`),
-      conf: { voters: ids(conf.voters, `${at}.meta.conf.voters`), learners: ids(conf.learners, `${at}.meta.conf.learners`) },
+      conf: {
+        voters: ids(conf.voters, `${at}.meta.conf.voters`),
+        learners: ids(conf.learners, `${at}.meta.conf.learners`),
+      },
     },
     data: o.data,
   };
@@ -125,12 +135,14 @@ function record(v: unknown, at: string): Record<string, unknown> {
 }
 
 function str(v: unknown, at: string, allowEmpty = false): string {
-  if (typeof v !== 'string' || (!allowEmpty && v === '') || v.length > 256) throw new EnvelopeError(`${at}: expected a string`);
+  if (typeof v !== 'string' || (!allowEmpty && v === '') || v.length > 256)
+    throw new EnvelopeError(`${at}: expected a string`);
   return v;
 }
 
 function nat(v: unknown, at: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new EnvelopeError(`${at}: expected a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new EnvelopeError(`${at}: expected a non-negative integer`);
   return v;
 }
 

@@ -62,7 +62,13 @@ export class FaultLayer {
       throw new Error('fault rules: blocked must be a list of "from>to"');
     }
     const delayMs = o.delayMs ?? 0;
-    if (typeof delayMs !== 'number' || !(delayMs >= 0 && delayMs <= 10_000)) throw new Error('fault rules: delayMs must be in [0, 10000]');
-    return { blocked, dropRate: rate(o.dropRate, 'dropRate'), duplicateRate: rate(o.duplicateRate, 'duplicateRate'), delayMs };
+    if (typeof delayMs !== 'number' || !(delayMs >= 0 && delayMs <= 10_000))
+      throw new Error('fault rules: delayMs must be in [0, 10000]');
+    return {
+      blocked,
+      dropRate: rate(o.dropRate, 'dropRate'),
+      duplicateRate: rate(o.duplicateRate, 'duplicateRate'),
+      delayMs,
+    };
   }
 }

@@ -1,3 +1,10 @@
-export { decodeEnvelope, type Envelope, EnvelopeError, encodeEnvelope, ENVELOPE_VERSION, MAX_ENVELOPE_BYTES } from './codec.ts';
+export {
+  decodeEnvelope,
+  ENVELOPE_VERSION,
+  type Envelope,
+  EnvelopeError,
+  encodeEnvelope,
+  MAX_ENVELOPE_BYTES,
+} from './codec.ts';
 export { FaultLayer, type FaultRules, NO_FAULTS } from './faults.ts';
 export { FetchTransport, type FetchTransportOptions, type Peer, RAFT_PATH } from './fetch-transport.ts';

@@ -1,5 +1,5 @@
-import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { encodeCommand, type KvCommand } from '../../src/kv/index.ts';
 import type { RaftNode } from '../../src/node/raft-node.ts';
 
@@ -52,14 +52,18 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 
 /** The name of the node that leads the highest term among `names` (reachable ones). */
 export async function leader(names: string[], timeoutMs = 10_000): Promise<string> {
-  return waitFor('a leader', async () => {
-    let best: { name: string; term: number } | undefined;
-    for (const n of names) {
-      const s = await status(n);
-      if (s.role === 'leader' && (!best || s.term > best.term)) best = { name: n, term: s.term };
-    }
-    return best?.name;
-  }, timeoutMs);
+  return waitFor(
+    'a leader',
+    async () => {
+      let best: { name: string; term: number } | undefined;
+      for (const n of names) {
+        const s = await status(n);
+        if (s.role === 'leader' && (!best || s.term > best.term)) best = { name: n, term: s.term };
+      }
+      return best?.name;
+    },
+    timeoutMs,
+  );
 }
 
 const enc = new TextEncoder();
@@ -122,10 +126,14 @@ export async function setFaults(name: string, rules: Record<string, unknown>): P
 /** Waits until every node has applied at least `index`. */
 export async function allApplied(names: string[], index: number, timeoutMs = 10_000): Promise<void> {
   try {
-    await waitFor(`all nodes applied ${index}`, async () => {
-      for (const n of names) if ((await status(n)).applied < index) return undefined;
-      return true;
-    }, timeoutMs);
+    await waitFor(
+      `all nodes applied ${index}`,
+      async () => {
+        for (const n of names) if ((await status(n)).applied < index) return undefined;
+        return true;
+      },
+      timeoutMs,
+    );
   } catch (e) {
     for (const n of names) console.log(JSON.stringify(await status(n)));
     throw e;

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { allApplied, crash, leader, localValue, MEMBERS, newCluster, put, status, stub, waitFor } from './cluster-helpers.ts';
+import {
+  allApplied,
+  crash,
+  leader,
+  localValue,
+  MEMBERS,
+  newCluster,
+  put,
+  status,
+  stub,
+  waitFor,
+} from './cluster-helpers.ts';
 
 describe('RaftNode cluster in workerd: elections and replication', () => {
   for (const size of [3, 5]) {
@@ -7,7 +18,9 @@ describe('RaftNode cluster in workerd: elections and replication', () => {
       const names = await newCluster(Array.from({ length: size }, (_, i) => `node-${i}`));
       const l = await leader(names);
       const statuses = await Promise.all(names.map(status));
-      const leaders = statuses.filter((s) => s.role === 'leader' && s.term === statuses.find((x) => x.id === l.split(':')[1])?.term);
+      const leaders = statuses.filter(
+        (s) => s.role === 'leader' && s.term === statuses.find((x) => x.id === l.split(':')[1])?.term,
+      );
       expect(leaders.length).toBe(1);
       for (let i = 0; i < 10; i++) expect(await put(names, `k${i}`, `v${i}`)).toBe('applied');
       const commit = (await status(l)).commit;
@@ -62,7 +75,11 @@ describe('RaftNode internal routes', () => {
     const [name] = (await newCluster(MEMBERS)) as [string];
     const before = await status(name);
     for (const body of [new Uint8Array([0xc1]), new TextEncoder().encode('{}'), new Uint8Array(0)]) {
-      const res = await stub(name).fetch('https://node/internal/raft', { method: 'POST', body, headers: { 'x-raft-node': name } });
+      const res = await stub(name).fetch('https://node/internal/raft', {
+        method: 'POST',
+        body,
+        headers: { 'x-raft-node': name },
+      });
       expect(res.status).toBe(400);
       const err = (await res.json()) as { error: { code: string } };
       expect(err.error.code).toBe('bad_message');
@@ -79,7 +96,9 @@ describe('RaftNode internal routes', () => {
     const names = await newCluster(['node-0', 'node-1', 'node-2', 'node-3', 'node-4']);
     await leader(names);
     await Promise.all(Array.from({ length: 50 }, (_, i) => put(names, `k${i % 7}`, `v${i}`)));
-    const max = await waitFor('statuses', async () => Math.max(...(await Promise.all(names.map(status))).map((s) => s.maxSentPerEvent)));
+    const max = await waitFor('statuses', async () =>
+      Math.max(...(await Promise.all(names.map(status))).map((s) => s.maxSentPerEvent)),
+    );
     expect(max).toBeGreaterThan(0);
     expect(max).toBeLessThanOrEqual(40);
   });

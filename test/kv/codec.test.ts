@@ -1,6 +1,17 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { type CommandEnvelope, decodeCommand, encodeCommand, fingerprint, KvDecodeError, MAX_KEY_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES, validateCommand, validateRangeQuery } from '../../src/kv/index.ts';
+import {
+  type CommandEnvelope,
+  decodeCommand,
+  encodeCommand,
+  fingerprint,
+  KvDecodeError,
+  MAX_KEY_BYTES,
+  MAX_TXN_OPS,
+  MAX_VALUE_BYTES,
+  validateCommand,
+  validateRangeQuery,
+} from '../../src/kv/index.ts';
 
 const b = (s: string) => new TextEncoder().encode(s);
 /** Encodes a raw envelope without validation, as a buggy or hostile proposer might. */
@@ -39,8 +50,12 @@ describe('command codec', () => {
     const a = encodeCommand({ cmd: { type: 'put', key: 'k', value: b('v') } });
     const c = encodeCommand({ cmd: { value: b('v'), prevKv: false, key: 'k', type: 'put' } as never });
     expect(c).toEqual(a);
-    expect(fingerprint(validateCommand({ value: b('v'), key: 'k', type: 'put' }))).toBe(fingerprint(validateCommand({ type: 'put', key: 'k', value: b('v') })));
-    expect(fingerprint(validateCommand({ type: 'put', key: 'k', value: b('w') }))).not.toBe(fingerprint(validateCommand({ type: 'put', key: 'k', value: b('v') })));
+    expect(fingerprint(validateCommand({ value: b('v'), key: 'k', type: 'put' }))).toBe(
+      fingerprint(validateCommand({ type: 'put', key: 'k', value: b('v') })),
+    );
+    expect(fingerprint(validateCommand({ type: 'put', key: 'k', value: b('w') }))).not.toBe(
+      fingerprint(validateCommand({ type: 'put', key: 'k', value: b('v') })),
+    );
   });
 
   it('decoded values own their bytes (not views of the entry)', () => {
@@ -77,18 +92,93 @@ describe('command codec', () => {
     ['cas with a negative version', raw({ type: 'cas', key: 'k', expect: { version: -1 }, value: b('v') })],
     ['cas with a fractional revision', raw({ type: 'cas', key: 'k', expect: { modRevision: 1.5 }, value: b('v') })],
     ['cas with an unsafe integer', raw({ type: 'cas', key: 'k', expect: { modRevision: 2 ** 60 }, value: b('v') })],
-    ['a compare with an unknown op', raw({ type: 'txn', compare: [{ key: 'k', target: 'version', op: '>=', value: 1 }], success: [], failure: [] })],
-    ['a value compare with a number', raw({ type: 'txn', compare: [{ key: 'k', target: 'value', op: '=', value: 1 }], success: [], failure: [] })],
-    ['a version compare with bytes', raw({ type: 'txn', compare: [{ key: 'k', target: 'version', op: '=', value: b('1') }], success: [], failure: [] })],
-    ['a txn op that is a cas', raw({ type: 'txn', compare: [], success: [{ type: 'cas', key: 'k', expect: { absent: true }, value: b('v') }], failure: [] })],
-    ['a txn op that is a txn', raw({ type: 'txn', compare: [], success: [{ type: 'txn', compare: [], success: [], failure: [] }], failure: [] })],
-    ['a branch that is not an array', raw({ type: 'txn', compare: [], success: { type: 'get', key: 'k' }, failure: [] })],
-    ['too many ops', raw({ type: 'txn', compare: [], success: Array.from({ length: MAX_TXN_OPS + 1 }, (_, i) => ({ type: 'get', key: `k${i}` })), failure: [] })],
-    ['a key put twice in a branch', raw({ type: 'txn', compare: [], success: [{ type: 'put', key: 'k', value: b('1') }, { type: 'put', key: 'k', value: b('2') }], failure: [] })],
-    ['a put inside a deleted prefix', raw({ type: 'txn', compare: [], success: [{ type: 'deletePrefix', prefix: 'a/' }, { type: 'put', key: 'a/x', value: b('1') }], failure: [] })],
-    ['a put of a deleted key', raw({ type: 'txn', compare: [], success: [], failure: [{ type: 'put', key: 'k', value: b('1') }, { type: 'delete', key: 'k' }] })],
-    ['a range with a negative limit', raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', limit: -1 }], failure: [] })],
-    ['a range with an unknown field', raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', reverse: true }], failure: [] })],
+    [
+      'a compare with an unknown op',
+      raw({ type: 'txn', compare: [{ key: 'k', target: 'version', op: '>=', value: 1 }], success: [], failure: [] }),
+    ],
+    [
+      'a value compare with a number',
+      raw({ type: 'txn', compare: [{ key: 'k', target: 'value', op: '=', value: 1 }], success: [], failure: [] }),
+    ],
+    [
+      'a version compare with bytes',
+      raw({
+        type: 'txn',
+        compare: [{ key: 'k', target: 'version', op: '=', value: b('1') }],
+        success: [],
+        failure: [],
+      }),
+    ],
+    [
+      'a txn op that is a cas',
+      raw({
+        type: 'txn',
+        compare: [],
+        success: [{ type: 'cas', key: 'k', expect: { absent: true }, value: b('v') }],
+        failure: [],
+      }),
+    ],
+    [
+      'a txn op that is a txn',
+      raw({ type: 'txn', compare: [], success: [{ type: 'txn', compare: [], success: [], failure: [] }], failure: [] }),
+    ],
+    [
+      'a branch that is not an array',
+      raw({ type: 'txn', compare: [], success: { type: 'get', key: 'k' }, failure: [] }),
+    ],
+    [
+      'too many ops',
+      raw({
+        type: 'txn',
+        compare: [],
+        success: Array.from({ length: MAX_TXN_OPS + 1 }, (_, i) => ({ type: 'get', key: `k${i}` })),
+        failure: [],
+      }),
+    ],
+    [
+      'a key put twice in a branch',
+      raw({
+        type: 'txn',
+        compare: [],
+        success: [
+          { type: 'put', key: 'k', value: b('1') },
+          { type: 'put', key: 'k', value: b('2') },
+        ],
+        failure: [],
+      }),
+    ],
+    [
+      'a put inside a deleted prefix',
+      raw({
+        type: 'txn',
+        compare: [],
+        success: [
+          { type: 'deletePrefix', prefix: 'a/' },
+          { type: 'put', key: 'a/x', value: b('1') },
+        ],
+        failure: [],
+      }),
+    ],
+    [
+      'a put of a deleted key',
+      raw({
+        type: 'txn',
+        compare: [],
+        success: [],
+        failure: [
+          { type: 'put', key: 'k', value: b('1') },
+          { type: 'delete', key: 'k' },
+        ],
+      }),
+    ],
+    [
+      'a range with a negative limit',
+      raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', limit: -1 }], failure: [] }),
+    ],
+    [
+      'a range with an unknown field',
+      raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', reverse: true }], failure: [] }),
+    ],
   ];
   for (const [what, data] of bad) {
     it(`refuses ${what}`, () => {
@@ -100,7 +190,12 @@ describe('command codec', () => {
     const cmd = validateCommand({
       type: 'txn',
       compare: [],
-      success: [{ type: 'delete', key: 'a' }, { type: 'put', key: 'a0', value: b('') }, { type: 'deletePrefix', prefix: 'b/' }, { type: 'put', key: 'b', value: b('') }],
+      success: [
+        { type: 'delete', key: 'a' },
+        { type: 'put', key: 'a0', value: b('') },
+        { type: 'deletePrefix', prefix: 'b/' },
+        { type: 'put', key: 'b', value: b('') },
+      ],
       failure: [{ type: 'put', key: 'a', value: b('') }],
     });
     expect(cmd.type).toBe('txn');

@@ -1,5 +1,13 @@
 import type { ApplyItem } from '../../src/driver/interfaces.ts';
-import { encodeCommand, type KvCommand, KvStateMachine, type KvStateMachineOptions, type KvResult, type KvTable, MemoryKvTable } from '../../src/kv/index.ts';
+import {
+  encodeCommand,
+  type KvCommand,
+  type KvResult,
+  KvStateMachine,
+  type KvStateMachineOptions,
+  type KvTable,
+  MemoryKvTable,
+} from '../../src/kv/index.ts';
 
 export const b = (s: string) => new TextEncoder().encode(s);
 export const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));

@@ -11,7 +11,10 @@ function rng(seed: number) {
 }
 
 /** Code points drawn from the ranges where UTF-16 and UTF-8 orders disagree, plus their neighbours. */
-const POOL = [0x00, 0x2f, 0x30, 0x61, 0x7f, 0x80, 0xe9, 0x7ff, 0x800, 0x4e2d, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10fffe, 0x10ffff];
+const POOL = [
+  0x00, 0x2f, 0x30, 0x61, 0x7f, 0x80, 0xe9, 0x7ff, 0x800, 0x4e2d, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x1f600,
+  0x10fffe, 0x10ffff,
+];
 
 function randomKey(next: (n: number) => number): string {
   const len = next(5);
@@ -28,7 +31,9 @@ describe('compareKeys', () => {
     for (let i = 0; i < 20_000; i++) {
       const a = randomKey(next);
       const b = randomKey(next);
-      expect(Math.sign(compareKeys(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(Buffer.compare(utf8(a), utf8(b)));
+      expect(Math.sign(compareKeys(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(
+        Buffer.compare(utf8(a), utf8(b)),
+      );
     }
   });
 

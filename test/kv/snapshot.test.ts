@@ -1,11 +1,19 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import type { ApplyItem } from '../../src/driver/interfaces.ts';
-import { decodeSnapshot, encodeCommand, encodeSnapshot, type KvCommand, KvDecodeError, type KvResult, MemoryKvTable } from '../../src/kv/index.ts';
+import {
+  decodeSnapshot,
+  encodeCommand,
+  encodeSnapshot,
+  type KvCommand,
+  KvDecodeError,
+  type KvResult,
+  MemoryKvTable,
+} from '../../src/kv/index.ts';
 import type { Snapshot } from '../../src/raft/index.ts';
+import { SqliteKvTable } from '../../src/storage/index.ts';
 import { nodeSql } from '../support/node-sql.ts';
 import { b, Harness } from './harness.ts';
-import { SqliteKvTable } from '../../src/storage/index.ts';
 
 const CONF = { voters: ['n1', 'n2', 'n3'], learners: ['n4'] };
 
@@ -24,7 +32,10 @@ function populated(): Harness {
   return t;
 }
 
-const snapshotOf = (t: Harness, conf = CONF): Snapshot => ({ meta: { index: t.sm.applied(), term: 3, conf }, data: t.sm.snapshot() });
+const snapshotOf = (t: Harness, conf = CONF): Snapshot => ({
+  meta: { index: t.sm.applied(), term: 3, conf },
+  data: t.sm.snapshot(),
+});
 
 describe('snapshot and restore', () => {
   it('round-trips: the restored state machine holds the same keys, revision, applied, conf and records', () => {
@@ -89,8 +100,16 @@ describe('snapshot and restore', () => {
     ['a duplicate key', () => encodeSnapshot({ ...good(), kvs: [...good().kvs, ...good().kvs] })],
     ['a modRevision past the revision', () => encodeSnapshot({ ...good(), revision: 1 })],
     ['a request past applied', () => encodeSnapshot({ ...good(), applied: 1 })],
-    ['an empty key', () => encodeSnapshot({ ...good(), kvs: [{ key: '', value: b(''), createRevision: 1, modRevision: 1, version: 1 }] })],
-    ['a zero version', () => encodeSnapshot({ ...good(), kvs: [{ key: 'k', value: b(''), createRevision: 1, modRevision: 1, version: 0 }] })],
+    [
+      'an empty key',
+      () =>
+        encodeSnapshot({ ...good(), kvs: [{ key: '', value: b(''), createRevision: 1, modRevision: 1, version: 1 }] }),
+    ],
+    [
+      'a zero version',
+      () =>
+        encodeSnapshot({ ...good(), kvs: [{ key: 'k', value: b(''), createRevision: 1, modRevision: 1, version: 0 }] }),
+    ],
     ['an unknown field', () => encode({ ...encodeFields(good()), extra: true })],
   ];
   for (const [what, make] of bad) {
@@ -99,7 +118,9 @@ describe('snapshot and restore', () => {
       t.put('keep', 'me');
       const before = t.sm.snapshot();
       const applied = what === 'a request past applied' ? 1 : good().applied;
-      expect(() => t.sm.restore({ meta: { index: applied, term: 1, conf: CONF }, data: make() })).toThrow(KvDecodeError);
+      expect(() => t.sm.restore({ meta: { index: applied, term: 1, conf: CONF }, data: make() })).toThrow(
+        KvDecodeError,
+      );
       expect(t.sm.snapshot()).toEqual(before);
     });
   }
@@ -107,7 +128,9 @@ describe('snapshot and restore', () => {
   it('refuses data taken at another index than meta.index', () => {
     const src = populated();
     const t = new Harness();
-    expect(() => t.sm.restore({ meta: { index: src.sm.applied() + 1, term: 1, conf: CONF }, data: src.sm.snapshot() })).toThrow(/index/);
+    expect(() =>
+      t.sm.restore({ meta: { index: src.sm.applied() + 1, term: 1, conf: CONF }, data: src.sm.snapshot() }),
+    ).toThrow(/index/);
     expect(t.sm.applied()).toBe(0);
   });
 });
@@ -150,14 +173,18 @@ describe('determinism', () => {
         {
           type: 'txn',
           compare: [{ key: pick(), target: 'modRevision', op: '<', value: next(i + 1) }],
-          success: [{ type: 'put', key: 'b', value: b(`t${i}`) }, { type: 'range', prefix: 'a', limit: 2 }],
+          success: [
+            { type: 'put', key: 'b', value: b(`t${i}`) },
+            { type: 'range', prefix: 'a', limit: 2 },
+          ],
           failure: [{ type: 'get', key: pick() }],
         },
       ];
       if (roll === 0) items.push({ index: i, kind: 'noop' });
       else if (roll === 1) items.push({ index: i, kind: 'conf', conf: { voters: [`n${i}`], learners: [] } });
       else if (roll === 2) items.push({ index: i, kind: 'command', data: b(`junk${i}`) });
-      else if (roll === 3 && sent.length > 0) items.push({ index: i, kind: 'command', data: sent[next(sent.length)] as Uint8Array });
+      else if (roll === 3 && sent.length > 0)
+        items.push({ index: i, kind: 'command', data: sent[next(sent.length)] as Uint8Array });
       else {
         const data = encodeCommand({ requestId: `req-${i % 7}-${next(3)}`, cmd: cmds[next(cmds.length)] as KvCommand });
         sent.push(data);

@@ -1,9 +1,9 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { type Compare, type KvTable, MemoryKvTable } from '../../src/kv/index.ts';
+import { SqliteKvTable } from '../../src/storage/index.ts';
 import { nodeSql } from '../support/node-sql.ts';
 import { as, b, Harness, text } from './harness.ts';
-import { SqliteKvTable } from '../../src/storage/index.ts';
 
 const tables: [string, () => KvTable][] = [
   ['memory', () => new MemoryKvTable()],
@@ -40,7 +40,11 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
     it('a delete that finds nothing changes no revision', () => {
       const t = h();
       t.put('k', 'v');
-      expect(t.run({ type: 'delete', key: 'missing', prevKv: true })).toEqual({ type: 'delete', revision: 1, deleted: 0 });
+      expect(t.run({ type: 'delete', key: 'missing', prevKv: true })).toEqual({
+        type: 'delete',
+        revision: 1,
+        deleted: 0,
+      });
       expect(t.sm.revision()).toBe(1);
     });
 
@@ -48,10 +52,19 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
       const t = h();
       expect(t.run({ type: 'put', key: 'k', value: b('a'), prevKv: true })).toEqual({ type: 'put', revision: 1 });
       const before = t.sm.get('k');
-      expect(t.run({ type: 'put', key: 'k', value: b('b'), prevKv: true })).toEqual({ type: 'put', revision: 2, prev: before });
+      expect(t.run({ type: 'put', key: 'k', value: b('b'), prevKv: true })).toEqual({
+        type: 'put',
+        revision: 2,
+        prev: before,
+      });
       expect(t.run({ type: 'put', key: 'k', value: b('c') })).toEqual({ type: 'put', revision: 3 });
       const last = t.sm.get('k');
-      expect(t.run({ type: 'delete', key: 'k', prevKv: true })).toEqual({ type: 'delete', revision: 4, deleted: 1, prev: last });
+      expect(t.run({ type: 'delete', key: 'k', prevKv: true })).toEqual({
+        type: 'delete',
+        revision: 4,
+        deleted: 1,
+        prev: last,
+      });
     });
 
     it('keeps arbitrary bytes, empty and binary values included', () => {
@@ -79,9 +92,15 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
 
     it('by value on a missing key fails, and a value prefix is no match', () => {
       const t = h();
-      expect(t.run({ type: 'cas', key: 'k', expect: { value: b('') }, value: b('b') })).toEqual({ type: 'cas', succeeded: false, revision: 0 });
+      expect(t.run({ type: 'cas', key: 'k', expect: { value: b('') }, value: b('b') })).toEqual({
+        type: 'cas',
+        succeeded: false,
+        revision: 0,
+      });
       t.put('k', 'abc');
-      expect(as(t.run({ type: 'cas', key: 'k', expect: { value: b('ab') }, value: b('z') }), 'cas').succeeded).toBe(false);
+      expect(as(t.run({ type: 'cas', key: 'k', expect: { value: b('ab') }, value: b('z') }), 'cas').succeeded).toBe(
+        false,
+      );
       expect(t.value('k')).toBe('abc');
     });
 
@@ -89,7 +108,9 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
       const t = h();
       t.put('k', 'a');
       t.put('k', 'b');
-      expect(as(t.run({ type: 'cas', key: 'k', expect: { modRevision: 1 }, value: b('c') }), 'cas').succeeded).toBe(false);
+      expect(as(t.run({ type: 'cas', key: 'k', expect: { modRevision: 1 }, value: b('c') }), 'cas').succeeded).toBe(
+        false,
+      );
       expect(t.value('k')).toBe('b');
       const ok = as(t.run({ type: 'cas', key: 'k', expect: { modRevision: 2 }, value: b('c') }), 'cas');
       expect(ok).toMatchObject({ succeeded: true, revision: 3, current: { modRevision: 3, version: 3 } });
@@ -99,14 +120,25 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
     it('by version', () => {
       const t = h();
       t.put('k', 'a');
-      expect(as(t.run({ type: 'cas', key: 'k', expect: { version: 2 }, value: b('c') }), 'cas')).toMatchObject({ succeeded: false, current: { version: 1 } });
-      expect(as(t.run({ type: 'cas', key: 'k', expect: { version: 1 }, value: b('c') }), 'cas')).toMatchObject({ succeeded: true, current: { version: 2 } });
+      expect(as(t.run({ type: 'cas', key: 'k', expect: { version: 2 }, value: b('c') }), 'cas')).toMatchObject({
+        succeeded: false,
+        current: { version: 1 },
+      });
+      expect(as(t.run({ type: 'cas', key: 'k', expect: { version: 1 }, value: b('c') }), 'cas')).toMatchObject({
+        succeeded: true,
+        current: { version: 2 },
+      });
     });
 
     it('by absent: creates once, then fails with the key that is there', () => {
       const t = h();
       const first = as(t.run({ type: 'cas', key: 'lock', expect: { absent: true }, value: b('me') }), 'cas');
-      expect(first).toEqual({ type: 'cas', succeeded: true, revision: 1, current: { key: 'lock', value: b('me'), createRevision: 1, modRevision: 1, version: 1 } });
+      expect(first).toEqual({
+        type: 'cas',
+        succeeded: true,
+        revision: 1,
+        current: { key: 'lock', value: b('me'), createRevision: 1, modRevision: 1, version: 1 },
+      });
       const second = as(t.run({ type: 'cas', key: 'lock', expect: { absent: true }, value: b('you') }), 'cas');
       expect(second).toEqual({ type: 'cas', succeeded: false, revision: 1, current: first.current });
       expect(t.value('lock')).toBe('me');
@@ -114,9 +146,13 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
 
     it('a missing key has modRevision 0 and version 0, as in etcd', () => {
       const t = h();
-      expect(as(t.run({ type: 'cas', key: 'a', expect: { modRevision: 0 }, value: b('1') }), 'cas').succeeded).toBe(true);
+      expect(as(t.run({ type: 'cas', key: 'a', expect: { modRevision: 0 }, value: b('1') }), 'cas').succeeded).toBe(
+        true,
+      );
       expect(as(t.run({ type: 'cas', key: 'b', expect: { version: 0 }, value: b('1') }), 'cas').succeeded).toBe(true);
-      expect(as(t.run({ type: 'cas', key: 'a', expect: { modRevision: 0 }, value: b('2') }), 'cas').succeeded).toBe(false);
+      expect(as(t.run({ type: 'cas', key: 'a', expect: { modRevision: 0 }, value: b('2') }), 'cas').succeeded).toBe(
+        false,
+      );
       expect(t.sm.revision()).toBe(2);
     });
   });
@@ -143,7 +179,11 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
     it('deleteRange deletes [start, end)', () => {
       const t = h();
       for (const k of ['a', 'b', 'c', 'd']) t.put(k, k);
-      expect(as(t.run({ type: 'deleteRange', start: 'b', end: 'd' }), 'delete')).toEqual({ type: 'delete', revision: 5, deleted: 2 });
+      expect(as(t.run({ type: 'deleteRange', start: 'b', end: 'd' }), 'delete')).toEqual({
+        type: 'delete',
+        revision: 5,
+        deleted: 2,
+      });
       expect(t.sm.range({}).kvs.map((kv) => kv.key)).toEqual(['a', 'd']);
     });
 
@@ -161,7 +201,8 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
       t.put('k', 'm'); // rev 1
       t.put('k', 'm'); // rev 2: version 2, createRevision 1, modRevision 2
     };
-    const holds = (t: Harness, c: Compare) => as(t.run({ type: 'txn', compare: [c], success: [], failure: [] }), 'txn').succeeded;
+    const holds = (t: Harness, c: Compare) =>
+      as(t.run({ type: 'txn', compare: [c], success: [], failure: [] }), 'txn').succeeded;
 
     it('compares every target with every op', () => {
       const t = h();
@@ -233,11 +274,22 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
       expect(r.revision).toBe(4);
       expect(t.sm.revision()).toBe(4);
       const [put, put2, del, get, range, del2] = r.results;
-      expect(put).toEqual({ type: 'put', prev: { key: 'k', value: b('m'), createRevision: 1, modRevision: 2, version: 2 } });
+      expect(put).toEqual({
+        type: 'put',
+        prev: { key: 'k', value: b('m'), createRevision: 1, modRevision: 2, version: 2 },
+      });
       expect(put2).toEqual({ type: 'put' });
       expect(del).toMatchObject({ type: 'delete', deleted: 1, prevKvs: [{ key: 'p/old' }] });
-      expect(get).toEqual({ type: 'get', kv: { key: 'k', value: b('n'), createRevision: 1, modRevision: 4, version: 3 } });
-      expect(range).toMatchObject({ type: 'range', count: 1, more: false, kvs: [{ key: 'p/new', modRevision: 4, createRevision: 4 }] });
+      expect(get).toEqual({
+        type: 'get',
+        kv: { key: 'k', value: b('n'), createRevision: 1, modRevision: 4, version: 3 },
+      });
+      expect(range).toMatchObject({
+        type: 'range',
+        count: 1,
+        more: false,
+        kvs: [{ key: 'p/new', modRevision: 4, createRevision: 4 }],
+      });
       expect(del2).toEqual({ type: 'delete', deleted: 0 });
       expect(t.sm.get('f')).toBeUndefined();
     });
@@ -253,11 +305,19 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
             { type: 'put', key: 's1', value: b('1') },
             { type: 'deletePrefix', prefix: 'k' },
           ],
-          failure: [{ type: 'get', key: 'k' }, { type: 'get', key: 'none' }],
+          failure: [
+            { type: 'get', key: 'k' },
+            { type: 'get', key: 'none' },
+          ],
         }),
         'txn',
       );
-      expect(r).toEqual({ type: 'txn', succeeded: false, revision: 2, results: [{ type: 'get', kv: t.sm.get('k') }, { type: 'get' }] });
+      expect(r).toEqual({
+        type: 'txn',
+        succeeded: false,
+        revision: 2,
+        results: [{ type: 'get', kv: t.sm.get('k') }, { type: 'get' }],
+      });
       expect(t.sm.get('s1')).toBeUndefined();
       expect(t.value('k')).toBe('m');
       expect(t.sm.revision()).toBe(2);
@@ -266,7 +326,18 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
     it('a txn that only reads, or deletes nothing, makes no revision', () => {
       const t = h();
       seed(t);
-      const r = as(t.run({ type: 'txn', compare: [], success: [{ type: 'range', prefix: '' }, { type: 'delete', key: 'zz' }], failure: [] }), 'txn');
+      const r = as(
+        t.run({
+          type: 'txn',
+          compare: [],
+          success: [
+            { type: 'range', prefix: '' },
+            { type: 'delete', key: 'zz' },
+          ],
+          failure: [],
+        }),
+        'txn',
+      );
       expect(r.succeeded).toBe(true);
       expect(r.revision).toBe(2);
       expect(t.sm.revision()).toBe(2);
@@ -281,8 +352,19 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
     it('by prefix and by [start, end), in UTF-8 order with non-ASCII keys', () => {
       const t = h();
       fill(t, ['a/\u{1f600}', 'a/\uffff', 'a/z', 'a/\u00e9', 'a', 'a0', 'b', 'a/']);
-      expect(t.sm.range({ prefix: 'a/' }).kvs.map((kv) => kv.key)).toEqual(['a/', 'a/z', 'a/\u00e9', 'a/\uffff', 'a/\u{1f600}']);
-      expect(t.sm.range({ start: 'a/z', end: 'a0' }).kvs.map((kv) => kv.key)).toEqual(['a/z', 'a/\u00e9', 'a/\uffff', 'a/\u{1f600}']);
+      expect(t.sm.range({ prefix: 'a/' }).kvs.map((kv) => kv.key)).toEqual([
+        'a/',
+        'a/z',
+        'a/\u00e9',
+        'a/\uffff',
+        'a/\u{1f600}',
+      ]);
+      expect(t.sm.range({ start: 'a/z', end: 'a0' }).kvs.map((kv) => kv.key)).toEqual([
+        'a/z',
+        'a/\u00e9',
+        'a/\uffff',
+        'a/\u{1f600}',
+      ]);
       expect(t.sm.range({ start: 'a0' }).kvs.map((kv) => kv.key)).toEqual(['a0', 'b']);
       expect(t.sm.range({ start: 'a/\uffff', end: 'a/\u{1f600}' }).kvs.map((kv) => kv.key)).toEqual(['a/\uffff']);
       expect(t.sm.range({ end: 'a/' }).kvs.map((kv) => kv.key)).toEqual(['a']);
@@ -344,7 +426,18 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
         encode({}),
         encode({ v: 1, cmd: { type: 'put', key: '', value: b('x') } }),
         encode({ v: 1, cmd: { type: 'put', key: 'k', value: 'not bytes' } }),
-        encode({ v: 1, cmd: { type: 'txn', compare: [], success: [{ type: 'put', key: 'k', value: b('1') }, { type: 'delete', key: 'k' }], failure: [] } }),
+        encode({
+          v: 1,
+          cmd: {
+            type: 'txn',
+            compare: [],
+            success: [
+              { type: 'put', key: 'k', value: b('1') },
+              { type: 'delete', key: 'k' },
+            ],
+            failure: [],
+          },
+        }),
       ];
       for (const data of junk) {
         const r = as(t.applyOne(t.rawItem(data)), 'error');
@@ -431,7 +524,12 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
       expect(as(first, 'cas').succeeded).toBe(true);
       expect(t.run(lock, 'c1')).toEqual(first);
       expect(as(t.run(lock, 'c2'), 'cas').succeeded).toBe(false);
-      const tx = { type: 'txn', compare: [{ key: 'n', target: 'version', op: '=', value: 0 }], success: [{ type: 'put', key: 'n', value: b('1') }], failure: [] } as const;
+      const tx = {
+        type: 'txn',
+        compare: [{ key: 'n', target: 'version', op: '=', value: 0 }],
+        success: [{ type: 'put', key: 'n', value: b('1') }],
+        failure: [],
+      } as const;
       const r1 = t.run(tx, 't1');
       expect(t.run(tx, 't1')).toEqual(r1);
       expect(t.sm.get('n')?.version).toBe(1);
@@ -439,7 +537,10 @@ describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => 
 
     it('within one batch too', () => {
       const t = h();
-      const results = t.sm.apply([t.command({ type: 'put', key: 'k', value: b('v') }, 'r'), t.command({ type: 'put', key: 'k', value: b('v') }, 'r')]);
+      const results = t.sm.apply([
+        t.command({ type: 'put', key: 'k', value: b('v') }, 'r'),
+        t.command({ type: 'put', key: 'k', value: b('v') }, 'r'),
+      ]);
       expect(results[1]).toEqual(results[0]);
       expect(t.sm.get('k')?.version).toBe(1);
     });

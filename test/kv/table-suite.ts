@@ -2,14 +2,54 @@ import { describe, expect, it } from 'vitest';
 import { EMPTY_META, type KeyValue, type KvTable, type RequestRecord } from '../../src/kv/index.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
-const kv = (key: string, rev = 1, value = `v:${key}`): KeyValue => ({ key, value: bytes(value), createRevision: rev, modRevision: rev, version: 1 });
-const req = (id: string, index: number): RequestRecord => ({ id, index, revision: index, fingerprint: index * 7, result: bytes(`r${index}`) });
+const kv = (key: string, rev = 1, value = `v:${key}`): KeyValue => ({
+  key,
+  value: bytes(value),
+  createRevision: rev,
+  modRevision: rev,
+  version: 1,
+});
+const req = (id: string, index: number): RequestRecord => ({
+  id,
+  index,
+  revision: index,
+  fingerprint: index * 7,
+  result: bytes(`r${index}`),
+});
 const keysOf = (kvs: readonly KeyValue[]) => kvs.map((x) => x.key);
 
 /** Keys in an order that UTF-16 comparison gets wrong: U+1F600 (a surrogate pair) sorts after U+FFFF in UTF-8. */
-export const MIXED_KEYS = ['b', 'a', 'ab', 'a\u0000', 'Z', '\u00e9', '\u00e9t\u00e9', '\uffff', '\ue000', '\u{1f600}', '\u{1f600}x', '\u4e2d', '~'];
+export const MIXED_KEYS = [
+  'b',
+  'a',
+  'ab',
+  'a\u0000',
+  'Z',
+  '\u00e9',
+  '\u00e9t\u00e9',
+  '\uffff',
+  '\ue000',
+  '\u{1f600}',
+  '\u{1f600}x',
+  '\u4e2d',
+  '~',
+];
 /** The same keys sorted by their UTF-8 bytes, written out by hand. */
-export const MIXED_SORTED = ['Z', 'a', 'a\u0000', 'ab', 'b', '~', '\u00e9', '\u00e9t\u00e9', '\u4e2d', '\ue000', '\uffff', '\u{1f600}', '\u{1f600}x'];
+export const MIXED_SORTED = [
+  'Z',
+  'a',
+  'a\u0000',
+  'ab',
+  'b',
+  '~',
+  '\u00e9',
+  '\u00e9t\u00e9',
+  '\u4e2d',
+  '\ue000',
+  '\uffff',
+  '\u{1f600}',
+  '\u{1f600}x',
+];
 
 /**
  * The contract every KvTable must keep (see src/kv/table.ts): run it against
@@ -49,7 +89,10 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
       const t = make();
       for (const k of MIXED_KEYS) t.put(kv(k));
       expect(keysOf(t.range('', undefined))).toEqual(MIXED_SORTED);
-      expect(t.range('\u{1f600}', undefined).map((x) => new TextDecoder().decode(x.value))).toEqual(['v:\u{1f600}', 'v:\u{1f600}x']);
+      expect(t.range('\u{1f600}', undefined).map((x) => new TextDecoder().decode(x.value))).toEqual([
+        'v:\u{1f600}',
+        'v:\u{1f600}x',
+      ]);
     });
 
     it('ranges over [start, end) with a limit, and counts the same interval', () => {
@@ -78,7 +121,12 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
 
     it('keeps requests in index order and finds the oldest', () => {
       const t = make();
-      for (const [id, i] of [['x', 3], ['a', 5], ['m', 9]] as const) t.putRequest(req(id, i));
+      for (const [id, i] of [
+        ['x', 3],
+        ['a', 5],
+        ['m', 9],
+      ] as const)
+        t.putRequest(req(id, i));
       expect(t.getRequest('a')).toEqual(req('a', 5));
       expect(t.getRequest('zz')).toBeUndefined();
       expect(t.oldestRequest()).toEqual(req('x', 3));
@@ -114,7 +162,12 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
     it('a transaction that throws undoes every write, nested ones and clear included', () => {
       const t = make();
       for (const k of ['a', 'b', 'c']) t.put(kv(k));
-      for (const [id, i] of [['r1', 1], ['r2', 2], ['r3', 3]] as const) t.putRequest(req(id, i));
+      for (const [id, i] of [
+        ['r1', 1],
+        ['r2', 2],
+        ['r3', 3],
+      ] as const)
+        t.putRequest(req(id, i));
       const meta = { revision: 3, applied: 3, conf: { voters: ['n1'], learners: [] } };
       t.setMeta(meta);
       const before = { kvs: t.range('', undefined), reqs: t.requests(), meta: t.meta() };

@@ -3,8 +3,14 @@ import type { LogStore } from '../../src/driver/index.ts';
 import type { Entry } from '../../src/raft/index.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
-const entry = (index: number, term: number, data = `e${index}`): Entry => ({ index, term, type: 'normal', data: bytes(data) });
-const range = (lo: number, hi: number, term: number) => Array.from({ length: hi - lo + 1 }, (_, i) => entry(lo + i, term));
+const entry = (index: number, term: number, data = `e${index}`): Entry => ({
+  index,
+  term,
+  type: 'normal',
+  data: bytes(data),
+});
+const range = (lo: number, hi: number, term: number) =>
+  Array.from({ length: hi - lo + 1 }, (_, i) => entry(lo + i, term));
 
 /**
  * The contract every LogStore must keep (Hono's common.case.test pattern):
@@ -77,7 +83,11 @@ export function logStoreSuite(name: string, make: () => { store: LogStore; reope
       const { store, reopen } = make();
       store.persist({ entries: range(1, 4, 1) });
       const meta = { index: 20, term: 3, conf: { voters: ['a'], learners: ['b'] } };
-      store.persist({ snapshot: { meta, data: new Uint8Array(0) }, entries: [entry(21, 3)], hardState: { term: 3, vote: '', commit: 20 } });
+      store.persist({
+        snapshot: { meta, data: new Uint8Array(0) },
+        entries: [entry(21, 3)],
+        hardState: { term: 3, vote: '', commit: 20 },
+      });
       const again = reopen();
       expect(again.firstIndex()).toBe(21);
       expect(again.lastIndex()).toBe(21);
@@ -89,7 +99,9 @@ export function logStoreSuite(name: string, make: () => { store: LogStore; reope
     it('a failed persist leaves nothing half-written', () => {
       const { store, reopen } = make();
       store.persist({ entries: range(1, 3, 1), hardState: { term: 1, vote: '', commit: 0 } });
-      expect(() => store.persist({ entries: [entry(1, 0), entry(3, 1)], hardState: { term: 9, vote: 'x', commit: 0 } })).toThrow();
+      expect(() =>
+        store.persist({ entries: [entry(1, 0), entry(3, 1)], hardState: { term: 9, vote: 'x', commit: 0 } }),
+      ).toThrow();
       const again = reopen();
       expect(again.lastIndex()).toBeGreaterThanOrEqual(1);
       expect(again.initialState().hardState.term).toBe(1);

@@ -50,9 +50,22 @@ describe('transport envelope codec', () => {
     ['unknown type', encode({ v: 1, from: 'a', msgs: [{ ...app, type: 'nope' }] })],
     ['negative term', encode({ v: 1, from: 'a', msgs: [{ ...app, term: -1 }] })],
     ['fractional index', encode({ v: 1, from: 'a', msgs: [{ ...app, prevIndex: 1.5 }] })],
-    ['string where bytes', encode({ v: 1, from: 'a', msgs: [{ ...app, entries: [{ index: 5, term: 3, type: 'normal', data: 'x' }] }] })],
-    ['entry index 0', encode({ v: 1, from: 'a', msgs: [{ ...app, entries: [{ index: 0, term: 3, type: 'normal', data: new Uint8Array() }] }] })],
-    ['missing field', encode({ v: 1, from: 'a', msgs: [{ type: 'voteResp', from: 'a', to: 'b', term: 1, preVote: false }] })],
+    [
+      'string where bytes',
+      encode({ v: 1, from: 'a', msgs: [{ ...app, entries: [{ index: 5, term: 3, type: 'normal', data: 'x' }] }] }),
+    ],
+    [
+      'entry index 0',
+      encode({
+        v: 1,
+        from: 'a',
+        msgs: [{ ...app, entries: [{ index: 0, term: 3, type: 'normal', data: new Uint8Array() }] }],
+      }),
+    ],
+    [
+      'missing field',
+      encode({ v: 1, from: 'a', msgs: [{ type: 'voteResp', from: 'a', to: 'b', term: 1, preVote: false }] }),
+    ],
     ['spoofed sender', encode({ v: 1, from: 'c', msgs: [app] })],
     ['a map at the top is required', encode([1, 2, 3])],
   ];

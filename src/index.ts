@@ -1,0 +1,4 @@
+import { app } from './api/app.ts';
+
+export default app;
+export { RaftNode } from './node/raft-node.ts';

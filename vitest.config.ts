@@ -1,0 +1,63 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Two projects (shared/DESIGN.md, Tests):
+ * - `core`: plain Node. The Raft core, the deterministic simulator, the state
+ *   machine, storage and the driver: no Cloudflare APIs.
+ * - `workers`: inside workerd through @cloudflare/vitest-plugin, with the
+ *   production wrangler.toml plus the test-only vars below: real Durable
+ *   Objects, real SQLite, internal fetch, alarms, ctx.abort().
+ */
+
+/** Test-only settings: fast ticks so elections take milliseconds, and the fault layer. */
+const TEST_VARS = {
+  TICK_MS: '20',
+  HEARTBEAT_TICKS: '2',
+  ELECTION_TICKS: '10',
+  QUIESCE_AFTER_TICKS: '25',
+  RPC_TIMEOUT_MS: '1000',
+  FAULT_INJECTION: 'enabled',
+};
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'core',
+          environment: 'node',
+          include: [
+            'test/raft/**/*.test.ts',
+            'test/sim/**/*.test.ts',
+            'test/support/**/*.test.ts',
+            'test/kv/**/*.test.ts',
+            'test/storage/**/*.test.ts',
+            'test/driver/**/*.test.ts',
+            'test/transport/**/*.test.ts',
+          ],
+          testTimeout: 20_000,
+          hookTimeout: 20_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: TEST_VARS,
+              // Vitest 5 probes node:inspector (it copes when it is missing, but the plugin logs an error).
+              compatibilityFlags: ['enable_nodejs_inspector_module'],
+            },
+          }),
+        ],
+        test: {
+          name: 'workers',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+    ],
+  },
+});
