@@ -76,6 +76,8 @@ export class NodeRuntime<R> {
       compactAfterEntries: settings.compactAfterEntries,
       deferProcessing: true,
     });
+    // A node starts awake: its election timer runs until it hears from a leader.
+    this.armAlarm();
   }
 
   /** A batch of Raft messages from a peer (the body of the internal route). Throws EnvelopeError on bad input. */
@@ -124,9 +126,14 @@ export class NodeRuntime<R> {
     this.event(() => this.driver.node.transferLeader(to));
   }
 
+  /** Observes without acting: a status query neither ticks nor wakes a quiet node. */
   status(): Status & { quiet: boolean; alarmAt: number | null; maxSentPerEvent: number } {
-    this.event(() => {});
-    return { ...this.driver.status(), quiet: this.quiet, alarmAt: this.alarmAt ?? null, maxSentPerEvent: this.transport.maxSentPerEvent };
+    return {
+      ...this.driver.status(),
+      quiet: this.quiet,
+      alarmAt: this.alarmAt ?? null,
+      maxSentPerEvent: this.transport.maxSentPerEvent,
+    };
   }
 
   /** Runs `act` as one event and settles with its callback's value, or `timeout` after `timeoutMs`. */

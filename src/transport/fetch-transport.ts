@@ -70,14 +70,22 @@ export class FetchTransport implements Transport {
     this.maxSentPerEvent = Math.max(this.maxSentPerEvent, this.sentThisEvent);
     const go = async () => {
       if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-      const res = await peer.fetch(`https://raft.internal${RAFT_PATH}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/msgpack' },
-        body,
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
-      await res.body?.cancel();
-      if (!res.ok) throw new Error(`peer ${to} answered ${res.status}`);
+      // A cleared timer rather than AbortSignal.timeout: the latter stays
+      // armed after the reply, and an isolate may hold only so many timers.
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), this.opts.timeoutMs);
+      try {
+        const res = await peer.fetch(`https://raft.internal${RAFT_PATH}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/msgpack' },
+          body,
+          signal: abort.signal,
+        });
+        await res.body?.cancel();
+        if (!res.ok) throw new Error(`peer ${to} answered ${res.status}`);
+      } finally {
+        clearTimeout(timer);
+      }
     };
     go().catch(() => this.opts.onUnreachable(to));
   }
