@@ -1,5 +1,5 @@
-import { Driver, type ProposeOutcome, type StateMachine } from '../../src/driver/index.ts';
 import type { ApplyItem } from '../../src/driver/index.ts';
+import { Driver, type ProposeOutcome, type StateMachine } from '../../src/driver/index.ts';
 import type { ConfState, Index, Message, NodeId, Rng, Snapshot } from '../../src/raft/index.ts';
 import { MemoryLogStore } from '../../src/storage/index.ts';
 
@@ -136,6 +136,20 @@ export class Cluster {
     const n = this.node(id);
     this.inbox = this.inbox.filter((m) => m.to !== id && m.from !== id);
     return this.start(id, n.log, n.sm, this.bootstrap);
+  }
+
+  /**
+   * Loses everything in memory and the state machine too, keeping only the
+   * log store: the state machine is rebuilt from the store's latest snapshot
+   * (if any), and the entries after it are applied again.
+   */
+  restartFromSnapshot(id: NodeId): TestNode {
+    const n = this.node(id);
+    this.inbox = this.inbox.filter((m) => m.to !== id && m.from !== id);
+    const sm = new ListMachine();
+    const snap = n.log.snapshot();
+    if (snap.meta.index > 0) sm.restore(snap);
+    return this.start(id, n.log, sm, this.bootstrap);
   }
 
   cut(a: NodeId, b: NodeId): void {

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { Cluster } from './harness.ts';
+import { heartbeat, heartbeatResp, Peer, RawNet, voteMsg, voteResp } from './raw.ts';
+
+const ABC = ['a', 'b', 'c'];
+const CQ = { config: { checkQuorum: true, preVote: true, electionTicks: 10, heartbeatTicks: 1 } };
+
+/** a leads term 1 of {a,b,c}, every follower has acknowledged the no-op. */
+function leaderA(): RawNet {
+  const net = new RawNet(ABC, {}, CQ);
+  net.elect('a');
+  net.deliver();
+  expect(net.node('a').status()).toMatchObject({ role: 'leader', term: 1, commit: 1 });
+  return net;
+}
+
+describe('thesis §6.2 CheckQuorum: a leader without a quorum steps down', () => {
+  it('a leader hearing from nobody steps down at the second check, keeping its term', () => {
+    const net = leaderA();
+    // Responses before the first check count for it; none arrive after.
+    net.tick('a', 10);
+    expect(net.node('a').status().role).toBe('leader');
+    net.tick('a', 9);
+    expect(net.node('a').status().role).toBe('leader');
+    net.node('a').tick();
+    const rd = net.node('a').ready();
+    expect(rd.softState).toEqual({ role: 'follower', leader: '' });
+    expect(rd.hardState).toBeUndefined();
+    expect(net.node('a').status()).toMatchObject({ role: 'follower', term: 1 });
+  });
+
+  it('one follower of two answering heartbeats is a quorum: the leader stays', () => {
+    const net = leaderA();
+    for (let t = 0; t < 100; t++) {
+      net.tick('a');
+      net.deliver((m) => m.from === 'b' || m.to === 'b');
+    }
+    expect(net.node('a').status()).toMatchObject({ role: 'leader', term: 1 });
+  });
+
+  it('in a 5-node cluster one live follower is not enough', () => {
+    const net = new RawNet(['a', 'b', 'c', 'd', 'e'], {}, CQ);
+    net.elect('a');
+    net.deliver();
+    let steppedDownAt = -1;
+    for (let t = 1; t <= 30 && steppedDownAt < 0; t++) {
+      net.tick('a');
+      net.deliver((m) => m.from === 'b' || m.to === 'b');
+      if (net.node('a').status().role !== 'leader') steppedDownAt = t;
+    }
+    expect(steppedDownAt).toBe(20);
+  });
+
+  it('in a cluster, an isolated leader steps down and the majority elects a new one', () => {
+    const c = new Cluster(ABC, { seed: 3, checkQuorum: true, preVote: true });
+    const old = c.elect();
+    c.tickAll(5);
+    const term = c.node(old).driver.status().term;
+    c.isolate(old);
+    c.tickAll(20);
+    expect(c.node(old).driver.status()).toMatchObject({ role: 'follower', term });
+    c.tickAll(40);
+    const fresh = c.leader();
+    expect(fresh).toBeDefined();
+    expect(fresh).not.toBe(old);
+    expect(c.node(fresh as string).driver.status().term).toBe(term + 1);
+    c.heal();
+    c.tickAll(5);
+    expect(c.node(old).driver.status()).toMatchObject({ role: 'follower', term: term + 1, leader: fresh });
+  });
+});
+
+describe('thesis §4.2.3 / §6.2 leader lease: votes are ignored while a leader is heard', () => {
+  it('a follower that heard from its leader ignores a higher-term RequestVote', () => {
+    const p = new Peer('b', ABC, CQ);
+    p.node.step(heartbeat('a', 'b', 1, 0));
+    p.flush();
+    p.node.tick();
+    p.node.step(voteMsg('c', 'b', 2, 5, 1));
+    expect(p.flush()).toEqual([]);
+    expect(p.status).toMatchObject({ term: 1, vote: '', leader: 'a' });
+    // Pre-votes too.
+    p.node.step(voteMsg('c', 'b', 2, 5, 1, { preVote: true }));
+    expect(p.flush()).toEqual([]);
+  });
+
+  it('grants it once an election timeout has passed without the leader', () => {
+    const p = new Peer('b', ABC, CQ);
+    p.node.step(heartbeat('a', 'b', 1, 0));
+    p.flush();
+    for (let i = 0; i < 9; i++) p.node.tick();
+    p.flush();
+    p.node.step(voteMsg('c', 'b', 2, 5, 1));
+    expect(p.flush()).toEqual([]);
+    p.node.tick();
+    p.flush();
+    p.node.step(voteMsg('c', 'b', 2, 5, 1));
+    expect(p.flush()).toEqual([voteResp('b', 'c', 2)]);
+    expect(p.status).toMatchObject({ term: 2, vote: 'c' });
+  });
+
+  it('forgetLeader ends the lease at once without changing the term', () => {
+    const p = new Peer('b', ABC, CQ);
+    p.node.step(heartbeat('a', 'b', 1, 0));
+    p.flush();
+    p.node.forgetLeader();
+    expect(p.status).toMatchObject({ term: 1, leader: '' });
+    p.node.step(voteMsg('c', 'b', 2, 0, 0));
+    expect(p.flush()).toEqual([voteResp('b', 'c', 2)]);
+  });
+
+  it('a leader in good standing ignores a higher-term RequestVote from a rejoining node', () => {
+    const net = leaderA();
+    net.tick('a', 3);
+    net.deliver();
+    net.step(voteMsg('c', 'a', 5, 1, 1));
+    expect(net.node('a').status()).toMatchObject({ role: 'leader', term: 1 });
+    expect(net.queue).toEqual([]);
+  });
+
+  it('without CheckQuorum there is no lease: the vote is granted', () => {
+    const p = new Peer('b', ABC, { config: { checkQuorum: false, preVote: true } });
+    p.node.step(heartbeat('a', 'b', 1, 0));
+    p.flush();
+    p.node.step(voteMsg('c', 'b', 2, 0, 0));
+    expect(p.flush()).toEqual([voteResp('b', 'c', 2)]);
+  });
+
+  it('heartbeat responses keep the leader active (recentActive) for the next check', () => {
+    const net = leaderA();
+    net.tick('a', 10);
+    net.queue = [];
+    net.step(heartbeatResp('c', 'a', 1));
+    expect(net.node('a').status().progress.c?.recentActive).toBe(true);
+    expect(net.node('a').status().progress.b?.recentActive).toBe(false);
+    net.tick('a', 10);
+    expect(net.node('a').status().role).toBe('leader');
+  });
+});
