@@ -1,0 +1,206 @@
+import type { ConfChange, NodeId } from '../../src/raft/index.ts';
+import type { SimConfig } from './config.ts';
+import type { Network } from './network.ts';
+import type { SimNode } from './node.ts';
+import type { SimRng } from './rng.ts';
+
+/** What the fault injector may do to the world. */
+export interface FaultWorld {
+  readonly rng: SimRng;
+  readonly net: Network;
+  readonly nodes: readonly SimNode[];
+  now(): number;
+  /** The live leader of the highest term, if any. */
+  leader(): SimNode | undefined;
+  /** Crash now, or at the node's next apply or send (mid-Ready). */
+  crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void;
+  log(line: string): void;
+}
+
+export interface FaultStats {
+  partitions: number;
+  crashes: number;
+  transfers: number;
+  confChanges: number;
+}
+
+type Phase = 'remove' | 'addLearner' | 'addVoter';
+
+/** One membership episode: remove a voter, then add it back (directly, or as a learner then promoted). */
+interface Plan {
+  readonly node: NodeId;
+  readonly viaLearner: boolean;
+  phase: Phase;
+  nextTryAt: number;
+}
+
+/**
+ * Injects the faults of a run at random times: partitions (random splits,
+ * an isolated leader, one-way cuts), crash-restarts (between events or in
+ * the middle of a Ready), leader transfers and membership episodes.
+ */
+export class Faults {
+  private readonly w: FaultWorld;
+  private readonly cfg: SimConfig;
+  private next = { partition: 0, crash: 0, membership: 0, transfer: 0 };
+  private healAt = Number.POSITIVE_INFINITY;
+  private plan: Plan | undefined;
+  readonly stats: FaultStats = { partitions: 0, crashes: 0, transfers: 0, confChanges: 0 };
+
+  constructor(w: FaultWorld, cfg: SimConfig) {
+    this.w = w;
+    this.cfg = cfg;
+    const f = cfg.faults;
+    this.next = {
+      partition: this.after(f.partitionEvery),
+      crash: this.after(f.crashEvery),
+      membership: this.after(f.membershipEvery),
+      transfer: this.after(f.transferEvery),
+    };
+  }
+
+  /** One virtual ms of the fault phase. */
+  step(): void {
+    const now = this.w.now();
+    const f = this.cfg.faults;
+    if (now >= this.healAt) {
+      this.w.net.heal();
+      this.healAt = Number.POSITIVE_INFINITY;
+      this.w.log('heal');
+    }
+    if (now >= this.next.partition) {
+      this.next.partition = now + this.after(f.partitionEvery);
+      this.partition();
+    }
+    if (now >= this.next.crash) {
+      this.next.crash = now + this.after(f.crashEvery);
+      this.crashOne();
+    }
+    if (now >= this.next.transfer) {
+      this.next.transfer = now + this.after(f.transferEvery);
+      this.transfer();
+    }
+    if (now >= this.next.membership) {
+      this.next.membership = now + this.after(f.membershipEvery);
+      if (!this.plan) this.startPlan();
+    }
+    this.drivePlan();
+  }
+
+  /** The heal phase: the current membership episode still runs to completion. */
+  finishMembership(): void {
+    this.drivePlan();
+  }
+
+  membershipDone(): boolean {
+    return this.plan === undefined;
+  }
+
+  private after(mean: number): number {
+    if (mean <= 0) return Number.POSITIVE_INFINITY;
+    return Math.max(1, Math.floor(mean / 2) + this.w.rng.int(mean));
+  }
+
+  private partition(): void {
+    const { rng, net, nodes } = this.w;
+    const ids = nodes.map((n) => n.id);
+    net.heal();
+    this.stats.partitions++;
+    const kind = rng.int(3);
+    if (kind === 0) {
+      const shuffled = rng.shuffle(ids);
+      const k = 1 + rng.int(ids.length - 1);
+      const side = new Set(shuffled.slice(0, k));
+      for (const a of ids) for (const b of ids) if (side.has(a) && !side.has(b)) net.cutBoth(a, b);
+    } else if (kind === 1) {
+      const target = this.w.leader()?.id ?? rng.pick(ids);
+      for (const b of ids) if (b !== target) net.cutBoth(target, b);
+    } else {
+      const pairs = 1 + rng.int(ids.length);
+      for (let i = 0; i < pairs; i++) {
+        const a = rng.pick(ids);
+        const b = rng.pick(ids);
+        if (a !== b) net.cut(a, b);
+      }
+    }
+    this.healAt = this.w.now() + 50 + rng.int(this.cfg.faults.partitionEvery * 2);
+    this.w.log(`partition ${net.describeCuts()}`);
+  }
+
+  private crashOne(): void {
+    const { rng, nodes } = this.w;
+    const up = nodes.filter((n) => n.driver);
+    const maxDown = Math.floor((nodes.length - 1) / 2);
+    if (nodes.length - up.length >= maxDown || up.length === 0) return;
+    const leader = this.w.leader();
+    const victim = leader && rng.chance(0.4) ? leader : rng.pick(up);
+    const when = rng.pick(['now', 'now', 'apply', 'send'] as const);
+    this.stats.crashes++;
+    this.w.crash(victim, when, 20 + rng.int(600));
+  }
+
+  private transfer(): void {
+    const l = this.w.leader();
+    const drv = l?.driver;
+    if (!l || !drv) return;
+    const others = drv.status().conf.voters.filter((id) => id !== l.id);
+    if (others.length === 0) return;
+    const to = this.w.rng.pick(others);
+    this.stats.transfers++;
+    this.w.log(`transfer ${l.id} -> ${to}`);
+    drv.transferLeader(to);
+  }
+
+  private startPlan(): void {
+    const l = this.w.leader();
+    if (!l?.driver) return;
+    const voters = l.driver.status().conf.voters;
+    if (voters.length < this.w.nodes.length) return;
+    const node = this.w.rng.pick(voters);
+    this.plan = { node, viaLearner: this.w.rng.chance(0.5), phase: 'remove', nextTryAt: 0 };
+    this.w.log(`membership: cycle ${node}`);
+  }
+
+  /** Moves the episode on from what the current leader's configuration shows. */
+  private drivePlan(): void {
+    const p = this.plan;
+    const now = this.w.now();
+    if (!p || now < p.nextTryAt) return;
+    p.nextTryAt = now + 20;
+    const l = this.w.leader();
+    const drv = l?.driver;
+    if (!l || !drv) return;
+    const st = drv.status();
+    // Read the configuration only from a leader that has applied everything up to
+    // an entry of its own term: a new leader's applied conf may still lag its log.
+    if (st.applied !== st.commit || l.store.term(st.commit) !== st.term) return;
+    const conf = st.conf;
+    const isVoter = conf.voters.includes(p.node);
+    const isLearner = conf.learners.includes(p.node);
+    let cc: ConfChange | undefined;
+    if (p.phase === 'remove') {
+      if (isVoter || isLearner) cc = { type: 'remove', node: p.node };
+      else p.phase = p.viaLearner ? 'addLearner' : 'addVoter';
+    }
+    if (p.phase === 'addLearner') {
+      if (isLearner) p.phase = 'addVoter';
+      else if (!isVoter) cc = { type: 'addLearner', node: p.node };
+    }
+    if (p.phase === 'addVoter') {
+      if (isVoter) {
+        this.w.log(`membership: ${p.node} is a voter again`);
+        this.plan = undefined;
+        return;
+      }
+      cc = { type: 'addVoter', node: p.node };
+    }
+    if (!cc) return;
+    const change = cc;
+    drv.proposeConfChange(change, (o) => {
+      if (o.status === 'applied') {
+        this.stats.confChanges++;
+        this.w.log(`membership: applied ${change.type} ${change.node}`);
+      }
+    });
+  }
+}

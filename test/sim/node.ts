@@ -1,0 +1,103 @@
+import type { ApplyItem, Driver } from '../../src/driver/index.ts';
+import { type KvResult, KvStateMachine, MemoryKvTable } from '../../src/kv/index.ts';
+import type { Entry, HardState, NodeId, Snapshot, SnapshotMeta } from '../../src/raft/index.ts';
+import { MemoryLogStore } from '../../src/storage/index.ts';
+import { hashBytes, hashString } from './hash.ts';
+import type { Invariants } from './invariants.ts';
+
+/** A MemoryLogStore that shows every update to the invariants before making it durable. */
+export class CheckedLogStore extends MemoryLogStore {
+  private readonly node: NodeId;
+  private readonly inv: Invariants;
+  compactions = 0;
+
+  constructor(node: NodeId, inv: Invariants) {
+    super();
+    this.node = node;
+    this.inv = inv;
+  }
+
+  override persist(update: {
+    snapshot?: Snapshot | undefined;
+    entries: readonly Entry[];
+    hardState?: HardState | undefined;
+  }): void {
+    this.inv.onPersist(this.node, this, update);
+    super.persist(update);
+  }
+
+  override compact(meta: SnapshotMeta, data: Uint8Array): void {
+    if (meta.index > this.snapshot().meta.index) this.compactions++;
+    super.compact(meta, data);
+  }
+}
+
+/** A digest of a KV table's replicated state (records, revision, idempotency records). */
+export function tableDigest(t: MemoryKvTable): string {
+  let h = 0x811c9dc5;
+  for (const kv of t.range('', undefined)) {
+    h = hashString(kv.key, h);
+    h = hashBytes(kv.value, h);
+    h = hashString(`${kv.createRevision}.${kv.modRevision}.${kv.version}`, h);
+  }
+  const m = t.meta();
+  return `${m.applied}/${m.revision}/${t.requestCount()}/${h.toString(16)}`;
+}
+
+/** The KV state machine, reporting each applied batch and installed snapshot to the invariants. */
+export class CheckedKvMachine extends KvStateMachine {
+  /** The durable table (kept by the node across crashes). */
+  readonly kv: MemoryKvTable;
+  private readonly node: NodeId;
+  private readonly inv: Invariants;
+  /** Called with every applied item (for the run's trace). */
+  onItem: ((it: ApplyItem) => void) | undefined;
+  /** Called before a batch applies; may throw to crash the node mid-Ready. */
+  beforeApply: (() => void) | undefined;
+  restores = 0;
+
+  constructor(node: NodeId, inv: Invariants, table = new MemoryKvTable()) {
+    super(table);
+    this.kv = table;
+    this.node = node;
+    this.inv = inv;
+  }
+
+  override apply(items: readonly ApplyItem[]): KvResult[] {
+    this.beforeApply?.();
+    const out = super.apply(items);
+    const last = items[items.length - 1];
+    if (last) {
+      for (const it of items) this.onItem?.(it);
+      this.inv.onApply(this.node, items, last.index, tableDigest(this.kv));
+    }
+    return out;
+  }
+
+  override restore(snapshot: Snapshot): void {
+    super.restore(snapshot);
+    this.restores++;
+    this.inv.onRestore(this.node, snapshot.meta.index, tableDigest(this.kv));
+  }
+}
+
+/** One simulated server: its durable parts survive a crash, the Driver (memory) does not. */
+export interface SimNode {
+  readonly id: NodeId;
+  readonly store: CheckedLogStore;
+  readonly sm: CheckedKvMachine;
+  /** Undefined while crashed. */
+  driver: Driver<KvResult> | undefined;
+  /** Virtual ms of the node's next tick. */
+  nextTick: number;
+  /** This node's tick period (clock drift). */
+  tickMs: number;
+  /** Virtual ms to restart at while crashed. */
+  restartAt: number;
+  lives: number;
+  /** A crash waiting for the node's next apply or send (the middle of a Ready). */
+  armed: 'apply' | 'send' | undefined;
+  /** Crash anyway at this time if the armed point never comes. */
+  armedUntil: number;
+  downFor: number;
+}

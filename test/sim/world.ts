@@ -1,0 +1,344 @@
+import { Driver } from '../../src/driver/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
+import type { ConfState, Message, NodeId } from '../../src/raft/index.ts';
+import { Clients } from './clients.ts';
+import type { SimConfig } from './config.ts';
+import { Faults, type FaultWorld } from './faults.ts';
+import { hashString, TraceHash } from './hash.ts';
+import { Invariants, itemHash, SimViolation } from './invariants.ts';
+import { Network } from './network.ts';
+import { CheckedKvMachine, CheckedLogStore, type SimNode, tableDigest } from './node.ts';
+import { SimRng } from './rng.ts';
+
+/** Thrown inside a driver call to crash its node mid-Ready; never escapes the world. */
+class CrashSignal extends Error {}
+
+/**
+ * A seeded simulated cluster: N nodes, each a Driver over a MemoryLogStore
+ * and a KV state machine, a lossy reordering network, clients and a fault
+ * injector, all in virtual time (one step = one virtual ms) and all driven
+ * by one PRNG. Invariants are checked after every event.
+ */
+export class World implements FaultWorld {
+  readonly seed: number;
+  readonly cfg: SimConfig;
+  readonly rng: SimRng;
+  readonly net: Network;
+  readonly nodes: SimNode[] = [];
+  readonly ids: NodeId[];
+  readonly inv = new Invariants();
+  readonly trace = new TraceHash();
+  readonly clients: Clients;
+  readonly faults: Faults;
+  private readonly bootstrap: ConfState;
+  private readonly byId = new Map<NodeId, SimNode>();
+  private readonly verbose: ((line: string) => void) | undefined;
+  time = 0;
+  delivered = 0;
+  /** The node whose driver call the world is running (the only place a mid-Ready crash may strike). */
+  private inCall: SimNode | undefined;
+
+  constructor(seed: number, cfg: SimConfig, verbose?: (line: string) => void) {
+    this.seed = seed;
+    this.cfg = cfg;
+    this.verbose = verbose;
+    this.rng = new SimRng(seed);
+    this.net = new Network(this.rng, cfg.net);
+    this.ids = Array.from({ length: cfg.nodes }, (_, i) => `n${i}`);
+    this.bootstrap = { voters: [...this.ids], learners: [] };
+    for (const id of this.ids) {
+      const sm = new CheckedKvMachine(id, this.inv);
+      const n: SimNode = {
+        id,
+        store: new CheckedLogStore(id, this.inv),
+        sm,
+        driver: undefined,
+        nextTick: this.rng.int(cfg.tickMs),
+        tickMs: cfg.tickMs - 1 + this.rng.int(3),
+        restartAt: 0,
+        lives: 0,
+        armed: undefined,
+        armedUntil: 0,
+        downFor: 0,
+      };
+      const nodeHash = hashString(id);
+      sm.onItem = (it) => {
+        this.trace.add(nodeHash);
+        this.trace.add(it.index);
+        this.trace.add(itemHash(it));
+      };
+      sm.beforeApply = () => {
+        if (n.armed === 'apply' && this.inCall === n) throw new CrashSignal();
+      };
+      this.nodes.push(n);
+      this.byId.set(id, n);
+      this.start(n);
+    }
+    if (cfg.slowNodeDelay > 0) this.net.slow.set(this.rng.pick(this.ids), cfg.slowNodeDelay);
+    this.clients = new Clients(this, cfg);
+    this.faults = new Faults(this, cfg);
+  }
+
+  now(): number {
+    return this.time;
+  }
+
+  live(id: NodeId): SimNode | undefined {
+    const n = this.byId.get(id);
+    return n?.driver ? n : undefined;
+  }
+
+  log(line: string): void {
+    this.verbose?.(`[${this.time}] ${line}`);
+  }
+
+  leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    let term = -1;
+    for (const n of this.nodes) {
+      const st = n.driver?.status();
+      if (st?.role === 'leader' && st.term > term) {
+        best = n;
+        term = st.term;
+      }
+    }
+    return best;
+  }
+
+  /** The fault phase, then the heal phase; throws SimViolation on any broken property. */
+  run(): void {
+    for (; this.time < this.cfg.steps; this.time++) this.step(true);
+    this.healAll();
+    this.clients.stopping = true;
+    const end = this.time + this.cfg.healSteps;
+    for (; this.time < end; this.time++) {
+      this.step(false);
+      if (this.time % this.cfg.tickMs === 0 && !this.clients.busy() && this.converged()) break;
+    }
+    this.clients.finish();
+    this.inv.checkLogMatching(this.nodes);
+    if (!this.converged()) {
+      throw new SimViolation('liveness', `no convergence ${this.cfg.healSteps} ms after healing: ${this.describe()}`);
+    }
+    const digests = new Set(this.nodes.map((n) => tableDigest(n.sm.kv)));
+    if (digests.size !== 1) throw new SimViolation('convergence', `KV states differ: ${this.describe()}`);
+  }
+
+  /** One virtual ms: deliveries, ticks and restarts, clients, faults. */
+  private step(faulty: boolean): void {
+    const now = this.time;
+    for (const { msg: m, lost } of this.net.due(now)) {
+      if (lost) {
+        this.lose(m);
+        continue;
+      }
+      const n = this.byId.get(m.to);
+      if (!n?.driver) {
+        this.lose(m);
+        continue;
+      }
+      this.delivered++;
+      this.traceMessage(m);
+      const partial = m.type === 'app' && this.cfg.stallWorkarounds.lateAppend && this.ackFallsShort(n, m);
+      if (!this.call(n, (d) => d.receive(m))) this.lose(m);
+      else if (partial) this.reportTo(m.from, m.to);
+    }
+    for (const n of this.nodes) {
+      if (!n.driver) {
+        if (now >= n.restartAt) this.start(n);
+        continue;
+      }
+      if (n.armed && now >= n.armedUntil) this.crash(n, 'now', n.downFor);
+      else if (now >= n.nextTick) {
+        n.nextTick += n.tickMs;
+        this.call(n, (d) => d.tick());
+      }
+    }
+    this.clients.step();
+    if (faulty) this.faults.step();
+    else this.faults.finishMembership();
+    for (const n of this.nodes) {
+      if (!n.driver) continue;
+      if (this.cfg.batching) this.call(n, (d) => d.process());
+      else this.after(n);
+    }
+    if (now % this.cfg.tickMs === 0) this.inv.checkLogMatching(this.nodes);
+  }
+
+  /**
+   * A message that never arrived: its sender's transport reports the peer
+   * unreachable (a failed fetch), and, as a workaround for a known bug
+   * (config.stallWorkarounds), a lost AppendEntries reply is reported to the leader too.
+   */
+  private lose(m: Message): void {
+    if (this.cfg.net.reportLoss) this.reportTo(m.from, m.to, m.type === 'snapshot');
+    if (this.cfg.stallWorkarounds.lostReply && m.type === 'appResp') this.reportTo(m.to, m.from);
+  }
+
+  /** `at` learns that `peer` did not get (all of) what it sent. */
+  private reportTo(at: NodeId, peer: NodeId, snapshotFailed = false): void {
+    const n = this.live(at);
+    if (n) this.call(n, (d) => d.node.reportUnreachable(peer, snapshotFailed));
+  }
+
+  /**
+   * Whether `n` will answer this append with its commit index (the append
+   * starts below it) although the append carries entries beyond it: the
+   * answer then never acknowledges the append in full (stallWorkarounds).
+   */
+  private ackFallsShort(n: SimNode, m: Extract<Message, { type: 'app' }>): boolean {
+    const commit = n.driver?.status().commit ?? 0;
+    return m.prevIndex < commit && m.prevIndex + m.entries.length > commit;
+  }
+
+  /**
+   * Runs a driver call and checks the invariants it may have touched; a
+   * CrashSignal crashes the node. Returns false if the node crashed.
+   */
+  private call(n: SimNode, fn: (d: Driver<KvResult>) => void): boolean {
+    const d = n.driver;
+    if (!d) return false;
+    this.inCall = n;
+    try {
+      fn(d);
+    } catch (e) {
+      if (!(e instanceof CrashSignal)) throw e;
+      this.crash(n, 'now', n.downFor);
+      return false;
+    } finally {
+      this.inCall = undefined;
+    }
+    this.after(n);
+    return true;
+  }
+
+  private after(n: SimNode): void {
+    const d = n.driver;
+    if (d) this.inv.afterEvent(n.id, d.status(), n.store);
+  }
+
+  crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void {
+    if (!n.driver) return;
+    n.downFor = downFor;
+    if (when !== 'now') {
+      n.armed = when;
+      n.armedUntil = this.time + 30;
+      this.log(`crash ${n.id} armed at its next ${when}`);
+      return;
+    }
+    n.driver = undefined;
+    n.armed = undefined;
+    n.restartAt = this.time + downFor;
+    this.log(`crash ${n.id} until ${n.restartAt}`);
+    this.clients.onCrash(n.id);
+  }
+
+  /** (Re)starts a node from what its store and state machine made durable. */
+  private start(n: SimNode): void {
+    const persistedCommit = n.store.initialState().hardState.commit;
+    const persistedApplied = n.sm.applied();
+    const cfg = this.cfg;
+    n.lives++;
+    n.armed = undefined;
+    n.driver = new Driver<KvResult>({
+      raft: {
+        id: n.id,
+        rng: this.rng.fork(),
+        electionTicks: cfg.electionTicks,
+        heartbeatTicks: cfg.heartbeatTicks,
+        preVote: true,
+        checkQuorum: true,
+        maxInflightMsgs: cfg.maxInflightMsgs,
+        maxMsgBytes: cfg.maxMsgBytes,
+      },
+      log: n.store,
+      sm: n.sm,
+      transport: {
+        send: (ms: readonly Message[]) => {
+          if (n.armed === 'send' && this.inCall === n) throw new CrashSignal();
+          for (const m of ms) this.net.send(m, this.time);
+        },
+      },
+      bootstrap: this.bootstrap,
+      compactAfterEntries: cfg.compactAfterEntries,
+      deferProcessing: cfg.batching,
+    });
+    n.nextTick = this.time + 1 + this.rng.int(n.tickMs);
+    if (n.lives > 1) {
+      this.log(`restart ${n.id}`);
+      this.inv.onRestart(n.id, n.driver.status(), persistedCommit, persistedApplied);
+    }
+  }
+
+  private healAll(): void {
+    this.net.heal();
+    this.net.calm = true;
+    this.net.slow.clear();
+    for (const n of this.nodes) if (!n.driver) this.start(n);
+    this.log('heal all');
+  }
+
+  /** Every node is up, a voter of the leader's configuration, and has applied the leader's whole log. */
+  converged(): boolean {
+    const l = this.leader();
+    const ld = l?.driver;
+    if (!ld || !this.faults.membershipDone()) return false;
+    const ls = ld.status();
+    if (ls.commit !== ls.lastIndex || ls.conf.voters.length !== this.nodes.length) return false;
+    for (const n of this.nodes) {
+      const st = n.driver?.status();
+      if (!st || st.applied !== ls.lastIndex || st.term !== ls.term) return false;
+    }
+    return true;
+  }
+
+  describe(): string {
+    return this.nodes
+      .map((n) => {
+        const st = n.driver?.status();
+        if (!st) return `${n.id}:down`;
+        return `${n.id}:${st.role}/t${st.term}/c${st.commit}/a${st.applied}/l${st.lastIndex}/v[${st.conf.voters.join(',')}]/L[${st.conf.learners.join(',')}]`;
+      })
+      .join(' ');
+  }
+
+  private traceMessage(m: Message): void {
+    const t = this.trace;
+    t.add(this.time);
+    t.addString(`${m.type}|${m.from}|${m.to}`);
+    t.add(m.term);
+    switch (m.type) {
+      case 'app':
+        t.add(m.prevIndex);
+        t.add(m.prevTerm);
+        t.add(m.commit);
+        t.add(m.entries.length);
+        break;
+      case 'appResp':
+        t.add(m.index);
+        t.add(m.reject ? 1 : 0);
+        t.add(m.hintIndex);
+        break;
+      case 'vote':
+        t.add(m.lastIndex);
+        t.add(m.lastTerm);
+        t.add(m.preVote ? 1 : 0);
+        break;
+      case 'voteResp':
+        t.add(m.reject ? 1 : 0);
+        break;
+      case 'heartbeat':
+        t.add(m.commit);
+        t.addString(m.ctx);
+        break;
+      case 'snapshot':
+        t.add(m.snapshot.meta.index);
+        break;
+      case 'readIndexResp':
+        t.add(m.index);
+        break;
+      default:
+        break;
+    }
+  }
+}
