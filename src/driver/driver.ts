@@ -40,7 +40,12 @@ export interface DriverOptions<R> {
   readonly log: LogStore;
   readonly sm: StateMachine<R>;
   readonly transport: Transport;
-  /** The membership of a node that has none yet (a fresh member of the initial cluster). */
+  /**
+   * The cluster's initial membership, the same on every node, including one
+   * added later: conf entries in the log are changes relative to it, so a
+   * node replaying the log from index 1 must start from it. Required when
+   * the state machine has no configuration yet.
+   */
   readonly bootstrap?: ConfState;
   /** Snapshot and compact once this many applied entries sit in the log (0: never). */
   readonly compactAfterEntries?: number;
@@ -76,7 +81,12 @@ export class Driver<R> {
 
   constructor(opts: DriverOptions<R>) {
     this.opts = opts;
-    const storage = new CoreStorage(opts.log, opts.sm.conf() ?? opts.bootstrap);
+    const conf = opts.sm.conf() ?? opts.bootstrap;
+    if (!conf && opts.log.initialState().conf.voters.length === 0) {
+      // Replaying "add d" onto an empty membership would make d a cluster of one.
+      throw new Error("driver: a node with no configuration needs the cluster's initial membership (bootstrap)");
+    }
+    const storage = new CoreStorage(opts.log, conf);
     this.node = new RawNode({ ...opts.raft, storage, applied: opts.sm.applied() });
     // Read contexts must not collide with those of this node's earlier lives.
     this.readPrefix = `${opts.raft.id}.${opts.raft.rng.int(2 ** 31).toString(36)}`;

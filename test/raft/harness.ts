@@ -120,9 +120,12 @@ export class Cluster {
     return n;
   }
 
-  /** Adds a brand-new empty node (it learns its membership from the log or a snapshot). */
+  /**
+   * Adds a brand-new node with an empty log. Like every node it starts from the
+   * cluster's initial membership; it learns later changes from the log or a snapshot.
+   */
   addEmpty(id: NodeId): TestNode {
-    return this.start(id, new MemoryLogStore(), new ListMachine(), undefined);
+    return this.start(id, new MemoryLogStore(), new ListMachine(), this.bootstrap);
   }
 
   node(id: NodeId): TestNode {

@@ -262,21 +262,10 @@ describe('thesis §4.2.1 learners (non-voting members) and promotion', () => {
 });
 
 describe('thesis §4.1 membership of a node that joins with an empty log', () => {
-  // BUG: conf entries are deltas (ConfChange) applied to the node's current ConfState, and the
-  // initial membership is not in the log (it is an out-of-band `bootstrap` in the driver). A node
-  // started with no membership (Cluster.addEmpty, i.e. Driver without `bootstrap`: CoreStorage
-  // falls back to the empty snapshot conf) replays the log from index 1 and applies
-  // `addVoter d` to an empty configuration, ending with conf {voters: ['d']}: it believes it is a
-  // one-voter cluster. Steps: Cluster(['a','b','c'], {seed: 2}); elect; propose 'x';
-  // addEmpty('d'); leader proposeConfChange({type:'addVoter', node:'d'}); deliver; tickAll(3)
-  // -> d.status().conf is {voters:['d'], learners:[]} (leader has [a,b,c,d]). Then isolate('d')
-  // and tick: d elects itself (term 2) while b still leads term 1, and c.propose('d', 'd-only')
-  // returns {status:'applied'} on d although no other node ever stores it (split brain, an
-  // acknowledged write lost). With addLearner the learner ends with an empty conf instead.
-  // Expected: the newcomer ends with the leader's configuration {voters:[a,b,c,d]}.
-  // Possible fixes: put the bootstrap membership in the log (etcd writes ConfChange entries
-  // for the initial peers at indexes 1..n), or carry the resulting ConfState in each conf entry.
-  it.skip('an empty newcomer added as voter learns the full configuration from the log', () => {
+  // Conf entries are changes relative to the initial membership, so a newcomer replaying the
+  // log from index 1 must start from that same membership (found by the unit tests: starting
+  // from an empty one turned `addVoter d` into a one-voter cluster {d}, a split brain).
+  it('a newcomer started from the initial membership learns the full configuration from the log', () => {
     const c = new Cluster(ABC, { seed: 2 });
     const l = c.elect();
     c.propose(l, 'x');
@@ -284,5 +273,17 @@ describe('thesis §4.1 membership of a node that joins with an empty log', () =>
     expect(changeConf(c, l, { type: 'addVoter', node: 'd' })?.status).toBe('applied');
     c.tickAll(3);
     expect(c.node('d').driver.status().conf).toEqual({ voters: ['a', 'b', 'c', 'd'], learners: [] });
+    // Cut off, d cannot elect itself: it needs a majority of four.
+    c.isolate('d');
+    c.tickAll(60);
+    expect(c.node('d').driver.status().role).not.toBe('leader');
+  });
+
+  it('the driver refuses to start a node that has neither a configuration nor the initial one', () => {
+    expect(() => c0().start('d', new MemoryLogStore(), new ListMachine(), undefined)).toThrow(/initial membership/);
   });
 });
+
+function c0(): Cluster {
+  return new Cluster(ABC, { seed: 3 });
+}
