@@ -37,6 +37,14 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message: a heartbeat reply proves the follower is alive though an append reply was lost. */
+  freeFirstOne(): void {
+    if (this.lasts.length === 0) return;
+    this.bytes -= this.sizes[0] ?? 0;
+    this.lasts.shift();
+    this.sizes.shift();
+  }
+
   full(): boolean {
     return this.lasts.length >= this.maxCount || this.bytes >= this.maxBytes;
   }
@@ -71,6 +79,8 @@ export class Progress {
   pendingSnapshot: Index = 0;
   /** Leader ticks spent in snapshot state, to retry a snapshot that was lost. */
   snapshotTicks = 0;
+  /** The highest commit index this follower was told (bounded by what each message carried). */
+  sentCommit: Index = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
   readonly inflights: Inflights;
@@ -146,9 +156,11 @@ export class Progress {
     }
   }
 
-  /** Record that entries up to `last` (of `bytes` total) were just sent. */
-  sentEntries(last: Index, bytes: number): void {
+  /** Record that `count` entries up to `last` (of `bytes` total) were just sent. */
+  sentEntries(last: Index, count: number, bytes: number): void {
     if (this.state === 'replicate') {
+      // An empty append only carries the commit index: it takes no window slot.
+      if (count === 0) return;
       this.next = last + 1;
       this.inflights.add(last, bytes);
     } else if (this.state === 'probe') {

@@ -32,14 +32,15 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true): boolean {
   let bytes = 0;
   for (const e of entries) bytes += entrySize(e);
   r.send({ type: 'app', to, prevIndex, prevTerm, entries, commit: r.log.committed });
-  pr.sentEntries(prevIndex + entries.length, bytes);
+  pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
+  pr.sentCommit = Math.max(pr.sentCommit, Math.min(r.log.committed, prevIndex + entries.length));
   return true;
 }
 
 function sendSnapshot(r: Raft, to: NodeId): boolean {
   const pr = r.progress.get(to);
   // Only to a follower we have heard from: a snapshot is expensive (etcd does the same).
-  if (!pr || !pr.recentActive) return false;
+  if (!pr?.recentActive) return false;
   const snapshot = r.log.snapshot();
   pr.becomeSnapshot(snapshot.meta.index);
   r.send({ type: 'snapshot', to, snapshot });
@@ -59,7 +60,9 @@ export function broadcastHeartbeat(r: Raft, ctx: string): void {
   for (const [id, pr] of r.progress) {
     if (id === r.id) continue;
     // A follower must not learn a commit index beyond what it holds.
-    r.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, r.log.committed), ctx });
+    const commit = Math.min(pr.match, r.log.committed);
+    r.send({ type: 'heartbeat', to: id, commit, ctx });
+    pr.sentCommit = Math.max(pr.sentCommit, commit);
   }
 }
 
@@ -106,6 +109,10 @@ function handleAppendResp(r: Raft, m: AppendRespMsg): void {
     r.needsBroadcast = true;
   }
   while (sendAppend(r, m.from, false)) {}
+  // A follower that caught up after the commit moved (its ack came late, or it
+  // was probing) learns the commit index now rather than at the next heartbeat,
+  // which an idle leader may never send.
+  if (pr.state !== 'snapshot' && pr.sentCommit < Math.min(pr.match, r.log.committed)) sendAppend(r, m.from);
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
     r.send({ type: 'timeoutNow', to: m.from });
   }
@@ -116,6 +123,9 @@ function handleHeartbeatResp(r: Raft, m: HeartbeatRespMsg): void {
   if (!pr) return;
   pr.recentActive = true;
   pr.probeSent = false;
+  // A full window with the follower alive means an append or its reply was
+  // lost; free a slot so replication resumes (a gap then makes it probe).
+  if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
   if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
   if (m.ctx === '') return;
   const acks = r.readOnly.ack(m.ctx, m.from);
@@ -156,9 +166,17 @@ function answerRead(r: Raft, ctx: string, index: number, from: NodeId): void {
 
 /** The follower's AppendEntries receiver (Figure 2), replying with a conflict hint on mismatch. */
 export function handleAppend(r: Raft, m: AppendMsg): void {
-  if (m.prevIndex < r.log.committed) {
-    // Everything up to our commit index matches the leader's log already.
-    r.send({ type: 'appResp', to: m.from, index: r.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+  const committed = r.log.committed;
+  if (m.prevIndex < committed) {
+    // Everything up to our commit index matches the leader's log already. Keep
+    // what the message carries past it (a late append may hold new entries);
+    // otherwise just report the commit index.
+    const at = m.entries.findIndex((e) => e.index === committed);
+    const rest = at < 0 ? [] : m.entries.slice(at + 1);
+    const atTerm = at < 0 ? undefined : m.entries[at]?.term;
+    const lastNew =
+      atTerm !== undefined && rest.length > 0 ? r.log.maybeAppend(committed, atTerm, m.commit, rest) : undefined;
+    r.send({ type: 'appResp', to: m.from, index: lastNew ?? committed, reject: false, hintIndex: 0, hintTerm: 0 });
     return;
   }
   const lastNew = r.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);

@@ -39,15 +39,6 @@ export interface SimConfig {
      */
     readonly reportLoss: boolean;
   };
-  /**
-   * BUG workarounds (see regressions.ts): tell the leader (reportUnreachable)
-   * when an AppendEntries it has in flight will never be acknowledged in full,
-   * because its reply was lost (`lostReply`) or because the follower answered
-   * with its commit index as the append arrived late (`lateAppend`). Without
-   * them a follower whose in-flight window fills with such appends stays
-   * behind for the rest of the term. Off only in the regressions that show it.
-   */
-  readonly stallWorkarounds: { readonly lostReply: boolean; readonly lateAppend: boolean };
   /** Mean virtual ms between fault events of each kind (0: never). */
   readonly faults: {
     readonly partitionEvery: number;
@@ -82,7 +73,6 @@ const BASE: Omit<SimConfig, 'mix' | 'nodes'> = {
   maxMsgBytes: 4096,
   compactAfterEntries: 40,
   batching: false,
-  stallWorkarounds: { lostReply: true, lateAppend: true },
   net: {
     minDelay: 1,
     maxDelay: 8,

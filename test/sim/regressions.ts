@@ -5,8 +5,6 @@ export interface Regression {
   readonly seed: number;
   readonly config: SimConfig;
   readonly note: string;
-  /** A known bug in src/ that is not fixed yet: the test is skipped (see the BUG comment). */
-  readonly bug?: boolean;
 }
 
 /**
@@ -17,17 +15,11 @@ export interface Regression {
  */
 export const REGRESSIONS: readonly Regression[] = [
   {
-    // BUG: src/raft liveness (lost reply). A follower in replicate state whose
-    // in-flight window (maxInflightMsgs) is full waits for an AppendEntries reply;
-    // if that reply is lost, nothing frees the window: heartbeat responses
-    // (replication.ts handleHeartbeatResp) call sendAppend, which sees isPaused()
-    // and sends nothing, and only reportUnreachable (which a leader's transport
-    // never calls for a lost *reply*) returns the follower to probe. Here, at
-    // 2993 ms, n2's appResp for index 100 to leader n0 (term 3, maxInflightMsgs 1)
-    // is lost; n2 stays at commit 99 through the 4000 ms of healed network that
-    // follow. etcd frees one in-flight slot on each heartbeat response in that
-    // state; the same here (or falling back to probe) would fix it. Every other
-    // seed runs with config.stallWorkarounds.
+    // Fixed liveness bug (lost reply): at 2993 ms n2's reply for index 100 to
+    // leader n0 (term 3, maxInflightMsgs 1) was lost; the full in-flight window
+    // never freed (heartbeat replies only retried sendAppend, which was paused),
+    // so n2 stayed at commit 99 for the rest of the term. Now a heartbeat reply
+    // frees one slot of a full window, as etcd does.
     seed: 57,
     config: {
       mix: 'lossy',
@@ -43,7 +35,6 @@ export const REGRESSIONS: readonly Regression[] = [
       maxMsgBytes: 64,
       compactAfterEntries: 0,
       batching: false,
-      stallWorkarounds: { lostReply: false, lateAppend: false },
       net: { minDelay: 1, maxDelay: 15, drop: 0.16, duplicate: 0.08, longDelay: 0.04, reportLoss: true },
       faults: { partitionEvery: 0, crashEvery: 0, membershipEvery: 0, transferEvery: 900 },
       slowNodeDelay: 0,
@@ -51,29 +42,21 @@ export const REGRESSIONS: readonly Regression[] = [
       attemptTimeout: 150,
       opDeadline: 1200,
     },
-    note: 'liveness: a lost AppendEntries reply with a full in-flight window stalls the follower for the whole term',
-    bug: true,
+    note: 'liveness (fixed): a lost AppendEntries reply with a full in-flight window stalled the follower for the whole term',
   },
   {
-    // BUG: the same stall without a lost reply. An append that arrives late (a
-    // duplicate or a reordered one) at a follower whose commit index has passed
-    // its prevIndex is answered with that commit index (replication.ts
-    // handleAppend, "Everything up to our commit index matches"), and its entries
-    // beyond the commit index are discarded: the reply acknowledges less than the
-    // leader put in flight, and with maxInflightMsgs 1 the window never frees.
-    // Here at 3004 ms, follower n3 (commit 253, last 253) gets leader n0's
-    // (term 7) late append prevIndex 252 carrying 253..254 and answers 253; 254
-    // stays in flight and n3 stays at 253 for the 4000 ms of healed network.
-    // Only the lost-reply workaround is on, so the stall is this one.
+    // Fixed liveness bug (late append): follower n3 (commit 253) got leader n0's
+    // late append prevIndex 252 carrying 253..254 and answered 253, dropping 254;
+    // 254 stayed in flight and n3 stalled. Now the follower keeps the entries
+    // past its commit index and acknowledges them.
     seed: 20199,
-    config: configForSeed(20199, { steps: 3000, stallWorkarounds: { lostReply: true, lateAppend: false } }),
-    note: 'liveness: an append answered with the commit index leaves its tail in flight forever (full window)',
-    bug: true,
+    config: configForSeed(20199, { steps: 3000 }),
+    note: 'liveness (fixed): an append answered with the commit index left its tail in flight forever (full window)',
   },
   {
     seed: 1397,
     config: configForSeed(1397, { steps: 3000 }),
-    note: 'a follower stalled on a late append with a full in-flight window (the seed 20199 bug) before stallWorkarounds.lateAppend',
+    note: 'a follower stalled on a late append with a full in-flight window (the seed 20199 bug)',
   },
   {
     seed: 1,
@@ -98,6 +81,6 @@ export const REGRESSIONS: readonly Regression[] = [
   {
     seed: 8331,
     config: configForSeed(8331, { steps: 3000, nodes: 5 }),
-    note: 'a follower stalled with a full in-flight window (the seed 57/20199 bugs) before stallWorkarounds covered late appends',
+    note: 'a follower stalled with a full in-flight window (the seed 57/20199 bugs)',
   },
 ];

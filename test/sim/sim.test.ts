@@ -41,12 +41,7 @@ describe('deterministic simulation', () => {
 describe('regressions', () => {
   for (const reg of REGRESSIONS) {
     const name = `seed ${reg.seed} (${reg.config.mix}): ${reg.note}`;
-    if (reg.bug) {
-      // BUG: a known src/ bug, described in regressions.ts; unskip once it is fixed.
-      it.skip(name, () => expectOk(runSeed(reg.seed, reg.config)));
-    } else {
-      it(name, () => expectOk(runSeed(reg.seed, reg.config)));
-    }
+    it(name, () => expectOk(runSeed(reg.seed, reg.config)));
   }
 });
 

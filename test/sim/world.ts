@@ -139,9 +139,7 @@ export class World implements FaultWorld {
       }
       this.delivered++;
       this.traceMessage(m);
-      const partial = m.type === 'app' && this.cfg.stallWorkarounds.lateAppend && this.ackFallsShort(n, m);
       if (!this.call(n, (d) => d.receive(m))) this.lose(m);
-      else if (partial) this.reportTo(m.from, m.to);
     }
     for (const n of this.nodes) {
       if (!n.driver) {
@@ -167,28 +165,16 @@ export class World implements FaultWorld {
 
   /**
    * A message that never arrived: its sender's transport reports the peer
-   * unreachable (a failed fetch), and, as a workaround for a known bug
-   * (config.stallWorkarounds), a lost AppendEntries reply is reported to the leader too.
+   * unreachable (a failed fetch). The receiver learns nothing, as in production.
    */
   private lose(m: Message): void {
     if (this.cfg.net.reportLoss) this.reportTo(m.from, m.to, m.type === 'snapshot');
-    if (this.cfg.stallWorkarounds.lostReply && m.type === 'appResp') this.reportTo(m.to, m.from);
   }
 
   /** `at` learns that `peer` did not get (all of) what it sent. */
   private reportTo(at: NodeId, peer: NodeId, snapshotFailed = false): void {
     const n = this.live(at);
     if (n) this.call(n, (d) => d.node.reportUnreachable(peer, snapshotFailed));
-  }
-
-  /**
-   * Whether `n` will answer this append with its commit index (the append
-   * starts below it) although the append carries entries beyond it: the
-   * answer then never acknowledges the append in full (stallWorkarounds).
-   */
-  private ackFallsShort(n: SimNode, m: Extract<Message, { type: 'app' }>): boolean {
-    const commit = n.driver?.status().commit ?? 0;
-    return m.prevIndex < commit && m.prevIndex + m.entries.length > commit;
   }
 
   /**
