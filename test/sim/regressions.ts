@@ -83,4 +83,9 @@ export const REGRESSIONS: readonly Regression[] = [
     config: configForSeed(8331, { steps: 3000, nodes: 5 }),
     note: 'a follower stalled with a full in-flight window (the seed 57/20199 bugs)',
   },
+  {
+    seed: 100448,
+    config: configForSeed(100448),
+    note: 'simulator bug: a slow candidate legally won term 1 after term 2 had committed entries; Leader Completeness now checks only entries committed in earlier terms',
+  },
 ];

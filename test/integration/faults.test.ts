@@ -1,0 +1,132 @@
+import { runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import {
+  command,
+  heal,
+  leader,
+  localValue,
+  member,
+  newCluster,
+  partition,
+  put,
+  sleep,
+  status,
+  stub,
+  waitFor,
+} from './cluster-helpers.ts';
+
+const enc = new TextEncoder();
+
+describe('partitions through the fault layer', () => {
+  it('an isolated leader is replaced, cannot commit, and rejoins as a follower', async () => {
+    const names = await newCluster();
+    const old = await leader(names);
+    expect(await put(names, 'before', '1')).toBe('applied');
+    const rest = names.filter((n) => n !== old);
+    await partition([old], rest);
+    // The old leader's write cannot reach a quorum: it must never be reported applied.
+    const stuck = stub(old).propose(command({ type: 'put', key: 'lost?', value: enc.encode('x') }), 1500);
+    const fresh = await leader(rest);
+    expect(fresh).not.toBe(old);
+    expect(await put(rest, 'after', '2')).toBe('applied');
+    expect((await stuck).status).not.toBe('applied');
+    await heal(names);
+    // It follows the new term (it may have gone quiet since, forgetting who leads).
+    const term = (await status(fresh)).term;
+    await waitFor('old leader to follow', async () => {
+      const s = await status(old);
+      return s.role === 'follower' && s.term === term ? true : undefined;
+    });
+    const commit = (await status(fresh)).commit;
+    await waitFor('old leader to catch up', async () => ((await status(old)).applied >= commit ? true : undefined));
+    expect(await localValue(old, 'after')).toBe('2');
+    expect(await localValue(old, 'before')).toBe('1');
+  });
+
+  it('a partitioned minority follower does not disrupt the leader when it returns (PreVote)', async () => {
+    const names = await newCluster();
+    const l = await leader(names);
+    const term = (await status(l)).term;
+    const f = names.find((n) => n !== l) as string;
+    await partition(
+      [f],
+      names.filter((n) => n !== f),
+    );
+    await sleep(1500); // many election timeouts for the isolated follower
+    await heal(names);
+    expect(await put(names, 'k', 'v')).toBe('applied');
+    const s = await status(l);
+    expect(s.role).toBe('leader');
+    expect(s.term).toBe(term);
+  });
+});
+
+describe('membership and leadership transfer while writes continue', () => {
+  it('adds a learner, promotes it, transfers leadership to it and removes the old leader', async () => {
+    const names = await newCluster();
+    const cluster = names[0]?.slice(0, names[0].indexOf(':') + 1) as string;
+    const newcomer = `${cluster}node-3`;
+    await stub(newcomer).bootstrap(newcomer, ['node-0', 'node-1', 'node-2']);
+    let writes = 0;
+    let stop = false;
+    const writer = (async () => {
+      while (!stop) {
+        const all = [...names, newcomer];
+        const out = await put(all, `w${writes}`, `${writes}`, 3000).catch(() => 'error');
+        if (out === 'applied') writes++;
+        // Pace the writer: in workerd an unbroken chain of RPCs starves timers
+        // (every setTimeout, the test's own timeout included).
+        await sleep(out === 'applied' ? 10 : 50);
+      }
+    })();
+    const l = await leader(names);
+    try {
+      const change = async (type: 'addLearner' | 'addVoter' | 'remove', node: string) => {
+        const current = await leader([...names, newcomer]);
+        const out = await stub(current).changeMembership({ type, node }, 5000);
+        expect(out.status).toBe('applied');
+      };
+      await change('addLearner', 'node-3');
+      const target = (await status(l)).commit;
+      await waitFor('learner caught up', async () => ((await status(newcomer)).applied >= target ? true : undefined));
+      expect((await status(newcomer)).conf.learners).toContain('node-3');
+      await change('addVoter', 'node-3');
+      await stub(await leader(names)).transferLeadership('node-3');
+      await waitFor('node-3 to lead', async () => ((await status(newcomer)).role === 'leader' ? true : undefined));
+      await change('remove', member(l));
+      // Writes go on through the new leader.
+      const after = writes;
+      await waitFor('writes after the changes', async () => (writes >= after + 3 ? true : undefined));
+    } finally {
+      // The writer must stop whatever happens, or the test never ends.
+      stop = true;
+      await writer;
+    }
+    const s = await status(newcomer);
+    expect(s.conf.voters).toEqual(['node-0', 'node-1', 'node-2', 'node-3'].filter((m) => m !== member(l)));
+    expect(await localValue(newcomer, `w${writes - 1}`)).toBe(`${writes - 1}`);
+  });
+});
+
+describe('quiescence: an idle cluster keeps no timer and no alarm', () => {
+  it('goes quiet after the idle period, and the next write wakes it', async () => {
+    const names = await newCluster();
+    await leader(names);
+    expect(await put(names, 'a', '1')).toBe('applied');
+    await waitFor(
+      'every node quiet',
+      async () =>
+        (await Promise.all(names.map(status))).every((s) => s.quiet && s.alarmAt === null) ? true : undefined,
+      5000,
+    );
+    for (const n of names) {
+      const alarm = await runInDurableObject(stub(n), (_i, state) => state.storage.getAlarm());
+      expect(alarm).toBeNull();
+    }
+    // Stays quiet: nothing happens by itself.
+    await sleep(500);
+    for (const n of names) expect((await status(n)).quiet).toBe(true);
+    expect(await put(names, 'b', '2')).toBe('applied');
+    expect(await localValue(await leader(names), 'b')).toBe('2');
+  });
+});
