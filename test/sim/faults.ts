@@ -36,7 +36,7 @@ interface Plan {
 
 /**
  * Injects the faults of a run at random times: partitions (random splits,
- * an isolated leader, one-way cuts), crash-restarts (between events or in
+ * an isolated leader, a bridge node, one-way cuts), crash-restarts (between events or in
  * the middle of a Ready), leader transfers and membership episodes.
  */
 export class Faults {
@@ -106,7 +106,7 @@ export class Faults {
     const ids = nodes.map((n) => n.id);
     net.heal();
     this.stats.partitions++;
-    const kind = rng.int(3);
+    const kind = rng.int(4);
     if (kind === 0) {
       const shuffled = rng.shuffle(ids);
       const k = 1 + rng.int(ids.length - 1);
@@ -115,6 +115,12 @@ export class Faults {
     } else if (kind === 1) {
       const target = this.w.leader()?.id ?? rng.pick(ids);
       for (const b of ids) if (b !== target) net.cutBoth(target, b);
+    } else if (kind === 2) {
+      // A bridge: one node hears both halves, which cannot hear each other.
+      const [bridge, ...rest] = rng.shuffle(ids);
+      const half = new Set(rest.slice(0, Math.ceil(rest.length / 2)));
+      for (const a of rest) for (const b of rest) if (half.has(a) && !half.has(b)) net.cutBoth(a, b);
+      this.w.log(`bridge ${bridge}`);
     } else {
       const pairs = 1 + rng.int(ids.length);
       for (let i = 0; i < pairs; i++) {

@@ -54,7 +54,8 @@ export class World implements FaultWorld {
         sm,
         driver: undefined,
         nextTick: this.rng.int(cfg.tickMs),
-        tickMs: cfg.tickMs - 1 + this.rng.int(3),
+        // Clock skew: each node ticks up to 20% faster or slower than nominal.
+        tickMs: Math.max(1, Math.round(cfg.tickMs * (0.8 + this.rng.int(41) / 100))),
         restartAt: 0,
         lives: 0,
         armed: undefined,
@@ -114,6 +115,12 @@ export class World implements FaultWorld {
     for (; this.time < end; this.time++) {
       this.step(false);
       if (this.time % this.cfg.tickMs === 0 && !this.clients.busy() && this.converged()) break;
+    }
+    if (this.clients.busy()) {
+      throw new SimViolation(
+        'liveness',
+        `client ops still pending ${this.cfg.healSteps} ms after healing: ${this.describe()}`,
+      );
     }
     this.clients.finish();
     this.inv.checkLogMatching(this.nodes);
