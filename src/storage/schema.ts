@@ -33,6 +33,27 @@ export const migrations: readonly ((sql: Sql) => void)[] = [
       id TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, revision INTEGER NOT NULL,
       fingerprint INTEGER NOT NULL, result BLOB NOT NULL)`);
   },
+  // v3: snapshot streaming. A leader exports a copy of the kv tables at one
+  // applied index (export tables) and streams it in chunks; a follower stages
+  // what it receives (import tables) and swaps it in when the snapshot installs.
+  (sql) => {
+    for (const side of ['export', 'import']) {
+      sql.exec(`CREATE TABLE kv_${side} (
+        key BLOB PRIMARY KEY, value BLOB NOT NULL,
+        create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID`);
+      sql.exec(`CREATE TABLE kv_${side}_request (
+        id TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, revision INTEGER NOT NULL,
+        fingerprint INTEGER NOT NULL, result BLOB NOT NULL)`);
+    }
+    // The export's point: log index and term, and the kv meta row (revision, conf) as of it.
+    sql.exec(`CREATE TABLE snapshot_export (
+      id INTEGER PRIMARY KEY CHECK (id = 0), generation INTEGER NOT NULL,
+      idx INTEGER NOT NULL, term INTEGER NOT NULL, conf TEXT NOT NULL, meta BLOB NOT NULL)`);
+    // The import in progress: whose session, the next chunk expected, and the meta once complete.
+    sql.exec(`CREATE TABLE snapshot_import (
+      id INTEGER PRIMARY KEY CHECK (id = 0), session TEXT NOT NULL, next_seq INTEGER NOT NULL,
+      complete INTEGER NOT NULL, idx INTEGER NOT NULL, term INTEGER NOT NULL, meta BLOB NOT NULL)`);
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -62,6 +62,11 @@ export class SqliteKvTable implements KvTable {
     return this.cachedMeta;
   }
 
+  /** Forgets the cached meta row, after something else rewrote it (a snapshot install). */
+  reloadMeta(): void {
+    this.cachedMeta = undefined;
+  }
+
   setMeta(meta: KvMeta): void {
     this.sql.exec(
       `INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', ?)`,

@@ -1,0 +1,257 @@
+import { decode, encode } from '@msgpack/msgpack';
+import type { ConfState, Index, Term } from '../raft/index.ts';
+import { migrate } from './schema.ts';
+import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
+
+/**
+ * Snapshots of the kv tables that never pass through memory whole (schema v3).
+ *
+ * The leader copies kv, kv_request and the kv meta row into export tables in
+ * one statement each (SQLite does the copying), at the index the state
+ * machine has applied; it then reads the export in key order, a bounded chunk
+ * at a time. A follower stages each chunk in import tables and, when the
+ * snapshot installs, swaps the import in for kv in the same transaction as
+ * the Raft log's reset: atomic, and bounded in memory by one chunk.
+ */
+
+/** A kv row as it travels: key and value bytes, create_revision, mod_revision, version. */
+export type KvRow = [Uint8Array, Uint8Array, number, number, number];
+/** A kv_request row: id, index, revision, fingerprint, result bytes. */
+export type RequestRow = [string, number, number, number, Uint8Array];
+
+export interface ExportInfo {
+  /** Bumped by every export, so a stream can tell its rows were replaced under it. */
+  readonly generation: number;
+  readonly index: Index;
+  readonly term: Term;
+  /** The membership as of `index`. */
+  readonly conf: ConfState;
+  /** The kv meta row (revision, applied, conf) as of `index`, as stored. */
+  readonly meta: Uint8Array;
+}
+
+/** Where a stream is: in the kv rows after `afterKey`, in the requests after `afterIdx`, or done. */
+export type ChunkCursor =
+  | { readonly phase: 'kv'; readonly afterKey: Uint8Array | undefined }
+  | { readonly phase: 'req'; readonly afterIdx: number }
+  | { readonly phase: 'done' };
+
+export const START: ChunkCursor = { phase: 'kv', afterKey: undefined };
+
+export interface Chunk {
+  readonly kv: KvRow[];
+  readonly req: RequestRow[];
+}
+
+export interface ImportPoint {
+  readonly index: Index;
+  readonly term: Term;
+  readonly meta: Uint8Array;
+}
+
+/** The outcome of staging a chunk: taken (or already taken), or out of order (the sender restarts). */
+export type StageResult = 'ok' | 'restart';
+
+const ROWS_PER_QUERY = 128;
+/** Bytes a row costs on the wire beyond its key and value (msgpack headers and integers, generously). */
+const KV_ROW_OVERHEAD = 40;
+
+export class SnapshotTables {
+  private readonly sql: Sql;
+
+  constructor(sql: Sql) {
+    this.sql = sql;
+    migrate(sql);
+  }
+
+  exportInfo(): ExportInfo | undefined {
+    const r = this.sql.exec('SELECT * FROM snapshot_export WHERE id = 0')[0];
+    if (!r) return undefined;
+    return {
+      generation: asNumber(r.generation),
+      index: asNumber(r.idx),
+      term: asNumber(r.term),
+      conf: JSON.parse(asString(r.conf)) as ConfState,
+      meta: asBytes(r.meta),
+    };
+  }
+
+  /** Copies the kv tables as they are now, which must be the state as of log index `index` (of `term`). */
+  exportNow(index: Index, term: Term, conf: ConfState): ExportInfo {
+    const meta = asBytes(this.sql.exec(`SELECT value FROM kv_meta WHERE name = 'state'`)[0]?.value);
+    const generation = (this.exportInfo()?.generation ?? 0) + 1;
+    this.sql.transaction(() => {
+      this.sql.exec('DELETE FROM kv_export');
+      this.sql.exec('DELETE FROM kv_export_request');
+      this.sql.exec('INSERT INTO kv_export SELECT * FROM kv');
+      this.sql.exec('INSERT INTO kv_export_request SELECT * FROM kv_request');
+      this.sql.exec(
+        `INSERT OR REPLACE INTO snapshot_export (id, generation, idx, term, conf, meta) VALUES (0, ?, ?, ?, ?, coalesce(?, X''))`,
+        generation,
+        index,
+        term,
+        JSON.stringify(conf),
+        meta,
+      );
+    });
+    return { generation, index, term, conf, meta };
+  }
+
+  /**
+   * The export's rows from `cursor` on, as many as fit in `maxBytes` (but at
+   * least one, so a single large row still travels), and where to go on.
+   */
+  readChunk(cursor: ChunkCursor, maxBytes: number): { chunk: Chunk; next: ChunkCursor } {
+    const kv: KvRow[] = [];
+    const req: RequestRow[] = [];
+    let bytes = 0;
+    let full = false;
+    const fits = (size: number) => {
+      if (bytes + size > maxBytes && kv.length + req.length > 0) return false;
+      bytes += size;
+      return true;
+    };
+    let at = cursor;
+    while (!full && at.phase !== 'done') {
+      if (at.phase === 'kv') {
+        const rows = at.afterKey
+          ? this.sql.exec('SELECT * FROM kv_export WHERE key > ? ORDER BY key LIMIT ?', at.afterKey, ROWS_PER_QUERY)
+          : this.sql.exec('SELECT * FROM kv_export ORDER BY key LIMIT ?', ROWS_PER_QUERY);
+        let last = at.afterKey;
+        for (const r of rows) {
+          const row = toKvRow(r);
+          if (!fits(row[0].byteLength + row[1].byteLength + KV_ROW_OVERHEAD)) {
+            full = true;
+            break;
+          }
+          kv.push(row);
+          last = row[0];
+        }
+        // A short page read to its end means the kv rows are exhausted.
+        at = !full && rows.length < ROWS_PER_QUERY ? { phase: 'req', afterIdx: 0 } : { phase: 'kv', afterKey: last };
+      } else {
+        const rows = this.sql.exec(
+          'SELECT * FROM kv_export_request WHERE idx > ? ORDER BY idx LIMIT ?',
+          at.afterIdx,
+          ROWS_PER_QUERY,
+        );
+        let last = at.afterIdx;
+        for (const r of rows) {
+          const row = toRequestRow(r);
+          if (!fits(row[0].length * 3 + row[4].byteLength + KV_ROW_OVERHEAD)) {
+            full = true;
+            break;
+          }
+          req.push(row);
+          last = row[1];
+        }
+        at = !full && rows.length < ROWS_PER_QUERY ? { phase: 'done' } : { phase: 'req', afterIdx: last };
+      }
+    }
+    return { chunk: { kv, req }, next: at };
+  }
+
+  /**
+   * Stages chunk `seq` of `session`. Chunk 0 starts a new import (dropping any
+   * other); a repeated chunk is acknowledged again; a gap asks for a restart.
+   * With `point`, this is the last chunk and the import is complete.
+   */
+  stage(session: string, seq: number, chunk: Chunk, point?: ImportPoint): StageResult {
+    return this.sql.transaction(() => {
+      if (seq === 0) this.resetImport(session);
+      const cur = this.sql.exec('SELECT session, next_seq FROM snapshot_import WHERE id = 0')[0];
+      if (!cur || asString(cur.session) !== session) return 'restart';
+      const next = asNumber(cur.next_seq);
+      if (seq < next) return 'ok';
+      if (seq > next) return 'restart';
+      for (const [key, value, create, mod, version] of chunk.kv) {
+        this.sql.exec(
+          `INSERT OR REPLACE INTO kv_import (key, value, create_revision, mod_revision, version) VALUES (?, coalesce(?, X''), ?, ?, ?)`,
+          key,
+          value,
+          create,
+          mod,
+          version,
+        );
+      }
+      for (const [id, idx, revision, fingerprint, result] of chunk.req) {
+        this.sql.exec(
+          `INSERT OR REPLACE INTO kv_import_request (id, idx, revision, fingerprint, result) VALUES (?, ?, ?, ?, coalesce(?, X''))`,
+          id,
+          idx,
+          revision,
+          fingerprint,
+          result,
+        );
+      }
+      if (point) {
+        this.sql.exec(
+          `UPDATE snapshot_import SET next_seq = ?, complete = 1, idx = ?, term = ?, meta = coalesce(?, X'') WHERE id = 0`,
+          seq + 1,
+          point.index,
+          point.term,
+          point.meta,
+        );
+      } else {
+        this.sql.exec('UPDATE snapshot_import SET next_seq = ? WHERE id = 0', seq + 1);
+      }
+      return 'ok';
+    });
+  }
+
+  /** The complete import of `session`, if there is one. */
+  completeImport(session: string): ImportPoint | undefined {
+    const r = this.sql.exec('SELECT * FROM snapshot_import WHERE id = 0 AND complete = 1')[0];
+    if (!r || asString(r.session) !== session) return undefined;
+    return { index: asNumber(r.idx), term: asNumber(r.term), meta: asBytes(r.meta) };
+  }
+
+  /** Replaces kv, kv_request and the kv meta row with the complete import of `session`. Throws if there is none. */
+  install(session: string): ImportPoint {
+    const point = this.completeImport(session);
+    if (!point) throw new Error(`snapshot: no complete import for session ${session}`);
+    this.sql.transaction(() => {
+      this.sql.exec('DELETE FROM kv');
+      this.sql.exec('DELETE FROM kv_request');
+      this.sql.exec('INSERT INTO kv SELECT * FROM kv_import');
+      this.sql.exec('INSERT INTO kv_request SELECT * FROM kv_import_request');
+      this.sql.exec(`INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', coalesce(?, X''))`, point.meta);
+      this.resetImport(undefined);
+    });
+    return point;
+  }
+
+  private resetImport(session: string | undefined): void {
+    this.sql.exec('DELETE FROM kv_import');
+    this.sql.exec('DELETE FROM kv_import_request');
+    this.sql.exec('DELETE FROM snapshot_import');
+    if (session !== undefined) {
+      this.sql.exec(
+        `INSERT INTO snapshot_import (id, session, next_seq, complete, idx, term, meta) VALUES (0, ?, 0, 0, 0, 0, X'')`,
+        session,
+      );
+    }
+  }
+}
+
+function toKvRow(r: SqlRow): KvRow {
+  return [asBytes(r.key), asBytes(r.value), asNumber(r.create_revision), asNumber(r.mod_revision), asNumber(r.version)];
+}
+
+function toRequestRow(r: SqlRow): RequestRow {
+  return [asString(r.id), asNumber(r.idx), asNumber(r.revision), asNumber(r.fingerprint), asBytes(r.result)];
+}
+
+/** A snapshot's data on a Durable Object: not the state, but which staged import holds it. */
+export function encodeSnapshotRef(session: string): Uint8Array {
+  return encode({ session });
+}
+
+export function decodeSnapshotRef(data: Uint8Array): string | undefined {
+  try {
+    const v = decode(data) as { session?: unknown } | null;
+    return v && typeof v.session === 'string' ? v.session : undefined;
+  } catch {
+    return undefined;
+  }
+}
