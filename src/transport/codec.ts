@@ -1,5 +1,6 @@
 import { decode, encode } from '@msgpack/msgpack';
 import type { Entry, Message, NodeId, Snapshot } from '../raft/index.ts';
+import { bool, EnvelopeError, nat, pos, record, str } from './validate.ts';
 
 /** Bumped on any incompatible change of the envelope or of a message's fields. */
 export const ENVELOPE_VERSION = 1;
@@ -15,10 +16,7 @@ export interface Envelope {
   readonly quiet: boolean;
 }
 
-/** A body that is not a valid envelope: the route answers 400 and nothing reaches the core. */
-export class EnvelopeError extends Error {
-  override readonly name = 'EnvelopeError';
-}
+export { EnvelopeError };
 
 export function encodeEnvelope(from: NodeId, msgs: readonly Message[], quiet = false): Uint8Array {
   return encode({ v: ENVELOPE_VERSION, from, msgs, quiet }, { ignoreUndefined: true });
@@ -125,36 +123,6 @@ function snapshot(raw: unknown, at: string): Snapshot {
     },
     data: o.data,
   };
-}
-
-function record(v: unknown, at: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new EnvelopeError(`${at}: expected a map`);
-  }
-  return v as Record<string, unknown>;
-}
-
-function str(v: unknown, at: string, allowEmpty = false): string {
-  if (typeof v !== 'string' || (!allowEmpty && v === '') || v.length > 256)
-    throw new EnvelopeError(`${at}: expected a string`);
-  return v;
-}
-
-function nat(v: unknown, at: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
-    throw new EnvelopeError(`${at}: expected a non-negative integer`);
-  return v;
-}
-
-function pos(v: unknown, at: string): number {
-  const n = nat(v, at);
-  if (n === 0) throw new EnvelopeError(`${at}: expected a positive integer`);
-  return n;
-}
-
-function bool(v: unknown, at: string): boolean {
-  if (typeof v !== 'boolean') throw new EnvelopeError(`${at}: expected a boolean`);
-  return v;
 }
 
 function ids(v: unknown, at: string): string[] {

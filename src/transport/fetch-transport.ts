@@ -59,11 +59,20 @@ export class FetchTransport implements Transport {
     }
     for (const [to, msgs] of byPeer) {
       const plan = this.opts.faults?.plan(this.opts.self, to) ?? { copies: 1, delayMs: 0 };
-      for (let i = 0; i < plan.copies; i++) this.post(to, encodeEnvelope(this.opts.self, msgs, quiet), plan.delayMs);
+      const body = encodeEnvelope(this.opts.self, msgs, quiet);
+      for (let i = 0; i < plan.copies; i++)
+        this.post(to, RAFT_PATH, body, plan.delayMs, () => this.opts.onUnreachable(to));
     }
   }
 
-  private post(to: NodeId, body: Uint8Array, delayMs: number): void {
+  /** Sends one body to another internal route of `to` now, under the same fault rules, count and timeout. */
+  postNow(to: NodeId, path: string, body: Uint8Array, onFail: () => void): void {
+    const plan = this.opts.faults?.plan(this.opts.self, to) ?? { copies: 1, delayMs: 0 };
+    if (plan.copies === 0) return;
+    this.post(to, path, body, plan.delayMs, onFail);
+  }
+
+  private post(to: NodeId, path: string, body: Uint8Array, delayMs: number, onFail: () => void): void {
     const peer = this.opts.peer(to);
     if (!peer) return;
     this.sentThisEvent++;
@@ -75,7 +84,7 @@ export class FetchTransport implements Transport {
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(), this.opts.timeoutMs);
       try {
-        const res = await peer.fetch(`https://raft.internal${RAFT_PATH}`, {
+        const res = await peer.fetch(`https://raft.internal${path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/msgpack' },
           body,
@@ -87,6 +96,6 @@ export class FetchTransport implements Transport {
         clearTimeout(timer);
       }
     };
-    go().catch(() => this.opts.onUnreachable(to));
+    go().catch(onFail);
   }
 }

@@ -79,3 +79,13 @@ describe('transport envelope codec', () => {
     expect(() => decodeEnvelope(new Uint8Array(MAX_ENVELOPE_BYTES + 1))).toThrow(/exceeds/);
   });
 });
+
+describe('envelope codec: term and index bounds', () => {
+  const hb = (term: number) =>
+    encodeEnvelope('a', [{ type: 'heartbeat', from: 'a', to: 'b', term, commit: 0, ctx: '' }] as Message[]);
+  it('accepts a term up to 2^48 and refuses one beyond, so no peer can push a cluster to the end of exact integers', () => {
+    expect(decodeEnvelope(hb(2 ** 48)).msgs[0]?.term).toBe(2 ** 48);
+    expect(() => decodeEnvelope(hb(2 ** 48 + 1))).toThrow(EnvelopeError);
+    expect(() => decodeEnvelope(hb(Number.MAX_SAFE_INTEGER - 1))).toThrow(EnvelopeError);
+  });
+});

@@ -1,0 +1,99 @@
+import { decode, encode } from '@msgpack/msgpack';
+import type { NodeId, Term } from '../raft/index.ts';
+import type { KvRow, RequestRow } from '../storage/index.ts';
+import { bool, bytes, EnvelopeError, list, nat, record, str } from './validate.ts';
+
+/**
+ * The messages of a streamed snapshot (route /internal/snapshot): the leader
+ * sends chunk `seq` of a session, the follower acknowledges it, and each ack
+ * is a fresh event on the leader that sends the next chunk. The last chunk
+ * carries the point (index, term, kv meta) the export was taken at.
+ */
+export const STREAM_VERSION = 1;
+export const SNAPSHOT_PATH = '/internal/snapshot';
+/** Larger bodies are refused before decoding: chunks stay under 1 MiB but for one max-size row. */
+export const MAX_STREAM_BYTES = 4 * 1024 * 1024;
+const MAX_ROWS = 100_000;
+const MAX_KEY = 4096;
+const MAX_VALUE = 2 * 1024 * 1024;
+
+export interface ChunkMsg {
+  readonly kind: 'chunk';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly session: string;
+  readonly seq: number;
+  readonly kv: KvRow[];
+  readonly req: RequestRow[];
+  readonly point?: { readonly index: number; readonly term: Term; readonly meta: Uint8Array };
+}
+
+export interface AckMsg {
+  readonly kind: 'ack';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly session: string;
+  readonly seq: number;
+  /** False: the chunk did not follow on from what is staged; start the session over. */
+  readonly ok: boolean;
+}
+
+export type StreamMsg = ChunkMsg | AckMsg;
+
+export function encodeStreamMsg(m: StreamMsg): Uint8Array {
+  return encode({ v: STREAM_VERSION, ...m }, { ignoreUndefined: true });
+}
+
+/** Decodes and validates every field; throws EnvelopeError on anything malformed or oversized. */
+export function decodeStreamMsg(body: Uint8Array): StreamMsg {
+  if (body.byteLength > MAX_STREAM_BYTES) throw new EnvelopeError(`body of ${body.byteLength} bytes is too large`);
+  let raw: unknown;
+  try {
+    raw = decode(body);
+  } catch (e) {
+    throw new EnvelopeError(`not msgpack: ${(e as Error).message}`);
+  }
+  const o = record(raw, 'message');
+  if (o.v !== STREAM_VERSION) throw new EnvelopeError(`unsupported stream version ${String(o.v)}`);
+  const base = {
+    from: str(o.from, 'from'),
+    to: str(o.to, 'to'),
+    session: str(o.session, 'session'),
+    seq: nat(o.seq, 'seq'),
+  };
+  if (o.kind === 'ack') return { kind: 'ack', ...base, ok: bool(o.ok, 'ok') };
+  if (o.kind !== 'chunk') throw new EnvelopeError(`unknown kind ${String(o.kind)}`);
+  const kv = list(o.kv, 'kv', MAX_ROWS).map((r, i): KvRow => {
+    const a = list(r, `kv[${i}]`, 5);
+    if (a.length !== 5) throw new EnvelopeError(`kv[${i}]: expected 5 fields`);
+    return [
+      bytes(a[0], `kv[${i}].key`, MAX_KEY),
+      bytes(a[1], `kv[${i}].value`, MAX_VALUE),
+      nat(a[2], `kv[${i}].create`),
+      nat(a[3], `kv[${i}].mod`),
+      nat(a[4], `kv[${i}].version`),
+    ];
+  });
+  const req = list(o.req, 'req', MAX_ROWS).map((r, i): RequestRow => {
+    const a = list(r, `req[${i}]`, 5);
+    if (a.length !== 5) throw new EnvelopeError(`req[${i}]: expected 5 fields`);
+    return [
+      str(a[0], `req[${i}].id`),
+      nat(a[1], `req[${i}].index`),
+      nat(a[2], `req[${i}].revision`),
+      nat(a[3], `req[${i}].fingerprint`),
+      bytes(a[4], `req[${i}].result`, MAX_VALUE),
+    ];
+  });
+  let point: ChunkMsg['point'];
+  if (o.point !== undefined) {
+    const p = record(o.point, 'point');
+    point = {
+      index: nat(p.index, 'point.index'),
+      term: nat(p.term, 'point.term'),
+      meta: bytes(p.meta, 'point.meta', 64 * 1024),
+    };
+  }
+  return { kind: 'chunk', ...base, term: nat(o.term, 'term'), kv, req, ...(point ? { point } : {}) };
+}

@@ -1,0 +1,47 @@
+import { encode } from '@msgpack/msgpack';
+import { describe, expect, it } from 'vitest';
+import {
+  type ChunkMsg,
+  decodeStreamMsg,
+  EnvelopeError,
+  encodeStreamMsg,
+  MAX_STREAM_BYTES,
+  STREAM_VERSION,
+} from '../../src/transport/index.ts';
+
+const chunk: ChunkMsg = {
+  kind: 'chunk',
+  from: 'a',
+  to: 'b',
+  term: 3,
+  session: 'a.3.xyz',
+  seq: 2,
+  kv: [[new Uint8Array([107]), new Uint8Array([1, 2]), 1, 4, 2]],
+  req: [['r1', 7, 4, 123, new Uint8Array([9])]],
+  point: { index: 40, term: 3, meta: new Uint8Array([5]) },
+};
+
+describe('snapshot stream codec', () => {
+  it('round-trips a chunk and an ack', () => {
+    expect(decodeStreamMsg(encodeStreamMsg(chunk))).toEqual(chunk);
+    const ack = { kind: 'ack', from: 'b', to: 'a', session: 's', seq: 0, ok: false } as const;
+    expect(decodeStreamMsg(encodeStreamMsg(ack))).toEqual(ack);
+  });
+
+  const bad: [string, Uint8Array][] = [
+    ['not msgpack', new Uint8Array([0xc1])],
+    ['truncated', encodeStreamMsg(chunk).slice(0, 20)],
+    ['another version', encode({ ...chunk, v: STREAM_VERSION + 1 })],
+    ['an unknown kind', encode({ ...chunk, v: STREAM_VERSION, kind: 'install' })],
+    ['a kv row of the wrong arity', encode({ ...chunk, v: STREAM_VERSION, kv: [[new Uint8Array(1), 1]] })],
+    ['a key that is not bytes', encode({ ...chunk, v: STREAM_VERSION, kv: [['k', new Uint8Array(1), 1, 1, 1]] })],
+    ['a negative seq', encode({ ...chunk, v: STREAM_VERSION, seq: -1 })],
+    ['an ack without ok', encode({ v: STREAM_VERSION, kind: 'ack', from: 'b', to: 'a', session: 's', seq: 0 })],
+    ['an oversized body', new Uint8Array(MAX_STREAM_BYTES + 1)],
+  ];
+  for (const [what, body] of bad) {
+    it(`rejects ${what} with an EnvelopeError`, () => {
+      expect(() => decodeStreamMsg(body)).toThrow(EnvelopeError);
+    });
+  }
+});
