@@ -50,6 +50,13 @@ export interface DriverOptions<R> {
   /** Snapshot and compact once this many applied entries sit in the log (0: never). */
   readonly compactAfterEntries?: number;
   /**
+   * Entries compaction keeps behind the applied index, so a follower a little
+   * behind catches up from the log. Only for a state machine whose snapshots
+   * are taken when sent (`snapshot()` returns no bytes): one that serializes
+   * its state can only snapshot at its applied index.
+   */
+  readonly compactKeepEntries?: number;
+  /**
    * Batching: when true, `propose` and `read` only queue their work and the
    * runtime calls `process()` once its turn ends, so every proposal of that
    * turn goes out in one AppendEntries per follower and one persist.
@@ -246,14 +253,24 @@ export class Driver<R> {
     }
   }
 
+  /** Whether a conf entry lies in (lo, hi]: compaction there would record the wrong membership. */
+  private confChangedAfter(lo: Index, hi: Index): boolean {
+    return this.opts.log.entries(lo + 1, hi + 1, Number.POSITIVE_INFINITY).some((e) => e.type === 'conf');
+  }
+
   private maybeCompact(): void {
     const every = this.opts.compactAfterEntries ?? 0;
     const { log, sm } = this.opts;
     const applied = sm.applied();
     if (every <= 0 || applied - log.firstIndex() + 1 < every) return;
-    const term = log.term(applied);
-    if (term === undefined) return;
+    const data = sm.snapshot();
+    const keep = data.byteLength === 0 ? (this.opts.compactKeepEntries ?? 0) : 0;
+    const index = applied - Math.min(keep, every - 1);
+    const term = log.term(index);
+    if (term === undefined || index < log.firstIndex()) return;
+    // The conf as of `index`: the current one unless a conf entry applied after it (then wait).
     const conf = sm.conf() ?? this.node.status().conf;
-    log.compact({ index: applied, term, conf }, sm.snapshot());
+    if (index < applied && this.confChangedAfter(index, applied)) return;
+    log.compact({ index, term, conf }, data);
   }
 }

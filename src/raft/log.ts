@@ -38,6 +38,11 @@ export class RaftLog {
     if (this.applied > this.committed) throw new Error(`log: applied ${applied} beyond commit ${commit}`);
   }
 
+  /** How many entries are held in memory (not yet durable): the log's only in-memory entries. */
+  unstableCount(): number {
+    return this.unstableEntries.length;
+  }
+
   firstIndex(): Index {
     if (this.unstableSnapshot) return this.unstableSnapshot.meta.index + 1;
     return this.storage.firstIndex();

@@ -29,6 +29,8 @@ export interface Status {
   readonly lastIndex: Index;
   readonly conf: ConfState;
   readonly leadTransferee: NodeId;
+  /** Log entries held in memory because they are not durable yet (the rest is read from Storage). */
+  readonly unstableEntries: number;
   /** Leader only: each member's replication progress. */
   readonly progress: Readonly<Record<NodeId, { match: Index; next: Index; state: string; recentActive: boolean }>>;
 }
@@ -186,6 +188,7 @@ export class RawNode {
       lastIndex: r.log.lastIndex(),
       conf: r.conf,
       leadTransferee: r.leadTransferee,
+      unstableEntries: r.log.unstableCount(),
       progress,
     };
   }
