@@ -17,6 +17,9 @@ const TEST_VARS = {
   ELECTION_TICKS: '10',
   QUIESCE_AFTER_TICKS: '25',
   RPC_TIMEOUT_MS: '1000',
+  // Compact often, so tests reach snapshots with hundreds of entries, not tens of thousands.
+  COMPACT_AFTER_ENTRIES: '500',
+  COMPACT_KEEP_ENTRIES: '100',
   FAULT_INJECTION: 'enabled',
 };
 

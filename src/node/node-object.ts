@@ -1,8 +1,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { ProposeOutcome, ReadOutcome, StateMachine } from '../driver/index.ts';
 import type { ConfChange, NodeId, Rng } from '../raft/index.ts';
-import { migrate, type Sql } from '../storage/index.ts';
-import { EnvelopeError, FaultLayer, RAFT_PATH } from '../transport/index.ts';
+import { migrate, type SnapshotTables, type Sql } from '../storage/index.ts';
+import { EnvelopeError, FaultLayer, RAFT_PATH, SNAPSHOT_PATH } from '../transport/index.ts';
 import { durableObjectSql } from './do-sql.ts';
 import { type Host, NodeRuntime, type Timed } from './runtime.ts';
 import { type NodeSettings, readSettings, type SettingsEnv } from './settings.ts';
@@ -40,8 +40,12 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
     this.faults = this.settings.faultInjection ? new FaultLayer(Math.random) : undefined;
   }
 
-  /** The state machine over this object's SQLite storage (called once per instance, with the runtime's Sql). */
-  protected abstract makeStateMachine(sql: Sql): StateMachine<R>;
+  /**
+   * The state machine over this object's SQLite storage (called once per
+   * instance, with the runtime's Sql), and its snapshot tables if its
+   * snapshots are streamed from SQLite.
+   */
+  protected abstract makeStateMachine(sql: Sql): { sm: StateMachine<R>; tables?: SnapshotTables };
 
   /** The node's name (the name it was addressed by) and initial members, remembered across restarts. */
   private identity(hint?: string | null): { name: NodeId; initialMembers: NodeId[] } {
@@ -114,17 +118,19 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
         this.ctx.abort(`reset: ${String(reason)}`);
       },
     };
-    this.runtime = new NodeRuntime<R>(id, host, this.settings, this.makeStateMachine(sql), initialMembers);
+    const { sm, tables } = this.makeStateMachine(sql);
+    this.runtime = new NodeRuntime<R>(id, host, this.settings, sm, initialMembers, tables);
     return this.runtime;
   }
 
   override async fetch(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const hint = req.headers.get('x-raft-node');
-    if (url.pathname === RAFT_PATH && req.method === 'POST') {
+    if ((url.pathname === RAFT_PATH || url.pathname === SNAPSHOT_PATH) && req.method === 'POST') {
       const body = new Uint8Array(await req.arrayBuffer());
       try {
-        this.node(hint).receive(body);
+        if (url.pathname === RAFT_PATH) this.node(hint).receive(body);
+        else this.node(hint).receiveStream(body);
       } catch (e) {
         if (e instanceof EnvelopeError)
           return Response.json({ error: { code: 'bad_message', message: e.message } }, { status: 400 });

@@ -1,7 +1,7 @@
 import type { StateMachine } from '../driver/index.ts';
-import { type KeyValue, type KvResult, KvStateMachine, type RangeQuery, type RangeReadResult } from '../kv/index.ts';
-import type { Sql } from '../storage/index.ts';
-import { SqliteKvTable } from '../storage/index.ts';
+import type { KeyValue, KvResult, KvStateMachine, RangeQuery, RangeReadResult } from '../kv/index.ts';
+import type { SnapshotTables, Sql } from '../storage/index.ts';
+import { SqliteKvStateMachine } from '../storage/index.ts';
 import { NodeObject } from './node-object.ts';
 import type { Timed } from './runtime.ts';
 
@@ -18,9 +18,10 @@ export type ReadAnswer<T> =
 export class RaftNode extends NodeObject<KvResult> {
   private kv: KvStateMachine | undefined;
 
-  protected makeStateMachine(sql: Sql): StateMachine<KvResult> {
-    this.kv = new KvStateMachine(new SqliteKvTable(sql));
-    return this.kv;
+  protected makeStateMachine(sql: Sql): { sm: StateMachine<KvResult>; tables: SnapshotTables } {
+    const kv = new SqliteKvStateMachine(sql);
+    this.kv = kv;
+    return { sm: kv, tables: kv.snapshots };
   }
 
   /** A key's record. `linearizable` reads go through ReadIndex; `serializable` ones read this replica as it is. */

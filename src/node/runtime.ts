@@ -1,9 +1,17 @@
 import { Driver, type ProposeOutcome, type ReadOutcome, type StateMachine } from '../driver/index.ts';
-import type { ConfChange, NodeId, Rng, Status } from '../raft/index.ts';
-import type { Sql } from '../storage/index.ts';
-import { SqliteLogStore } from '../storage/index.ts';
-import { decodeEnvelope, type FaultLayer, FetchTransport, type Peer } from '../transport/index.ts';
+import type { ConfChange, Message, NodeId, Rng, Status } from '../raft/index.ts';
+import type { SnapshotTables, Sql } from '../storage/index.ts';
+import { decodeSnapshotRef, SqliteLogStore } from '../storage/index.ts';
+import {
+  decodeEnvelope,
+  decodeStreamMsg,
+  type FaultLayer,
+  FetchTransport,
+  type Peer,
+  SNAPSHOT_PATH,
+} from '../transport/index.ts';
 import type { NodeSettings } from './settings.ts';
+import { SnapshotStream, stageChunk } from './snapshot-stream.ts';
 
 /** What a runtime needs from its host (the Durable Object), kept small so it can be faked. */
 export interface Host {
@@ -47,7 +55,18 @@ export class NodeRuntime<R> {
   /** The leader this node followed before it went quiet: where to send clients meanwhile. */
   private quietLeader: NodeId = '';
 
-  constructor(id: NodeId, host: Host, settings: NodeSettings, sm: StateMachine<R>, initialMembers: readonly NodeId[]) {
+  /** Streams snapshots in chunks when the state machine's snapshots live in SQLite tables. */
+  private readonly stream: SnapshotStream | undefined;
+  private readonly tables: SnapshotTables | undefined;
+
+  constructor(
+    id: NodeId,
+    host: Host,
+    settings: NodeSettings,
+    sm: StateMachine<R>,
+    initialMembers: readonly NodeId[],
+    tables?: SnapshotTables,
+  ) {
     this.id = id;
     this.host = host;
     this.settings = settings;
@@ -59,6 +78,40 @@ export class NodeRuntime<R> {
       onUnreachable: (to) => this.driver.node.reportUnreachable(to),
       faults: host.faults,
     });
+    const log = new SqliteLogStore(host.sql);
+    this.tables = tables;
+    this.stream = tables
+      ? new SnapshotStream({
+          self: id,
+          tables,
+          now: () => host.now(),
+          rng: host.rng,
+          appliedPoint: () => {
+            const index = sm.applied();
+            return { index, term: log.term(index) ?? 0, conf: sm.conf() ?? this.driver.status().conf };
+          },
+          term: () => {
+            const st = this.driver.status();
+            return { term: st.term, leader: st.role === 'leader' };
+          },
+          post: (to, path, body, onFail) => this.transport.postNow(to, path, body, onFail),
+          sendRaft: (m) => this.transport.send([m]),
+          staleMs: 2 * settings.rpcTimeoutMs,
+        })
+      : undefined;
+    // Snapshot messages from the core become streams; everything else goes out as is.
+    const transport = {
+      send: (ms: readonly Message[]) => {
+        const stream = this.stream;
+        if (!stream) return this.transport.send(ms);
+        const rest: Message[] = [];
+        for (const m of ms) {
+          if (m.type === 'snapshot') stream.request(m);
+          else rest.push(m);
+        }
+        this.transport.send(rest);
+      },
+    };
     this.driver = new Driver<R>({
       raft: {
         id,
@@ -69,11 +122,12 @@ export class NodeRuntime<R> {
         // proposals that arrive while one batch is in flight share the next one.
         maxInflightMsgs: 4,
       },
-      log: new SqliteLogStore(host.sql),
+      log,
       sm,
-      transport: this.transport,
+      transport,
       bootstrap: { voters: [...initialMembers], learners: [] },
       compactAfterEntries: settings.compactAfterEntries,
+      compactKeepEntries: tables ? settings.compactKeepEntries : 0,
       deferProcessing: true,
     });
     // A node starts awake: its election timer runs until it hears from a leader.
@@ -87,9 +141,37 @@ export class NodeRuntime<R> {
     // Acks of the leader's last heartbeat round must not wake a quiet leader.
     const wakes = env.msgs.some((m) => m.type !== 'heartbeatResp' && m.type !== 'appResp');
     this.event(() => {
-      for (const m of env.msgs) if (m.to === this.id) this.driver.node.step(m);
+      for (const m of env.msgs) if (m.to === this.id && this.installable(m)) this.driver.node.step(m);
     }, wakes);
     if (env.quiet && env.from === this.driver.status().leader) this.sleep(env.from);
+  }
+
+  /** A snapshot chunk or its acknowledgement (the body of the snapshot route). Throws EnvelopeError on bad input. */
+  receiveStream(body: Uint8Array): void {
+    const m = decodeStreamMsg(body);
+    if (m.to !== this.id || this.host.faults?.blocks(m.from, this.id)) return;
+    const tables = this.tables;
+    const stream = this.stream;
+    if (!tables || !stream) return;
+    this.event(() => {
+      if (m.kind === 'ack') stream.onAck(m);
+      else
+        stageChunk(tables, m, this.driver.status().term, (to, ack) =>
+          this.transport.postNow(to, SNAPSHOT_PATH, ack, () => {}),
+        );
+    });
+  }
+
+  /**
+   * A streamed snapshot's data names a staged import: step it only once that
+   * import is complete (the leader resends it otherwise), so installing it
+   * cannot fail half-way.
+   */
+  private installable(m: Message): boolean {
+    if (m.type !== 'snapshot' || !this.tables) return true;
+    const session = decodeSnapshotRef(m.snapshot.data);
+    const point = session === undefined ? undefined : this.tables.completeImport(session);
+    return point !== undefined && point.index === m.snapshot.meta.index;
   }
 
   /** The alarm fired: only time moved. */
@@ -127,12 +209,18 @@ export class NodeRuntime<R> {
   }
 
   /** Observes without acting: a status query neither ticks nor wakes a quiet node. */
-  status(): Status & { quiet: boolean; alarmAt: number | null; maxSentPerEvent: number } {
+  status(): Status & {
+    quiet: boolean;
+    alarmAt: number | null;
+    maxSentPerEvent: number;
+    snapshotStream: SnapshotStream['stats'] | null;
+  } {
     return {
       ...this.driver.status(),
       quiet: this.quiet,
       alarmAt: this.alarmAt ?? null,
       maxSentPerEvent: this.transport.maxSentPerEvent,
+      snapshotStream: this.stream ? { ...this.stream.stats } : null,
     };
   }
 

@@ -17,6 +17,8 @@ export interface NodeSettings {
   readonly rpcTimeoutMs: number;
   /** Compact the log once this many applied entries sit in it. */
   readonly compactAfterEntries: number;
+  /** Compaction keeps this many applied entries, so a follower a little behind needs no snapshot. */
+  readonly compactKeepEntries: number;
   /** After this many ticks with nothing to do, a caught-up leader stops heartbeats (the cluster sleeps). */
   readonly quiesceAfterTicks: number;
   /** Test-only: the fault layer and its control route. Never set in production config. */
@@ -30,6 +32,7 @@ export interface SettingsEnv {
   readonly ELECTION_TICKS?: string;
   readonly RPC_TIMEOUT_MS?: string;
   readonly COMPACT_AFTER_ENTRIES?: string;
+  readonly COMPACT_KEEP_ENTRIES?: string;
   readonly QUIESCE_AFTER_TICKS?: string;
   readonly FAULT_INJECTION?: string;
 }
@@ -52,6 +55,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     electionTicks,
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),
+    compactKeepEntries: int(env.COMPACT_KEEP_ENTRIES, 1_000, 'COMPACT_KEEP_ENTRIES'),
     quiesceAfterTicks: int(env.QUIESCE_AFTER_TICKS, 40, 'QUIESCE_AFTER_TICKS'),
     faultInjection: env.FAULT_INJECTION === 'enabled',
   };
