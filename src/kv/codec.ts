@@ -85,8 +85,13 @@ function validateEnvelope(env: CommandEnvelope, b: ReadBytes): CommandEnvelope {
   return { requestId, cmd: command(o.cmd, 'cmd', b) };
 }
 
-function command(raw: unknown, at: string, b: ReadBytes): KvCommand {
-  const type = typeOf(raw, at);
+/** The write operations that are both commands and txn ops; undefined for any other type. */
+function writeOp(
+  type: unknown,
+  raw: unknown,
+  at: string,
+  b: ReadBytes,
+): PutCommand | DeleteCommand | DeletePrefixCommand | DeleteRangeCommand | undefined {
   switch (type) {
     case 'put':
       return put(raw, at, b);
@@ -96,6 +101,16 @@ function command(raw: unknown, at: string, b: ReadBytes): KvCommand {
       return delPrefix(raw, at);
     case 'deleteRange':
       return delRange(raw, at);
+    default:
+      return undefined;
+  }
+}
+
+function command(raw: unknown, at: string, b: ReadBytes): KvCommand {
+  const type = typeOf(raw, at);
+  const write = writeOp(type, raw, at, b);
+  if (write) return write;
+  switch (type) {
     case 'cas': {
       const o = record(raw, at, ['type', 'key', 'expect', 'value']);
       return {
@@ -185,6 +200,8 @@ function branch(raw: unknown, at: string, b: ReadBytes): TxnOp[] {
 
 function txnOp(raw: unknown, at: string, b: ReadBytes): TxnOp {
   const type = typeOf(raw, at);
+  const write = writeOp(type, raw, at, b);
+  if (write) return write;
   switch (type) {
     case 'get': {
       const o = record(raw, at, ['type', 'key']);
@@ -192,14 +209,6 @@ function txnOp(raw: unknown, at: string, b: ReadBytes): TxnOp {
     }
     case 'range':
       return rangeOp(raw, at);
-    case 'put':
-      return put(raw, at, b);
-    case 'delete':
-      return del(raw, at);
-    case 'deletePrefix':
-      return delPrefix(raw, at);
-    case 'deleteRange':
-      return delRange(raw, at);
     default:
       throw new KvDecodeError(`${at}.type: unknown txn op ${JSON.stringify(type)}`);
   }
