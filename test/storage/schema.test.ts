@@ -1,0 +1,273 @@
+import { encode } from '@msgpack/msgpack';
+import { describe, expect, it } from 'vitest';
+import type { KvMeta } from '../../src/kv/index.ts';
+import type { Sql } from '../../src/storage/index.ts';
+import { SqliteKvTable, SqliteLogStore } from '../../src/storage/index.ts';
+import { migrate, migrations, SCHEMA_VERSION } from '../../src/storage/schema.ts';
+import { nodeSql } from '../support/node-sql.ts';
+
+/**
+ * Schema upgrades (src/storage/schema.ts), written against `migrations` and
+ * `SCHEMA_VERSION` rather than a fixed count: a database created by any older
+ * version of the code, holding the data that version wrote, opens with the
+ * current code, keeps its data and ends at SCHEMA_VERSION. The same checks run
+ * on a Durable Object's SQLite in test/integration/storage.test.ts.
+ */
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function tables(sql: Sql): Set<string> {
+  return new Set(
+    sql
+      .exec(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+      .map((r) => String(r.name))
+      .filter((n) => !n.startsWith('sqlite_') && !n.startsWith('_cf_')),
+  );
+}
+
+function version(sql: Sql): number {
+  return Number(sql.exec('SELECT version FROM schema_version WHERE id = 0')[0]?.version);
+}
+
+/** Tables, their columns (name, type, not null, primary key) and indexes: what must match a fresh database. */
+function shape(sql: Sql): string[] {
+  const out: string[] = [];
+  for (const t of [...tables(sql)].sort()) {
+    for (const c of sql.exec(`SELECT name, type, "notnull" AS nn, pk FROM pragma_table_info(?) ORDER BY cid`, t))
+      out.push(`${t}.${String(c.name)} ${String(c.type)} nn=${String(c.nn)} pk=${String(c.pk)}`);
+  }
+  for (const r of sql.exec(
+    `SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`,
+  ))
+    out.push(`index ${String(r.name)} on ${String(r.tbl_name)}`);
+  return out;
+}
+
+/** What a database written by the code of `v` holds; `seed` writes it as that code would. */
+const OLD = {
+  hard: { term: 7, vote: 'node-1', commit: 5 },
+  snapshot: { index: 2, term: 3, conf: { voters: ['node-0', 'node-1', 'node-2'], learners: ['node-3'] } },
+  entries: [
+    { index: 3, term: 3, type: 0, data: 'e3' },
+    { index: 4, term: 5, type: 1, data: 'conf4' },
+    { index: 5, term: 7, type: 0, data: '' },
+    { index: 6, term: 7, type: 0, data: 'e6' },
+  ],
+  kvs: [
+    { key: 'a', value: 'va', create: 1, mod: 3, version: 2 },
+    { key: '\u{1f600}', value: '', create: 2, mod: 2, version: 1 },
+  ],
+  meta: { revision: 3, applied: 5, conf: { voters: ['node-0', 'node-1', 'node-2'], learners: [] } } as KvMeta,
+  request: { id: 'req-1', index: 4, revision: 3, fingerprint: 12345, result: 'res' },
+};
+
+/** Writes OLD into the tables that exist at this database's version, with the SQL that version's code used. */
+function seed(sql: Sql): string[] {
+  const have = tables(sql);
+  const wrote: string[] = [];
+  sql.transaction(() => {
+    if (have.has('node_identity')) {
+      sql.exec(`INSERT INTO node_identity (id, name, initial_members) VALUES (0, 'c:node-1', '["node-0","node-1"]')`);
+      wrote.push('node_identity');
+    }
+    if (have.has('raft_state')) {
+      const h = OLD.hard;
+      sql.exec('UPDATE raft_state SET term = ?, vote = ?, commit_index = ? WHERE id = 0', h.term, h.vote, h.commit);
+      wrote.push('raft_state');
+    }
+    if (have.has('raft_snapshot')) {
+      const s = OLD.snapshot;
+      sql.exec(
+        'UPDATE raft_snapshot SET idx = ?, term = ?, conf = ? WHERE id = 0',
+        s.index,
+        s.term,
+        JSON.stringify(s.conf),
+      );
+      wrote.push('raft_snapshot');
+    }
+    if (have.has('raft_log')) {
+      for (const e of OLD.entries)
+        sql.exec(
+          // coalesce: node:sqlite binds an empty TextEncoder array as NULL; the stored value is the empty blob either way.
+          "INSERT INTO raft_log (idx, term, type, data) VALUES (?, ?, ?, coalesce(?, X''))",
+          e.index,
+          e.term,
+          e.type,
+          enc.encode(e.data),
+        );
+      wrote.push('raft_log');
+    }
+    if (have.has('kv')) {
+      for (const k of OLD.kvs)
+        sql.exec(
+          "INSERT OR REPLACE INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, coalesce(?, X''), ?, ?, ?)",
+          enc.encode(k.key),
+          enc.encode(k.value),
+          k.create,
+          k.mod,
+          k.version,
+        );
+      wrote.push('kv');
+    }
+    if (have.has('kv_meta')) {
+      sql.exec(`INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', ?)`, encode({ m: OLD.meta }));
+      wrote.push('kv_meta');
+    }
+    if (have.has('kv_request')) {
+      const r = OLD.request;
+      sql.exec(
+        "INSERT OR REPLACE INTO kv_request (id, idx, revision, fingerprint, result) VALUES (?, ?, ?, ?, coalesce(?, X''))",
+        r.id,
+        r.index,
+        r.revision,
+        r.fingerprint,
+        enc.encode(r.result),
+      );
+      wrote.push('kv_request');
+    }
+  });
+  return wrote;
+}
+
+/** Opens the database with the current code and checks that what `seed` wrote reads back through the current APIs. */
+function openAndCheck(sql: Sql, wrote: readonly string[]): void {
+  const log = new SqliteLogStore(sql);
+  const kv = new SqliteKvTable(sql);
+  expect(version(sql)).toBe(SCHEMA_VERSION);
+  if (wrote.includes('raft_state')) expect(log.initialState().hardState).toEqual(OLD.hard);
+  if (wrote.includes('raft_snapshot')) {
+    expect(log.snapshot().meta).toEqual(OLD.snapshot);
+    expect(log.firstIndex()).toBe(OLD.snapshot.index + 1);
+    expect(log.term(OLD.snapshot.index)).toBe(OLD.snapshot.term);
+  }
+  if (wrote.includes('raft_log')) {
+    expect(log.lastIndex()).toBe(6);
+    const got = log.entries(3, 7, 1 << 20);
+    expect(got.map((e) => [e.index, e.term, e.type, dec.decode(e.data)])).toEqual(
+      OLD.entries.map((e) => [e.index, e.term, e.type === 1 ? 'conf' : 'normal', e.data]),
+    );
+  }
+  if (wrote.includes('node_identity'))
+    expect(sql.exec('SELECT name, initial_members FROM node_identity WHERE id = 0')[0]).toEqual({
+      name: 'c:node-1',
+      initial_members: '["node-0","node-1"]',
+    });
+  if (wrote.includes('kv')) {
+    expect(
+      kv.range('', undefined).map((x) => [x.key, dec.decode(x.value), x.createRevision, x.modRevision, x.version]),
+    ).toEqual(OLD.kvs.map((k) => [k.key, k.value, k.create, k.mod, k.version]));
+  }
+  if (wrote.includes('kv_meta')) expect(kv.meta()).toEqual(OLD.meta);
+  if (wrote.includes('kv_request')) {
+    const r = kv.getRequest(OLD.request.id);
+    expect(r && { ...r, result: dec.decode(r.result) }).toEqual(OLD.request);
+  }
+  // The upgraded database keeps working: the current code writes to every table.
+  log.persist({
+    entries: [{ index: log.lastIndex() + 1, term: 9, type: 'normal', data: enc.encode('new') }],
+    hardState: { term: 9, vote: '', commit: 0 },
+  });
+  kv.transaction(() => {
+    kv.put({ key: 'new', value: enc.encode('n'), createRevision: 9, modRevision: 9, version: 1 });
+    kv.setMeta({ revision: 9, applied: 9, conf: undefined });
+  });
+  const again = new SqliteLogStore(sql);
+  expect(again.initialState().hardState.term).toBe(9);
+  expect(dec.decode(again.entries(again.lastIndex(), again.lastIndex() + 1, 1 << 20)[0]?.data)).toBe('new');
+  expect(new SqliteKvTable(sql).get('new')?.modRevision).toBe(9);
+}
+
+describe('schema migrations', () => {
+  it('has at least the WAL and the kv tables, and SCHEMA_VERSION counts the migrations', () => {
+    expect(SCHEMA_VERSION).toBe(migrations.length);
+    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(2);
+    const sql = nodeSql();
+    expect(migrate(sql)).toBe(SCHEMA_VERSION);
+    const t = tables(sql);
+    for (const name of ['schema_version', 'raft_state', 'raft_log', 'raft_snapshot', 'kv', 'kv_meta', 'kv_request'])
+      expect(t).toContain(name);
+  });
+
+  it('migrate(sql, v) stops at v, and each step adds something', () => {
+    const sql = nodeSql();
+    let prev = shape(sql);
+    for (let v = 1; v <= SCHEMA_VERSION; v++) {
+      expect(migrate(sql, v)).toBe(v);
+      expect(version(sql)).toBe(v);
+      const now = shape(sql);
+      expect(now, `migration ${v} changes the schema`).not.toEqual(prev);
+      prev = now;
+    }
+  });
+
+  for (let v = 1; v <= SCHEMA_VERSION; v++) {
+    const label = v === SCHEMA_VERSION ? `the current version (v${v}) reopens` : `a v${v} database upgrades`;
+    it(`${label}: its data reads back through the current APIs, at schema_version ${SCHEMA_VERSION}`, () => {
+      const sql = nodeSql();
+      expect(migrate(sql, v)).toBe(v);
+      const wrote = seed(sql);
+      expect(wrote).toContain('raft_log');
+      openAndCheck(sql, wrote);
+      // Same tables, columns and indexes as a database created at the current version.
+      const fresh = nodeSql();
+      migrate(fresh);
+      expect(shape(sql)).toEqual(shape(fresh));
+    });
+  }
+
+  it('migrating twice is a no-op (and a lower target never downgrades)', () => {
+    const sql = nodeSql();
+    migrate(sql);
+    seed(sql);
+    const before = {
+      shape: shape(sql),
+      log: sql.exec('SELECT * FROM raft_log ORDER BY idx'),
+      kv: sql.exec('SELECT * FROM kv ORDER BY key'),
+    };
+    expect(migrate(sql)).toBe(SCHEMA_VERSION);
+    expect(migrate(sql)).toBe(SCHEMA_VERSION);
+    expect(migrate(sql, 1)).toBe(SCHEMA_VERSION);
+    new SqliteLogStore(sql);
+    new SqliteKvTable(sql);
+    expect(version(sql)).toBe(SCHEMA_VERSION);
+    expect(shape(sql)).toEqual(before.shape);
+    expect(sql.exec('SELECT * FROM raft_log ORDER BY idx')).toEqual(before.log);
+    expect(sql.exec('SELECT * FROM kv ORDER BY key')).toEqual(before.kv);
+  });
+
+  it('a database newer than the code is refused with a clear error, and left untouched', () => {
+    const sql = nodeSql();
+    migrate(sql);
+    seed(sql);
+    sql.exec('UPDATE schema_version SET version = ? WHERE id = 0', SCHEMA_VERSION + 1);
+    const before = shape(sql);
+    const newer = new RegExp(`v${SCHEMA_VERSION + 1}.*newer than this code.*v${SCHEMA_VERSION}`);
+    expect(() => migrate(sql)).toThrow(newer);
+    expect(() => new SqliteLogStore(sql)).toThrow(newer);
+    expect(() => new SqliteKvTable(sql)).toThrow(newer);
+    expect(version(sql)).toBe(SCHEMA_VERSION + 1);
+    expect(shape(sql)).toEqual(before);
+  });
+
+  it('a migration that fails leaves the database at the previous version', () => {
+    // Every step runs in its own transaction: a half-applied step must not be recorded.
+    const sql = nodeSql();
+    migrate(sql, SCHEMA_VERSION - 1);
+    const before = shape(sql);
+    // Make the last step fail midway: one of the tables it creates already exists as a view.
+    const probe = nodeSql();
+    migrate(probe, SCHEMA_VERSION - 1);
+    const had = tables(probe);
+    migrate(probe);
+    const added = [...tables(probe)].filter((t) => !had.has(t)).sort();
+    const blocker = added[added.length - 1];
+    if (blocker === undefined) return; // the last step only alters existing tables: nothing to block this way
+    sql.exec(`CREATE VIEW "${blocker}" AS SELECT 1 AS x`);
+    expect(() => migrate(sql)).toThrow();
+    expect(version(sql)).toBe(SCHEMA_VERSION - 1);
+    sql.exec(`DROP VIEW "${blocker}"`);
+    expect(shape(sql)).toEqual(before);
+    expect(migrate(sql)).toBe(SCHEMA_VERSION);
+  });
+});
