@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   command,
+  crash,
   heal,
   leader,
   localValue,
   newCluster,
   partition,
   put,
+  setFaults,
   sleep,
   status,
   stub,
@@ -17,12 +19,18 @@ import {
 const COMPACT_AFTER = 500;
 
 /** Many puts through the leader, `parallel` at a time, paced so timers still run. */
-async function putMany(names: string[], count: number, parallel: number, value: (i: number) => Uint8Array) {
+async function putMany(
+  names: string[],
+  count: number,
+  parallel: number,
+  value: (i: number) => Uint8Array,
+  prefix = 'k',
+) {
   const l = await leader(names);
   for (let i = 0; i < count; i += parallel) {
     const batch = [];
     for (let j = i; j < Math.min(count, i + parallel); j++) {
-      batch.push(stub(l).propose(command({ type: 'put', key: `k${j}`, value: value(j) }), 10_000));
+      batch.push(stub(l).propose(command({ type: 'put', key: `${prefix}${j}`, value: value(j) }), 10_000));
     }
     const outs = await Promise.all(batch);
     for (const o of outs) expect(o.status).toBe('applied');
@@ -113,5 +121,47 @@ describe('log compaction and snapshots streamed in chunks (§7)', () => {
       expect(r.value?.value.byteLength).toBe(VALUE);
       expect(r.value?.value[0]).toBe((COUNT - 1) % 251);
     }
+  });
+
+  it('a follower that crashes mid-stream still installs a complete snapshot, never a partial one', {
+    timeout: 120_000,
+  }, async () => {
+    const names = await newCluster();
+    const l0 = await leader(names);
+    const f = names.find((n) => n !== l0) as string;
+    const big = (i: number) => new Uint8Array(256 * 1024).fill(i % 251);
+    const COUNT = 40; // 10 MiB: a dozen chunks
+    await lagBehindCompaction(names, f, async () => {
+      await putMany(names, COUNT, 5, big);
+      const enc = new TextEncoder();
+      await putMany(names, COMPACT_AFTER + 50, 50, (i) => enc.encode(`s${i}`), 's');
+    });
+    // Slow every message down so the crash lands mid-stream, then crash the follower once it is under way.
+    for (const n of names) await setFaults(n, { delayMs: 40 });
+    await waitFor(
+      'the stream to start',
+      async () => {
+        const all = await Promise.all(names.map(status));
+        return all.some((st) => (st.snapshotStream?.chunks ?? 0) >= 3) ? true : undefined;
+      },
+      30_000,
+    );
+    await crash(f);
+    const installsAtCrash = (await Promise.all(names.map(status))).reduce(
+      (n, st) => n + (st.snapshotStream?.installs ?? 0),
+      0,
+    );
+    expect(installsAtCrash).toBe(0); // the crash came before the last chunk
+    for (const n of names) await setFaults(n, { delayMs: 0 });
+    const commit = (await status(await leader(names))).commit;
+    await waitFor('follower caught up', async () => ((await status(f)).applied >= commit ? true : undefined), 90_000);
+    // Every big value arrived whole.
+    for (const i of [0, COUNT - 1]) {
+      const r = await stub(f).get(`k${i}`, 'serializable', 1000);
+      expect(r.status === 'ok' && r.value?.value.byteLength).toBe(256 * 1024);
+    }
+    expect(await localValue(f, `s${COMPACT_AFTER + 49}`)).toBe(`s${COMPACT_AFTER + 49}`);
+    const all = await Promise.all(names.map(status));
+    expect(all.reduce((n, st) => n + (st.snapshotStream?.chunks ?? 0), 0)).toBeGreaterThan(10);
   });
 });
