@@ -1,0 +1,286 @@
+/**
+ * How the Worker reaches the cluster: it remembers the leader per isolate,
+ * sends to it, follows `notLeader` hints and retries with jittered backoff,
+ * all inside the request's deadline. It never guesses the outcome of a write:
+ * a proposal that may have entered a leader's log and was not seen to apply
+ * is `unknown` unless it carries a requestId (then a retry applies at most
+ * once, so it is retried).
+ */
+import type { KeyValue, KvResult, RangeQuery, RangeReadResult } from '../kv/index.ts';
+import type { RaftNode, ReadAnswer } from '../node/raft-node.ts';
+import type { Member } from '../node/settings.ts';
+
+type NodeStub = DurableObjectStub<RaftNode>;
+export type NodeStatus = Awaited<ReturnType<RaftNode['status']>>;
+export type Consistency = 'linearizable' | 'serializable';
+
+export type WriteOutcome<R> =
+  | { readonly kind: 'applied'; readonly result: R; readonly member: string }
+  /** Sent, maybe committed, not seen to apply: report unknown (504). */
+  | { readonly kind: 'unknown'; readonly detail: string }
+  /** Never entered any log (no leader or quorum within the deadline): 503. */
+  | { readonly kind: 'unavailable'; readonly detail: string }
+  /** The leader refused it for good (invalid): 409. */
+  | { readonly kind: 'rejected'; readonly detail: string };
+
+export type ReadResult<T> =
+  | {
+      readonly kind: 'ok';
+      readonly value: T;
+      readonly revision: number;
+      readonly stale: boolean;
+      readonly member: string;
+    }
+  | { readonly kind: 'unavailable'; readonly detail: string };
+
+/** The leader each cluster (by prefix) was last seen with, per isolate. */
+const leaders = new Map<string, string>();
+
+/** Forget remembered leaders (tests). */
+export function forgetLeaders(): void {
+  leaders.clear();
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+class RpcTimeout extends Error {}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: number | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RpcTimeout('rpc timeout')), ms);
+  });
+  return Promise.race([p, t]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+export class ClusterClient {
+  private readonly ns: DurableObjectNamespace<RaftNode>;
+  private readonly members: readonly Member[];
+  private readonly prefix: string;
+  private readonly deadline: number;
+
+  constructor(ns: DurableObjectNamespace, members: readonly Member[], prefix: string, deadline: number) {
+    this.ns = ns as unknown as DurableObjectNamespace<RaftNode>;
+    this.members = members;
+    this.prefix = prefix;
+    this.deadline = deadline;
+  }
+
+  remaining(): number {
+    return this.deadline - Date.now();
+  }
+
+  /** The stub of member `id`: a fresh one each time (a stub that saw its object crash stays broken). */
+  stub(id: string): NodeStub {
+    const hint = this.members.find((m) => m.id === id)?.locationHint;
+    const ns = this.ns;
+    return ns.get(ns.idFromName(this.prefix + id), hint ? { locationHint: hint } : undefined);
+  }
+
+  knownLeader(): string | undefined {
+    return leaders.get(this.prefix);
+  }
+
+  private remember(id: string): void {
+    leaders.set(this.prefix, id);
+  }
+
+  private forget(id: string): void {
+    if (leaders.get(this.prefix) === id) leaders.delete(this.prefix);
+  }
+
+  /** The member after `id` in the configured order (a random one for undefined). */
+  private next(id: string | undefined): string {
+    const ids = this.members.map((m) => m.id);
+    const i = id === undefined ? -1 : ids.indexOf(id);
+    if (i < 0) return ids[Math.floor(Math.random() * ids.length)] ?? '';
+    return ids[(i + 1) % ids.length] ?? '';
+  }
+
+  private first(): string {
+    return this.knownLeader() ?? this.next(undefined);
+  }
+
+  /** Sleeps a jittered, growing pause (never past the deadline); false if the deadline has passed. */
+  private async backoff(attempt: number): Promise<boolean> {
+    const base = Math.min(20 * 2 ** attempt, 500);
+    const pause = Math.min(base / 2 + Math.random() * (base / 2), this.remaining() - 1);
+    if (pause > 0) await sleep(pause);
+    return this.remaining() > 0;
+  }
+
+  /**
+   * Proposes `command` until it applies, or the deadline. `retryUnknown`:
+   * the command carries a requestId, so sending it again after an unknown
+   * outcome applies it at most once.
+   */
+  async propose(command: Uint8Array, retryUnknown: boolean): Promise<WriteOutcome<KvResult>> {
+    return this.proposeWith((s, ms) => s.propose(command, ms), retryUnknown);
+  }
+
+  async changeMembership(cc: {
+    type: 'addLearner' | 'addVoter' | 'remove';
+    node: string;
+  }): Promise<WriteOutcome<unknown>> {
+    return this.proposeWith((s, ms) => s.changeMembership(cc, ms), false);
+  }
+
+  private async proposeWith<R>(
+    send: (s: NodeStub, timeoutMs: number) => Promise<{ status: string; leader?: string; result?: R; reason?: string }>,
+    retryUnknown: boolean,
+  ): Promise<WriteOutcome<R>> {
+    let target = this.first();
+    let sent = false;
+    let last = 'no answer';
+    let hops = 0;
+    for (let attempt = 0; this.remaining() > 0; ) {
+      const ms = this.remaining();
+      let out: { status: string; leader?: string; result?: R; reason?: string };
+      try {
+        out = await withTimeout(send(this.stub(target), ms), ms + 250);
+      } catch (e) {
+        out = { status: 'error', reason: e instanceof Error ? e.message : String(e) };
+      }
+      switch (out.status) {
+        case 'applied':
+          this.remember(target);
+          return { kind: 'applied', result: out.result as R, member: target };
+        case 'notLeader':
+          last = `${target} is not the leader`;
+          this.forget(target);
+          if (out.leader && out.leader !== target && hops < 2 * this.members.length) {
+            // Follow the hint at once; a run of hints without progress falls back to pausing.
+            hops++;
+            target = out.leader;
+            continue;
+          }
+          hops = 0;
+          target = out.leader && out.leader !== target ? out.leader : this.next(target);
+          break;
+        case 'refused':
+          last = `${target} refused: ${out.reason ?? ''}`;
+          // Transient refusals (a leadership transfer, a membership change not applied yet) are retried;
+          // the driver passes only the detail text, so match both the reason codes and confPending's detail.
+          if (out.reason && !/transferring|confPending|not applied yet/.test(out.reason))
+            return { kind: 'rejected', detail: out.reason };
+          if (out.leader) target = out.leader;
+          break;
+        case 'dropped':
+          // Replaced in the log by another leader's entry: it never applies, so it is safe to send again.
+          last = 'dropped by a new leader';
+          this.forget(target);
+          break;
+        default:
+          // unknown, timeout, or the RPC failed: the entry may be in a leader's log.
+          sent = true;
+          last = `${target}: ${out.status}${out.reason ? ` (${out.reason})` : ''}`;
+          this.forget(target);
+          if (!retryUnknown) return { kind: 'unknown', detail: last };
+          target = this.next(target);
+      }
+      if (!(await this.backoff(attempt++))) break;
+    }
+    return sent ? { kind: 'unknown', detail: last } : { kind: 'unavailable', detail: last };
+  }
+
+  async get(key: string, consistency: Consistency): Promise<ReadResult<KeyValue | undefined>> {
+    return this.read((s, ms) => s.get(key, consistency, ms), consistency);
+  }
+
+  async range(query: RangeQuery, consistency: Consistency): Promise<ReadResult<RangeReadResult>> {
+    return this.read((s, ms) => s.range(query, consistency, ms), consistency);
+  }
+
+  private async read<T>(
+    call: (s: NodeStub, timeoutMs: number) => Promise<ReadAnswer<T>>,
+    consistency: Consistency,
+  ): Promise<ReadResult<T>> {
+    let target = this.first();
+    let last = 'no answer';
+    let hops = 0;
+    for (let attempt = 0; this.remaining() > 0; ) {
+      const rem = this.remaining();
+      // Leave time for a second node if this one hangs.
+      const ms = Math.max(1, Math.min(rem, Math.max(rem / 2, 1000)));
+      let out: ReadAnswer<T> | { status: 'error'; reason: string };
+      try {
+        out = (await withTimeout(call(this.stub(target), ms), ms + 250)) as ReadAnswer<T>;
+      } catch (e) {
+        out = { status: 'error', reason: e instanceof Error ? e.message : String(e) };
+      }
+      if (out.status === 'ok') {
+        if (consistency === 'linearizable') this.remember(target);
+        return { kind: 'ok', value: out.value, revision: out.revision, stale: out.stale, member: target };
+      }
+      this.forget(target);
+      if (out.status === 'notLeader') {
+        last = `${target} is not the leader`;
+        if (out.leader && out.leader !== target && hops < 2 * this.members.length) {
+          hops++;
+          target = out.leader;
+          continue;
+        }
+        hops = 0;
+        target = out.leader && out.leader !== target ? out.leader : this.next(target);
+      } else {
+        last = `${target}: ${out.status}`;
+        target = this.next(target);
+      }
+      if (!(await this.backoff(attempt++))) break;
+    }
+    return { kind: 'unavailable', detail: last };
+  }
+
+  /** One node's status, or undefined if it does not answer in time. */
+  async status(id: string, timeoutMs = Math.max(1, Math.min(this.remaining(), 2000))): Promise<NodeStatus | undefined> {
+    try {
+      return (await withTimeout(this.stub(id).status(), timeoutMs)) as NodeStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The leader's status, found by asking members (without waking a quiet
+   * cluster: status never ticks), or undefined within the deadline.
+   */
+  async findLeader(): Promise<NodeStatus | undefined> {
+    let target = this.first();
+    for (let attempt = 0; this.remaining() > 0; ) {
+      const st = await this.status(target);
+      if (st?.role === 'leader') {
+        this.remember(target);
+        return st;
+      }
+      this.forget(target);
+      const hint = st?.leaderHint;
+      const follow = hint !== undefined && hint !== '' && hint !== target;
+      target = follow ? hint : this.next(target);
+      if (!follow && !(await this.backoff(attempt++))) break;
+    }
+    return undefined;
+  }
+
+  /** A linearizable read barrier on `id` (proves a leader with a quorum). */
+  async barrier(id: string): Promise<boolean> {
+    const ms = Math.max(1, Math.min(this.remaining(), 2000));
+    try {
+      const r = (await withTimeout(this.stub(id).readBarrier(ms) as Promise<{ status: string }>, ms + 250)) as {
+        status: string;
+      };
+      return r.status === 'ready';
+    } catch {
+      return false;
+    }
+  }
+
+  async transferLeadership(from: string, to: string): Promise<void> {
+    await withTimeout(this.stub(from).transferLeadership(to), Math.max(1, this.remaining()));
+  }
+
+  pause(attempt: number): Promise<boolean> {
+    return this.backoff(attempt);
+  }
+}

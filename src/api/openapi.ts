@@ -1,0 +1,338 @@
+/**
+ * The OpenAPI 3.1 description of the public API, written by hand (no
+ * generator dependency); test/integration/api-openapi.test.ts checks it
+ * against the routes the app registers.
+ */
+
+const json = (schema: unknown) => ({ 'application/json': { schema } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const err = (description: string) => ({ description, content: json(ref('Error')) });
+
+const common = {
+  '400': err('Bad input; `error.field` names the offending field'),
+  '401': err('No or invalid bearer token'),
+  '403': err('The token lacks the role, or the key is outside its prefixes'),
+  '503': {
+    description: 'No leader with a quorum within the deadline (nothing was applied); see Retry-After',
+    headers: { 'Retry-After': { schema: { type: 'integer' } } },
+    content: json(ref('Error')),
+  },
+};
+const writeErrors = {
+  ...common,
+  '413': err('Value or command too large'),
+  '422': err('Idempotency-Key reused with another request'),
+  '504': {
+    description: 'The outcome is unknown: the write may or may not have applied',
+    content: json(ref('Unknown')),
+  },
+};
+
+const keyParam = {
+  name: 'key',
+  in: 'path',
+  required: true,
+  description: '1-4096 UTF-8 bytes, no control characters; may contain `/`',
+  schema: { type: 'string' },
+};
+const consistencyParam = {
+  name: 'consistency',
+  in: 'query',
+  schema: { type: 'string', enum: ['linearizable', 'serializable'], default: 'linearizable' },
+};
+const timeoutHeader = {
+  name: 'X-Request-Timeout-Ms',
+  in: 'header',
+  description: 'Lowers the per-request deadline (default 5000)',
+  schema: { type: 'integer', minimum: 1 },
+};
+const idemHeader = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  description: 'A retried write with the same key applies once and returns the first result',
+  schema: { type: 'string', maxLength: 200 },
+};
+const q = (name: string, schema: unknown, description?: string) => ({ name, in: 'query', schema, description });
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'durable-raft',
+    version: '0.1.0',
+    description: 'A linearizable, replicated key-value metadata store: Raft on Cloudflare Durable Objects.',
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/healthz': {
+      get: { security: [], summary: 'The Worker is up', responses: { '200': { description: 'ok' } } },
+    },
+    '/readyz': {
+      get: {
+        security: [],
+        summary: 'A leader with a quorum exists',
+        responses: { '200': { description: 'ready' }, '503': common['503'] },
+      },
+    },
+    '/v1/openapi.json': {
+      get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
+    },
+    '/v1/kv/{key}': {
+      get: {
+        summary: 'Read a key (raw bytes, or JSON with Accept: application/json)',
+        parameters: [keyParam, consistencyParam, timeoutHeader],
+        responses: {
+          '200': {
+            description: 'The value; ETag is its mod_revision. Serializable reads carry `X-Stale: possible`.',
+            headers: { ETag: { schema: { type: 'string' } }, 'X-Revision': { schema: { type: 'integer' } } },
+            content: { 'application/octet-stream': {}, ...json(ref('KeyValue')) },
+          },
+          '304': { description: 'If-None-Match matched' },
+          '404': err('No such key'),
+          ...common,
+        },
+      },
+      put: {
+        summary: 'Write a key (raw body); If-Match for CAS, If-None-Match: * to create only',
+        parameters: [
+          keyParam,
+          timeoutHeader,
+          idemHeader,
+          { name: 'If-Match', in: 'header', schema: { type: 'string' } },
+          { name: 'If-None-Match', in: 'header', schema: { type: 'string', enum: ['*'] } },
+        ],
+        requestBody: { required: true, content: { 'application/octet-stream': {} } },
+        responses: {
+          '200': { description: 'Written', content: json(ref('Revision')) },
+          '201': { description: 'Created (If-None-Match: *)', content: json(ref('Revision')) },
+          '412': err('The precondition failed; `current` holds the key as it is'),
+          ...writeErrors,
+        },
+      },
+      delete: {
+        summary: 'Delete a key; If-Match for a conditional delete',
+        parameters: [
+          keyParam,
+          timeoutHeader,
+          idemHeader,
+          { name: 'If-Match', in: 'header', schema: { type: 'string' } },
+        ],
+        responses: {
+          '200': { description: 'Deleted', content: json(ref('Deleted')) },
+          '404': err('No such key'),
+          '412': err('The precondition failed'),
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/kv': {
+      get: {
+        summary: 'List a range: prefix, or start/end',
+        parameters: [
+          q('prefix', { type: 'string' }),
+          q('start', { type: 'string' }),
+          q('end', { type: 'string' }),
+          q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+          q('cursor', { type: 'string' }, 'From the previous page'),
+          q('keys_only', { type: 'boolean' }),
+          q('count_only', { type: 'boolean' }),
+          consistencyParam,
+          timeoutHeader,
+        ],
+        responses: { '200': { description: 'A page', content: json(ref('RangePage')) }, ...common },
+      },
+      delete: {
+        summary: 'Delete a prefix, or [start, end)',
+        parameters: [
+          q('prefix', { type: 'string' }),
+          q('start', { type: 'string' }),
+          q('end', { type: 'string' }),
+          timeoutHeader,
+          idemHeader,
+        ],
+        responses: { '200': { description: 'Deleted', content: json(ref('Deleted')) }, ...writeErrors },
+      },
+    },
+    '/v1/cas': {
+      post: {
+        summary: 'Compare-and-swap one key',
+        parameters: [timeoutHeader, idemHeader],
+        requestBody: { required: true, content: json(ref('CasRequest')) },
+        responses: {
+          '200': { description: 'Applied; see `succeeded`', content: json({ type: 'object' }) },
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/txn': {
+      post: {
+        summary: "etcd's Txn: if every compare holds run success, else failure",
+        parameters: [timeoutHeader, idemHeader],
+        requestBody: { required: true, content: json(ref('TxnRequest')) },
+        responses: {
+          '200': { description: 'Applied; see `succeeded`', content: json({ type: 'object' }) },
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/cluster': {
+      get: {
+        summary: 'Members, their roles and indexes, and the leader (admin)',
+        parameters: [timeoutHeader],
+        responses: { '200': { description: 'Cluster status', content: json({ type: 'object' }) }, ...common },
+      },
+    },
+    '/v1/cluster/members': {
+      post: {
+        summary: 'Add a learner, promote it to voter, or remove a member (admin)',
+        parameters: [timeoutHeader],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['action', 'node'],
+            properties: {
+              action: { type: 'string', enum: ['add_learner', 'promote', 'remove'] },
+              node: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+            },
+          }),
+        },
+        responses: {
+          '200': { description: 'Applied' },
+          '409': err('Refused (e.g. another change pending)'),
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/cluster/leader': {
+      post: {
+        summary: 'Transfer leadership to a voter (admin)',
+        parameters: [timeoutHeader],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['to'],
+            properties: { to: { type: 'string' } },
+          }),
+        },
+        responses: { '200': { description: 'The new leader leads' }, '409': err('Not a voter'), ...common },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+          },
+        },
+      },
+      Unknown: {
+        allOf: [ref('Error'), { type: 'object', required: ['outcome'], properties: { outcome: { const: 'unknown' } } }],
+      },
+      KeyValue: {
+        type: 'object',
+        required: ['key', 'create_revision', 'mod_revision', 'version'],
+        properties: {
+          key: { type: 'string' },
+          value: { type: 'string', description: 'The value as UTF-8 text' },
+          value_base64: { type: 'string', description: 'The value, if it is not UTF-8' },
+          create_revision: { type: 'integer' },
+          mod_revision: { type: 'integer' },
+          version: { type: 'integer' },
+        },
+      },
+      Revision: { type: 'object', properties: { revision: { type: 'integer' } } },
+      Deleted: { type: 'object', properties: { deleted: { type: 'integer' }, revision: { type: 'integer' } } },
+      RangePage: {
+        type: 'object',
+        properties: {
+          kvs: { type: 'array', items: ref('KeyValue') },
+          count: { type: 'integer' },
+          more: { type: 'boolean' },
+          cursor: { type: 'string' },
+          revision: { type: 'integer' },
+        },
+      },
+      CasRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key', 'expect'],
+        properties: {
+          key: { type: 'string' },
+          value: { type: 'string' },
+          value_base64: { type: 'string' },
+          expect: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Exactly one of these',
+            properties: {
+              value: { type: 'string' },
+              value_base64: { type: 'string' },
+              mod_revision: { type: 'integer' },
+              version: { type: 'integer' },
+              absent: { const: true },
+            },
+          },
+        },
+      },
+      TxnRequest: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          compare: {
+            type: 'array',
+            maxItems: 128,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['key', 'target', 'op'],
+              properties: {
+                key: { type: 'string' },
+                target: { type: 'string', enum: ['value', 'version', 'create_revision', 'mod_revision'] },
+                op: { type: 'string', enum: ['=', '!=', '<', '>'] },
+                value: { type: ['string', 'integer'] },
+                value_base64: { type: 'string' },
+              },
+            },
+          },
+          success: { type: 'array', maxItems: 128, items: ref('TxnOp') },
+          failure: { type: 'array', maxItems: 128, items: ref('TxnOp') },
+        },
+      },
+      TxnOp: {
+        type: 'object',
+        description: 'Exactly one of get, range, put, delete, delete_prefix, delete_range',
+        minProperties: 1,
+        maxProperties: 1,
+        properties: {
+          get: { type: 'object', properties: { key: { type: 'string' } } },
+          range: { type: 'object' },
+          put: {
+            type: 'object',
+            properties: {
+              key: { type: 'string' },
+              value: { type: 'string' },
+              value_base64: { type: 'string' },
+              prev_kv: { type: 'boolean' },
+            },
+          },
+          delete: { type: 'object', properties: { key: { type: 'string' }, prev_kv: { type: 'boolean' } } },
+          delete_prefix: { type: 'object', properties: { prefix: { type: 'string' }, prev_kv: { type: 'boolean' } } },
+          delete_range: {
+            type: 'object',
+            properties: { start: { type: 'string' }, end: { type: 'string' }, prev_kv: { type: 'boolean' } },
+          },
+        },
+      },
+    },
+  },
+} as const;
