@@ -128,7 +128,10 @@ export class ClusterClient {
   }
 
   private async proposeWith<R>(
-    send: (s: NodeStub, timeoutMs: number) => Promise<{ status: string; leader?: string; result?: R; reason?: string }>,
+    send: (
+      s: NodeStub,
+      timeoutMs: number,
+    ) => Promise<{ status: string; leader?: string; result?: R; reason?: string; code?: string }>,
     retryUnknown: boolean,
   ): Promise<WriteOutcome<R>> {
     let target = this.first();
@@ -137,7 +140,7 @@ export class ClusterClient {
     let hops = 0;
     for (let attempt = 0; this.remaining() > 0; ) {
       const ms = this.remaining();
-      let out: { status: string; leader?: string; result?: R; reason?: string };
+      let out: { status: string; leader?: string; result?: R; reason?: string; code?: string };
       try {
         out = await withTimeout(send(this.stub(target), ms), ms + 250);
       } catch (e) {
@@ -161,10 +164,8 @@ export class ClusterClient {
           break;
         case 'refused':
           last = `${target} refused: ${out.reason ?? ''}`;
-          // Transient refusals (a leadership transfer, a membership change not applied yet) are retried;
-          // the driver passes only the detail text, so match both the reason codes and confPending's detail.
-          if (out.reason && !/transferring|confPending|not applied yet/.test(out.reason))
-            return { kind: 'rejected', detail: out.reason };
+          // Transient refusals (a leadership transfer, a membership change not applied yet) are retried.
+          if (out.code === 'invalid') return { kind: 'rejected', detail: out.reason ?? 'invalid' };
           if (out.leader) target = out.leader;
           break;
         case 'dropped':

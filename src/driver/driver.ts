@@ -26,7 +26,13 @@ import type { ApplyItem, LogStore, StateMachine, Transport } from './interfaces.
 export type ProposeOutcome<R> =
   | { readonly status: 'applied'; readonly index: Index; readonly term: Term; readonly result: R }
   | { readonly status: 'notLeader'; readonly leader: NodeId }
-  | { readonly status: 'refused'; readonly reason: string; readonly leader: NodeId }
+  | {
+      readonly status: 'refused';
+      /** Why: `transferring` and `confPending` pass, `invalid` does not. */
+      readonly code: 'transferring' | 'confPending' | 'invalid';
+      readonly reason: string;
+      readonly leader: NodeId;
+    }
   | { readonly status: 'dropped' }
   | { readonly status: 'unknown' };
 
@@ -141,7 +147,7 @@ export class Driver<R> {
   private await(res: ReturnType<RawNode['propose']>, cb: (o: ProposeOutcome<R>) => void): void {
     if (!res.ok) {
       if (res.reason === 'notLeader') cb({ status: 'notLeader', leader: res.leader });
-      else cb({ status: 'refused', reason: res.detail ?? res.reason, leader: res.leader });
+      else cb({ status: 'refused', code: res.reason, reason: res.detail ?? res.reason, leader: res.leader });
       return;
     }
     // An older waiter at this index lost its entry from our log; another node may still commit it.
