@@ -12,6 +12,7 @@ import type { ConfState, Index, Snapshot } from '../raft/index.ts';
 import { decodeCommand, fingerprint, validateRangeQuery } from './codec.ts';
 import type { ApplyItem, StateMachine } from './contract.ts';
 import { execute, readRange } from './execute.ts';
+import { compareKeys, resolveInterval, utf8Length } from './keys.ts';
 import { decodeResult, decodeSnapshot, encodeResult, encodeSnapshot } from './snapshot.ts';
 import type { KvTable } from './table.ts';
 import type { CommandEnvelope, ErrorResult, KeyValue, KvResult, RangeQuery, RangeResult } from './types.ts';
@@ -42,6 +43,9 @@ export interface KvStateMachineOptions {
 export const DEFAULT_MAX_REQUESTS = 10_000;
 export const DEFAULT_REQUEST_REVISION_WINDOW = 100_000;
 export const DEFAULT_MAX_RESULT_BYTES = 8 * 1024;
+/** A range page stops once its keys and values pass this: well within one RPC message. */
+export const DEFAULT_MAX_RANGE_BYTES = 4 * 1024 * 1024;
+const RANGE_PAGE_ROWS = 64;
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -115,10 +119,42 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return this.table.get(key);
   }
 
-  /** A range read as of applied(). Throws KvDecodeError if the query is malformed. */
-  range(query: RangeQuery): RangeReadResult {
+  /**
+   * A range read as of applied(). Throws KvDecodeError if the query is
+   * malformed. A page also ends once its keys and values pass `maxBytes` (at
+   * least one record is returned), and the table is read a few rows at a
+   * time, so a page of large values never sits in memory whole.
+   */
+  range(query: RangeQuery, maxBytes = DEFAULT_MAX_RANGE_BYTES): RangeReadResult {
     const q = validateRangeQuery(query);
-    return { ...readRange(this.table, q), revision: this.revision() };
+    const { start, end } = resolveInterval(q);
+    const empty = end !== undefined && compareKeys(start, end) >= 0;
+    if (q.countOnly || q.keysOnly || empty) return { ...readRange(this.table, q), revision: this.revision() };
+    const limit = q.limit === undefined || q.limit === 0 ? undefined : q.limit;
+    const kvs: KeyValue[] = [];
+    let bytes = 0;
+    let next: string | undefined;
+    let from = start;
+    for (;;) {
+      const page = this.table.range(from, end, RANGE_PAGE_ROWS);
+      for (const kv of page) {
+        const size = utf8Length(kv.key) + kv.value.byteLength;
+        const full = (limit !== undefined && kvs.length >= limit) || (kvs.length > 0 && bytes + size > maxBytes);
+        if (full) {
+          next = kv.key;
+          break;
+        }
+        kvs.push(kv);
+        bytes += size;
+      }
+      const last = page[page.length - 1];
+      if (next !== undefined || page.length < RANGE_PAGE_ROWS || !last) break;
+      // The smallest key after `last` in byte order.
+      from = `${last.key}\u0000`;
+    }
+    const more = next !== undefined;
+    const count = more ? this.table.count(start, end) : kvs.length;
+    return { kvs, count, more, ...(more ? { next } : {}), revision: this.revision() };
   }
 
   snapshot(): Uint8Array {

@@ -13,6 +13,35 @@ const tables: [string, () => KvTable][] = [
 describe.each(tables)('KvStateMachine over the %s table', (_name, makeTable) => {
   const h = () => new Harness({}, makeTable());
 
+  describe('range pages bounded in bytes', () => {
+    it('a page stops once its values pass the byte bound, with a cursor that pages through everything', () => {
+      const t = h();
+      const big = 'x'.repeat(1000);
+      for (let i = 0; i < 150; i++) t.put(`r${String(i).padStart(3, '0')}`, big);
+      t.put('s', 'after the range');
+      const seen: string[] = [];
+      let start: string | undefined = 'r';
+      for (let pages = 0; start !== undefined; pages++) {
+        expect(pages).toBeLessThan(100);
+        const r = t.sm.range({ start, end: 's' }, 2500);
+        expect(r.kvs.length).toBe(r.more ? 2 : Math.min(2, 150 - seen.length));
+        expect(r.count).toBe(r.more ? 150 - seen.length : r.kvs.length);
+        for (const kv of r.kvs) seen.push(kv.key);
+        start = r.more ? r.next : undefined;
+      }
+      expect(seen).toEqual(Array.from({ length: 150 }, (_, i) => `r${String(i).padStart(3, '0')}`));
+    });
+
+    it('one record larger than the bound still comes back alone; limit still applies first', () => {
+      const t = h();
+      t.put('a', 'y'.repeat(5000));
+      t.put('b', 'z');
+      expect(t.sm.range({ prefix: '' }, 100)).toMatchObject({ kvs: [{ key: 'a' }], more: true, next: 'b', count: 2 });
+      expect(t.sm.range({ prefix: '', limit: 1 })).toMatchObject({ kvs: [{ key: 'a' }], more: true, next: 'b' });
+      expect(t.sm.range({ prefix: '' })).toMatchObject({ more: false, count: 2 });
+    });
+  });
+
   describe('revisions (etcd mvcc semantics)', () => {
     it('put, put, delete, put: revision, createRevision, modRevision and version', () => {
       const t = h();
