@@ -356,6 +356,9 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
         last_index: st?.lastIndex ?? null,
         match_index: pr?.match ?? null,
         recent_active: id === lead?.id ? true : (pr?.recentActive ?? null),
+        // When the leader last heard from this member (ISO time), as the leader's clock says.
+        last_contact:
+          id === lead?.id ? null : lead?.lastContact[id] ? new Date(lead.lastContact[id]).toISOString() : null,
         quiet: st?.quiet ?? null,
       };
     });

@@ -52,6 +52,8 @@ export class NodeRuntime<R> {
   /** Asleep: no ticks, no alarm, until an event arrives. */
   private quiet = false;
   private idleTicks = 0;
+  /** When each peer was last heard from (ms since the epoch), for status pages. */
+  private readonly lastContact = new Map<NodeId, number>();
   /** The leader this node followed before it went quiet: where to send clients meanwhile. */
   private quietLeader: NodeId = '';
 
@@ -138,6 +140,7 @@ export class NodeRuntime<R> {
   receive(body: Uint8Array): void {
     const env = decodeEnvelope(body);
     if (this.host.faults?.blocks(env.from, this.id)) return;
+    this.lastContact.set(env.from, this.host.now());
     // Acks of the leader's last heartbeat round must not wake a quiet leader.
     const wakes = env.msgs.some((m) => m.type !== 'heartbeatResp' && m.type !== 'appResp');
     this.event(() => {
@@ -214,6 +217,7 @@ export class NodeRuntime<R> {
     alarmAt: number | null;
     maxSentPerEvent: number;
     snapshotStream: SnapshotStream['stats'] | null;
+    lastContact: Record<NodeId, number>;
   } {
     return {
       ...this.driver.status(),
@@ -221,6 +225,7 @@ export class NodeRuntime<R> {
       alarmAt: this.alarmAt ?? null,
       maxSentPerEvent: this.transport.maxSentPerEvent,
       snapshotStream: this.stream ? { ...this.stream.stats } : null,
+      lastContact: Object.fromEntries(this.lastContact),
     };
   }
 

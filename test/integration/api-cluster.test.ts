@@ -13,6 +13,7 @@ interface ClusterJson {
     role: string | null;
     applied_index: number | null;
     reachable: boolean;
+    last_contact: string | null;
   }[];
 }
 
@@ -32,6 +33,10 @@ describe('api: cluster', () => {
     expect(c.members.map((m) => m.name).sort()).toEqual(['node-0', 'node-1', 'node-2']);
     expect(c.members.every((m) => m.membership === 'voter' && m.reachable)).toBe(true);
     expect(c.members.filter((m) => m.role === 'leader')).toHaveLength(1);
+    // The leader has heard from each follower recently.
+    for (const m of c.members.filter((m) => m.name !== c.leader)) {
+      expect(Date.now() - Date.parse(m.last_contact ?? '')).toBeLessThan(60_000);
+    }
 
     const to = ['node-0', 'node-1', 'node-2'].find((m) => m !== c.leader) ?? '';
     res = await api.fetch('/v1/cluster/leader', post({ to }));
