@@ -1,0 +1,174 @@
+/**
+ * One local cluster under `wrangler dev --config wrangler.jepsen.toml`, in its
+ * own process group (so kill -9 takes wrangler and workerd together), bound to
+ * 127.0.0.1, persisting to a directory that survives restarts.
+ */
+import { type ChildProcess, childProcess, fs, path, proc, sleep, url } from './node-api.ts';
+
+export interface FaultRules {
+  blocked?: string[];
+  dropRate?: number;
+  duplicateRate?: number;
+  delayMs?: number;
+}
+
+export interface NodeStatus {
+  id: string;
+  role: string;
+  term: number;
+  leader: string;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+}
+
+export interface NodeDump {
+  revision: number;
+  count: number;
+  hash: string;
+  kvs: { key: string; value: string; mod: number }[];
+}
+
+const ROOT = path.resolve(path.dirname(url.fileURLToPath(import.meta.url)), '..', '..');
+
+export class Cluster {
+  readonly base: string;
+  readonly nodes: string[];
+  private readonly port: number;
+  private readonly inspectorPort: number;
+  private readonly persistDir: string;
+  private readonly logPath: string;
+  private child: ChildProcess | undefined;
+  private pgid: number | undefined;
+  private exited: Promise<void> | undefined;
+  starts = 0;
+
+  constructor(nodes: string[], port: number, inspectorPort: number, workDir: string) {
+    this.nodes = nodes;
+    this.port = port;
+    this.inspectorPort = inspectorPort;
+    this.base = `http://127.0.0.1:${port}`;
+    this.persistDir = path.join(workDir, 'state');
+    this.logPath = path.join(workDir, 'wrangler.log');
+  }
+
+  get log(): string {
+    return this.logPath;
+  }
+
+  /** Starts wrangler dev and waits (at most `timeoutMs`) until /healthz answers. */
+  async start(timeoutMs = 60_000): Promise<void> {
+    if (this.child) throw new Error('cluster already running');
+    const wrangler = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+    const args = [
+      wrangler,
+      'dev',
+      '--config',
+      path.join(ROOT, 'wrangler.jepsen.toml'),
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(this.port),
+      '--inspector-port',
+      String(this.inspectorPort),
+      '--persist-to',
+      this.persistDir,
+      '--show-interactive-dev-session=false',
+      '--var',
+      `CLUSTER_NODES:${this.nodes.join(',')}`,
+    ];
+    const fd = fs.openSync(this.logPath, 'a');
+    const child = childProcess.spawn(proc.execPath, args, {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...proc.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+    });
+    fs.closeSync(fd);
+    child.on('error', () => {});
+    let gone = false;
+    this.exited = new Promise((resolve) =>
+      child.on('exit', () => {
+        gone = true;
+        resolve();
+      }),
+    );
+    this.child = child;
+    this.pgid = child.pid;
+    this.starts++;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (gone) throw new Error(`wrangler dev exited early; see ${this.logPath}`);
+      try {
+        const r = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(1000) });
+        if (r.ok) return;
+      } catch {
+        // not up yet
+      }
+      await sleep(200);
+    }
+    throw new Error(`wrangler dev did not answer /healthz within ${timeoutMs} ms; see ${this.logPath}`);
+  }
+
+  /** kill -9 of the whole process group (wrangler and workerd); synchronous, safe to call twice. */
+  kill(): void {
+    if (this.pgid !== undefined) {
+      try {
+        proc.kill(-this.pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.pgid = undefined;
+    this.child = undefined;
+  }
+
+  /** Waits until the killed process group has exited (its port is free again). */
+  async killAndWait(): Promise<void> {
+    const exited = this.exited;
+    this.kill();
+    this.exited = undefined;
+    if (!exited) return;
+    await Promise.race([exited, sleep(5000)]);
+    await sleep(100);
+  }
+
+  removeState(): void {
+    fs.rmSync(this.persistDir, { recursive: true, force: true });
+  }
+
+  private async call<T>(method: string, p: string, body?: unknown, timeoutMs = 4000): Promise<T> {
+    const r = await fetch(`${this.base}/__jepsen/${p}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} /__jepsen/${p}: ${r.status} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as T;
+  }
+
+  setFaults(node: string, rules: FaultRules): Promise<FaultRules> {
+    return this.call('PUT', `faults/${node}`, rules);
+  }
+
+  status(node: string): Promise<NodeStatus> {
+    return this.call('GET', `status/${node}`);
+  }
+
+  dump(node: string): Promise<NodeDump> {
+    return this.call('GET', `dump/${node}`, undefined, 8000);
+  }
+
+  crash(node: string): Promise<unknown> {
+    return this.call('POST', `crash/${node}`);
+  }
+
+  /** The leader most nodes agree on, if any answers. */
+  async leader(): Promise<string | undefined> {
+    const sts = await Promise.all(this.nodes.map((n) => this.status(n).catch(() => undefined)));
+    let best: NodeStatus | undefined;
+    for (const st of sts) if (st?.role === 'leader' && (!best || st.term > best.term)) best = st;
+    return best?.id ?? sts.find((s) => s?.leader)?.leader;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The slices of Node's built-in modules the runner uses. The project compiles
+ * against the Workers types, not @types/node, so they are typed here and
+ * loaded with process.getBuiltinModule (Node 22.3+).
+ */
+
+export interface ChildProcess {
+  readonly pid?: number | undefined;
+  readonly exitCode: number | null;
+  on(event: 'exit', fn: (code: number | null, signal: string | null) => void): void;
+  on(event: 'error', fn: (err: Error) => void): void;
+  unref(): void;
+}
+
+interface ChildProcessModule {
+  spawn(
+    cmd: string,
+    args: readonly string[],
+    opts: { detached?: boolean; stdio?: unknown; env?: Record<string, string | undefined>; cwd?: string },
+  ): ChildProcess;
+}
+
+interface FsModule {
+  mkdtempSync(prefix: string): string;
+  rmSync(path: string, opts: { recursive?: boolean; force?: boolean }): void;
+  openSync(path: string, flags: string): number;
+  closeSync(fd: number): void;
+  writeFileSync(path: string, data: string): void;
+  existsSync(path: string): boolean;
+}
+
+interface OsModule {
+  tmpdir(): string;
+}
+
+interface PathModule {
+  join(...parts: string[]): string;
+  resolve(...parts: string[]): string;
+  dirname(p: string): string;
+}
+
+interface Server {
+  listen(port: number, host: string, cb: () => void): void;
+  address(): { port: number } | string | null;
+  close(cb: () => void): void;
+  on(event: 'error', fn: (e: Error) => void): void;
+}
+
+interface NetModule {
+  createServer(): Server;
+}
+
+interface UrlModule {
+  fileURLToPath(u: string): string;
+}
+
+export interface NodeProcess {
+  readonly argv: string[];
+  readonly env: Record<string, string | undefined>;
+  readonly execPath: string;
+  readonly pid: number;
+  exitCode: number | undefined;
+  exit(code: number): never;
+  kill(pid: number, signal: string): void;
+  on(event: string, fn: (...args: unknown[]) => void): void;
+  hrtime: { bigint(): bigint };
+  stdout: { write(s: string): void };
+  getBuiltinModule(name: string): unknown;
+}
+
+export const proc = process as NodeProcess;
+export const childProcess = proc.getBuiltinModule('node:child_process') as ChildProcessModule;
+export const fs = proc.getBuiltinModule('node:fs') as FsModule;
+export const os = proc.getBuiltinModule('node:os') as OsModule;
+export const path = proc.getBuiltinModule('node:path') as PathModule;
+export const net = proc.getBuiltinModule('node:net') as NetModule;
+export const url = proc.getBuiltinModule('node:url') as UrlModule;
+
+/** A free TCP port on 127.0.0.1 (the OS picks one; there is a small race until it is reused). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

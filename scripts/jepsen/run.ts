@@ -1,0 +1,662 @@
+/**
+ * Jepsen-style fault run against a local durable-raft cluster (wrangler dev):
+ *
+ *   npm run jepsen -- [--nodes 3|5] [--clients 8] [--duration 30] [--seed 7]
+ *                     [--faults partition,crash,restart,slow] [--history out.jsonl]
+ *                     [--op-timeout-ms 3000] [--recovery-ms 5000] [--keep]
+ *
+ * Starts `wrangler dev --config wrangler.jepsen.toml` (127.0.0.1, a free port, a
+ * fresh --persist-to dir), runs concurrent clients (linearizable get, put, cas by
+ * value, delete on 5 keys, unique values) while a seeded nemesis partitions,
+ * crashes, restarts (kill -9 of the whole workerd) and slows nodes, heals, then
+ * checks: (1) the history is linearizable, (2) no acknowledged write is lost,
+ * (3) every replica converges (same applied index, same key-space hash), (4)
+ * writes succeed again within --recovery-ms of the last heal. Exits 1 on an
+ * anomaly (printing the seed and the replay command), 2 on a harness error.
+ * Plain Node 22 with --experimental-strip-types: no TS-only syntax.
+ */
+import { checkLinearizable } from '../../test/support/linearizability.ts';
+import { Cluster, type FaultRules } from './cluster.ts';
+import { describe, type JRecord, toHistory } from './history.ts';
+import { freePort, fs, os, path, proc, sleep } from './node-api.ts';
+
+const FAULT_KINDS = ['partition', 'crash', 'restart', 'slow'] as const;
+type FaultKind = (typeof FAULT_KINDS)[number];
+
+interface Args {
+  nodes: number;
+  clients: number;
+  duration: number;
+  faults: FaultKind[];
+  seed: number;
+  history: string | undefined;
+  opTimeoutMs: number;
+  recoveryMs: number;
+  keep: boolean;
+}
+
+const USAGE =
+  'usage: npm run jepsen -- [--nodes 3|5] [--clients N] [--duration S] [--faults partition,crash,restart,slow|none]\n' +
+  '                         [--seed N] [--history out.jsonl] [--op-timeout-ms MS] [--recovery-ms MS] [--keep]';
+
+function parseArgs(argv: readonly string[]): Args {
+  const a: Args = {
+    nodes: 3,
+    clients: 8,
+    duration: 30,
+    faults: [...FAULT_KINDS],
+    seed: Math.floor(Math.random() * 1e9),
+    history: undefined,
+    opTimeoutMs: 3000,
+    recoveryMs: 5000,
+    keep: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const int = (lo: number, hi: number): number => {
+      const n = Number(val());
+      if (!Number.isInteger(n) || n < lo || n > hi) throw new Error(`${flag}: expected an integer in ${lo}..${hi}`);
+      return n;
+    };
+    switch (flag) {
+      case '--nodes':
+        a.nodes = int(1, 9);
+        break;
+      case '--clients':
+        a.clients = int(1, 64);
+        break;
+      case '--duration':
+        a.duration = int(5, 3600);
+        break;
+      case '--seed':
+        a.seed = int(0, 2 ** 31);
+        break;
+      case '--history':
+        a.history = val();
+        break;
+      case '--op-timeout-ms':
+        a.opTimeoutMs = int(500, 60_000);
+        break;
+      case '--recovery-ms':
+        a.recoveryMs = int(100, 120_000);
+        break;
+      case '--keep':
+        a.keep = true;
+        break;
+      case '--faults': {
+        const v = val();
+        const list = v === 'none' || v === '' ? [] : v.split(',');
+        for (const f of list)
+          if (!(FAULT_KINDS as readonly string[]).includes(f)) throw new Error(`--faults: unknown fault ${f}`);
+        a.faults = list as FaultKind[];
+        break;
+      }
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        proc.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${flag}\n${USAGE}`);
+    }
+  }
+  return a;
+}
+
+/** mulberry32: a small seeded PRNG. */
+class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  next(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  between(lo: number, hi: number): number {
+    return lo + this.next() * (hi - lo);
+  }
+  pick<T>(xs: readonly T[]): T {
+    const x = xs[this.int(xs.length)];
+    if (x === undefined) throw new Error('pick from an empty list');
+    return x;
+  }
+  shuffle<T>(xs: readonly T[]): T[] {
+    const out = [...xs];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = out[i] as T;
+      out[i] = out[j] as T;
+      out[j] = t;
+    }
+    return out;
+  }
+}
+
+const T0 = proc.hrtime.bigint();
+const nowNs = (): number => Number(proc.hrtime.bigint() - T0);
+const nowS = (): number => nowNs() / 1e9;
+const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'];
+const PROBE_KEY = 'jepsen-probe';
+
+// ---- HTTP ----
+
+type HttpResult = { status: number; text: string } | { error: string; refused: boolean };
+
+async function http(
+  base: string,
+  method: string,
+  p: string,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<HttpResult> {
+  try {
+    const r = await fetch(base + p, {
+      method,
+      body,
+      headers: {
+        'x-request-timeout-ms': String(Math.max(200, timeoutMs - 700)),
+        ...(p === '/v1/cas' ? { 'content-type': 'application/json' } : {}),
+      },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: r.status, text: await r.text() };
+  } catch (e) {
+    const err = e as { name?: string; message?: string; cause?: { code?: string } };
+    const code = err.cause?.code ?? err.name ?? 'error';
+    // Only a refused connection proves the request never reached the server.
+    return { error: code, refused: code === 'ECONNREFUSED' };
+  }
+}
+
+/** Fills in ok/output/error of a write from its HTTP answer. */
+function settleWrite(rec: JRecord, r: HttpResult): void {
+  if ('error' in r) {
+    rec.ok = r.refused ? false : null;
+    rec.error = r.error;
+    return;
+  }
+  if (r.status === 200 || (rec.op === 'delete' && r.status === 404)) {
+    rec.ok = true;
+    return;
+  }
+  rec.error = String(r.status);
+  // 504 (outcome unknown) and 500 (anything unexpected) may have applied; the rest never did.
+  rec.ok = r.status === 504 || (r.status >= 500 && r.status !== 503) ? null : false;
+}
+
+async function runOp(base: string, rec: JRecord, timeoutMs: number): Promise<void> {
+  const key = encodeURIComponent(rec.key);
+  if (rec.op === 'get') {
+    const r = await http(base, 'GET', `/v1/kv/${key}`, undefined, timeoutMs);
+    if ('error' in r) {
+      rec.ok = r.refused ? false : null;
+      rec.error = r.error;
+    } else if (r.status === 200) {
+      rec.ok = true;
+      rec.output = r.text;
+    } else if (r.status === 404 && r.text.includes('key_not_found')) {
+      rec.ok = true;
+      rec.output = null;
+    } else {
+      rec.ok = r.status === 503 ? false : null;
+      rec.error = String(r.status);
+    }
+  } else if (rec.op === 'put') {
+    settleWrite(rec, await http(base, 'PUT', `/v1/kv/${key}`, rec.value ?? '', timeoutMs));
+  } else if (rec.op === 'delete') {
+    settleWrite(rec, await http(base, 'DELETE', `/v1/kv/${key}`, undefined, timeoutMs));
+  } else {
+    const expect = rec.expected === null ? { absent: true } : { value: rec.expected };
+    const r = await http(
+      base,
+      'POST',
+      '/v1/cas',
+      JSON.stringify({ key: rec.key, expect, value: rec.value }),
+      timeoutMs,
+    );
+    if (!('error' in r) && r.status === 200) {
+      const body = JSON.parse(r.text) as { succeeded: boolean; current?: { value?: string } };
+      rec.ok = body.succeeded;
+      rec.output = body.current?.value ?? null;
+    } else settleWrite(rec, r);
+  }
+  rec.return = nowNs();
+}
+
+// ---- clients ----
+
+async function client(
+  id: number,
+  base: string,
+  rng: Rng,
+  stop: { at: number },
+  out: JRecord[],
+  opTimeoutMs: number,
+): Promise<void> {
+  let n = 0;
+  const seen = new Map<string, string | null>();
+  while (nowS() < stop.at) {
+    const key = rng.pick(KEYS);
+    const x = rng.next();
+    const op: JRecord['op'] = x < 0.4 ? 'get' : x < 0.65 ? 'put' : x < 0.9 ? 'cas' : 'delete';
+    const value = op === 'put' || op === 'cas' ? `v${id}-${n++}` : null;
+    const expected = op === 'cas' ? (rng.next() < 0.15 ? null : (seen.get(key) ?? null)) : null;
+    const rec: JRecord = {
+      client: id,
+      op,
+      key,
+      value,
+      expected,
+      ok: null,
+      output: null,
+      call: nowNs(),
+      return: null,
+      error: null,
+    };
+    out.push(rec);
+    await runOp(base, rec, opTimeoutMs);
+    if (rec.ok === true && op === 'get') seen.set(key, rec.output);
+    else if (rec.ok === true && (op === 'put' || op === 'cas')) seen.set(key, value);
+    else if (rec.ok === true && op === 'delete') seen.set(key, null);
+    else if (op === 'cas' && rec.ok === false && rec.error === null) seen.set(key, rec.output);
+    if (rec.error !== null) await sleep(50 + rng.int(150));
+  }
+}
+
+// ---- nemesis ----
+
+interface FaultEvent {
+  kind: FaultKind;
+  at: number;
+  detail: string;
+  start: number;
+  healed: number;
+}
+
+function cut(groups: string[][]): string[] {
+  const blocked: string[] = [];
+  for (const g of groups)
+    for (const h of groups) if (g !== h) for (const a of g) for (const b of h) blocked.push(`${a}>${b}`);
+  return blocked;
+}
+
+function isolate(node: string, nodes: readonly string[]): string[] {
+  return cut([[node], nodes.filter((n) => n !== node)]);
+}
+
+async function setAll(cluster: Cluster, rules: (node: string) => FaultRules): Promise<void> {
+  await Promise.all(
+    cluster.nodes.map(async (n) => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          await cluster.setFaults(n, rules(n));
+          return;
+        } catch (e) {
+          if (attempt === 2) console.error(`  ! faults on ${n}: ${(e as Error).message}`);
+          await sleep(200);
+        }
+      }
+    }),
+  );
+}
+
+async function heal(cluster: Cluster): Promise<void> {
+  await setAll(cluster, () => ({ blocked: [], dropRate: 0, duplicateRate: 0, delayMs: 0 }));
+}
+
+async function nemesis(
+  cluster: Cluster,
+  args: Args,
+  rng: Rng,
+  events: FaultEvent[],
+  t0: number,
+  endAt: number,
+): Promise<void> {
+  const nodes = cluster.nodes;
+  let t = t0 + 2;
+  while (args.faults.length > 0) {
+    const kind = rng.pick(args.faults);
+    const dur = kind === 'restart' ? rng.between(0.3, 1.5) : rng.between(2, 5);
+    const quiet = rng.between(1, 3);
+    if (t + dur > endAt - 3) break;
+    if (nowS() < t) await sleep((t - nowS()) * 1000);
+    if (nowS() + dur > endAt - 3) break;
+    const ev: FaultEvent = { kind, at: t - t0, detail: '', start: nowS() - t0, healed: 0 };
+    const leader = await cluster.leader().catch(() => undefined);
+    if (kind === 'partition') {
+      const sub = rng.pick(['halves', 'leader', 'asymmetric', 'bridge'] as const);
+      let blocked: string[];
+      if (sub === 'leader' && leader) {
+        blocked = isolate(leader, nodes);
+        ev.detail = `isolate leader ${leader}`;
+      } else if (sub === 'asymmetric') {
+        const victim = leader ?? rng.pick(nodes);
+        // The victim hears nobody, but everybody hears it.
+        blocked = nodes.filter((n) => n !== victim).map((n) => `${n}>${victim}`);
+        ev.detail = `asymmetric: ${victim} deaf`;
+      } else if (sub === 'bridge') {
+        const [bridge, ...rest] = rng.shuffle(nodes);
+        const half = Math.ceil(rest.length / 2);
+        const a = rest.slice(0, half);
+        const b = rest.slice(half);
+        blocked = cut([a, b]);
+        ev.detail = `bridge ${bridge} between [${a}] and [${b}]`;
+      } else {
+        const sh = rng.shuffle(nodes);
+        const minority = sh.slice(0, Math.floor(nodes.length / 2));
+        blocked = cut([minority, sh.slice(minority.length)]);
+        ev.detail = `halves [${minority}] | [${sh.slice(minority.length)}]`;
+      }
+      await setAll(cluster, () => ({ blocked }));
+      await sleep(dur * 1000);
+      await heal(cluster);
+    } else if (kind === 'slow') {
+      const victim = rng.next() < 0.5 && leader ? leader : rng.pick(nodes);
+      const delayMs = Math.round(rng.between(100, 600));
+      ev.detail = `${victim} +${delayMs} ms per batch`;
+      await setAll(cluster, (n) => (n === victim ? { delayMs } : {}));
+      await sleep(dur * 1000);
+      await heal(cluster);
+    } else if (kind === 'crash') {
+      const victim = rng.next() < 0.5 && leader ? leader : rng.pick(nodes);
+      ev.detail = `crash ${victim}${victim === leader ? ' (leader)' : ''}, down ${dur.toFixed(1)} s`;
+      await cluster.crash(victim).catch((e) => console.error(`  ! crash ${victim}: ${(e as Error).message}`));
+      // Keep it cut off while "down" (it restarts from SQLite on its next event).
+      const blocked = isolate(victim, nodes);
+      await setAll(cluster, (n) => (n === victim ? {} : { blocked }));
+      await sleep(dur * 1000);
+      await heal(cluster);
+    } else {
+      ev.detail = `kill -9 all of workerd, down ${dur.toFixed(1)} s`;
+      await cluster.killAndWait();
+      await sleep(dur * 1000);
+      const up = nowS();
+      await cluster.start();
+      ev.detail += `, wrangler back up in ${(nowS() - up).toFixed(1)} s`;
+    }
+    ev.healed = nowS() - t0;
+    events.push(ev);
+    console.log(`  [${ev.start.toFixed(1)}s..${ev.healed.toFixed(1)}s] ${kind}: ${ev.detail}`);
+    t = nowS() + quiet;
+  }
+}
+
+// ---- checks ----
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Reads every key (linearizable) until it succeeds, as recorded ops of client `id`. */
+async function finalReads(base: string, id: number, out: JRecord[], opTimeoutMs: number, deadline: number) {
+  const result = new Map<string, string | null>();
+  for (const key of KEYS) {
+    while (nowS() < deadline) {
+      const rec: JRecord = {
+        client: id,
+        op: 'get',
+        key,
+        value: null,
+        expected: null,
+        ok: null,
+        output: null,
+        call: nowNs(),
+        return: null,
+        error: null,
+      };
+      out.push(rec);
+      await runOp(base, rec, opTimeoutMs);
+      if (rec.ok === true) {
+        result.set(key, rec.output);
+        break;
+      }
+      await sleep(200);
+    }
+  }
+  return result;
+}
+
+function lostWrites(records: readonly JRecord[], finals: Map<string, string | null>): string[] {
+  const lost: string[] = [];
+  for (const w of records) {
+    const wrote = (w.op === 'put' && w.ok === true) || (w.op === 'cas' && w.ok === true);
+    if (!wrote || w.return === null) continue;
+    if (!finals.has(w.key) || finals.get(w.key) === w.value) continue;
+    // Another write on the key that had not finished before w started may come after it.
+    const later = records.some(
+      (o) => o !== w && o.key === w.key && o.op !== 'get' && o.ok !== false && (o.return === null || o.return > w.call),
+    );
+    if (!later) lost.push(`${describe(w)} — final value ${JSON.stringify(finals.get(w.key))}`);
+  }
+  return lost;
+}
+
+async function convergence(cluster: Cluster, timeoutMs: number): Promise<Check> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const sts = await Promise.all(cluster.nodes.map((n) => cluster.status(n)));
+      const dumps = await Promise.all(cluster.nodes.map((n) => cluster.dump(n)));
+      const applied = sts.map((s) => s.applied);
+      const hashes = dumps.map((d) => d.hash.slice(0, 12));
+      last = cluster.nodes
+        .map((n, i) => `${n}: applied ${applied[i]} rev ${dumps[i]?.revision} ${hashes[i]}`)
+        .join('; ');
+      if (new Set(applied).size === 1 && new Set(hashes).size === 1)
+        return { name: 'replicas converge', ok: true, detail: last };
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await sleep(500);
+  }
+  return { name: 'replicas converge', ok: false, detail: `not within ${timeoutMs} ms: ${last}` };
+}
+
+/** Writes the probe key until one succeeds; the time from `since` (s) in ms, or undefined. */
+async function recovery(
+  base: string,
+  since: number,
+  boundMs: number,
+  opTimeoutMs: number,
+): Promise<number | undefined> {
+  const deadline = since + (boundMs + opTimeoutMs) / 1000;
+  for (let i = 0; nowS() < deadline; i++) {
+    const r = await http(base, 'PUT', `/v1/kv/${PROBE_KEY}`, `p${i}`, opTimeoutMs);
+    if (!('error' in r) && r.status === 200) return Math.round((nowS() - since) * 1000);
+    await sleep(100);
+  }
+  return undefined;
+}
+
+// ---- main ----
+
+async function main(): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(proc.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  const replay = `npm run jepsen -- --nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}`;
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-jepsen-'));
+  const historyPath = path.resolve(args.history ?? path.join(workDir, 'history.jsonl'));
+  const nodes = Array.from({ length: args.nodes }, (_, i) => `node-${i}`);
+  const cluster = new Cluster(nodes, await freePort(), await freePort(), workDir);
+
+  // Whatever happens, stop what we started, and never run unbounded.
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    cluster.kill();
+    if (!args.keep) fs.rmSync(path.join(workDir, 'state'), { recursive: true, force: true });
+  };
+  proc.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    proc.on(sig, () => {
+      console.error(`\n${sig}: stopping the cluster`);
+      cleanup();
+      proc.exit(130);
+    });
+  }
+  const hardLimitS = args.duration + 150;
+  const hard = setTimeout(() => {
+    console.error(`harness error: the run exceeded its ${hardLimitS} s bound; seed ${args.seed}; replay: ${replay}`);
+    cleanup();
+    proc.exit(2);
+  }, hardLimitS * 1000);
+
+  console.log(
+    `jepsen: ${args.nodes} nodes, ${args.clients} clients, ${args.duration} s, faults ${args.faults.join(',') || 'none'}, seed ${args.seed}`,
+  );
+  console.log(`  work dir ${workDir} (wrangler log: ${cluster.log})`);
+  const tStart = nowS();
+  await cluster.start();
+  // Wait for a leader before the clock starts (a cold start elects in well under a second).
+  for (let i = 0; i < 100; i++) {
+    const r = await http(cluster.base, 'GET', '/readyz', undefined, 3000);
+    if (!('error' in r) && r.status === 200) break;
+    await sleep(200);
+  }
+  const startupS = nowS() - tStart;
+  console.log(`  cluster up in ${startupS.toFixed(1)} s`);
+
+  const rng = new Rng(args.seed);
+  const records: JRecord[] = [];
+  const events: FaultEvent[] = [];
+  const t0 = nowS();
+  const stop = { at: t0 + args.duration };
+  const clients = Array.from({ length: args.clients }, (_, i) =>
+    client(i, cluster.base, new Rng(args.seed * 1000 + i + 1), stop, records, args.opTimeoutMs),
+  );
+  const nem = nemesis(cluster, args, new Rng(rng.int(2 ** 31)), events, t0, stop.at).catch((e) => {
+    console.error(`harness error in the nemesis: ${(e as Error).stack}`);
+    throw e;
+  });
+  let nemesisError: unknown;
+  await nem.catch((e) => {
+    nemesisError = e;
+  });
+  if (nemesisError) {
+    stop.at = 0;
+    await Promise.all(clients);
+    cleanup();
+    return 2;
+  }
+  // Make sure everything is healed (a no-op if the nemesis did so), and time the recovery.
+  await heal(cluster);
+  const lastHeal = nowS();
+  const lastFaultHeal = events.length > 0 ? (events[events.length - 1]?.healed ?? lastHeal - t0) : lastHeal - t0;
+  const recoveryMs = await recovery(cluster.base, lastHeal, args.recoveryMs, args.opTimeoutMs);
+  await Promise.all(clients);
+  const runS = nowS() - t0;
+
+  const finals = await finalReads(cluster.base, args.clients, records, args.opTimeoutMs, nowS() + 20);
+  const checks: Check[] = [];
+
+  const sorted = [...records].sort((a, b) => a.call - b.call);
+  fs.writeFileSync(historyPath, `${sorted.map((r) => JSON.stringify(r)).join('\n')}\n`);
+
+  // (1) linearizability
+  const hist = toHistory(sorted);
+  const tCheck = Date.now();
+  const lin = checkLinearizable(hist);
+  const checkMs = Date.now() - tCheck;
+  if (!lin.ok) {
+    const lines = (lin.message ?? '').split('\n');
+    const shown = lines.length > 40 ? [...lines.slice(0, 40), `    ... (${lines.length - 40} more lines)`] : lines;
+    checks.push({ name: 'linearizable', ok: false, detail: shown.join('\n    ') });
+  } else {
+    checks.push({
+      name: 'linearizable',
+      ok: true,
+      detail: `${lin.explored ?? 0} states, ${checkMs} ms${lin.inconclusive ? `; INCONCLUSIVE on ${lin.inconclusiveKeys?.join(',')}` : ''}`,
+    });
+  }
+  // (2) no acknowledged write lost
+  const missing = KEYS.filter((k) => !finals.has(k));
+  const lost = lostWrites(sorted, finals);
+  checks.push({
+    name: 'no acked write lost',
+    ok: lost.length === 0 && missing.length === 0,
+    detail:
+      missing.length > 0
+        ? `final reads failed for ${missing.join(',')}`
+        : lost.length === 0
+          ? `final ${KEYS.map((k) => `${k}=${finals.get(k) ?? 'null'}`).join(' ')}`
+          : `${lost.length} lost:\n      ${lost.slice(0, 10).join('\n      ')}`,
+  });
+  // (3) convergence
+  checks.push(await convergence(cluster, 20_000));
+  // (4) recovery
+  checks.push({
+    name: `writes within ${args.recoveryMs} ms of last heal`,
+    ok: recoveryMs !== undefined && recoveryMs <= args.recoveryMs,
+    detail:
+      recoveryMs === undefined
+        ? 'no write succeeded'
+        : `first write ${recoveryMs} ms after the final heal (last fault healed at ${lastFaultHeal.toFixed(1)} s)`,
+  });
+
+  cleanup();
+  clearTimeout(hard);
+
+  // ---- summary ----
+  const count = (f: (r: JRecord) => boolean) => records.filter(f).length;
+  const byKind = new Map<string, number>();
+  for (const e of events) byKind.set(e.kind, (byKind.get(e.kind) ?? 0) + 1);
+  console.log('');
+  console.log(`  ops          ${records.length} in ${runS.toFixed(1)} s (${(records.length / runS).toFixed(0)}/s)`);
+  console.log(
+    `  outcomes     ok ${count((r) => r.ok === true)}, fail ${count((r) => r.ok === false && r.error !== null)}, cas-mismatch ${count((r) => r.op === 'cas' && r.ok === false && r.error === null)}, unknown ${count((r) => r.ok === null)}`,
+  );
+  for (const op of ['get', 'put', 'cas', 'delete'])
+    console.log(
+      `    ${op.padEnd(10)} ${String(count((r) => r.op === op)).padStart(5)} total, ${String(count((r) => r.op === op && r.ok === true)).padStart(5)} ok, ${String(count((r) => r.op === op && r.ok === null)).padStart(4)} unknown`,
+    );
+  console.log(
+    `  faults       ${events.length}${events.length ? ` (${[...byKind].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; wrangler starts ${cluster.starts}`,
+  );
+  console.log(`  history      ${historyPath}`);
+  console.log('');
+  console.log(`  ${'check'.padEnd(34)} result`);
+  for (const c of checks) console.log(`  ${c.name.padEnd(34)} ${c.ok ? 'PASS' : 'FAIL'}  ${c.detail}`);
+  console.log(`  total time   ${(nowS() - tStart).toFixed(1)} s (startup ${startupS.toFixed(1)} s)`);
+  const bad = checks.filter((c) => !c.ok);
+  if (bad.length > 0) {
+    console.log(`\nANOMALY (${bad.map((c) => c.name).join('; ')}): seed ${args.seed}`);
+    console.log(`replay: ${replay}`);
+    console.log(`(faults and op choices replay from the seed; timing does not, so a replay may not hit it again)`);
+    return 1;
+  }
+  console.log('\nOK');
+  return 0;
+}
+
+main().then(
+  (code) => {
+    proc.exitCode = code;
+    // Keep-alive sockets and stray timers must not hold the process open.
+    setTimeout(() => proc.exit(code), 500);
+  },
+  (e) => {
+    console.error(`harness error: ${(e as Error).stack ?? e}`);
+    proc.exit(2);
+  },
+);

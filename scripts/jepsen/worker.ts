@@ -1,0 +1,125 @@
+/**
+ * The Worker entry for the Jepsen-style runner (wrangler.jepsen.toml; never
+ * deployed). It serves the public API unchanged and adds test-only routes
+ * under /__jepsen/ that production never has:
+ *
+ *   GET  /__jepsen/nodes                 the configured members
+ *   PUT  /__jepsen/faults/:node          set a node's fault rules (its /internal/faults)
+ *   GET  /__jepsen/status/:node          a node's Raft status (role, term, commit, applied, ...)
+ *   GET  /__jepsen/dump/:node            a node's whole key space, read locally (serializable), and its hash
+ *   POST /__jepsen/crash/:node           crash one node: ctx.abort() (it restarts on its next event)
+ *
+ * The crash hook lives in a subclass of RaftNode exported under the same class
+ * name, so the Durable Object binding and migration match wrangler.toml.
+ */
+import { createApp } from '../../src/api/app.ts';
+import type { RangeReadResult } from '../../src/kv/index.ts';
+import type { ReadAnswer } from '../../src/node/raft-node.ts';
+import { RaftNode as BaseRaftNode } from '../../src/node/raft-node.ts';
+import { parseMembers } from '../../src/node/settings.ts';
+
+const CRASH_PATH = '/__jepsen/crash';
+
+export class RaftNode extends BaseRaftNode {
+  override async fetch(req: Request): Promise<Response> {
+    if (new URL(req.url).pathname === CRASH_PATH && req.method === 'POST') {
+      // Drops the in-memory object (core, fault rules, timers) as if it crashed; SQLite stays.
+      this.ctx.abort('jepsen: crash');
+      return Response.json({ crashed: true });
+    }
+    return super.fetch(req);
+  }
+}
+
+interface JepsenEnv {
+  readonly RAFT_NODE: DurableObjectNamespace;
+  readonly CLUSTER_NODES?: string;
+}
+
+const app = createApp();
+
+function stubOf(env: JepsenEnv, name: string): DurableObjectStub<RaftNode> {
+  const ns = env.RAFT_NODE as unknown as DurableObjectNamespace<RaftNode>;
+  return ns.get(ns.idFromName(name));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: number | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+async function sha256(text: string): Promise<string> {
+  const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function jepsen(req: Request, env: JepsenEnv): Promise<Response> {
+  const url = new URL(req.url);
+  const parts = url.pathname.split('/').filter((p) => p !== '');
+  const [, what, node] = parts;
+  const members = parseMembers(env.CLUSTER_NODES ?? 'node-0,node-1,node-2').map((m) => m.id);
+  if (what === 'nodes' && req.method === 'GET') return Response.json({ nodes: members });
+  if (node === undefined || !members.includes(node) || parts.length !== 3)
+    return Response.json({ error: { code: 'not_found', message: 'unknown jepsen route or node' } }, { status: 404 });
+  const stub = stubOf(env, node);
+  try {
+    if (what === 'faults' && req.method === 'PUT') {
+      return await withTimeout(
+        stub.fetch('https://node/internal/faults', {
+          method: 'PUT',
+          headers: { 'x-raft-node': node, 'content-type': 'application/json' },
+          body: await req.text(),
+        }),
+        3000,
+      );
+    }
+    if (what === 'status' && req.method === 'GET') {
+      return Response.json(await withTimeout(stub.status(), 3000));
+    }
+    if (what === 'dump' && req.method === 'GET') {
+      const r = await withTimeout(
+        stub.range({ start: '\u0001' }, 'serializable', 3000) as unknown as Promise<ReadAnswer<RangeReadResult>>,
+        5000,
+      );
+      if (r.status !== 'ok') return Response.json({ error: { code: r.status, message: 'no read' } }, { status: 503 });
+      const kvs = r.value.kvs.map((kv) => ({
+        key: kv.key,
+        value: new TextDecoder().decode(kv.value),
+        mod: kv.modRevision,
+        create: kv.createRevision,
+        version: kv.version,
+      }));
+      return Response.json({
+        revision: r.revision,
+        more: r.value.more,
+        count: kvs.length,
+        hash: await sha256(JSON.stringify([r.revision, kvs])),
+        kvs,
+      });
+    }
+    if (what === 'crash' && req.method === 'POST') {
+      try {
+        const res = await withTimeout(stub.fetch(`https://node${CRASH_PATH}`, { method: 'POST' }), 3000);
+        return Response.json({ crashed: true, status: res.status });
+      } catch (e) {
+        // abort() fails the request that triggered it: that is the expected outcome.
+        return Response.json({ crashed: true, error: String(e) });
+      }
+    }
+  } catch (e) {
+    return Response.json({ error: { code: 'unavailable', message: String(e) } }, { status: 503 });
+  }
+  return Response.json({ error: { code: 'not_found', message: 'unknown jepsen route' } }, { status: 404 });
+}
+
+export default {
+  fetch(req: Request, env: JepsenEnv, ctx: ExecutionContext): Response | Promise<Response> {
+    if (new URL(req.url).pathname.startsWith('/__jepsen/')) return jepsen(req, env);
+    return app.fetch(req, env, ctx);
+  },
+} satisfies ExportedHandler<JepsenEnv>;
