@@ -1,0 +1,160 @@
+/**
+ * The load generator, run in its own process (forked by bench/run.ts) so the
+ * clients do not share an event loop with the cluster. It receives one job
+ * at a time over IPC, runs `clients` closed-loop clients on keep-alive
+ * connections, and answers with throughput and latency percentiles. An
+ * operation is counted if it started inside the measured window (after the
+ * warm-up), and the run waits for it to finish, so slow tails are not cut off.
+ */
+import { Agent, request as httpRequest } from 'node:http';
+
+export type Scenario = 'put' | 'get-linearizable' | 'get-serializable' | 'cas';
+
+export interface LoadJob {
+  readonly base: string;
+  readonly scenario: Scenario;
+  readonly clients: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly keys: number;
+}
+
+export interface LoadResult {
+  readonly ops: number;
+  readonly errors: number;
+  readonly errorSample: string[];
+  readonly elapsedMs: number;
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+const VALUE = 'v'.repeat(64);
+
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i] ?? Number.NaN;
+}
+
+function request(agent: Agent, url: URL, method: string, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        agent,
+        method,
+        headers: body === undefined ? {} : { 'content-length': new TextEncoder().encode(body).byteLength },
+      },
+      (res) => {
+        let text = '';
+        const dec = new TextDecoder();
+        res.on('data', (c: Uint8Array) => {
+          text += dec.decode(c, { stream: true });
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: text + dec.decode() }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export async function runLoad(job: LoadJob): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: job.clients, maxFreeSockets: job.clients });
+  const base = job.base.replace(/\/$/, '');
+  let recording = false;
+  let stop = false;
+  const lat: number[] = [];
+  let errors = 0;
+  const errorSample: string[] = [];
+  const client = async (id: number) => {
+    let casRev: number | undefined;
+    let n = id;
+    while (!stop) {
+      n = (n * 1103515245 + 12345) % 2147483648;
+      const key = `bench/k${n % job.keys}`;
+      let url: URL;
+      let method = 'GET';
+      let body: string | undefined;
+      switch (job.scenario) {
+        case 'put':
+          url = new URL(`${base}/v1/kv/${key}`);
+          method = 'PUT';
+          body = VALUE;
+          break;
+        case 'get-linearizable':
+          url = new URL(`${base}/v1/kv/${key}`);
+          break;
+        case 'get-serializable':
+          url = new URL(`${base}/v1/kv/${key}?consistency=serializable`);
+          break;
+        case 'cas':
+          url = new URL(`${base}/v1/cas`);
+          method = 'POST';
+          body = JSON.stringify({
+            key: `bench/cas/${id}`,
+            value: VALUE,
+            expect: casRev === undefined ? { absent: true } : { mod_revision: casRev },
+          });
+          break;
+      }
+      const t0 = performance.now();
+      // An operation belongs to the window it started in, however long it takes.
+      const counted = recording;
+      let ok = false;
+      try {
+        const res = await request(agent, url, method, body);
+        ok = res.status === 200;
+        if (ok && job.scenario === 'cas') {
+          const j = JSON.parse(res.text) as {
+            succeeded: boolean;
+            revision: number;
+            current?: { mod_revision: number };
+          };
+          casRev = j.succeeded ? j.revision : j.current?.mod_revision;
+        }
+        if (!ok && errorSample.length < 5) errorSample.push(`${res.status} ${res.text.slice(0, 200)}`);
+      } catch (e) {
+        if (errorSample.length < 5) errorSample.push(String(e));
+      }
+      const dt = performance.now() - t0;
+      if (counted) {
+        if (ok) lat.push(dt);
+        else errors++;
+      }
+    }
+  };
+  const running = Array.from({ length: job.clients }, (_, i) => client(i + 1));
+  await new Promise((r) => setTimeout(r, job.warmupMs));
+  recording = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, job.durationMs));
+  recording = false;
+  const elapsedMs = performance.now() - t0;
+  stop = true;
+  await Promise.all(running);
+  agent.destroy();
+  const sorted = Float64Array.from(lat).sort();
+  return {
+    ops: lat.length,
+    errors,
+    errorSample,
+    elapsedMs,
+    opsPerSec: (lat.length * 1000) / elapsedMs,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    maxMs: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+  };
+}
+
+if (process.send) {
+  process.on('message', (job: LoadJob) => {
+    runLoad(job).then(
+      (r) => process.send?.({ ok: true, result: r }),
+      (e) => process.send?.({ ok: false, error: String(e) }),
+    );
+  });
+}

@@ -1,0 +1,667 @@
+/**
+ * `npm run bench` (issue 6): throughput and p50/p99 latency of the public
+ * API for a 3- and a 5-node cluster and, in the same run, for an
+ * unreplicated baseline (bench/baseline.ts); failover time after the leader
+ * is partitioned away; billed-operation counts per committed put and per
+ * idle minute. The Worker (bench/worker.ts) is bundled with esbuild and run
+ * in Miniflare on 127.0.0.1 (a free port); the load comes from a separate
+ * process (bench/load.ts).
+ *
+ *   npm run bench                 # about 3 minutes
+ *   npm run bench -- --quick      # about a minute: 3 nodes + baseline, short runs
+ *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N
+ *            --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
+ */
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { Miniflare } from 'miniflare';
+import type { LoadJob, LoadResult, Scenario } from './load.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+
+// ---- options ----
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const opt = (name: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = flag('quick');
+const list = (s: string) => s.split(',').map((x) => Number(x.trim()));
+const nodeCounts = list(opt('nodes') ?? (quick ? '3' : '3,5'));
+const clientCounts = list(opt('clients') ?? '1,16,64');
+const durationMs = Number(opt('duration-ms') ?? (quick ? 700 : 2000));
+const warmupMs = Number(opt('warmup-ms') ?? (quick ? 200 : 500));
+const failoverTrials = flag('no-failover') ? 0 : Number(opt('failover-trials') ?? 5);
+const idleMs = flag('no-idle') ? 0 : Number(opt('idle-ms') ?? (quick ? 5_000 : 20_000));
+const outDir = path.resolve(opt('out') ?? path.join(root, 'bench', 'results'));
+const KEYS = 100;
+const SCENARIOS: Scenario[] = ['put', 'get-linearizable', 'get-serializable', 'cas'];
+
+// ---- the Worker and its config ----
+
+interface BenchConfig {
+  compatibilityDate: string;
+  vars: Record<string, string>;
+}
+
+/** The few fields of wrangler.bench.toml this runner needs (flat `key = "value"` lines). */
+function readWranglerToml(): BenchConfig {
+  const text = readFileSync(path.join(root, 'wrangler.bench.toml'), 'utf8');
+  const vars: Record<string, string> = {};
+  let section = '';
+  let compatibilityDate = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') continue;
+    const sec = /^\[+([^\]]+)\]+$/.exec(line);
+    if (sec) {
+      section = sec[1] ?? '';
+      continue;
+    }
+    const kv = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"$/.exec(line);
+    if (!kv) continue;
+    if (section === '' && kv[1] === 'compatibility_date') compatibilityDate = kv[2] ?? '';
+    if (section === 'vars') vars[kv[1] ?? ''] = kv[2] ?? '';
+  }
+  return { compatibilityDate, vars };
+}
+
+async function bundle(dir: string): Promise<string> {
+  const outfile = path.join(dir, 'worker.js');
+  await build({
+    entryPoints: [path.join(root, 'bench', 'worker.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions: ['workerd', 'worker', 'browser'],
+    external: ['cloudflare:*', 'node:*'],
+    outfile,
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+const nodeNames = (n: number) => Array.from({ length: n }, (_, i) => `node-${i}`);
+
+async function startCluster(
+  scriptPath: string,
+  cfg: BenchConfig,
+  nodes: number,
+  persistDir: string,
+): Promise<{ mf: Miniflare; url: string }> {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    modulesRoot: path.dirname(scriptPath),
+    compatibilityDate: cfg.compatibilityDate,
+    bindings: { ...cfg.vars, CLUSTER_NODES: nodeNames(nodes).join(',') },
+    durableObjects: {
+      RAFT_NODE: { className: 'RaftNode', useSQLite: true },
+      BASELINE: { className: 'BaselineStore', useSQLite: true },
+    },
+    durableObjectsPersist: persistDir,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  return { mf, url };
+}
+
+// ---- HTTP helpers (the runner's own few requests) ----
+
+async function http(
+  url: string,
+  init: RequestInit = {},
+  timeoutMs = 10_000,
+): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface NodeStatus {
+  id: string;
+  role: string;
+  term: number;
+  commit: number;
+  applied: number;
+  leader: string;
+  quiet: boolean;
+  alarmAt: number | null;
+}
+
+interface Stats {
+  startedAt: number;
+  fetches: number;
+  rpcs: number;
+  alarms: number;
+  rowsWritten: number;
+  rowsRead: number;
+  sqlStatements: number;
+  databaseSize: number;
+  counting: boolean;
+}
+
+async function status(url: string, id: string): Promise<NodeStatus | undefined> {
+  try {
+    const r = await http(`${url}/bench/node/${id}/status`, {}, 2000);
+    return r.status === 200 ? (r.body as NodeStatus) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function stats(url: string, ids: string[]): Promise<Stats[]> {
+  return Promise.all(ids.map(async (id) => (await http(`${url}/bench/node/${id}/stats`)).body as Stats));
+}
+
+async function leaderOf(url: string, ids: string[]): Promise<NodeStatus | undefined> {
+  const all = await Promise.all(ids.map((id) => status(url, id)));
+  return all.filter((s) => s?.role === 'leader').sort((a, b) => (b?.term ?? 0) - (a?.term ?? 0))[0];
+}
+
+async function waitWritable(base: string, deadlineMs = 30_000): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  let last = '';
+  while (Date.now() < until) {
+    try {
+      const r = await http(`${base}/v1/kv/bench/ready`, { method: 'PUT', body: 'x' }, 5000);
+      if (r.status === 200) return;
+      last = JSON.stringify(r.body);
+    } catch (e) {
+      last = String(e);
+    }
+    await sleep(100);
+  }
+  throw new Error(`${base}: no write succeeded within ${deadlineMs} ms (${last})`);
+}
+
+async function preload(base: string): Promise<void> {
+  for (let i = 0; i < KEYS; i += 10) {
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, j) => {
+        const r = await http(`${base}/v1/kv/bench/k${i + j}`, { method: 'PUT', body: 'v'.repeat(64) });
+        if (r.status !== 200) throw new Error(`preload ${base}: ${r.status} ${JSON.stringify(r.body)}`);
+      }),
+    );
+  }
+}
+
+// ---- the load process ----
+
+class LoadProcess {
+  private readonly child: ChildProcess;
+  constructor() {
+    this.child = fork(path.join(here, 'load.ts'), [], {
+      execArgv: ['--experimental-strip-types', '--no-warnings'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+  }
+  run(job: LoadJob): Promise<LoadResult> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: { ok: boolean; result?: LoadResult; error?: string }) => {
+        this.child.off('exit', onExit);
+        if (m.ok && m.result) resolve(m.result);
+        else reject(new Error(m.error));
+      };
+      const onExit = (code: number | null) => reject(new Error(`load process exited (${code})`));
+      this.child.once('message', onMessage);
+      this.child.once('exit', onExit);
+      this.child.send(job);
+    });
+  }
+  stop(): void {
+    if (this.child.pid !== undefined && this.child.exitCode === null) this.child.kill();
+  }
+}
+
+// ---- measurements ----
+
+interface Row {
+  scenario: Scenario;
+  nodes: number;
+  clients: number;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  ratio: number | null;
+  errors: number;
+  /** Baseline rows: the cluster size they were measured next to (and are the ratio's denominator for). */
+  against?: number;
+}
+
+const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+
+function rowOf(scenario: Scenario, nodes: number, clients: number, r: LoadResult): Row {
+  return {
+    scenario,
+    nodes,
+    clients,
+    opsPerSec: round(r.opsPerSec, 1),
+    p50Ms: round(r.p50Ms),
+    p99Ms: round(r.p99Ms),
+    maxMs: round(r.maxMs),
+    ratio: null,
+    errors: r.errors,
+  };
+}
+
+interface CostResult {
+  nodes: number;
+  clients: number;
+  committedEntries: number;
+  requestsPerPut: number;
+  peerMessagesPerPut: number;
+  apiRpcsPerPut: number;
+  alarmsPerPut: number;
+  rowsWrittenPerPutPerNode: number;
+  rowsWrittenPerPutByNode: Record<string, number>;
+  sqlStatementsPerPutPerNode: number;
+  baselineNote: string;
+}
+
+async function measureCost(
+  url: string,
+  ids: string[],
+  during: () => Promise<void>,
+  clients: number,
+): Promise<CostResult | undefined> {
+  const before = await stats(url, ids);
+  const l0 = await leaderOf(url, ids);
+  await during();
+  const l1 = await leaderOf(url, ids);
+  const after = await stats(url, ids);
+  if (!l0 || !l1 || !before.every((s) => s.counting)) return undefined;
+  const commits = l1.commit - l0.commit;
+  const sum = (f: (s: Stats) => number) => after.reduce((a, s, i) => a + f(s) - f(before[i] as Stats), 0);
+  const byNode: Record<string, number> = {};
+  ids.forEach((id, i) => {
+    byNode[id] = round(((after[i]?.rowsWritten ?? 0) - (before[i]?.rowsWritten ?? 0)) / commits, 3);
+  });
+  const fetches = sum((s) => s.fetches);
+  const rpcs = sum((s) => s.rpcs) - 2 * ids.length; // minus the runner's own status queries
+  const alarms = sum((s) => s.alarms);
+  return {
+    nodes: ids.length,
+    clients,
+    committedEntries: commits,
+    requestsPerPut: round((fetches + rpcs + alarms) / commits, 3),
+    peerMessagesPerPut: round(fetches / commits, 3),
+    apiRpcsPerPut: round(rpcs / commits, 3),
+    alarmsPerPut: round(alarms / commits, 3),
+    rowsWrittenPerPutPerNode: round(sum((s) => s.rowsWritten) / commits / ids.length, 3),
+    rowsWrittenPerPutByNode: byNode,
+    sqlStatementsPerPutPerNode: round(sum((s) => s.sqlStatements) / commits / ids.length, 3),
+    baselineNote: 'baseline: 1 request and 2 row upserts (key row, revision row) per put',
+  };
+}
+
+interface IdleResult {
+  nodes: number;
+  quietAfterMs: number | null;
+  windowMs: number;
+  invocations: number;
+  invocationsPerIdleMinute: number;
+  byNode: Record<string, { fetches: number; rpcs: number; alarms: number }>;
+  alarmsPending: Record<string, number | null>;
+  /** Nodes whose object was evicted while idle (hibernation) and started again by the runner's counter query. */
+  evictedInWindow: string[];
+}
+
+async function measureIdle(url: string, ids: string[], windowMs: number): Promise<IdleResult> {
+  const t0 = Date.now();
+  let quietAfterMs: number | null = null;
+  while (Date.now() - t0 < 60_000) {
+    const all = await Promise.all(ids.map((id) => status(url, id)));
+    if (all.every((s) => s?.quiet && s.alarmAt === null)) {
+      quietAfterMs = Date.now() - t0;
+      break;
+    }
+    await sleep(250);
+  }
+  const pending = Object.fromEntries(
+    await Promise.all(ids.map(async (id) => [id, (await status(url, id))?.alarmAt ?? null] as const)),
+  );
+  const before = await stats(url, ids);
+  await sleep(windowMs);
+  const after = await stats(url, ids);
+  const byNode: IdleResult['byNode'] = {};
+  let invocations = 0;
+  const restartedInWindow: string[] = [];
+  ids.forEach((id, i) => {
+    const a = after[i] as Stats;
+    const b = before[i] as Stats;
+    // Counters live in memory: an object evicted (and started again) in the
+    // window counts from zero, and whatever restarted it is in its counters.
+    const restarted = a.startedAt !== b.startedAt;
+    if (restarted) restartedInWindow.push(id);
+    const z = restarted ? { fetches: 0, rpcs: 0, alarms: 0 } : b;
+    const d = { fetches: a.fetches - z.fetches, rpcs: a.rpcs - z.rpcs, alarms: a.alarms - z.alarms };
+    byNode[id] = d;
+    invocations += d.fetches + d.rpcs + d.alarms;
+  });
+  return {
+    nodes: ids.length,
+    quietAfterMs,
+    windowMs,
+    invocations,
+    invocationsPerIdleMinute: round((invocations * 60_000) / windowMs, 2),
+    byNode,
+    alarmsPending: pending,
+    evictedInWindow: restartedInWindow,
+  };
+}
+
+interface FailoverTrial {
+  oldLeader: string;
+  newLeader: string | null;
+  electedMs: number | null;
+  firstWriteMs: number | null;
+}
+
+async function setFaults(url: string, ids: string[], blocked: string[]): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      const r = await http(`${url}/bench/node/${id}/faults`, { method: 'PUT', body: JSON.stringify({ blocked }) });
+      if (r.status !== 200) throw new Error(`faults on ${id}: ${r.status} ${JSON.stringify(r.body)}`);
+    }),
+  );
+}
+
+/**
+ * One trial: under steady writes (8 writers, 300 ms request deadlines), cut
+ * the leader off from every peer in both directions; measure when another
+ * node reports itself leader (status polled every 20 ms) and when the first
+ * write sent after the cut is acknowledged. Then heal, crash-restart the old
+ * leader, and wait until writes flow again.
+ */
+async function failoverTrial(url: string, ids: string[]): Promise<FailoverTrial> {
+  await waitWritable(url);
+  let stop = false;
+  let cutAt = Number.POSITIVE_INFINITY;
+  let firstWriteAt: number | null = null;
+  const writer = async (w: number) => {
+    let n = 0;
+    while (!stop) {
+      const started = Date.now();
+      try {
+        const r = await http(
+          `${url}/v1/kv/bench/failover/${w}`,
+          { method: 'PUT', body: String(n++), headers: { 'X-Request-Timeout-Ms': '300' } },
+          2000,
+        );
+        if (r.status === 200 && started >= cutAt && firstWriteAt === null) firstWriteAt = Date.now();
+      } catch {
+        // counted as a failed write
+      }
+      if (Date.now() - started < 5) await sleep(5);
+    }
+  };
+  const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+  await sleep(500);
+  const old = await leaderOf(url, ids);
+  if (!old) {
+    stop = true;
+    await Promise.all(writers);
+    throw new Error('failover: no leader before the cut');
+  }
+  const others = ids.filter((id) => id !== old.id);
+  const blocked = others.flatMap((o) => [`${old.id}>${o}`, `${o}>${old.id}`]);
+  cutAt = Date.now();
+  await setFaults(url, ids, blocked);
+  let electedAt: number | null = null;
+  let newLeader: string | null = null;
+  while (Date.now() - cutAt < 15_000 && (electedAt === null || firstWriteAt === null)) {
+    if (electedAt === null) {
+      const all = await Promise.all(others.map((id) => status(url, id)));
+      const nl = all.find((s) => s?.role === 'leader' && s.term > old.term);
+      if (nl) {
+        electedAt = Date.now();
+        newLeader = nl.id;
+      }
+    }
+    await sleep(20);
+  }
+  stop = true;
+  await Promise.all(writers);
+  await setFaults(url, ids, []);
+  await http(`${url}/bench/node/${old.id}/abort`, { method: 'POST' });
+  await waitWritable(url);
+  // Let the restarted node catch up before the next trial.
+  const until = Date.now() + 5_000;
+  while (Date.now() < until) {
+    const l = await leaderOf(url, ids);
+    const s = await status(url, old.id);
+    if (l && s && s.applied >= l.commit) break;
+    await sleep(100);
+  }
+  return {
+    oldLeader: old.id,
+    newLeader,
+    electedMs: electedAt === null ? null : electedAt - cutAt,
+    firstWriteMs: firstWriteAt === null ? null : firstWriteAt - cutAt,
+  };
+}
+
+function summary(xs: (number | null)[]): { min: number; median: number; max: number; missing: number } | null {
+  const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  const median = v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+  return { min: v[0] as number, median, max: v[v.length - 1] as number, missing: xs.length - v.length };
+}
+
+// ---- output ----
+
+function table(rows: Row[]): string {
+  const head = ['scenario', 'nodes', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'ratio', 'errors'];
+  const lines = rows.map((r) => [
+    r.scenario,
+    r.nodes === 0 ? `base(${r.against})` : String(r.nodes),
+    String(r.clients),
+    r.opsPerSec.toFixed(1),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.maxMs.toFixed(1),
+    r.ratio === null ? '' : r.ratio.toFixed(2),
+    String(r.errors),
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const fmt = (l: string[]) => l.map((c, i) => (i < 1 ? c.padEnd(w[i] ?? 0) : c.padStart(w[i] ?? 0))).join('  ');
+  return [fmt(head), ...lines.map(fmt)].join('\n');
+}
+
+function versionOf(pkg: string): string {
+  try {
+    return JSON.parse(readFileSync(path.join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim();
+    return dirty ? `${head} (src modified)` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---- main ----
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const cfg = readWranglerToml();
+  const tickMs = Number(cfg.vars.TICK_MS ?? 250);
+  const electionTicks = Number(cfg.vars.ELECTION_TICKS ?? 8);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'durable-raft-bench-'));
+  const scriptPath = await bundle(tmp);
+  const load = new LoadProcess();
+  const rows: Row[] = [];
+  const baseline = new Map<string, Row>();
+  const costs: CostResult[] = [];
+  const idle: IdleResult[] = [];
+  let failover: unknown = null;
+  const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
+  let mf: Miniflare | undefined;
+  try {
+    for (const [ci, n] of nodeCounts.entries()) {
+      const ids = nodeNames(n);
+      const persist = path.join(tmp, `do-${n}`);
+      mkdirSync(persist);
+      const started = await startCluster(scriptPath, cfg, n, persist);
+      mf = started.mf;
+      const url = started.url;
+      log(`${n}-node cluster on ${url}`);
+      const first = ci === 0;
+      await waitWritable(url);
+      await preload(url);
+      await waitWritable(`${url}/baseline`);
+      await preload(`${url}/baseline`);
+      for (const scenario of SCENARIOS) {
+        for (const clients of clientCounts) {
+          const job = (base: string): LoadJob => ({ base, scenario, clients, warmupMs, durationMs, keys: KEYS });
+          {
+            // The baseline runs next to each cluster size, just before it: ratios compare neighbours in time.
+            const b = { ...rowOf(scenario, 0, clients, await load.run(job(`${url}/baseline`))), against: n };
+            baseline.set(`${scenario}/${clients}`, b);
+            rows.push(b);
+          }
+          let r: LoadResult | undefined;
+          if (scenario === 'put' && clients === Math.max(...clientCounts)) {
+            const cost = await measureCost(
+              url,
+              ids,
+              async () => {
+                r = await load.run(job(url));
+              },
+              clients,
+            );
+            if (cost) costs.push(cost);
+          } else r = await load.run(job(url));
+          const row = rowOf(scenario, n, clients, r as LoadResult);
+          const b = baseline.get(`${scenario}/${clients}`);
+          if (b)
+            row.ratio = round(
+              scenario.startsWith('get') || scenario === 'put' || scenario === 'cas' ? row.opsPerSec / b.opsPerSec : 0,
+              3,
+            );
+          rows.push(row);
+          log(
+            `${scenario} n=${n} c=${clients}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} ratio ${row.ratio ?? '-'} errors ${row.errors}`,
+          );
+          if (r && r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
+        }
+      }
+      if (first && idleMs > 0) {
+        log(`idle: waiting for the ${n}-node cluster to go quiet, then ${idleMs} ms`);
+        idle.push(await measureIdle(url, ids, idleMs));
+        log(`idle: ${JSON.stringify(idle[idle.length - 1])}`);
+      }
+      if (first && failoverTrials > 0) {
+        const trials: FailoverTrial[] = [];
+        for (let t = 0; t < failoverTrials; t++) {
+          const tr = await failoverTrial(url, ids);
+          trials.push(tr);
+          log(`failover trial ${t + 1}: ${JSON.stringify(tr)}`);
+        }
+        failover = {
+          nodes: n,
+          tickMs,
+          electionTimeoutMs: electionTicks * tickMs,
+          randomizedElectionTimeoutMs: [electionTicks * tickMs, 2 * electionTicks * tickMs],
+          method:
+            'steady writes (8 writers, 300 ms deadlines); the leader is partitioned from every peer; electedMs = a new leader reports itself (status polled every 20 ms), firstWriteMs = first write sent after the cut acknowledged; then heal and crash-restart the old leader',
+          electedMs: summary(trials.map((t) => t.electedMs)),
+          firstWriteMs: summary(trials.map((t) => t.firstWriteMs)),
+          trials,
+        };
+      }
+      await mf.dispose();
+      mf = undefined;
+    }
+  } finally {
+    load.stop();
+    if (mf) await mf.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const durationS = round((Date.now() - started) / 1000, 1);
+  const result = {
+    startedAt: new Date(started).toISOString(),
+    durationS,
+    mode: quick ? 'quick' : 'default',
+    machine: {
+      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memGb: round(os.totalmem() / 2 ** 30, 1),
+      node: process.version,
+    },
+    versions: {
+      commit: gitCommit(),
+      miniflare: versionOf('miniflare'),
+      workerd: versionOf('workerd'),
+      esbuild: versionOf('esbuild'),
+    },
+    settings: {
+      compatibilityDate: cfg.compatibilityDate,
+      vars: cfg.vars,
+      tickMs,
+      electionTicks,
+      durationMs,
+      warmupMs,
+      keys: KEYS,
+      valueBytes: 64,
+      clients: clientCounts,
+      nodes: nodeCounts,
+      persistence: 'Miniflare durableObjectsPersist on a temp dir (SQLite on disk)',
+    },
+    rows,
+    cost: costs,
+    idle,
+    failover,
+  };
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+
+  console.log(table(rows));
+  for (const c of costs) console.log(`cost: ${JSON.stringify(c)}`);
+  for (const i of idle)
+    console.log(`idle: ${i.invocationsPerIdleMinute} invocations per idle minute (quiet after ${i.quietAfterMs} ms)`);
+  if (failover) {
+    const f = failover as { electedMs: unknown; firstWriteMs: unknown; electionTimeoutMs: number };
+    console.log(
+      `failover (election timeout ${f.electionTimeoutMs} ms): elected ${JSON.stringify(f.electedMs)} first write ${JSON.stringify(f.firstWriteMs)}`,
+    );
+  }
+  console.log(`wrote ${path.relative(process.cwd(), file)} (${durationS} s)`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
