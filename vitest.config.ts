@@ -38,6 +38,7 @@ export default defineConfig({
             'test/storage/**/*.test.ts',
             'test/driver/**/*.test.ts',
             'test/transport/**/*.test.ts',
+            'test/node/**/*.test.ts',
           ],
           testTimeout: 20_000,
           hookTimeout: 20_000,

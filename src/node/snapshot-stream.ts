@@ -66,16 +66,20 @@ export class SnapshotStream {
     const now = h.now();
     const current = h.tables.exportInfo();
     const s = this.sessions.get(m.to);
-    if (s && s.term === m.term && current?.generation === s.export.generation) {
-      // The core retries while the stream is still under way: resend only what seems lost.
+    const sameExport = current?.generation === s?.export.generation;
+    if (s && s.term === m.term && sameExport && s.export.index >= m.snapshot.meta.index && !s.installing) {
+      // The core retries while the stream is still under way: resend only the chunk that seems lost.
       if (now - s.lastProgressAt < h.staleMs) return;
       s.lastProgressAt = now;
-      if (s.installing) this.sendInstall(s);
-      else this.sendChunk(s);
+      this.sendChunk(s);
       return;
     }
+    if (s?.installing && s.term === m.term && now - s.lastProgressAt < h.staleMs) return;
+    // Otherwise start over: no session, a new term, an export replaced or too old for what the
+    // follower needs, or an install that did not take (it may have lost its staged import).
     let exp = current;
     if (!exp || exp.index < m.snapshot.meta.index) {
+      // The newest export is older than the snapshot the core asks for: take a new one.
       const p = h.appliedPoint();
       exp = h.tables.exportNow(p.index, p.term, p.conf);
       this.stats.exports++;

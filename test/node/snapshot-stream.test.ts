@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { SnapshotStream } from '../../src/node/snapshot-stream.ts';
+import type { Message } from '../../src/raft/index.ts';
+import { SnapshotTables } from '../../src/storage/index.ts';
+import { decodeStreamMsg } from '../../src/transport/index.ts';
+import { nodeSql } from '../support/node-sql.ts';
+
+const CONF = { voters: ['a', 'b'], learners: [] };
+type SnapshotMessage = Extract<Message, { type: 'snapshot' }>;
+
+/** A leader-side stream over a real (node:sqlite) table, with a clock and an outbox. */
+function setup() {
+  const sql = nodeSql();
+  const tables = new SnapshotTables(sql);
+  sql.exec("INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (X'6b', X'01', 1, 1, 1)");
+  let now = 0;
+  let applied = 10;
+  const posts: { to: string; seq: number; session: string }[] = [];
+  const raft: Message[] = [];
+  const stream = new SnapshotStream({
+    self: 'a',
+    tables,
+    now: () => now,
+    rng: { int: () => 7 },
+    appliedPoint: () => ({ index: applied, term: 2, conf: CONF }),
+    term: () => ({ term: 2, leader: true }),
+    post: (to, _path, body) => {
+      const m = decodeStreamMsg(body);
+      posts.push({ to, seq: m.seq, session: m.session });
+    },
+    sendRaft: (m) => raft.push(m),
+    staleMs: 100,
+  });
+  const ask = (index: number): SnapshotMessage => ({
+    type: 'snapshot',
+    from: 'a',
+    to: 'b',
+    term: 2,
+    snapshot: { meta: { index, term: 2, conf: CONF }, data: new Uint8Array() },
+  });
+  return {
+    stream,
+    tables,
+    posts,
+    raft,
+    ask,
+    tick: (ms: number) => {
+      now += ms;
+    },
+    apply: (i: number) => {
+      applied = i;
+    },
+  };
+}
+
+describe('snapshot stream (leader side)', () => {
+  it('streams, then sends the install once the last chunk is acknowledged; a retry while under way sends nothing', () => {
+    const t = setup();
+    t.stream.request(t.ask(8));
+    expect(t.posts).toHaveLength(1);
+    t.stream.request(t.ask(8)); // the core retries: the stream is under way
+    expect(t.posts).toHaveLength(1);
+    const { session } = t.posts[0] as { session: string };
+    t.stream.onAck({ kind: 'ack', from: 'b', to: 'a', session, seq: 0, ok: true });
+    expect(t.raft).toMatchObject([{ type: 'snapshot', to: 'b', snapshot: { meta: { index: 10, term: 2 } } }]);
+  });
+
+  it('a stale stream resends its current chunk; an install that did not take restarts the stream', () => {
+    const t = setup();
+    t.stream.request(t.ask(8));
+    t.tick(200);
+    t.stream.request(t.ask(8));
+    expect(t.posts.map((p) => p.seq)).toEqual([0, 0]);
+    const { session } = t.posts[0] as { session: string };
+    t.stream.onAck({ kind: 'ack', from: 'b', to: 'a', session, seq: 0, ok: true });
+    expect(t.raft).toHaveLength(1);
+    t.stream.request(t.ask(8)); // soon after the install: its answer may be on the way
+    expect(t.posts).toHaveLength(2);
+    t.tick(200);
+    t.stream.request(t.ask(8)); // still asked long after: start over
+    expect(t.posts).toHaveLength(3);
+  });
+
+  it('a follower needing a newer snapshot than the export gets a fresh export, not the old stream', () => {
+    const t = setup();
+    t.stream.request(t.ask(8));
+    expect(t.tables.exportInfo()?.index).toBe(10);
+    t.apply(30);
+    t.stream.request(t.ask(20)); // the leader compacted past the export meanwhile
+    expect(t.tables.exportInfo()?.index).toBe(30);
+    expect(t.stream.stats.exports).toBe(2);
+    expect(t.posts).toHaveLength(2);
+  });
+});
