@@ -99,6 +99,17 @@ export class ClusterClient {
     return ids[(i + 1) % ids.length] ?? '';
   }
 
+  /**
+   * Where to go after `target` said it does not lead: to its hint at once
+   * (`hops` counts such jumps; above 0 means go now), but a run of hints
+   * without progress falls back to pausing (hops 0) before the next try.
+   */
+  private afterNotLeader(target: string, hint: string | undefined, hops: number): { target: string; hops: number } {
+    const useful = hint !== undefined && hint !== '' && hint !== target;
+    if (useful && hops < 2 * this.members.length) return { target: hint, hops: hops + 1 };
+    return { target: useful ? hint : this.next(target), hops: 0 };
+  }
+
   private first(): string {
     return this.knownLeader() ?? this.next(undefined);
   }
@@ -153,14 +164,8 @@ export class ClusterClient {
         case 'notLeader':
           last = `${target} is not the leader`;
           this.forget(target);
-          if (out.leader && out.leader !== target && hops < 2 * this.members.length) {
-            // Follow the hint at once; a run of hints without progress falls back to pausing.
-            hops++;
-            target = out.leader;
-            continue;
-          }
-          hops = 0;
-          target = out.leader && out.leader !== target ? out.leader : this.next(target);
+          ({ target, hops } = this.afterNotLeader(target, out.leader, hops));
+          if (hops > 0) continue;
           break;
         case 'refused':
           last = `${target} refused: ${out.reason ?? ''}`;
@@ -218,13 +223,8 @@ export class ClusterClient {
       this.forget(target);
       if (out.status === 'notLeader') {
         last = `${target} is not the leader`;
-        if (out.leader && out.leader !== target && hops < 2 * this.members.length) {
-          hops++;
-          target = out.leader;
-          continue;
-        }
-        hops = 0;
-        target = out.leader && out.leader !== target ? out.leader : this.next(target);
+        ({ target, hops } = this.afterNotLeader(target, out.leader, hops));
+        if (hops > 0) continue;
       } else {
         last = `${target}: ${out.status}`;
         target = this.next(target);
