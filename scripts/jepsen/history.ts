@@ -1,6 +1,7 @@
 /**
- * The runner's JSONL history format (one object per line) and its conversion
- * to the checker's HistoryOp (test/support/history.ts):
+ * The runner's records, their conversion to the checker's HistoryOp
+ * (test/support/history.ts), and the history file (`toFileLine`). In memory
+ * a record is:
  *
  *   {"client":3,"op":"put"|"get"|"cas"|"delete","key":"k1","value":"v3-17"|null,
  *    "expected":"v2-12"|null,"ok":true|false|null,"output":"v3-17"|null,
@@ -56,6 +57,42 @@ export function toHistory(records: readonly JRecord[]): HistoryOp[] {
     if (r.op === 'cas') return { ...base, status: 'ok' as const, output: { ok: true } };
     return { ...base, status: 'ok' as const, output: {} };
   });
+}
+
+/** One line of the history file, exactly as README "Fault testing" documents it. */
+export interface FileLine {
+  client: number;
+  op: JRecord['op'];
+  key: string;
+  value: string | null;
+  expected: string | null;
+  ok: boolean | null;
+  output: string | null;
+  call: number;
+  return: number | null;
+}
+
+/**
+ * A record as a history-file line: `ok` only for cas and delete, `output` only
+ * for get, `return` null when the outcome is unknown. Operations refused before
+ * they reached the log (an HTTP error that proves no effect, or a refused
+ * connection) took no effect and are left out.
+ */
+export function toFileLine(r: JRecord): FileLine | undefined {
+  const unknown = r.ok === null;
+  const casCompareFailed = r.op === 'cas' && r.ok === false && r.error === null;
+  if (!unknown && r.ok === false && !casCompareFailed) return undefined;
+  return {
+    client: r.client,
+    op: r.op,
+    key: r.key,
+    value: r.op === 'put' || r.op === 'cas' ? r.value : null,
+    expected: r.op === 'cas' ? r.expected : null,
+    ok: unknown || r.op === 'get' || r.op === 'put' ? null : r.ok,
+    output: r.op === 'get' && !unknown ? r.output : null,
+    call: r.call,
+    return: unknown ? null : r.return,
+  };
 }
 
 /** A record as a short line for reports. */

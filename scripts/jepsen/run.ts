@@ -17,7 +17,7 @@
  */
 import { checkLinearizable } from '../../test/support/linearizability.ts';
 import { Cluster, type FaultRules } from './cluster.ts';
-import { describe, type JRecord, toHistory } from './history.ts';
+import { describe, type JRecord, toFileLine, toHistory } from './history.ts';
 import { freePort, fs, os, path, proc, sleep } from './node-api.ts';
 
 const FAULT_KINDS = ['partition', 'crash', 'restart', 'slow'] as const;
@@ -571,7 +571,11 @@ async function main(): Promise<number> {
   const checks: Check[] = [];
 
   const sorted = [...records].sort((a, b) => a.call - b.call);
-  fs.writeFileSync(historyPath, `${sorted.map((r) => JSON.stringify(r)).join('\n')}\n`);
+  const lines = sorted.flatMap((r) => {
+    const line = toFileLine(r);
+    return line ? [JSON.stringify(line)] : [];
+  });
+  fs.writeFileSync(historyPath, `${lines.join('\n')}\n`);
 
   // (1) linearizability
   const hist = toHistory(sorted);
