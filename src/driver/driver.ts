@@ -158,7 +158,7 @@ export class Driver<R> {
 
   /** A linearizable read barrier (ReadIndex, thesis §6.4). */
   read(cb: (o: ReadOutcome) => void): void {
-    const st = this.node.status();
+    const st = this.node.basicStatus();
     if (st.role !== 'leader' && st.leader === '') {
       cb({ status: 'notLeader', leader: '' });
       return;

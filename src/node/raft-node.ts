@@ -49,7 +49,12 @@ export class RaftNode extends NodeObject<KvResult> {
     const node = this.node();
     const kv = this.kv as KvStateMachine;
     if (consistency === 'serializable') {
-      return { status: 'ok', value: fn(kv), revision: kv.revision(), stale: node.driver.status().role !== 'leader' };
+      return {
+        status: 'ok',
+        value: fn(kv),
+        revision: kv.revision(),
+        stale: node.driver.node.basicStatus().role !== 'leader',
+      };
     }
     const barrier: Timed<{ status: string; leader?: string }> = await this.readBarrier(timeoutMs);
     if (barrier.status === 'notLeader') return { status: 'notLeader', leader: barrier.leader ?? '' };

@@ -93,7 +93,7 @@ export class NodeRuntime<R> {
             return { index, term: log.term(index) ?? 0, conf: sm.conf() ?? this.driver.status().conf };
           },
           term: () => {
-            const st = this.driver.status();
+            const st = this.driver.node.basicStatus();
             return { term: st.term, leader: st.role === 'leader' };
           },
           post: (to, path, body, onFail) => this.transport.postNow(to, path, body, onFail),
@@ -146,7 +146,7 @@ export class NodeRuntime<R> {
     this.event(() => {
       for (const m of env.msgs) if (m.to === this.id && this.installable(m)) this.driver.node.step(m);
     }, wakes);
-    if (env.quiet && env.from === this.driver.status().leader) this.sleep(env.from);
+    if (env.quiet && env.from === this.driver.node.basicStatus().leader) this.sleep(env.from);
   }
 
   /** A snapshot chunk or its acknowledgement (the body of the snapshot route). Throws EnvelopeError on bad input. */
@@ -159,7 +159,7 @@ export class NodeRuntime<R> {
     this.event(() => {
       if (m.kind === 'ack') stream.onAck(m);
       else
-        stageChunk(tables, m, this.driver.status().term, (to, ack) =>
+        stageChunk(tables, m, this.driver.node.basicStatus().term, (to, ack) =>
           this.transport.postNow(to, SNAPSHOT_PATH, ack, () => {}),
         );
     });
@@ -250,7 +250,7 @@ export class NodeRuntime<R> {
 
   /** The leader to direct clients to: the live one, or the one that went quiet. */
   leaderHint(): NodeId {
-    return this.driver.status().leader || this.quietLeader;
+    return this.driver.node.basicStatus().leader || this.quietLeader;
   }
 
   /**
@@ -260,7 +260,7 @@ export class NodeRuntime<R> {
    * that leader stays silent for an election timeout.
    */
   private campaignIfLeaderless(): void {
-    const st = this.driver.status();
+    const st = this.driver.node.basicStatus();
     if (st.leader === '' && this.quietLeader === '' && st.role === 'follower') this.driver.node.campaign();
   }
 
@@ -280,7 +280,7 @@ export class NodeRuntime<R> {
       act();
       this.host.sql.transaction(() => this.driver.process());
       this.transport.flush(this.maybeQuiesce());
-      if (this.driver.node.status().leader !== '') this.quietLeader = '';
+      if (this.driver.node.basicStatus().leader !== '') this.quietLeader = '';
       this.armAlarm();
     } catch (e) {
       // An exception here means memory and storage may disagree: start over from storage.
@@ -320,9 +320,11 @@ export class NodeRuntime<R> {
    * heartbeating after `quiesceAfterTicks`; the batch it sends now tells them.
    */
   private maybeQuiesce(): boolean {
+    // The cheap checks first: on a busy leader this runs after every event.
+    if (this.quiet || !this.driver.idle() || this.idleTicks < this.settings.quiesceAfterTicks) return false;
+    if (this.driver.node.basicStatus().role !== 'leader') return false;
     const st = this.driver.status();
-    if (st.role !== 'leader' || this.quiet || !this.driver.idle() || st.leadTransferee !== '') return false;
-    if (this.idleTicks < this.settings.quiesceAfterTicks || st.commit !== st.lastIndex) return false;
+    if (st.leadTransferee !== '' || st.commit !== st.lastIndex) return false;
     for (const [id, pr] of Object.entries(st.progress)) {
       if (id !== this.id && pr.match !== st.lastIndex) return false;
     }

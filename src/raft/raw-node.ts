@@ -170,6 +170,11 @@ export class RawNode {
     if (lastApplied) log.applied = lastApplied.index;
   }
 
+  /** Role, term and leader only: cheap enough for every event (status() builds the progress map too). */
+  basicStatus(): { readonly role: Role; readonly term: Term; readonly leader: NodeId } {
+    return { role: this.raft.role, term: this.raft.term, leader: this.raft.lead };
+  }
+
   status(): Status {
     const r = this.raft;
     const progress: Record<NodeId, { match: Index; next: Index; state: string; recentActive: boolean }> = {};
