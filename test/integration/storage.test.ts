@@ -10,6 +10,7 @@ import { type Sql, SqliteKvTable, SqliteLogStore } from '../../src/storage/index
 import { migrate, SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { kvTableSuite } from '../kv/table-suite.ts';
 import { logStoreSuite } from '../support/log-store-suite.ts';
+import { schemaVersion, userTables } from '../support/schema-helpers.ts';
 import { command, localValue, stub as nodeStub, waitFor } from './cluster-helpers.ts';
 
 /**
@@ -180,26 +181,13 @@ describe('on a Durable Object: one Ready is one atomic write', () => {
 // ---------------------------------------------------------------------------
 // Schema upgrades on a Durable Object (the node:sqlite twin is test/storage/schema.test.ts).
 
-function tables(sql: Sql): Set<string> {
-  return new Set(
-    sql
-      .exec(`SELECT name FROM sqlite_master WHERE type = 'table'`)
-      .map((r) => String(r.name))
-      .filter((n) => !n.startsWith('sqlite_') && !n.startsWith('_cf_')),
-  );
-}
-
-function schemaVersion(sql: Sql): number {
-  return Number(sql.exec('SELECT version FROM schema_version WHERE id = 0')[0]?.version);
-}
-
 const OLD_HARD = { term: 7, vote: 'node-1', commit: 4 };
 const OLD_SNAP = { index: 2, term: 3, conf: { voters: ['node-0', 'node-1', 'node-2'], learners: [] } };
 const OLD_META: KvMeta = { revision: 2, applied: 4, conf: OLD_SNAP.conf };
 
 /** Writes into the tables that exist at this database's version, with the SQL that version's code used. */
 function seedOld(sql: Sql): Set<string> {
-  const have = tables(sql);
+  const have = userTables(sql);
   sql.transaction(() => {
     if (have.has('raft_state'))
       sql.exec('UPDATE raft_state SET term = ?, vote = ?, commit_index = ? WHERE id = 0', 7, 'node-1', 4);
@@ -261,7 +249,7 @@ describe('on a Durable Object: schema upgrades', () => {
       await runInDurableObject(nodeStub(name), (_instance, state) => {
         const sql = durableObjectSql(state.storage);
         migrate(sql, v);
-        const have = tables(sql);
+        const have = userTables(sql);
         sql.transaction(() => {
           // What a solo node of that version had written: its identity, a term-2 log, commit 2.
           sql.exec(`INSERT INTO node_identity (id, name, initial_members) VALUES (0, ?, '["node-0"]')`, name);

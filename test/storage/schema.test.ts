@@ -5,6 +5,7 @@ import type { Sql } from '../../src/storage/index.ts';
 import { SqliteKvTable, SqliteLogStore } from '../../src/storage/index.ts';
 import { migrate, migrations, SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { nodeSql } from '../support/node-sql.ts';
+import { schemaVersion, userTables } from '../support/schema-helpers.ts';
 
 /**
  * Schema upgrades (src/storage/schema.ts), written against `migrations` and
@@ -17,23 +18,10 @@ import { nodeSql } from '../support/node-sql.ts';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function tables(sql: Sql): Set<string> {
-  return new Set(
-    sql
-      .exec(`SELECT name FROM sqlite_master WHERE type = 'table'`)
-      .map((r) => String(r.name))
-      .filter((n) => !n.startsWith('sqlite_') && !n.startsWith('_cf_')),
-  );
-}
-
-function version(sql: Sql): number {
-  return Number(sql.exec('SELECT version FROM schema_version WHERE id = 0')[0]?.version);
-}
-
 /** Tables, their columns (name, type, not null, primary key) and indexes: what must match a fresh database. */
 function shape(sql: Sql): string[] {
   const out: string[] = [];
-  for (const t of [...tables(sql)].sort()) {
+  for (const t of [...userTables(sql)].sort()) {
     for (const c of sql.exec(`SELECT name, type, "notnull" AS nn, pk FROM pragma_table_info(?) ORDER BY cid`, t))
       out.push(`${t}.${String(c.name)} ${String(c.type)} nn=${String(c.nn)} pk=${String(c.pk)}`);
   }
@@ -64,7 +52,7 @@ const OLD = {
 
 /** Writes OLD into the tables that exist at this database's version, with the SQL that version's code used. */
 function seed(sql: Sql): string[] {
-  const have = tables(sql);
+  const have = userTables(sql);
   const wrote: string[] = [];
   sql.transaction(() => {
     if (have.has('node_identity')) {
@@ -134,7 +122,7 @@ function seed(sql: Sql): string[] {
 function openAndCheck(sql: Sql, wrote: readonly string[]): void {
   const log = new SqliteLogStore(sql);
   const kv = new SqliteKvTable(sql);
-  expect(version(sql)).toBe(SCHEMA_VERSION);
+  expect(schemaVersion(sql)).toBe(SCHEMA_VERSION);
   if (wrote.includes('raft_state')) expect(log.initialState().hardState).toEqual(OLD.hard);
   if (wrote.includes('raft_snapshot')) {
     expect(log.snapshot().meta).toEqual(OLD.snapshot);
@@ -184,7 +172,7 @@ describe('schema migrations', () => {
     expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(2);
     const sql = nodeSql();
     expect(migrate(sql)).toBe(SCHEMA_VERSION);
-    const t = tables(sql);
+    const t = userTables(sql);
     for (const name of ['schema_version', 'raft_state', 'raft_log', 'raft_snapshot', 'kv', 'kv_meta', 'kv_request'])
       expect(t).toContain(name);
   });
@@ -194,7 +182,7 @@ describe('schema migrations', () => {
     let prev = shape(sql);
     for (let v = 1; v <= SCHEMA_VERSION; v++) {
       expect(migrate(sql, v)).toBe(v);
-      expect(version(sql)).toBe(v);
+      expect(schemaVersion(sql)).toBe(v);
       const now = shape(sql);
       expect(now, `migration ${v} changes the schema`).not.toEqual(prev);
       prev = now;
@@ -230,7 +218,7 @@ describe('schema migrations', () => {
     expect(migrate(sql, 1)).toBe(SCHEMA_VERSION);
     new SqliteLogStore(sql);
     new SqliteKvTable(sql);
-    expect(version(sql)).toBe(SCHEMA_VERSION);
+    expect(schemaVersion(sql)).toBe(SCHEMA_VERSION);
     expect(shape(sql)).toEqual(before.shape);
     expect(sql.exec('SELECT * FROM raft_log ORDER BY idx')).toEqual(before.log);
     expect(sql.exec('SELECT * FROM kv ORDER BY key')).toEqual(before.kv);
@@ -246,7 +234,7 @@ describe('schema migrations', () => {
     expect(() => migrate(sql)).toThrow(newer);
     expect(() => new SqliteLogStore(sql)).toThrow(newer);
     expect(() => new SqliteKvTable(sql)).toThrow(newer);
-    expect(version(sql)).toBe(SCHEMA_VERSION + 1);
+    expect(schemaVersion(sql)).toBe(SCHEMA_VERSION + 1);
     expect(shape(sql)).toEqual(before);
   });
 
@@ -258,14 +246,14 @@ describe('schema migrations', () => {
     // Make the last step fail midway: one of the tables it creates already exists as a view.
     const probe = nodeSql();
     migrate(probe, SCHEMA_VERSION - 1);
-    const had = tables(probe);
+    const had = userTables(probe);
     migrate(probe);
-    const added = [...tables(probe)].filter((t) => !had.has(t)).sort();
+    const added = [...userTables(probe)].filter((t) => !had.has(t)).sort();
     const blocker = added[added.length - 1];
     if (blocker === undefined) return; // the last step only alters existing tables: nothing to block this way
     sql.exec(`CREATE VIEW "${blocker}" AS SELECT 1 AS x`);
     expect(() => migrate(sql)).toThrow();
-    expect(version(sql)).toBe(SCHEMA_VERSION - 1);
+    expect(schemaVersion(sql)).toBe(SCHEMA_VERSION - 1);
     sql.exec(`DROP VIEW "${blocker}"`);
     expect(shape(sql)).toEqual(before);
     expect(migrate(sql)).toBe(SCHEMA_VERSION);
