@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import type { LoadJob, LoadResult, Scenario } from './load.ts';
+import type { BenchStats as Stats } from './worker.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -144,18 +145,6 @@ interface NodeStatus {
   leader: string;
   quiet: boolean;
   alarmAt: number | null;
-}
-
-interface Stats {
-  startedAt: number;
-  fetches: number;
-  rpcs: number;
-  alarms: number;
-  rowsWritten: number;
-  rowsRead: number;
-  sqlStatements: number;
-  databaseSize: number;
-  counting: boolean;
 }
 
 async function status(url: string, id: string): Promise<NodeStatus | undefined> {
