@@ -14,10 +14,18 @@ export interface PendingRead {
  * ReadIndex bookkeeping (thesis §6.4): reads queue in arrival order; a
  * heartbeat round carrying a read's ctx confirms it and every read queued
  * before it, since the leader was still leader when all of them arrived.
+ *
+ * Reads share rounds: while one round is unanswered, newer reads only queue,
+ * and the round that confirms them starts when it is answered (or at the
+ * next heartbeat). A round started after a read arrived proves leadership at
+ * a time after that read, which is all ReadIndex needs; so under load there
+ * is one round per round trip, not one per read.
  */
 export class ReadOnly {
   private readonly byCtx = new Map<string, PendingRead>();
   private queue: string[] = [];
+  /** The ctx of the newest round sent and not yet confirmed ('' if none). */
+  private inFlight = '';
 
   add(ctx: string, index: Index, from: NodeId): void {
     if (this.byCtx.has(ctx)) return;
@@ -33,6 +41,16 @@ export class ReadOnly {
     return p.acks;
   }
 
+  /** A heartbeat round carrying `ctx` was sent. */
+  roundSent(ctx: string): void {
+    this.inFlight = ctx;
+  }
+
+  /** Whether a round was sent that no quorum has confirmed yet: a new read waits for it to end. */
+  roundInFlight(): boolean {
+    return this.inFlight !== '';
+  }
+
   /** Removes and returns `ctx` and every read queued before it. */
   release(ctx: string): PendingRead[] {
     const at = this.queue.indexOf(ctx);
@@ -45,6 +63,7 @@ export class ReadOnly {
       this.byCtx.delete(c);
       if (p) out.push(p);
     }
+    if (!this.byCtx.has(this.inFlight)) this.inFlight = '';
     return out;
   }
 
@@ -60,5 +79,6 @@ export class ReadOnly {
   clear(): void {
     this.byCtx.clear();
     this.queue = [];
+    this.inFlight = '';
   }
 }

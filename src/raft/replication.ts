@@ -64,6 +64,7 @@ export function broadcastHeartbeat(r: Raft, ctx: string): void {
     r.send({ type: 'heartbeat', to: id, commit, ctx });
     pr.sentCommit = Math.max(pr.sentCommit, commit);
   }
+  if (ctx !== '') r.readOnly.roundSent(ctx);
 }
 
 /** Everything the leader does on a message of its own term. */
@@ -131,6 +132,8 @@ function handleHeartbeatResp(r: Raft, m: HeartbeatRespMsg): void {
   const acks = r.readOnly.ack(m.ctx, m.from);
   if (!acks || !hasQuorum(r.conf.voters, (id) => id === r.id || acks.has(id))) return;
   for (const read of r.readOnly.release(m.ctx)) answerRead(r, read.ctx, read.index, read.from);
+  // Reads that arrived during that round get a round of their own now.
+  if (r.readOnly.size() > 0 && !r.readOnly.roundInFlight()) broadcastHeartbeat(r, r.readOnly.lastCtx());
 }
 
 /**
@@ -149,7 +152,7 @@ export function leaderReadIndex(r: Raft, ctx: string, from: NodeId): void {
     return;
   }
   r.readOnly.add(ctx, r.log.committed, from);
-  broadcastHeartbeat(r, ctx);
+  if (!r.readOnly.roundInFlight()) broadcastHeartbeat(r, ctx);
 }
 
 function releaseReadsAwaitingCommit(r: Raft): void {

@@ -74,6 +74,59 @@ describe('thesis §6.4 ReadIndex on the leader', () => {
     expect(a.readStates.map((r) => r.ctx)).toEqual(['r1', 'r2', 'r3']);
   });
 
+  it('reads arriving while a round is unanswered share one next round, started when it is answered', () => {
+    const net = leaderA();
+    const a = net.peer('a');
+    a.node.readIndex('r1');
+    expect(ofType(net.flush('a'), 'heartbeat').map((m) => m.ctx)).toEqual(['r1', 'r1']);
+    // The commit moves on, then three more reads arrive while r1's round is out.
+    net.propose('a', 'z');
+    net.deliver((m) => m.type !== 'heartbeat');
+    net.queue = [];
+    for (const ctx of ['r2', 'r3', 'r4']) a.node.readIndex(ctx);
+    expect(ofType(net.flush('a'), 'heartbeat')).toEqual([]);
+    // r1's round ends: r1 is answered, and one round carrying the newest read goes out.
+    const next = net.step(heartbeatResp('b', 'a', 1, 'r1'));
+    expect(a.readStates).toEqual([{ index: 3, ctx: 'r1' }]);
+    expect(ofType(next, 'heartbeat').map((m) => m.ctx)).toEqual(['r4', 'r4']);
+    // That round's ack answers all three, at the commit index each saw on arrival.
+    net.step(heartbeatResp('c', 'a', 1, 'r4'));
+    expect(a.readStates.slice(1)).toEqual([
+      { index: 4, ctx: 'r2' },
+      { index: 4, ctx: 'r3' },
+      { index: 4, ctx: 'r4' },
+    ]);
+    // Nothing is pending: the next read starts a round at once.
+    a.node.readIndex('r5');
+    expect(ofType(net.flush('a'), 'heartbeat').map((m) => m.ctx)).toEqual(['r5', 'r5']);
+  });
+
+  it('an ack of the older round never confirms a read that arrived after it was sent', () => {
+    const net = leaderA();
+    const a = net.peer('a');
+    a.node.readIndex('r1');
+    net.flush('a');
+    a.node.readIndex('r2');
+    net.step(heartbeatResp('b', 'a', 1, 'r1'));
+    net.step(heartbeatResp('c', 'a', 1, 'r1'));
+    expect(a.readStates.map((r) => r.ctx)).toEqual(['r1']);
+    net.step(heartbeatResp('b', 'a', 1, 'r2'));
+    expect(a.readStates.map((r) => r.ctx)).toEqual(['r1', 'r2']);
+  });
+
+  it('a lost round does not strand the reads queued behind it: the next heartbeat carries the newest', () => {
+    const net = leaderA();
+    const a = net.peer('a');
+    a.node.readIndex('r1');
+    net.flush('a');
+    a.node.readIndex('r2');
+    net.take(); // r1's round is lost
+    const out = net.tick('a');
+    expect(ofType(out, 'heartbeat').map((m) => m.ctx)).toEqual(['r2', 'r2']);
+    net.deliver();
+    expect(a.readStates.map((r) => r.ctx)).toEqual(['r1', 'r2']);
+  });
+
   it('periodic heartbeats carry the newest pending read', () => {
     const net = leaderA();
     const a = net.peer('a');
