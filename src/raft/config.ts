@@ -22,6 +22,15 @@ export interface Config {
   readonly maxInflightBytes?: number;
   /** Maximum entry bytes in one AppendEntries (at least one entry is always sent). */
   readonly maxMsgBytes?: number;
+  /**
+   * Followers learn a new commit index from the next AppendEntries or
+   * heartbeat instead of a commit-only AppendEntries sent at once (etcd's
+   * behaviour, the default). Saves a message and a reply per follower per
+   * commit where each message is a billed request; followers then apply up
+   * to a heartbeat interval later (a read a follower forwards is not held
+   * up: the heartbeat round that confirms it carries the commit).
+   */
+  readonly lazyCommit?: boolean;
   /** Maximum bytes of entries handed to the application in one Ready. */
   readonly maxCommittedBytesPerReady?: number;
   readonly logger?: Logger;
@@ -43,6 +52,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
     maxInflightBytes: 8 * 1024 * 1024,
     maxMsgBytes: 1024 * 1024,
     maxCommittedBytesPerReady: 4 * 1024 * 1024,
+    lazyCommit: false,
     logger: silent,
     ...c,
   };

@@ -105,15 +105,14 @@ function handleAppendResp(r: Raft, m: AppendRespMsg): void {
     pr.becomeProbe();
     pr.becomeReplicate();
   }
-  if (advanced && maybeCommit(r)) {
-    // Followers learn the new commit index with the next append.
-    r.needsBroadcast = true;
-  }
+  // Followers learn a new commit index with the next append (sent now unless
+  // lazyCommit leaves it to the next append or heartbeat that goes anyway).
+  if (advanced && maybeCommit(r) && !r.cfg.lazyCommit) r.needsBroadcast = true;
   while (sendAppend(r, m.from, false)) {}
   // A follower that caught up after the commit moved (its ack came late, or it
-  // was probing) learns the commit index now rather than at the next heartbeat,
-  // which an idle leader may never send.
-  if (pr.state !== 'snapshot' && pr.sentCommit < Math.min(pr.match, r.log.committed)) sendAppend(r, m.from);
+  // was probing) learns the commit index now rather than at the next heartbeat.
+  const behind = pr.state !== 'snapshot' && pr.sentCommit < Math.min(pr.match, r.log.committed);
+  if (behind && !r.cfg.lazyCommit) sendAppend(r, m.from);
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
     r.send({ type: 'timeoutNow', to: m.from });
   }

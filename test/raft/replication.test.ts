@@ -352,3 +352,58 @@ describe('thesis §10.2.1 flow control recovers from lost replies and late appen
     expect(net.peer('b').terms()).toEqual([1, 1]);
   });
 });
+
+describe('lazyCommit: followers learn commits from the next append or heartbeat', () => {
+  it('a commit sends no commit-only AppendEntries; the next heartbeat carries it and followers apply', () => {
+    const net = leaderA({ config: { lazyCommit: true } });
+    net.propose('a', 'x');
+    const out = net.deliver();
+    expect(net.node('a').status().commit).toBe(2);
+    // Only the append with the entry went out, and its acks: no second round telling the commit.
+    expect(ofType(out, 'app').map((m) => [m.to, m.entries.length, m.commit])).toEqual([
+      ['b', 1, 1],
+      ['c', 1, 1],
+    ]);
+    expect(net.node('b').status().commit).toBe(1);
+    net.tick('a');
+    net.deliver();
+    for (const id of ['b', 'c']) {
+      expect(net.node(id).status().commit).toBe(2);
+      expect(net.peer(id).applied.map((e) => text(e.data))).toEqual(['', 'x']);
+    }
+  });
+
+  it('the commit rides on the next batch of entries', () => {
+    const net = leaderA({ config: { lazyCommit: true } });
+    net.propose('a', 'x');
+    net.deliver();
+    net.propose('a', 'y');
+    const apps = ofType(net.take(), 'app');
+    expect(apps.map((m) => [m.to, m.entries.map((e) => e.index), m.commit])).toEqual([
+      ['b', [3], 2],
+      ['c', [3], 2],
+    ]);
+  });
+
+  it('without it (the default) the leader tells followers a new commit at once', () => {
+    const net = leaderA();
+    net.propose('a', 'x');
+    net.deliver();
+    expect(net.node('b').status().commit).toBe(2);
+    expect(net.node('c').status().commit).toBe(2);
+  });
+
+  it('a follower that forwarded a read learns the commit from the round confirming it, so it serves at once', () => {
+    const net = leaderA({ config: { lazyCommit: true } });
+    net.propose('a', 'x');
+    net.deliver();
+    const b = net.peer('b');
+    expect(b.node.status().commit).toBe(1);
+    b.node.readIndex('f1');
+    net.flush('b');
+    net.deliver();
+    expect(b.readStates).toEqual([{ index: 2, ctx: 'f1' }]);
+    expect(b.node.status().commit).toBe(2);
+    expect(b.applied.map((e) => text(e.data))).toEqual(['', 'x']);
+  });
+});

@@ -243,6 +243,7 @@ export class World implements FaultWorld {
         checkQuorum: true,
         maxInflightMsgs: cfg.maxInflightMsgs,
         maxMsgBytes: cfg.maxMsgBytes,
+        lazyCommit: cfg.lazyCommit,
       },
       log: n.store,
       sm: n.sm,
