@@ -10,7 +10,7 @@
  *   npm run bench                 # about 3 minutes
  *   npm run bench -- --quick      # about a minute: 3 nodes + baseline, short runs
  *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N
- *            --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
+ *            --scenarios put,cas  --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +43,7 @@ const failoverTrials = flag('no-failover') ? 0 : Number(opt('failover-trials') ?
 const idleMs = flag('no-idle') ? 0 : Number(opt('idle-ms') ?? (quick ? 5_000 : 20_000));
 const outDir = path.resolve(opt('out') ?? path.join(root, 'bench', 'results'));
 const KEYS = 100;
-const SCENARIOS: Scenario[] = ['put', 'get-linearizable', 'get-serializable', 'cas'];
+const SCENARIOS = (opt('scenarios') ?? 'put,get-linearizable,get-serializable,cas').split(',') as Scenario[];
 
 // ---- the Worker and its config ----
 

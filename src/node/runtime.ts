@@ -122,7 +122,9 @@ export class NodeRuntime<R> {
         heartbeatTicks: settings.heartbeatTicks,
         // A small window keeps every event's burst of sends bounded and makes
         // proposals that arrive while one batch is in flight share the next one.
-        maxInflightMsgs: 4,
+        maxInflightMsgs: settings.maxInflightMsgs,
+        // Every message is a billed request: commits ride on the next append or heartbeat.
+        lazyCommit: true,
       },
       log,
       sm,

@@ -13,6 +13,8 @@ export interface NodeSettings {
   readonly tickMs: number;
   readonly heartbeatTicks: number;
   readonly electionTicks: number;
+  /** AppendEntries in flight per follower; proposals arriving meanwhile share the next one. */
+  readonly maxInflightMsgs: number;
   /** A peer that does not answer a batch within this is reported unreachable. */
   readonly rpcTimeoutMs: number;
   /** Compact the log once this many applied entries sit in it. */
@@ -31,6 +33,7 @@ export interface SettingsEnv {
   readonly HEARTBEAT_TICKS?: string;
   readonly ELECTION_TICKS?: string;
   readonly RPC_TIMEOUT_MS?: string;
+  readonly MAX_INFLIGHT_MSGS?: string;
   readonly COMPACT_AFTER_ENTRIES?: string;
   readonly COMPACT_KEEP_ENTRIES?: string;
   readonly QUIESCE_AFTER_TICKS?: string;
@@ -53,6 +56,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     tickMs: int(env.TICK_MS, 250, 'TICK_MS'),
     heartbeatTicks,
     electionTicks,
+    maxInflightMsgs: Math.max(1, int(env.MAX_INFLIGHT_MSGS, 1, 'MAX_INFLIGHT_MSGS')),
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),
     compactKeepEntries: int(env.COMPACT_KEEP_ENTRIES, 1_000, 'COMPACT_KEEP_ENTRIES'),
