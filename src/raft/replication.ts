@@ -127,6 +127,9 @@ function handleHeartbeatResp(r: Raft, m: HeartbeatRespMsg): void {
   // lost; free a slot so replication resumes (a gap then makes it probe).
   if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
   if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
+  // A target that ignored TimeoutNow (it had not applied its own promotion to
+  // voter yet: the commit reaches it later under lazyCommit) gets it again.
+  if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) r.send({ type: 'timeoutNow', to: m.from });
   if (m.ctx === '') return;
   const acks = r.readOnly.ack(m.ctx, m.from);
   if (!acks || !hasQuorum(r.conf.voters, (id) => id === r.id || acks.has(id))) return;

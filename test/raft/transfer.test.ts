@@ -149,6 +149,29 @@ describe('thesis §3.10 leadership transfer', () => {
     expect(p.status).toMatchObject({ role: 'follower', term: 1 });
   });
 
+  it('a target that ignored TimeoutNow before applying its promotion gets it again with the next heartbeat', () => {
+    const net = new RawNet(ABCD, {}, { ...CFG, config: { ...CFG.config, lazyCommit: true } });
+    net.elect('a');
+    net.deliver();
+    net.tick('a');
+    net.deliver();
+    expect(net.node('d').status().commit).toBe(1);
+    // d is promoted; with lazyCommit it has the entry but not yet its commit.
+    expect(net.node('a').proposeConfChange({ type: 'addVoter', node: 'd' })).toMatchObject({ ok: true, index: 2 });
+    net.flush('a');
+    net.deliver();
+    expect(net.node('a').status().conf.voters).toContain('d');
+    expect(net.node('d').status().conf.voters).not.toContain('d');
+    net.node('a').transferLeader('d');
+    net.flush('a');
+    net.deliver();
+    expect(net.node('d').status().role).toBe('follower');
+    // The heartbeat tells d the commit, d applies its promotion, and its ack brings TimeoutNow again.
+    net.tick('a');
+    net.deliver();
+    expect(net.node('d').status()).toMatchObject({ role: 'leader', term: 2 });
+  });
+
   it('through the driver in a cluster: leadership moves and writes continue at the new leader', () => {
     const c = new Cluster(['a', 'b', 'c'], { seed: 19 });
     const l = c.elect();
