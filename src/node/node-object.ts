@@ -128,14 +128,17 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
     const hint = req.headers.get('x-raft-node');
     if ((url.pathname === RAFT_PATH || url.pathname === SNAPSHOT_PATH) && req.method === 'POST') {
       const body = new Uint8Array(await req.arrayBuffer());
+      let reply: Uint8Array | undefined;
       try {
-        if (url.pathname === RAFT_PATH) this.node(hint).receive(body);
+        if (url.pathname === RAFT_PATH) reply = this.node(hint).receive(body);
         else this.node(hint).receiveStream(body);
       } catch (e) {
         if (e instanceof EnvelopeError)
           return Response.json({ error: { code: 'bad_message', message: e.message } }, { status: 400 });
         throw e;
       }
+      // Our messages for the sender ride back in the response (FetchTransport).
+      if (reply) return new Response(reply, { status: 200, headers: { 'content-type': 'application/msgpack' } });
       return new Response(null, { status: 204 });
     }
     if (url.pathname === STATUS_PATH && req.method === 'GET') {

@@ -5,6 +5,8 @@ import { decodeSnapshotRef, SqliteLogStore } from '../storage/index.ts';
 import {
   decodeEnvelope,
   decodeStreamMsg,
+  type Envelope,
+  EnvelopeError,
   type FaultLayer,
   FetchTransport,
   type Peer,
@@ -78,6 +80,7 @@ export class NodeRuntime<R> {
       peer: (to) => host.peer(to),
       timeoutMs: settings.rpcTimeoutMs,
       onUnreachable: (to) => this.driver.node.reportUnreachable(to),
+      onReply: (from, body) => this.receiveReply(from, body),
       faults: host.faults,
     });
     const log = new SqliteLogStore(host.sql);
@@ -138,17 +141,42 @@ export class NodeRuntime<R> {
     this.armAlarm();
   }
 
-  /** A batch of Raft messages from a peer (the body of the internal route). Throws EnvelopeError on bad input. */
-  receive(body: Uint8Array): void {
+  /**
+   * A batch of Raft messages from a peer (the body of the internal route).
+   * Returns this node's messages for that peer, to go back in the response
+   * body, if any. Throws EnvelopeError on bad input.
+   */
+  receive(body: Uint8Array): Uint8Array | undefined {
     const env = decodeEnvelope(body);
-    if (this.host.faults?.blocks(env.from, this.id)) return;
+    return this.receiveEnvelope(env, env.from);
+  }
+
+  /** A peer's answer in the response to our batch: handled like a batch it sent, with no response to ride in. */
+  private receiveReply(from: NodeId, body: Uint8Array): void {
+    try {
+      const env = decodeEnvelope(body);
+      if (env.from !== from) throw new EnvelopeError(`reply from ${from} claims to be from ${env.from}`);
+      this.receiveEnvelope(env, undefined);
+    } catch (e) {
+      // A bad reply is dropped like a lost one; any other error has already reset the node.
+      if (e instanceof EnvelopeError) console.warn(`raft node ${this.id}: ${e.message}`);
+    }
+  }
+
+  private receiveEnvelope(env: Envelope, replyTo: NodeId | undefined): Uint8Array | undefined {
+    if (this.host.faults?.blocks(env.from, this.id)) return undefined;
     this.lastContact.set(env.from, this.host.now());
     // Acks of the leader's last heartbeat round must not wake a quiet leader.
     const wakes = env.msgs.some((m) => m.type !== 'heartbeatResp' && m.type !== 'appResp');
-    this.event(() => {
-      for (const m of env.msgs) if (m.to === this.id && this.installable(m)) this.driver.node.step(m);
-    }, wakes);
+    const reply = this.event(
+      () => {
+        for (const m of env.msgs) if (m.to === this.id && this.installable(m)) this.driver.node.step(m);
+      },
+      wakes,
+      replyTo,
+    );
     if (env.quiet && env.from === this.driver.node.basicStatus().leader) this.sleep(env.from);
+    return reply;
   }
 
   /** A snapshot chunk or its acknowledgement (the body of the snapshot route). Throws EnvelopeError on bad input. */
@@ -266,8 +294,12 @@ export class NodeRuntime<R> {
     if (st.leader === '' && this.quietLeader === '' && st.role === 'follower') this.driver.node.campaign();
   }
 
-  /** The shape of every event: catch up on time, act, persist-apply in one transaction, send, re-arm. */
-  private event(act: () => void, wakes = true): void {
+  /**
+   * The shape of every event: catch up on time, act, persist-apply in one
+   * transaction, send, re-arm. Returns the messages for `replyTo`, for the
+   * response to the request that caused the event.
+   */
+  private event(act: () => void, wakes = true, replyTo?: NodeId): Uint8Array | undefined {
     this.transport.resetCount();
     try {
       if (wakes) this.wake();
@@ -275,15 +307,15 @@ export class NodeRuntime<R> {
         // Step the acks, but keep sleeping: no ticks, no alarm.
         act();
         this.host.sql.transaction(() => this.driver.process());
-        this.transport.flush();
-        return;
+        return this.transport.flush(false, replyTo);
       }
       this.catchUpTicks();
       act();
       this.host.sql.transaction(() => this.driver.process());
-      this.transport.flush(this.maybeQuiesce());
+      const reply = this.transport.flush(this.maybeQuiesce(), replyTo);
       if (this.driver.node.basicStatus().leader !== '') this.quietLeader = '';
       this.armAlarm();
+      return reply;
     } catch (e) {
       // An exception here means memory and storage may disagree: start over from storage.
       this.host.reset(e);

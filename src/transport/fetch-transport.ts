@@ -16,6 +16,8 @@ export interface FetchTransportOptions {
   /** A peer that does not answer in time is reported unreachable; its message is lost (Raft retries). */
   readonly timeoutMs: number;
   readonly onUnreachable: (id: NodeId) => void;
+  /** A peer answered a batch with a batch of its own (its replies to us, in the response body). */
+  readonly onReply?: (from: NodeId, body: Uint8Array) => void;
   readonly faults?: FaultLayer | undefined;
 }
 
@@ -24,7 +26,14 @@ export interface FetchTransportOptions {
  * the peer's internal route. `send` only queues; `flush` starts the fetches,
  * so the runtime can send after its storage transaction has committed.
  * Sends are fire-and-forget: the caller never awaits them, so a slow or dead
- * peer holds up no one; replies come back as the peer's own requests.
+ * peer holds up no one.
+ *
+ * Replies ride back in the response: while handling a peer's batch, the
+ * messages for that peer are returned by `flush` as the response body
+ * instead of being posted (`onReply` delivers them on the other side). An
+ * AppendEntries reply then costs no request of its own, and the platform's
+ * output gate holds the response until the writes it acknowledges are
+ * durable, as it would hold a new request.
  */
 export class FetchTransport implements Transport {
   private readonly opts: FetchTransportOptions;
@@ -46,10 +55,15 @@ export class FetchTransport implements Transport {
     for (const m of messages) this.queue.push(m);
   }
 
-  /** Starts one POST per peer with everything queued; `quiet` tells followers the leader goes to sleep. */
-  flush(quiet = false): void {
+  /**
+   * Starts one POST per peer with everything queued; `quiet` tells followers
+   * the leader goes to sleep. Messages for `replyTo` (the peer whose batch
+   * is being handled) are returned as an envelope for the response instead,
+   * unless a fault rule would drop, delay or duplicate them.
+   */
+  flush(quiet = false, replyTo?: NodeId): Uint8Array | undefined {
     const messages = this.queue;
-    if (messages.length === 0) return;
+    if (messages.length === 0) return undefined;
     this.queue = [];
     const byPeer = new Map<NodeId, Message[]>();
     for (const m of messages) {
@@ -57,12 +71,18 @@ export class FetchTransport implements Transport {
       if (list) list.push(m);
       else byPeer.set(m.to, [m]);
     }
+    let reply: Uint8Array | undefined;
     for (const [to, msgs] of byPeer) {
       const plan = this.opts.faults?.plan(this.opts.self, to) ?? { copies: 1, delayMs: 0 };
       const body = encodeEnvelope(this.opts.self, msgs, quiet);
+      if (to === replyTo && plan.copies === 1 && plan.delayMs === 0) {
+        reply = body;
+        continue;
+      }
       for (let i = 0; i < plan.copies; i++)
         this.post(to, RAFT_PATH, body, plan.delayMs, () => this.opts.onUnreachable(to));
     }
+    return reply;
   }
 
   /** Sends one body to another internal route of `to` now, under the same fault rules, count and timeout. */
@@ -90,8 +110,13 @@ export class FetchTransport implements Transport {
           body,
           signal: abort.signal,
         });
-        await res.body?.cancel();
-        if (!res.ok) throw new Error(`peer ${to} answered ${res.status}`);
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw new Error(`peer ${to} answered ${res.status}`);
+        }
+        const reply = path === RAFT_PATH && res.status === 200 ? new Uint8Array(await res.arrayBuffer()) : undefined;
+        if (!reply) await res.body?.cancel();
+        else if (reply.byteLength > 0) this.opts.onReply?.(to, reply);
       } finally {
         clearTimeout(timer);
       }

@@ -2,7 +2,7 @@ import { exports } from 'cloudflare:workers';
 import { encode } from '@msgpack/msgpack';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/index.ts';
-import { ENVELOPE_VERSION, encodeEnvelope, MAX_ENVELOPE_BYTES } from '../../src/transport/index.ts';
+import { decodeEnvelope, ENVELOPE_VERSION, encodeEnvelope, MAX_ENVELOPE_BYTES } from '../../src/transport/index.ts';
 import {
   allApplied,
   leader,
@@ -262,8 +262,15 @@ describe('the internal Raft route and terms from a node outside the cluster', ()
         const before = await snapshot(names);
         for (const n of names) {
           const res = await postRaft(n, encodeEnvelope('intruder', [make(member(n), term)]));
-          expect(res.status).toBe(refused ? 400 : 204);
-          await res.body?.cancel();
+          if (refused || res.status !== 200) {
+            expect(res.status).toBe(refused ? 400 : 204);
+            await res.body?.cancel();
+            continue;
+          }
+          // The node's answer rides back in the response body (FetchTransport): only to the sender.
+          const reply = decodeEnvelope(new Uint8Array(await res.arrayBuffer()));
+          expect(reply.from).toBe(member(n));
+          expect(reply.msgs.every((m) => m.to === 'intruder')).toBe(true);
         }
         if (refused) expect(await snapshot(names)).toEqual(before);
         await stillCommits(names);
