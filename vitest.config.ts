@@ -15,6 +15,7 @@ const TEST_VARS = {
   TICK_MS: '20',
   HEARTBEAT_TICKS: '2',
   ELECTION_TICKS: '10',
+  ELECTION_JITTER_TICKS: '10',
   QUIESCE_AFTER_TICKS: '25',
   RPC_TIMEOUT_MS: '1000',
   // Compact often, so tests reach snapshots with hundreds of entries, not tens of thousands.

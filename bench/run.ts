@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
+import { readSettings } from '../src/node/settings.ts';
 import type { LoadJob, LoadResult, Scenario } from './load.ts';
 import type { BenchStats as Stats } from './worker.ts';
 
@@ -500,8 +501,8 @@ function gitCommit(): string {
 async function main(): Promise<void> {
   const started = Date.now();
   const cfg = readWranglerToml();
-  const tickMs = Number(cfg.vars.TICK_MS ?? 250);
-  const electionTicks = Number(cfg.vars.ELECTION_TICKS ?? 8);
+  // The node's own reading of the vars, so the figures name the timeouts it really runs with.
+  const { tickMs, electionTicks, electionJitterTicks, heartbeatTicks } = readSettings(cfg.vars);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'durable-raft-bench-'));
   const scriptPath = await bundle(tmp);
   const load = new LoadProcess();
@@ -577,7 +578,8 @@ async function main(): Promise<void> {
           nodes: n,
           tickMs,
           electionTimeoutMs: electionTicks * tickMs,
-          randomizedElectionTimeoutMs: [electionTicks * tickMs, 2 * electionTicks * tickMs],
+          randomizedElectionTimeoutMs: [electionTicks * tickMs, (electionTicks + electionJitterTicks - 1) * tickMs],
+          heartbeatMs: heartbeatTicks * tickMs,
           method:
             'steady writes (8 writers, 300 ms deadlines); the leader is partitioned from every peer; electedMs = a new leader reports itself (status polled every 20 ms), firstWriteMs = first write sent after the cut acknowledged; then heal and crash-restart the old leader',
           electedMs: summary(trials.map((t) => t.electedMs)),
@@ -617,6 +619,7 @@ async function main(): Promise<void> {
       vars: cfg.vars,
       tickMs,
       electionTicks,
+      electionJitterTicks,
       durationMs,
       warmupMs,
       keys: KEYS,

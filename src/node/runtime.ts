@@ -122,6 +122,7 @@ export class NodeRuntime<R> {
         id,
         rng: host.rng,
         electionTicks: settings.electionTicks,
+        electionJitterTicks: settings.electionJitterTicks,
         heartbeatTicks: settings.heartbeatTicks,
         // A small window keeps every event's burst of sends bounded and makes
         // proposals that arrive while one batch is in flight share the next one.

@@ -8,8 +8,19 @@ export interface Config {
   readonly rng: Rng;
   /** The last index the state machine applied before this start (0 on a fresh node). */
   readonly applied?: Index;
-  /** A follower campaigns after between electionTicks and 2*electionTicks - 1 ticks of silence. */
+  /**
+   * A follower campaigns after electionTicks plus a random 0 to
+   * electionJitterTicks - 1 ticks of silence.
+   */
   readonly electionTicks?: number;
+  /**
+   * The spread of the randomized election timeout (default electionTicks, as
+   * in etcd). A smaller spread elects sooner after a leader fails (the first
+   * of the followers to time out is on average spread/(followers+1) past
+   * electionTicks) but makes split votes likelier: two followers that time
+   * out within one round trip of each other split the vote and try again.
+   */
+  readonly electionJitterTicks?: number;
   /** A leader sends heartbeats every heartbeatTicks ticks. Must be below electionTicks. */
   readonly heartbeatTicks?: number;
   /** PreVote (thesis §9.6): a node first asks whether it could win before raising its term. */
@@ -42,9 +53,11 @@ export type ResolvedConfig = Required<Config>;
 const silent: Logger = { debug() {}, warn() {} };
 
 export function resolveConfig(c: Config): ResolvedConfig {
+  const electionTicks = c.electionTicks ?? 10;
   const r: ResolvedConfig = {
     applied: 0,
-    electionTicks: 10,
+    electionTicks,
+    electionJitterTicks: electionTicks,
     heartbeatTicks: 1,
     preVote: true,
     checkQuorum: true,
@@ -59,6 +72,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
   if (r.id === '') throw new Error('config: id must not be empty');
   if (r.heartbeatTicks < 1) throw new Error('config: heartbeatTicks must be at least 1');
   if (r.electionTicks <= r.heartbeatTicks) throw new Error('config: electionTicks must exceed heartbeatTicks');
+  if (r.electionJitterTicks < 1) throw new Error('config: electionJitterTicks must be at least 1');
   if (r.maxInflightMsgs < 1) throw new Error('config: maxInflightMsgs must be at least 1');
   return r;
 }

@@ -102,7 +102,7 @@ export class Raft {
   // ---- role changes (§5.2) ----------------------------------------------
 
   private nextElectionTimeout(): number {
-    return this.cfg.electionTicks + this.cfg.rng.int(this.cfg.electionTicks);
+    return this.cfg.electionTicks + this.cfg.rng.int(this.cfg.electionJitterTicks);
   }
 
   private reset(term: Term): void {

@@ -30,6 +30,19 @@ describe('§5.2 leader election: randomized election timeouts', () => {
     expect([...seen].sort((x, y) => x - y)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
   });
 
+  it('electionJitterTicks narrows the spread: timeouts from [electionTicks, electionTicks+jitter-1]', () => {
+    const seen = new Set<number>();
+    for (let seed = 1; seed <= 100; seed++) {
+      const p = new Peer('a', ABC, { seed, config: { electionTicks: 10, electionJitterTicks: 3 } });
+      const t = ticksToCampaign(p);
+      expect(t).toBeGreaterThanOrEqual(10);
+      expect(t).toBeLessThanOrEqual(12);
+      seen.add(t);
+    }
+    expect([...seen].sort((x, y) => x - y)).toEqual([10, 11, 12]);
+    expect(() => new Peer('a', ABC, { config: { electionJitterTicks: 0 } })).toThrow(/electionJitterTicks/);
+  });
+
   it('redraws the timeout for each new election (a split vote does not repeat forever)', () => {
     const p = new Peer('a', ABC, { seed: 42, config: { electionTicks: 5 } });
     const gaps: number[] = [];
