@@ -171,7 +171,11 @@ export class ClusterClient {
           last = `${target} refused: ${out.reason ?? ''}`;
           // Transient refusals (a leadership transfer, a membership change not applied yet) are retried.
           if (out.code === 'invalid') return { kind: 'rejected', detail: out.reason ?? 'invalid' };
-          if (out.leader) target = out.leader;
+          if (out.code === 'noQuorum') {
+            // A leader cut off from its followers: another node may be electing its successor.
+            this.forget(target);
+            target = this.next(target);
+          } else if (out.leader) target = out.leader;
           break;
         case 'dropped':
           // Replaced in the log by another leader's entry: it never applies, so it is safe to send again.

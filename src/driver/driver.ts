@@ -28,8 +28,11 @@ export type ProposeOutcome<R> =
   | { readonly status: 'notLeader'; readonly leader: NodeId }
   | {
       readonly status: 'refused';
-      /** Why: `transferring` and `confPending` pass, `invalid` does not. */
-      readonly code: 'transferring' | 'confPending' | 'invalid';
+      /**
+       * Why: `transferring` and `confPending` pass; `noQuorum`: this leader
+       * has not heard from a quorum lately (try another node); `invalid` does not pass.
+       */
+      readonly code: 'transferring' | 'confPending' | 'invalid' | 'noQuorum';
       readonly reason: string;
       readonly leader: NodeId;
     }
@@ -159,7 +162,8 @@ export class Driver<R> {
   /** A linearizable read barrier (ReadIndex, thesis §6.4). */
   read(cb: (o: ReadOutcome) => void): void {
     const st = this.node.basicStatus();
-    if (st.role !== 'leader' && st.leader === '') {
+    // A leader out of touch with its quorum could not confirm the read before the caller gives up.
+    if ((st.role !== 'leader' && st.leader === '') || !this.node.quorumInContact()) {
       cb({ status: 'notLeader', leader: '' });
       return;
     }

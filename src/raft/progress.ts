@@ -83,6 +83,8 @@ export class Progress {
   sentCommit: Index = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
+  /** The leader's tick (Raft.leaderTicks) when this follower last answered. */
+  lastHeardTick = 0;
   readonly inflights: Inflights;
 
   constructor(next: Index, maxInflightMsgs: number, maxInflightBytes: number) {

@@ -25,7 +25,7 @@ export type ProposeResult =
   | { readonly ok: true; readonly index: Index; readonly term: Term }
   | {
       readonly ok: false;
-      readonly reason: 'notLeader' | 'transferring' | 'confPending' | 'invalid';
+      readonly reason: 'notLeader' | 'transferring' | 'confPending' | 'invalid' | 'noQuorum';
       readonly leader: NodeId;
       readonly detail?: string;
     };
@@ -65,6 +65,8 @@ export class Raft {
   needsBroadcast = false;
   electionElapsed = 0;
   heartbeatElapsed = 0;
+  /** Ticks since this node became leader: the clock of Progress.lastHeardTick. */
+  leaderTicks = 0;
   randomizedElectionTicks: number;
 
   constructor(cfg: ResolvedConfig) {
@@ -146,9 +148,11 @@ export class Raft {
     this.lead = this.id;
     this.role = 'leader';
     const last = this.log.lastIndex();
+    this.leaderTicks = 0;
     for (const id of this.members()) {
       const pr = new Progress(last + 1, this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
       pr.recentActive = true;
+      pr.lastHeardTick = 0;
       this.progress.set(id, pr);
     }
     // No conf change until everything up to and including our no-op is applied:
@@ -249,6 +253,7 @@ export class Raft {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    this.leaderTicks++;
     replication.tickSnapshots(this);
     if (this.electionElapsed >= this.cfg.electionTicks) {
       this.electionElapsed = 0;
@@ -423,8 +428,27 @@ export class Raft {
     return { ok: true, index, term: this.term };
   }
 
+  /**
+   * Whether a quorum answered within the last election timeout less one
+   * heartbeat (at least two heartbeats): before any follower that lost
+   * touch could have started an election. A leader cut off from its followers accepts
+   * nothing it could not commit: new proposals and reads are refused at once,
+   * so clients go looking for the next leader instead of waiting out their
+   * deadline; CheckQuorum deposes it later. Always true without CheckQuorum.
+   */
+  quorumInContact(): boolean {
+    if (this.role !== 'leader' || !this.cfg.checkQuorum) return true;
+    const within = Math.max(2 * this.cfg.heartbeatTicks, this.cfg.electionTicks - this.cfg.heartbeatTicks);
+    return hasQuorum(this.conf.voters, (id) => {
+      const pr = this.progress.get(id);
+      return id === this.id || (pr !== undefined && this.leaderTicks - pr.lastHeardTick <= within);
+    });
+  }
+
   private refuseProposal(): ProposeResult | undefined {
     if (this.role !== 'leader') return { ok: false, reason: 'notLeader', leader: this.lead };
+    if (!this.quorumInContact())
+      return { ok: false, reason: 'noQuorum', leader: this.lead, detail: 'no quorum heard from lately' };
     // During a transfer new entries would only delay the target's catch-up (thesis §3.10).
     if (this.leadTransferee !== NONE) return { ok: false, reason: 'transferring', leader: this.lead };
     return undefined;
@@ -438,6 +462,7 @@ export class Raft {
       if (!this.progress.has(id)) {
         const pr = new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
         pr.recentActive = true;
+        pr.lastHeardTick = this.leaderTicks;
         this.progress.set(id, pr);
       }
     }

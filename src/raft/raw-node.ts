@@ -175,6 +175,11 @@ export class RawNode {
     return { role: this.raft.role, term: this.raft.term, leader: this.raft.lead };
   }
 
+  /** False for a leader that has not heard from a quorum lately (it refuses proposals; see Raft.quorumInContact). */
+  quorumInContact(): boolean {
+    return this.raft.quorumInContact();
+  }
+
   status(): Status {
     const r = this.raft;
     const progress: Record<NodeId, { match: Index; next: Index; state: string; recentActive: boolean }> = {};

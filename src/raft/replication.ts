@@ -88,6 +88,7 @@ function handleAppendResp(r: Raft, m: AppendRespMsg): void {
   const pr = r.progress.get(m.from);
   if (!pr) return;
   pr.recentActive = true;
+  pr.lastHeardTick = r.leaderTicks;
   if (m.reject) {
     // Fast backtracking (§5.3, last paragraphs): jump to the last index where our
     // log's term is at most the follower's term at its hint.
@@ -122,6 +123,7 @@ function handleHeartbeatResp(r: Raft, m: HeartbeatRespMsg): void {
   const pr = r.progress.get(m.from);
   if (!pr) return;
   pr.recentActive = true;
+  pr.lastHeardTick = r.leaderTicks;
   pr.probeSent = false;
   // A full window with the follower alive means an append or its reply was
   // lost; free a slot so replication resumes (a gap then makes it probe).

@@ -137,3 +137,55 @@ describe('thesis §4.2.3 / §6.2 leader lease: votes are ignored while a leader 
     expect(net.node('a').status().role).toBe('leader');
   });
 });
+
+describe('a leader out of touch with its quorum refuses new work at once', () => {
+  it('an election timeout less a heartbeat without a quorum answering: proposals refused (noQuorum) until one answers', () => {
+    const net = leaderA();
+    const a = net.node('a');
+    // Heartbeats go out but nothing comes back.
+    net.tick('a', 9);
+    net.take();
+    expect(a.propose(new Uint8Array([1]))).toMatchObject({ ok: true });
+    net.tick('a');
+    net.take();
+    expect(a.quorumInContact()).toBe(false);
+    const last = a.status().lastIndex;
+    expect(a.propose(new Uint8Array([2]))).toMatchObject({ ok: false, reason: 'noQuorum', leader: 'a' });
+    expect(a.status()).toMatchObject({ role: 'leader', lastIndex: last });
+    // One follower answers: with the leader that is a quorum again.
+    net.step(heartbeatResp('b', 'a', 1, ''));
+    expect(a.quorumInContact()).toBe(true);
+    expect(a.propose(new Uint8Array([3]))).toMatchObject({ ok: true });
+  });
+
+  it('a leader whose followers answer every heartbeat never refuses', () => {
+    const net = leaderA();
+    for (let t = 0; t < 50; t++) {
+      net.tick('a');
+      net.deliver();
+      expect(net.node('a').propose(new Uint8Array([t]))).toMatchObject({ ok: true });
+    }
+  });
+
+  it('without CheckQuorum there is no such refusal', () => {
+    const net = new RawNet(ABC, {}, { config: { checkQuorum: false, electionTicks: 10 } });
+    net.elect('a');
+    net.deliver();
+    net.tick('a', 30);
+    net.take();
+    expect(net.node('a').quorumInContact()).toBe(true);
+    expect(net.node('a').propose(new Uint8Array([1]))).toMatchObject({ ok: true });
+  });
+
+  it('through the driver: an isolated leader answers reads with notLeader instead of hanging', () => {
+    const c = new Cluster(ABC, { seed: 3, checkQuorum: true });
+    const l = c.elect();
+    expect(c.propose(l, 'v=1')?.status).toBe('applied');
+    c.isolate(l);
+    for (let t = 0; t < 10; t++) c.node(l).driver.tick();
+    expect(c.node(l).driver.status().role).toBe('leader');
+    const outcomes: unknown[] = [];
+    c.node(l).driver.read((o) => outcomes.push(o));
+    expect(outcomes).toEqual([{ status: 'notLeader', leader: '' }]);
+  });
+});
