@@ -54,6 +54,11 @@ export const migrations: readonly ((sql: Sql) => void)[] = [
       id INTEGER PRIMARY KEY CHECK (id = 0), session TEXT NOT NULL, next_seq INTEGER NOT NULL,
       complete INTEGER NOT NULL, idx INTEGER NOT NULL, term INTEGER NOT NULL, meta BLOB NOT NULL)`);
   },
+  // v4: raft_log rows become segments, n consecutive entries from idx (log-segment.ts), so a Ready
+  // of many entries writes one row. Existing rows hold one entry each: n = 1 keeps them valid as they are.
+  (sql) => {
+    sql.exec('ALTER TABLE raft_log ADD COLUMN n INTEGER NOT NULL DEFAULT 1');
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;

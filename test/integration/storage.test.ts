@@ -7,6 +7,7 @@ import { durableObjectSql } from '../../src/node/do-sql.ts';
 import type { RaftNode } from '../../src/node/raft-node.ts';
 import type { Entry } from '../../src/raft/index.ts';
 import { type Sql, SqliteKvTable, SqliteLogStore } from '../../src/storage/index.ts';
+import { decodeSegment } from '../../src/storage/log-segment.ts';
 import { migrate, SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { kvTableSuite } from '../kv/table-suite.ts';
 import { logStoreSuite } from '../support/log-store-suite.ts';
@@ -79,10 +80,17 @@ const entry = (index: number, term: number, data = `e${index}`): Entry => ({
 const range = (lo: number, hi: number, term: number) =>
   Array.from({ length: hi - lo + 1 }, (_, i) => entry(lo + i, term));
 
+/** The entries raft_log holds, read from its rows directly (each row a segment of n entries), as `index/term/data`. */
 function logRows(sql: Sql): string[] {
   return sql
-    .exec('SELECT idx, term, data FROM raft_log ORDER BY idx')
-    .map((r) => `${String(r.idx)}/${String(r.term)}/${dec.decode(r.data as ArrayBuffer)}`);
+    .exec('SELECT idx, n, term, type, data FROM raft_log ORDER BY idx')
+    .flatMap((r) => decodeSegment(r).entries)
+    .map((e) => `${e.index}/${e.term}/${dec.decode(e.data)}`);
+}
+
+/** The rows of raft_log as `first+n`. */
+function segmentRows(sql: Sql): string[] {
+  return sql.exec('SELECT idx, n FROM raft_log ORDER BY idx').map((r) => `${String(r.idx)}+${String(r.n)}`);
 }
 
 describe('on a Durable Object: one Ready is one atomic write', () => {
@@ -93,6 +101,8 @@ describe('on a Durable Object: one Ready is one atomic write', () => {
       store.persist({ entries: [entry(4, 2, 'x4'), entry(5, 2, 'x5')], hardState: { term: 2, vote: 'b', commit: 4 } });
       const again = new SqliteLogStore(sql);
       expect(logRows(sql)).toEqual(['1/1/e1', '2/1/e2', '3/1/e3', '4/2/x4', '5/2/x5']);
+      // One row per batch: the first cut to its prefix, the second the new entries.
+      expect(segmentRows(sql)).toEqual(['1+3', '4+2']);
       expect(again.lastIndex()).toBe(5);
       expect(again.initialState().hardState).toEqual({ term: 2, vote: 'b', commit: 4 });
     });
@@ -139,16 +149,20 @@ describe('on a Durable Object: one Ready is one atomic write', () => {
         }),
       ).toThrow(/refused by test trigger/);
       expect(logRows(sql)).toEqual(before);
-      // A failed entry INSERT midway (after the truncation and the first insert) rolls back too.
+      // A failed row INSERT midway rolls back too: after the cut inside the 1..6 row (rewritten to 1..1) and
+      // two inserts, the batch's third row fails. An entry past the 256 KiB segment cap gets a row of its own,
+      // so this batch is three rows: [z2], [big3], [poison].
       sql.exec(`CREATE TRIGGER refuse_poison BEFORE INSERT ON raft_log WHEN NEW.data = CAST('poison' AS BLOB)
         BEGIN SELECT RAISE(ABORT, 'poisoned entry'); END`);
+      const big3: Entry = { index: 3, term: 14, type: 'normal', data: new Uint8Array(300 * 1024) };
       expect(() =>
         store.persist({
-          entries: [entry(2, 14, 'z2'), entry(3, 14, 'poison')],
+          entries: [entry(2, 14, 'z2'), big3, entry(4, 14, 'poison')],
           hardState: { term: 14, vote: '', commit: 1 },
         }),
       ).toThrow(/poisoned entry/);
       expect(logRows(sql)).toEqual(before);
+      expect(segmentRows(sql)).toEqual(['1+6']);
       const again = new SqliteLogStore(sql);
       expect(again.lastIndex()).toBe(6);
       expect(again.initialState().hardState).toEqual({ term: 1, vote: 'a', commit: 2 });

@@ -32,6 +32,19 @@ function shape(sql: Sql): string[] {
   return out;
 }
 
+/** Columns of `tables` that a database at the previous version lacks (compared against a fresh one). */
+function newColumns(sql: Sql, tables: ReadonlySet<string>): { table: string; name: string }[] {
+  const older = nodeSql();
+  migrate(older, SCHEMA_VERSION - 1);
+  const out: { table: string; name: string }[] = [];
+  for (const table of tables) {
+    const had = new Set(older.exec('SELECT name FROM pragma_table_info(?)', table).map((c) => String(c.name)));
+    for (const c of sql.exec('SELECT name FROM pragma_table_info(?) ORDER BY cid', table))
+      if (!had.has(String(c.name))) out.push({ table, name: String(c.name) });
+  }
+  return out;
+}
+
 /** What a database written by the code of `v` holds; `seed` writes it as that code would. */
 const OLD = {
   hard: { term: 7, vote: 'node-1', commit: 5 },
@@ -250,11 +263,20 @@ describe('schema migrations', () => {
     migrate(probe);
     const added = [...userTables(probe)].filter((t) => !had.has(t)).sort();
     const blocker = added[added.length - 1];
-    if (blocker === undefined) return; // the last step only alters existing tables: nothing to block this way
-    sql.exec(`CREATE VIEW "${blocker}" AS SELECT 1 AS x`);
-    expect(() => migrate(sql)).toThrow();
-    expect(schemaVersion(sql)).toBe(SCHEMA_VERSION - 1);
-    sql.exec(`DROP VIEW "${blocker}"`);
+    if (blocker !== undefined) {
+      sql.exec(`CREATE VIEW "${blocker}" AS SELECT 1 AS x`);
+      expect(() => migrate(sql)).toThrow();
+      expect(schemaVersion(sql)).toBe(SCHEMA_VERSION - 1);
+      sql.exec(`DROP VIEW "${blocker}"`);
+    } else {
+      // The last step only adds columns (v4: raft_log.n): block it with a column of that name already there.
+      const column = newColumns(probe, had).pop();
+      if (!column) throw new Error('the last migration neither adds a table nor a column');
+      sql.exec(`ALTER TABLE "${column.table}" ADD COLUMN "${column.name}" TEXT`);
+      expect(() => migrate(sql)).toThrow(/duplicate column/);
+      expect(schemaVersion(sql)).toBe(SCHEMA_VERSION - 1);
+      sql.exec(`ALTER TABLE "${column.table}" DROP COLUMN "${column.name}"`);
+    }
     expect(shape(sql)).toEqual(before);
     expect(migrate(sql)).toBe(SCHEMA_VERSION);
   });
