@@ -214,12 +214,23 @@ export class NodeRuntime<R> {
     this.event(() => {});
   }
 
+  /**
+   * Proposals that arrive while every follower has an append in flight are
+   * only appended in memory: the event handling the next answer persists
+   * them all in one transaction (one log row) and sends them in one append.
+   * Nothing leaves before it is persisted (the Ready loop persists, then
+   * sends), so a crash meanwhile loses only unacknowledged proposals.
+   */
   propose(data: Uint8Array, timeoutMs: number): Promise<Timed<ProposeOutcome<R>>> {
-    return this.wait(timeoutMs, (done) => {
-      this.idleTicks = 0;
-      this.campaignIfLeaderless();
-      this.driver.propose(data, done);
-    });
+    return this.wait(
+      timeoutMs,
+      (done) => {
+        this.idleTicks = 0;
+        this.campaignIfLeaderless();
+        this.driver.propose(data, done);
+      },
+      true,
+    );
   }
 
   proposeConfChange(cc: ConfChange, timeoutMs: number): Promise<Timed<ProposeOutcome<R | undefined>>> {
@@ -261,20 +272,24 @@ export class NodeRuntime<R> {
   }
 
   /** Runs `act` as one event and settles with its callback's value, or `timeout` after `timeoutMs`. */
-  private wait<T>(timeoutMs: number, act: (done: (v: T) => void) => void): Promise<Timed<T>> {
+  private wait<T>(timeoutMs: number, act: (done: (v: T) => void) => void, batch = false): Promise<Timed<T>> {
     return new Promise((resolve) => {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
         resolve({ status: 'timeout' });
       }, timeoutMs);
-      this.event(() =>
-        act((v) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve(v);
-        }),
+      this.event(
+        () =>
+          act((v) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve(v);
+          }),
+        true,
+        undefined,
+        batch,
       );
     });
   }
@@ -298,9 +313,10 @@ export class NodeRuntime<R> {
   /**
    * The shape of every event: catch up on time, act, persist-apply in one
    * transaction, send, re-arm. Returns the messages for `replyTo`, for the
-   * response to the request that caused the event.
+   * response to the request that caused the event. `batch`: leave the
+   * Ready to the next event if no follower could be sent anything now.
    */
-  private event(act: () => void, wakes = true, replyTo?: NodeId): Uint8Array | undefined {
+  private event(act: () => void, wakes = true, replyTo?: NodeId, batch = false): Uint8Array | undefined {
     this.transport.resetCount();
     try {
       if (wakes) this.wake();
@@ -312,6 +328,11 @@ export class NodeRuntime<R> {
       }
       this.catchUpTicks();
       act();
+      if (batch && this.driver.node.followersPaused()) {
+        // The next answer's event (or the heartbeat alarm, if it is lost) takes it from here.
+        this.armAlarm();
+        return undefined;
+      }
       this.host.sql.transaction(() => this.driver.process());
       const reply = this.transport.flush(this.maybeQuiesce(), replyTo);
       if (this.driver.node.basicStatus().leader !== '') this.quietLeader = '';
@@ -348,6 +369,10 @@ export class NodeRuntime<R> {
     const ticks = Math.min(elapsed, 4 * electionTicks);
     for (let i = 0; i < ticks; i++) this.driver.node.tick();
     this.idleTicks += elapsed;
+    // Longer than two heartbeats without running (the isolate was busy): the
+    // followers' answers are still queued, so their silence must not make
+    // this leader refuse work (a leader cut off runs its heartbeat alarms on time).
+    if (elapsed > 2 * this.settings.heartbeatTicks) this.driver.node.forgiveSilence();
   }
 
   /**

@@ -175,6 +175,28 @@ export class RawNode {
     return { role: this.raft.role, term: this.raft.term, leader: this.raft.lead };
   }
 
+  /**
+   * A leader with followers none of which can be sent anything now (a full
+   * in-flight window, a probe or a snapshot outstanding): a Ready would only
+   * persist new entries, which can as well wait for the next answer.
+   */
+  followersPaused(): boolean {
+    const r = this.raft;
+    if (r.role !== 'leader' || r.progress.size < 2) return false;
+    for (const [id, pr] of r.progress) if (id !== r.id && !pr.isPaused()) return false;
+    return true;
+  }
+
+  /**
+   * Leader: count every follower as heard from now. For a runtime that was
+   * itself stalled: the answers it has not read yet are waiting in its
+   * queue, so silence over the stall says nothing about the followers.
+   */
+  forgiveSilence(): void {
+    const r = this.raft;
+    if (r.role === 'leader') for (const pr of r.progress.values()) pr.lastHeardTick = r.leaderTicks;
+  }
+
   /** False for a leader that has not heard from a quorum lately (it refuses proposals; see Raft.quorumInContact). */
   quorumInContact(): boolean {
     return this.raft.quorumInContact();

@@ -1,3 +1,4 @@
+import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import {
   allApplied,
@@ -28,6 +29,30 @@ describe('RaftNode cluster in workerd: elections and replication', () => {
       for (const n of names) expect(await localValue(n, 'k9')).toBe('v9');
     });
   }
+});
+
+describe('RaftNode cluster in workerd: batching concurrent proposals', () => {
+  it('proposals arriving while an append is in flight share log rows on every node, the leader included', async () => {
+    const names = await newCluster();
+    const l = await leader(names);
+    const before = (await status(l)).lastIndex;
+    const outcomes = await Promise.all(Array.from({ length: 64 }, (_, i) => put(names, `b${i}`, `${i}`)));
+    expect(outcomes.every((o) => o === 'applied')).toBe(true);
+    const commit = (await status(l)).commit;
+    await allApplied(names, commit);
+    for (const n of names) {
+      // Rows of raft_log written for the entries after `before` (compaction has not run: test vars compact after 500).
+      const { rows, entries } = await runInDurableObject(stub(n), (_i, state) => {
+        const r = state.storage.sql
+          .exec('SELECT count(*) AS rows, sum(n) AS entries FROM raft_log WHERE idx > ?', before)
+          .one();
+        return { rows: Number(r.rows), entries: Number(r.entries) };
+      });
+      expect(entries, n).toBeGreaterThanOrEqual(64);
+      // One row per entry would be 64; each round trip's proposals share one.
+      expect(rows, n).toBeLessThan(entries / 4);
+    }
+  });
 });
 
 describe('RaftNode cluster in workerd: crash and restart (ctx.abort)', () => {

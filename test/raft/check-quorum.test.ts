@@ -189,3 +189,16 @@ describe('a leader out of touch with its quorum refuses new work at once', () =>
     expect(outcomes).toEqual([{ status: 'notLeader', leader: '' }]);
   });
 });
+
+describe('forgiveSilence: a runtime that was itself stalled', () => {
+  it('counts every follower as heard from now, so the stall alone causes no refusal', () => {
+    const net = leaderA();
+    const a = net.node('a');
+    net.tick('a', 12);
+    net.take();
+    expect(a.quorumInContact()).toBe(false);
+    a.forgiveSilence();
+    expect(a.quorumInContact()).toBe(true);
+    expect(a.propose(new Uint8Array([1]))).toMatchObject({ ok: true });
+  });
+});
