@@ -10,8 +10,12 @@ import { Agent, request as httpRequest } from 'node:http';
 
 export type Scenario = 'put' | 'get-linearizable' | 'get-serializable' | 'cas';
 
+/** Whose HTTP API the load speaks: ours, or etcd's v3 JSON gateway (base64 keys and values). */
+export type Target = 'durable-raft' | 'etcd';
+
 export interface LoadJob {
   readonly base: string;
+  readonly target?: Target;
   readonly scenario: Scenario;
   readonly clients: number;
   readonly warmupMs: number;
@@ -31,6 +35,23 @@ export interface LoadResult {
 }
 
 const VALUE = 'v'.repeat(64);
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** One operation of `scenario` on `key` as etcd's gateway takes it (POST /v3/kv/...; only put and gets). */
+function etcdRequest(base: string, scenario: Scenario, key: string): { url: URL; body: string } {
+  switch (scenario) {
+    case 'put':
+      return { url: new URL(`${base}/v3/kv/put`), body: JSON.stringify({ key: b64(key), value: b64(VALUE) }) };
+    case 'get-linearizable':
+    case 'get-serializable':
+      return {
+        url: new URL(`${base}/v3/kv/range`),
+        body: JSON.stringify({ key: b64(key), serializable: scenario === 'get-serializable' }),
+      };
+    default:
+      throw new Error(`etcd target: no ${scenario} scenario`);
+  }
+}
 
 function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -79,28 +100,32 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
       let url: URL;
       let method = 'GET';
       let body: string | undefined;
-      switch (job.scenario) {
-        case 'put':
-          url = new URL(`${base}/v1/kv/${key}`);
-          method = 'PUT';
-          body = VALUE;
-          break;
-        case 'get-linearizable':
-          url = new URL(`${base}/v1/kv/${key}`);
-          break;
-        case 'get-serializable':
-          url = new URL(`${base}/v1/kv/${key}?consistency=serializable`);
-          break;
-        case 'cas':
-          url = new URL(`${base}/v1/cas`);
-          method = 'POST';
-          body = JSON.stringify({
-            key: `bench/cas/${id}`,
-            value: VALUE,
-            expect: casRev === undefined ? { absent: true } : { mod_revision: casRev },
-          });
-          break;
-      }
+      if (job.target === 'etcd') {
+        ({ url, body } = etcdRequest(base, job.scenario, key));
+        method = 'POST';
+      } else
+        switch (job.scenario) {
+          case 'put':
+            url = new URL(`${base}/v1/kv/${key}`);
+            method = 'PUT';
+            body = VALUE;
+            break;
+          case 'get-linearizable':
+            url = new URL(`${base}/v1/kv/${key}`);
+            break;
+          case 'get-serializable':
+            url = new URL(`${base}/v1/kv/${key}?consistency=serializable`);
+            break;
+          case 'cas':
+            url = new URL(`${base}/v1/cas`);
+            method = 'POST';
+            body = JSON.stringify({
+              key: `bench/cas/${id}`,
+              value: VALUE,
+              expect: casRev === undefined ? { absent: true } : { mod_revision: casRev },
+            });
+            break;
+        }
       const t0 = performance.now();
       // An operation belongs to the window it started in, however long it takes.
       const counted = recording;

@@ -11,6 +11,8 @@
  *   npm run bench -- --quick      # about a minute: 3 nodes + baseline, short runs
  *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N
  *            --scenarios put,cas  --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
+ *   npm run bench -- --target etcd --url http://127.0.0.1:2379
+ *                                 # the put and get scenarios through etcd's v3 JSON gateway
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +45,8 @@ const warmupMs = Number(opt('warmup-ms') ?? (quick ? 200 : 500));
 const failoverTrials = flag('no-failover') ? 0 : Number(opt('failover-trials') ?? 5);
 const idleMs = flag('no-idle') ? 0 : Number(opt('idle-ms') ?? (quick ? 5_000 : 20_000));
 const outDir = path.resolve(opt('out') ?? path.join(root, 'bench', 'results'));
+const target = opt('target') ?? 'durable-raft';
+if (target !== 'durable-raft' && target !== 'etcd') throw new Error('--target: durable-raft or etcd');
 const KEYS = 100;
 const SCENARIOS = (opt('scenarios') ?? 'put,get-linearizable,get-serializable,cas').split(',') as Scenario[];
 
@@ -235,6 +239,8 @@ interface Row {
   errors: number;
   /** Baseline rows: the cluster size they were measured next to (and are the ratio's denominator for). */
   against?: number;
+  /** Rows measured against an etcd cluster (`nodes` is its member count). */
+  target?: 'etcd';
 }
 
 const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
@@ -464,7 +470,7 @@ function table(rows: Row[]): string {
   const head = ['scenario', 'nodes', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'ratio', 'errors'];
   const lines = rows.map((r) => [
     r.scenario,
-    r.nodes === 0 ? `base(${r.against})` : String(r.nodes),
+    r.target === 'etcd' ? `etcd(${r.nodes})` : r.nodes === 0 ? `base(${r.against})` : String(r.nodes),
     String(r.clients),
     r.opsPerSec.toFixed(1),
     r.p50Ms.toFixed(2),
@@ -496,10 +502,79 @@ function gitCommit(): string {
   }
 }
 
+// ---- against etcd ----
+
+/** POSTs JSON to etcd's gateway (`/v3/...`). */
+async function etcd(url: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const r = await http(`${url}${path}`, { method: 'POST', body: JSON.stringify(body) });
+  if (r.status !== 200) throw new Error(`etcd ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body as Record<string, unknown>;
+}
+
+/**
+ * `--target etcd --url U`: the put and get scenarios through etcd's v3 JSON
+ * gateway, same keys, values and clients, so its figures stand next to a
+ * run of ours on the same machine. No baseline and no ratios here.
+ */
+async function benchEtcd(url: string, started: number, log: (s: string) => void): Promise<void> {
+  const members = ((await etcd(url, '/v3/cluster/member/list', {})).members as unknown[]).length;
+  const version = ((await http(`${url}/version`)).body as { etcdserver?: string }).etcdserver ?? 'unknown';
+  for (let i = 0; i < KEYS; i++)
+    await etcd(url, '/v3/kv/put', {
+      key: Buffer.from(`bench/k${i}`).toString('base64'),
+      value: Buffer.from('v'.repeat(64)).toString('base64'),
+    });
+  const load = new LoadProcess();
+  const rows: Row[] = [];
+  try {
+    for (const scenario of SCENARIOS.filter((s) => s !== 'cas')) {
+      for (const clients of clientCounts) {
+        const r = await load.run({ base: url, target: 'etcd', scenario, clients, warmupMs, durationMs, keys: KEYS });
+        const row = { ...rowOf(scenario, members, clients, r), target: 'etcd' as const };
+        rows.push(row);
+        log(
+          `etcd ${scenario} c=${clients}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} errors ${row.errors}`,
+        );
+        if (r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
+      }
+    }
+  } finally {
+    load.stop();
+  }
+  const result = {
+    startedAt: new Date(started).toISOString(),
+    durationS: round((Date.now() - started) / 1000, 1),
+    mode: quick ? 'quick' : 'default',
+    target: 'etcd',
+    url,
+    machine: machine(),
+    versions: { etcd: version },
+    settings: { durationMs, warmupMs, keys: KEYS, valueBytes: 64, clients: clientCounts, members },
+    rows,
+  };
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${result.startedAt.replace(/[:.]/g, '-')}-etcd.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(table(rows));
+  console.log(`wrote ${path.relative(process.cwd(), file)} (${result.durationS} s)`);
+}
+
+function machine() {
+  return {
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memGb: round(os.totalmem() / 2 ** 30, 1),
+    node: process.version,
+  };
+}
+
 // ---- main ----
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
+  if (target === 'etcd') return benchEtcd((opt('url') ?? 'http://127.0.0.1:2379').replace(/\/$/, ''), started, log);
   const cfg = readWranglerToml();
   // The node's own reading of the vars, so the figures name the timeouts it really runs with.
   const { tickMs, electionTicks, electionJitterTicks, heartbeatTicks } = readSettings(cfg.vars);
@@ -511,7 +586,6 @@ async function main(): Promise<void> {
   const costs: CostResult[] = [];
   const idle: IdleResult[] = [];
   let failover: unknown = null;
-  const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
   let mf: Miniflare | undefined;
   try {
     for (const [ci, n] of nodeCounts.entries()) {
@@ -601,13 +675,7 @@ async function main(): Promise<void> {
     startedAt: new Date(started).toISOString(),
     durationS,
     mode: quick ? 'quick' : 'default',
-    machine: {
-      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      memGb: round(os.totalmem() / 2 ** 30, 1),
-      node: process.version,
-    },
+    machine: machine(),
     versions: {
       commit: gitCommit(),
       miniflare: versionOf('miniflare'),
