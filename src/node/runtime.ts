@@ -30,6 +30,9 @@ export interface Host {
 
 export type Timed<T> = T | { readonly status: 'timeout' };
 
+/** At most this many proposals wait in memory for a batch: a bound on unpersisted entries. */
+const MAX_DEFERRED_PROPOSALS = 256;
+
 /**
  * One Raft node inside a Durable Object: turns events (peer messages, client
  * calls, alarms) into driver calls, and time into ticks.
@@ -54,6 +57,8 @@ export class NodeRuntime<R> {
   /** Asleep: no ticks, no alarm, until an event arrives. */
   private quiet = false;
   private idleTicks = 0;
+  /** Proposals appended since the last Ready was handled (see `propose`). */
+  private deferred = 0;
   /** When each peer was last heard from (ms since the epoch), for status pages. */
   private readonly lastContact = new Map<NodeId, number>();
   /** The leader this node followed before it went quiet: where to send clients meanwhile. */
@@ -323,16 +328,19 @@ export class NodeRuntime<R> {
       else if (this.quiet) {
         // Step the acks, but keep sleeping: no ticks, no alarm.
         act();
+        this.deferred = 0;
         this.host.sql.transaction(() => this.driver.process());
         return this.transport.flush(false, replyTo);
       }
       this.catchUpTicks();
       act();
-      if (batch && this.driver.node.followersPaused()) {
+      if (batch && this.deferred < MAX_DEFERRED_PROPOSALS && this.driver.node.followersPaused()) {
         // The next answer's event (or the heartbeat alarm, if it is lost) takes it from here.
+        this.deferred++;
         this.armAlarm();
         return undefined;
       }
+      this.deferred = 0;
       this.host.sql.transaction(() => this.driver.process());
       const reply = this.transport.flush(this.maybeQuiesce(), replyTo);
       if (this.driver.node.basicStatus().leader !== '') this.quietLeader = '';

@@ -18,7 +18,9 @@ import {
  * Bounded memory and disk under a long log: tens of thousands of puts
  * through a 3-node cluster. While they run, every node is sampled: the
  * entries it holds in memory because they are not durable yet
- * (`unstableEntries`) stay within the in-flight window, and the log it keeps
+ * (`unstableEntries`: a leader keeps up to 256 proposals in memory while
+ * every follower has an append in flight, then persists them as one batch)
+ * stay bounded, and the log it keeps
  * on disk stays bounded by compaction.
  *
  * Size: 100,000 entries. Here (workerd under vitest) a 3-node cluster
@@ -44,7 +46,7 @@ const ENTRIES = knob('BOUNDS_ENTRIES', 100_000);
 const BATCH = knob('BOUNDS_BATCH', 250);
 /** A proposal caught at a deposed leader waits this long before it is retried. */
 const PROPOSE_TIMEOUT_MS = 3000;
-/** The in-flight window: entries a node may hold in memory before they are durable. */
+/** Entries a node may hold in memory before they are durable: the leader defers at most 256 proposals (MAX_DEFERRED_PROPOSALS in src/node/runtime.ts). */
 const MAX_UNSTABLE = 256;
 /** Compaction threshold the workers project runs with (vitest.config.ts vars, else the default). */
 const COMPACT_AFTER = readSettings(env as unknown as SettingsEnv).compactAfterEntries;

@@ -43,6 +43,34 @@ describe('partitions through the fault layer', () => {
     expect(await localValue(old, 'before')).toBe('1');
   });
 
+  it('a leader cut off from its quorum answers new writes and reads at once instead of holding them', async () => {
+    const names = await newCluster();
+    const old = await leader(names);
+    expect(await put(names, 'before', '1')).toBe('applied');
+    await partition(
+      [old],
+      names.filter((n) => n !== old),
+    );
+    // Past an election timeout less a heartbeat without answers (test ticks: 160 ms), before
+    // CheckQuorum deposes it (200-400 ms): it refuses (noQuorum); once deposed, it says notLeader.
+    // Either way at once: before, the write would have waited out its 3 s deadline.
+    await sleep(180);
+    const t0 = Date.now();
+    const out = await stub(old).propose(command({ type: 'put', key: 'k', value: enc.encode('x') }), 3000);
+    const read = await stub(old).get('before', 'linearizable', 3000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(
+      out.status === 'notLeader' || (out.status === 'refused' && out.code === 'noQuorum'),
+      JSON.stringify(out),
+    ).toBe(true);
+    expect(read.status).toBe('notLeader');
+    // The others elect a successor, which serves writes.
+    const rest = names.filter((n) => n !== old);
+    expect(await leader(rest)).not.toBe(old);
+    expect(await put(rest, 'after', '2')).toBe('applied');
+    await heal(names);
+  });
+
   it('a partitioned minority follower does not disrupt the leader when it returns (PreVote)', async () => {
     const names = await newCluster();
     const l = await leader(names);
