@@ -10,6 +10,7 @@ import { type Sql, SqliteKvTable, SqliteLogStore } from '../../src/storage/index
 import { decodeSegment } from '../../src/storage/log-segment.ts';
 import { migrate, SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { kvTableSuite } from '../kv/table-suite.ts';
+import { entry, range, segmentRows, show } from '../support/log-entries.ts';
 import { logStoreSuite } from '../support/log-store-suite.ts';
 import { schemaVersion, userTables } from '../support/schema-helpers.ts';
 import { command, localValue, stub as nodeStub, waitFor } from './cluster-helpers.ts';
@@ -71,26 +72,11 @@ describe('on a Durable Object: the shared storage suites', () => {
 
 // ---------------------------------------------------------------------------
 
-const entry = (index: number, term: number, data = `e${index}`): Entry => ({
-  index,
-  term,
-  type: 'normal',
-  data: enc.encode(data),
-});
-const range = (lo: number, hi: number, term: number) =>
-  Array.from({ length: hi - lo + 1 }, (_, i) => entry(lo + i, term));
-
 /** The entries raft_log holds, read from its rows directly (each row a segment of n entries), as `index/term/data`. */
 function logRows(sql: Sql): string[] {
-  return sql
-    .exec('SELECT idx, n, term, type, data FROM raft_log ORDER BY idx')
-    .flatMap((r) => decodeSegment(r).entries)
-    .map((e) => `${e.index}/${e.term}/${dec.decode(e.data)}`);
-}
-
-/** The rows of raft_log as `first+n`. */
-function segmentRows(sql: Sql): string[] {
-  return sql.exec('SELECT idx, n FROM raft_log ORDER BY idx').map((r) => `${String(r.idx)}+${String(r.n)}`);
+  return show(
+    sql.exec('SELECT idx, n, term, type, data FROM raft_log ORDER BY idx').flatMap((r) => decodeSegment(r).entries),
+  );
 }
 
 describe('on a Durable Object: one Ready is one atomic write', () => {
@@ -243,11 +229,7 @@ describe('on a Durable Object: schema upgrades', () => {
         expect(log.initialState().hardState).toEqual(OLD_HARD);
         expect(log.snapshot().meta).toEqual(OLD_SNAP);
         expect([log.firstIndex(), log.lastIndex()]).toEqual([3, 5]);
-        expect(log.entries(3, 6, 1 << 20).map((e) => `${e.index}/${e.term}/${dec.decode(e.data)}`)).toEqual([
-          '3/3/e3',
-          '4/7/e4',
-          '5/7/e5',
-        ]);
+        expect(show(log.entries(3, 6, 1 << 20))).toEqual(['3/3/e3', '4/7/e4', '5/7/e5']);
         if (had.has('kv')) expect(dec.decode(kv.get('k')?.value)).toBe('v');
         if (had.has('kv_meta')) expect(kv.meta()).toEqual(OLD_META);
         // Migrating again is a no-op.

@@ -4,6 +4,7 @@ import type { Sql, SqlValue } from '../../src/storage/index.ts';
 import { SqliteLogStore } from '../../src/storage/index.ts';
 import { SEGMENT_BYTES_MAX } from '../../src/storage/log-segment.ts';
 import { migrate } from '../../src/storage/schema.ts';
+import { entry, range, segmentRows as segments, show } from '../support/log-entries.ts';
 import { nodeSql } from '../support/node-sql.ts';
 
 /**
@@ -16,21 +17,6 @@ import { nodeSql } from '../support/node-sql.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-const entry = (index: number, term: number, data = `e${index}`): Entry => ({
-  index,
-  term,
-  type: 'normal',
-  data: enc.encode(data),
-});
-const range = (lo: number, hi: number, term: number) =>
-  Array.from({ length: hi - lo + 1 }, (_, i) => entry(lo + i, term));
-const show = (es: readonly Entry[]) => es.map((e) => `${e.index}/${e.term}/${dec.decode(e.data)}`);
-
-/** The rows of raft_log as `first+n`. */
-function segments(sql: Sql): string[] {
-  return sql.exec('SELECT idx, n FROM raft_log ORDER BY idx').map((r) => `${String(r.idx)}+${String(r.n)}`);
-}
 
 /** Rows inserted, updated or deleted so far on this connection (SQLite's own count). */
 function rowsWritten(sql: Sql): number {

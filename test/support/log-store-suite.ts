@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { LogStore } from '../../src/driver/index.ts';
 import type { Entry } from '../../src/raft/index.ts';
+import { entry, range, show } from './log-entries.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
-const entry = (index: number, term: number, data = `e${index}`): Entry => ({
-  index,
-  term,
-  type: 'normal',
-  data: bytes(data),
-});
-const range = (lo: number, hi: number, term: number) =>
-  Array.from({ length: hi - lo + 1 }, (_, i) => entry(lo + i, term));
-const show = (es: readonly Entry[]) => es.map((e) => `${e.index}/${e.term}/${new TextDecoder().decode(e.data)}`);
 
 /**
  * The contract every LogStore must keep (Hono's common.case.test pattern):
