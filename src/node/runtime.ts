@@ -30,6 +30,16 @@ export interface Host {
 
 export type Timed<T> = T | { readonly status: 'timeout' };
 
+/** How an event runs (NodeRuntime.event). */
+interface EventOptions {
+  /** False: it only carries acks, which must not wake a quiet node. */
+  readonly wakes?: boolean;
+  /** The peer whose batch caused the event: its messages go back in the response. */
+  readonly replyTo?: NodeId | undefined;
+  /** A proposal: leave the Ready to the next event if no follower could be sent anything now. */
+  readonly batch?: boolean;
+}
+
 /** At most this many proposals wait in memory for a batch: a bound on unpersisted entries. */
 const MAX_DEFERRED_PROPOSALS = 256;
 
@@ -178,8 +188,7 @@ export class NodeRuntime<R> {
       () => {
         for (const m of env.msgs) if (m.to === this.id && this.installable(m)) this.driver.node.step(m);
       },
-      wakes,
-      replyTo,
+      { wakes, replyTo },
     );
     if (env.quiet && env.from === this.driver.node.basicStatus().leader) this.sleep(env.from);
     return reply;
@@ -234,7 +243,7 @@ export class NodeRuntime<R> {
         this.campaignIfLeaderless();
         this.driver.propose(data, done);
       },
-      true,
+      { batch: true },
     );
   }
 
@@ -277,7 +286,7 @@ export class NodeRuntime<R> {
   }
 
   /** Runs `act` as one event and settles with its callback's value, or `timeout` after `timeoutMs`. */
-  private wait<T>(timeoutMs: number, act: (done: (v: T) => void) => void, batch = false): Promise<Timed<T>> {
+  private wait<T>(timeoutMs: number, act: (done: (v: T) => void) => void, opts: EventOptions = {}): Promise<Timed<T>> {
     return new Promise((resolve) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -292,9 +301,7 @@ export class NodeRuntime<R> {
             clearTimeout(timer);
             resolve(v);
           }),
-        true,
-        undefined,
-        batch,
+        opts,
       );
     });
   }
@@ -318,10 +325,9 @@ export class NodeRuntime<R> {
   /**
    * The shape of every event: catch up on time, act, persist-apply in one
    * transaction, send, re-arm. Returns the messages for `replyTo`, for the
-   * response to the request that caused the event. `batch`: leave the
-   * Ready to the next event if no follower could be sent anything now.
+   * response to the request that caused the event.
    */
-  private event(act: () => void, wakes = true, replyTo?: NodeId, batch = false): Uint8Array | undefined {
+  private event(act: () => void, { wakes = true, replyTo, batch = false }: EventOptions = {}): Uint8Array | undefined {
     this.transport.resetCount();
     try {
       if (wakes) this.wake();
