@@ -1,5 +1,6 @@
 import { type Context, Hono } from 'hono';
 import {
+  type Compare,
   compareKeys,
   encodeCommand,
   type KeyValue,
@@ -7,14 +8,17 @@ import {
   KvDecodeError,
   type KvResult,
   prefixEnd,
+  type TxnOp,
 } from '../kv/index.ts';
 import { ANONYMOUS, authenticate, type Principal, principalOf } from './auth.ts';
 import { ClusterClient, type Consistency, type NodeStatus, type WriteOutcome } from './cluster.ts';
 import { casCommand, needKey, needRole, rangeBounds, rangeJson, txnCommand, txnResultJson } from './commands.ts';
+import { conditionals, etagsMatch, type Preconditions, writeGuards } from './conditions.ts';
 import { type ApiConfig, type ApiEnv, type ApiOptions, readConfig } from './config.ts';
 import { ApiError, badRequest, ConfigError, type ErrorBody } from './errors.ts';
-import { checkKey, kvJson, obj, queryBool, queryInt, queryOf, readBody, readJson, toBase64 } from './input.ts';
+import { checkKey, kvJson, obj, queryBool, queryInt, readBody, readJson, toBase64 } from './input.ts';
 import { openApiDocument } from './openapi.ts';
+import { type DecodedInput, pathTail, queryOf, rawPathOf, strictInput } from './request.ts';
 
 export type { ApiEnv, ApiOptions } from './config.ts';
 export type { ErrorBody } from './errors.ts';
@@ -25,8 +29,24 @@ export const MAX_COMMAND_BYTES = 1_835_008;
 const MAX_JSON_BYTES = 3 * 1024 * 1024;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 const MEMBER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** The actions of POST /v1/cluster/members, by name (a Map: inherited names like toString are not actions). */
+const MEMBER_ACTIONS = new Map<string, 'addLearner' | 'addVoter' | 'remove'>([
+  ['add_learner', 'addLearner'],
+  ['promote', 'addVoter'],
+  ['remove', 'remove'],
+]);
 
-type Env = { Bindings: ApiEnv; Variables: { config: ApiConfig; principal: Principal; client: ClusterClient } };
+type Env = {
+  Bindings: ApiEnv;
+  Variables: {
+    requestId: string;
+    input: DecodedInput;
+    preconditions: Preconditions;
+    config: ApiConfig;
+    principal: Principal;
+    client: ClusterClient;
+  };
+};
 type C = Context<Env>;
 
 function errorBody(code: string, message: string): ErrorBody {
@@ -58,7 +78,8 @@ function outcomeUnknown(detail: string): ApiError {
  * routes (`/internal/*`) are never reachable from here.
  */
 export function createApp(options: ApiOptions = {}): Hono<Env> {
-  const app = new Hono<Env>();
+  // Routes match the path as sent (see request.ts): an encoded route prefix matches nothing.
+  const app = new Hono<Env>({ getPath: (req) => rawPathOf(req.url) });
   let cached: { key: string; config: Promise<ApiConfig> } | undefined;
   const configOf = (env: ApiEnv): Promise<ApiConfig> => {
     const key = JSON.stringify([
@@ -91,11 +112,21 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
       console.error('configuration error:', err.message);
       return c.json(errorBody('misconfigured', 'the service is misconfigured; see its logs'), 500);
     }
-    console.error('unhandled error', err);
-    return c.json(errorBody('internal', 'internal error'), 500);
+    const requestId = c.get('requestId');
+    console.error(`request ${requestId}: unhandled error`, err);
+    return c.json({ ...errorBody('internal', `internal error (request ${requestId})`), request_id: requestId }, 500);
   });
 
-  app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`), 404));
+  app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${rawPathOf(c.req.url)}`), 404));
+
+  // Every request: an id (in X-Request-Id and in logs), then its input decoded once, then its conditionals.
+  app.use('*', async function requestIds(c, next) {
+    const id = crypto.randomUUID();
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    await next();
+  });
+  app.use('*', strictInput(), conditionals());
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
@@ -129,7 +160,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     const p = c.get('principal');
     const config = c.get('config');
     needRole(p, 'read');
-    const q = queryOf(new URL(c.req.url), [
+    const q = queryOf(c.get('input'), [
       'prefix',
       'start',
       'end',
@@ -169,7 +200,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   app.delete('/v1/kv', async (c) => {
     const p = c.get('principal');
     needRole(p, 'write');
-    const q = queryOf(new URL(c.req.url), ['prefix', 'start', 'end']);
+    const q = queryOf(c.get('input'), ['prefix', 'start', 'end']);
     const bounds = rangeBounds(Object.fromEntries(q), 'query', p);
     let cmd: KvCommand;
     if (bounds.prefix !== undefined) cmd = { type: 'deletePrefix', prefix: bounds.prefix };
@@ -190,11 +221,13 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     const p = c.get('principal');
     needRole(p, 'read');
     needKey(p, key, 'key');
-    const q = queryOf(new URL(c.req.url), ['consistency']);
+    const q = queryOf(c.get('input'), ['consistency']);
     const consistency = consistencyOf(q);
     const r = await c.get('client').get(key, consistency);
     if (r.kind !== 'ok') throw unavailable(r.detail);
     const headers = readHeaders(consistency, r.revision);
+    const { ifMatch, ifNoneMatch } = c.get('preconditions');
+    if (ifMatch !== undefined && !etagsMatch(ifMatch, r.value)) throw preconditionFailed(key, r.value, r.revision);
     if (!r.value) {
       return c.json(
         { ...errorBody('key_not_found', `no key ${JSON.stringify(key)}`), revision: r.revision },
@@ -204,8 +237,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     }
     const kv = r.value;
     Object.assign(headers, kvHeaders(kv));
-    const inm = c.req.header('if-none-match');
-    if (inm !== undefined && etagMatches(inm, kv.modRevision)) return c.body(null, 304, headers);
+    if (ifNoneMatch !== undefined && etagsMatch(ifNoneMatch, kv)) return c.body(null, 304, headers);
     if (wantsJson(c.req.header('accept'))) return c.json({ ...kvJson(kv), revision: r.revision }, 200, headers);
     return c.body(kv.value as Uint8Array<ArrayBuffer>, 200, { ...headers, 'Content-Type': 'application/octet-stream' });
   });
@@ -215,38 +247,18 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     const p = c.get('principal');
     needRole(p, 'write');
     needKey(p, key, 'key');
-    queryOf(new URL(c.req.url), []);
-    const config = c.get('config');
-    const ifMatch = ifMatchOf(c.req.header('if-match'));
-    const ifNoneMatch = c.req.header('if-none-match');
-    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*')
-      throw badRequest('If-None-Match', 'only * is supported on writes');
-    if (ifNoneMatch !== undefined && ifMatch !== undefined)
-      throw badRequest('If-Match', 'not together with If-None-Match');
-    const value = await readBody(c.req.raw, config.maxValueBytes);
-    let cmd: KvCommand;
-    if (ifNoneMatch !== undefined) cmd = { type: 'cas', key, expect: { absent: true }, value };
-    else if (ifMatch === '*')
-      cmd = {
-        type: 'txn',
-        compare: [{ key, target: 'version', op: '>', value: 0 }],
-        success: [{ type: 'put', key, value }],
-        failure: [{ type: 'get', key }],
-      };
-    else if (ifMatch !== undefined) cmd = { type: 'cas', key, expect: { modRevision: ifMatch }, value };
-    else cmd = { type: 'put', key, value };
-    const result = await write(c, cmd);
-    const headers = { 'X-Revision': String(result.revision) };
-    if (result.type === 'put')
-      return c.json({ revision: result.revision }, 200, { ...headers, ETag: etag(result.revision) });
-    if (result.type === 'cas' || result.type === 'txn') {
-      if (!result.succeeded) throw preconditionFailed(key, currentOf(result), result.revision);
-      return c.json({ revision: result.revision }, ifNoneMatch !== undefined ? 201 : 200, {
-        ...headers,
-        ETag: etag(result.revision),
-      });
-    }
-    throw new Error(`unexpected result ${result.type}`);
+    queryOf(c.get('input'), []);
+    const pre = c.get('preconditions');
+    const guards = writeGuards(key, pre);
+    const value = await readBody(c.req.raw, c.get('config').maxValueBytes);
+    const put: KvCommand = { type: 'put', key, value };
+    const result = await write(c, guarded(key, guards, put));
+    if (result.type === 'txn' && !result.succeeded) throw preconditionFailed(key, currentOf(result), result.revision);
+    // Created only if the write required the key to be absent (If-None-Match: *).
+    return c.json({ revision: result.revision }, pre.ifNoneMatch === '*' ? 201 : 200, {
+      'X-Revision': String(result.revision),
+      ETag: etag(result.revision),
+    });
   });
 
   app.delete('/v1/kv/*', async (c) => {
@@ -254,22 +266,9 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     const p = c.get('principal');
     needRole(p, 'write');
     needKey(p, key, 'key');
-    queryOf(new URL(c.req.url), []);
-    const ifMatch = ifMatchOf(c.req.header('if-match'));
-    let cmd: KvCommand;
-    if (ifMatch === undefined) cmd = { type: 'delete', key };
-    else
-      cmd = {
-        type: 'txn',
-        compare: [
-          ifMatch === '*'
-            ? { key, target: 'version', op: '>', value: 0 }
-            : { key, target: 'modRevision', op: '=', value: ifMatch },
-        ],
-        success: [{ type: 'delete', key }],
-        failure: [{ type: 'get', key }],
-      };
-    const result = await write(c, cmd);
+    queryOf(c.get('input'), []);
+    const guards = writeGuards(key, c.get('preconditions'));
+    const result = await write(c, guarded(key, guards, { type: 'delete', key }));
     const headers = { 'X-Revision': String(result.revision) };
     if (result.type === 'txn' && !result.succeeded) throw preconditionFailed(key, currentOf(result), result.revision);
     const deleted =
@@ -292,7 +291,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   app.post('/v1/cas', async (c) => {
     const p = c.get('principal');
     needRole(p, 'write');
-    queryOf(new URL(c.req.url), []);
+    queryOf(c.get('input'), []);
     const body = await readJson(c.req.raw, MAX_JSON_BYTES);
     const cmd = casCommand(body, p, c.get('config').maxValueBytes);
     const result = await write(c, cmd);
@@ -311,7 +310,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   app.post('/v1/txn', async (c) => {
     const p = c.get('principal');
     needRole(p, 'read');
-    queryOf(new URL(c.req.url), []);
+    queryOf(c.get('input'), []);
     const body = await readJson(c.req.raw, MAX_JSON_BYTES);
     const { cmd, writes } = txnCommand(body, p, c.get('config').maxValueBytes);
     if (writes) needRole(p, 'write');
@@ -328,7 +327,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   app.get('/v1/cluster', async (c) => {
     needRole(c.get('principal'), 'admin');
-    queryOf(new URL(c.req.url), []);
+    queryOf(c.get('input'), []);
     const config = c.get('config');
     const client = c.get('client');
     const lead = await client.findLeader();
@@ -372,16 +371,13 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   app.post('/v1/cluster/members', async (c) => {
     needRole(c.get('principal'), 'admin');
-    queryOf(new URL(c.req.url), []);
+    queryOf(c.get('input'), []);
     const body = obj(await readJson(c.req.raw, 4096), 'body', ['action', 'node']);
-    const actions = { add_learner: 'addLearner', promote: 'addVoter', remove: 'remove' } as const;
-    if (typeof body.action !== 'string' || !(body.action in actions))
-      throw badRequest('action', 'expected add_learner, promote or remove');
+    const type = typeof body.action === 'string' ? MEMBER_ACTIONS.get(body.action) : undefined;
+    if (type === undefined) throw badRequest('action', `expected one of ${[...MEMBER_ACTIONS.keys()].join(', ')}`);
     if (typeof body.node !== 'string' || !MEMBER_NAME.test(body.node))
       throw badRequest('node', 'expected 1-64 of [A-Za-z0-9_-]');
-    const out = await c
-      .get('client')
-      .changeMembership({ type: actions[body.action as keyof typeof actions], node: body.node });
+    const out = await c.get('client').changeMembership({ type, node: body.node });
     settle(out);
     const lead = await c.get('client').findLeader();
     return c.json({ ok: true, conf: lead ? { voters: lead.conf.voters, learners: lead.conf.learners } : null });
@@ -389,7 +385,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   app.post('/v1/cluster/leader', async (c) => {
     needRole(c.get('principal'), 'admin');
-    queryOf(new URL(c.req.url), []);
+    queryOf(c.get('input'), []);
     const body = obj(await readJson(c.req.raw, 4096), 'body', ['to']);
     if (typeof body.to !== 'string' || !MEMBER_NAME.test(body.to)) throw badRequest('to', 'expected a member name');
     const to = body.to;
@@ -434,7 +430,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
         throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with another request');
       if (result.error === 'result_unavailable')
         throw new ApiError(409, 'result_unavailable', 'this request was applied before, but its result was not kept');
-      if (result.error === 'bad_command') throw badRequest('body', result.message);
+      // bad_command or stale_entry: the API encodes with the state machine's own validator, so this is a bug.
       throw new Error(`state machine error ${result.error}: ${result.message}`);
     }
     return result;
@@ -482,16 +478,15 @@ async function principal(c: C, config: ApiConfig): Promise<Principal> {
   return principalOf(entry);
 }
 
-/** The key from the raw path (so %2F and the like decode exactly once). */
+/** The key: the decoded path after the literal `/v1/kv/` the route matched (so %2F and the like decode once). */
 function pathKey(c: C): string {
-  const raw = new URL(c.req.url).pathname.slice('/v1/kv/'.length);
-  let key: string;
-  try {
-    key = decodeURIComponent(raw);
-  } catch {
-    throw badRequest('key', 'bad percent-encoding or not UTF-8');
-  }
-  return checkKey(key, 'key');
+  return checkKey(pathTail(c.get('input'), '/v1/kv/'), 'key');
+}
+
+/** `op` on `key`, or, when the request carried conditions, a txn that runs it only if they hold. */
+function guarded(key: string, guards: Compare[], op: TxnOp): KvCommand {
+  if (guards.length === 0) return op as KvCommand;
+  return { type: 'txn', compare: guards, success: [op], failure: [{ type: 'get', key }] };
 }
 
 function consistencyOf(q: Map<string, string>): Consistency {
@@ -518,24 +513,6 @@ function kvHeaders(kv: KeyValue): Record<string, string> {
 
 function etag(rev: number): string {
   return `"${rev}"`;
-}
-
-function etagMatches(header: string, rev: number): boolean {
-  return header.split(',').some((t) => {
-    const s = t.trim().replace(/^W\//, '');
-    return s === '*' || s === etag(rev);
-  });
-}
-
-/** If-Match: `*` or one ETag (`"12"`, or bare `12`). */
-function ifMatchOf(h: string | undefined): number | '*' | undefined {
-  if (h === undefined) return undefined;
-  const s = h.trim();
-  if (s === '*') return '*';
-  const m = /^(?:W\/)?"?([1-9]\d{0,15})"?$/.exec(s);
-  const n = m?.[1] !== undefined ? Number(m[1]) : Number.NaN;
-  if (!Number.isSafeInteger(n)) throw badRequest('If-Match', 'expected * or one ETag like "12"');
-  return n;
 }
 
 function wantsJson(accept: string | undefined): boolean {

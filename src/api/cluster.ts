@@ -55,6 +55,13 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/** Logs why a call to a node failed and returns what clients may read: exception texts stay in the logs. */
+function callFailed(target: string, e: unknown): string {
+  if (e instanceof RpcTimeout) return 'no answer in time';
+  console.warn(`call to ${target} failed:`, e);
+  return 'the call failed';
+}
+
 export class ClusterClient {
   private readonly ns: DurableObjectNamespace<RaftNode>;
   private readonly members: readonly Member[];
@@ -155,7 +162,7 @@ export class ClusterClient {
       try {
         out = await withTimeout(send(this.stub(target), ms), ms + 250);
       } catch (e) {
-        out = { status: 'error', reason: e instanceof Error ? e.message : String(e) };
+        out = { status: 'error', reason: callFailed(target, e) };
       }
       switch (out.status) {
         case 'applied':
@@ -218,7 +225,7 @@ export class ClusterClient {
       try {
         out = (await withTimeout(call(this.stub(target), ms), ms + 250)) as ReadAnswer<T>;
       } catch (e) {
-        out = { status: 'error', reason: e instanceof Error ? e.message : String(e) };
+        out = { status: 'error', reason: callFailed(target, e) };
       }
       if (out.status === 'ok') {
         if (consistency === 'linearizable') this.remember(target);

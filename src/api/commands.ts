@@ -41,13 +41,14 @@ export function casCommand(body: Record<string, unknown>, p: Principal, maxValue
   return { type: 'cas', key, expect, value };
 }
 
-const TARGETS = {
-  value: 'value',
-  version: 'version',
-  create_revision: 'createRevision',
-  mod_revision: 'modRevision',
-} as const;
-const OPS = ['=', '!=', '<', '>'] as const;
+/** Compare targets and ops by their JSON names (Maps: inherited names like toString select nothing). */
+const TARGETS = new Map<string, Compare['target']>([
+  ['value', 'value'],
+  ['version', 'version'],
+  ['create_revision', 'createRevision'],
+  ['mod_revision', 'modRevision'],
+]);
+const OPS = new Set<string>(['=', '!=', '<', '>']);
 
 /** POST /v1/txn: etcd's Txn in JSON. */
 export function txnCommand(
@@ -80,11 +81,10 @@ function compareOf(v: unknown, at: string, p: Principal, maxValue: number): Comp
   const o = obj(v, at, ['key', 'target', 'op', 'value', 'value_base64']);
   const key = checkKey(o.key, `${at}.key`);
   needKey(p, key, `${at}.key`);
-  if (typeof o.target !== 'string' || !(o.target in TARGETS))
-    throw badRequest(`${at}.target`, `expected one of ${Object.keys(TARGETS).join(', ')}`);
-  const target = TARGETS[o.target as keyof typeof TARGETS];
-  if (typeof o.op !== 'string' || !(OPS as readonly string[]).includes(o.op))
-    throw badRequest(`${at}.op`, `expected one of ${OPS.join(', ')}`);
+  const target = typeof o.target === 'string' ? TARGETS.get(o.target) : undefined;
+  if (target === undefined) throw badRequest(`${at}.target`, `expected one of ${[...TARGETS.keys()].join(', ')}`);
+  if (typeof o.op !== 'string' || !OPS.has(o.op))
+    throw badRequest(`${at}.op`, `expected one of ${[...OPS].join(', ')}`);
   const op = o.op as Compare['op'];
   if (target === 'value') return { key, target, op, value: valueField(o, at, maxValue) as Uint8Array };
   if (o.value_base64 !== undefined) throw badRequest(`${at}.value_base64`, 'only for target value');
@@ -92,12 +92,13 @@ function compareOf(v: unknown, at: string, p: Principal, maxValue: number): Comp
 }
 
 const OP_NAMES = ['get', 'range', 'put', 'delete', 'delete_prefix', 'delete_range'] as const;
+const OP_NAME_SET: ReadonlySet<string> = new Set(OP_NAMES);
 
 function txnOp(v: unknown, at: string, p: Principal, maxValue: number): TxnOp {
   const wrapper = obj(v, at);
   const names = Object.keys(wrapper);
   const name = names[0];
-  if (names.length !== 1 || name === undefined || !(OP_NAMES as readonly string[]).includes(name))
+  if (names.length !== 1 || name === undefined || !OP_NAME_SET.has(name))
     throw badRequest(at, `expected an object with exactly one of ${OP_NAMES.join(', ')}`);
   const f = `${at}.${name}`;
   switch (name as (typeof OP_NAMES)[number]) {

@@ -1,6 +1,9 @@
 /** Reading and checking what a client sent: keys, bodies, query strings, JSON. */
 import { isWellFormed, type KeyValue, MAX_KEY_BYTES, utf8Length } from '../kv/index.ts';
 import { ApiError, badRequest } from './errors.ts';
+import { invalidUtf8 } from './request.ts';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** C0 and C1 control characters and DEL. */
 function hasControl(s: string): boolean {
@@ -67,11 +70,18 @@ export function tooLarge(max: number, what = 'body'): ApiError {
  */
 export async function readJson(req: Request, max: number): Promise<Record<string, unknown>> {
   const body = await readBody(req, max);
+  let text: string;
+  try {
+    text = strictUtf8.decode(body);
+  } catch {
+    throw invalidUtf8('body');
+  }
   let v: unknown;
   try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body));
-  } catch (e) {
-    throw badRequest('body', `malformed JSON: ${(e as Error).message}`);
+    v = JSON.parse(text);
+  } catch {
+    // The parser's message is not ours to show; say what is wrong with the request.
+    throw badRequest('body', 'malformed JSON');
   }
   return obj(v, 'body');
 }
@@ -141,8 +151,6 @@ export function toBase64(b: Uint8Array): string {
   return btoa(s);
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** A record as JSON: `value` as text if it is UTF-8, else `value_base64`. */
 export function kvJson(kv: KeyValue, keysOnly = false): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -156,17 +164,6 @@ export function kvJson(kv: KeyValue, keysOnly = false): Record<string, unknown> 
     out.value = strictUtf8.decode(kv.value);
   } catch {
     out.value_base64 = toBase64(kv.value);
-  }
-  return out;
-}
-
-/** Query parameters: each at most once, only `allowed` ones. */
-export function queryOf(url: URL, allowed: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [k, v] of url.searchParams) {
-    if (!allowed.includes(k)) throw badRequest(k, 'unknown query parameter');
-    if (out.has(k)) throw badRequest(k, 'given more than once');
-    out.set(k, v);
   }
   return out;
 }

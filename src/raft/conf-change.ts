@@ -12,18 +12,27 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 export function decodeConfChange(data: Uint8Array): ConfChange | undefined {
   try {
     const v: unknown = JSON.parse(decoder.decode(data));
-    if (typeof v !== 'object' || v === null) return undefined;
-    const { type, node } = v as Record<string, unknown>;
-    if (type !== 'addVoter' && type !== 'addLearner' && type !== 'remove') return undefined;
-    if (typeof node !== 'string' || node === '') return undefined;
-    return { type, node };
+    return isConfChange(v) ? { type: v.type, node: v.node } : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Why a change is refused before it reaches the log; undefined when it is fine. */
+const CHANGE_TYPES: ReadonlySet<string> = new Set<ConfChange['type']>(['addVoter', 'addLearner', 'remove']);
+
+/** Whether `v` has a ConfChange's shape: a known type (an own entry of a fixed set) and a node name. */
+function isConfChange(v: unknown): v is ConfChange {
+  if (typeof v !== 'object' || v === null) return false;
+  const { type, node } = v as Record<string, unknown>;
+  return typeof type === 'string' && CHANGE_TYPES.has(type) && typeof node === 'string' && node !== '';
+}
+
+/**
+ * Why a change is refused before it reaches the log; undefined when it is fine.
+ * `cc` may come from outside (an RPC), so its shape is checked first.
+ */
 export function validateConfChange(conf: ConfState, cc: ConfChange): string | undefined {
+  if (!isConfChange(cc)) return 'not a membership change (type addVoter, addLearner or remove, and a node)';
   const isVoter = conf.voters.includes(cc.node);
   const isLearner = conf.learners.includes(cc.node);
   switch (cc.type) {

@@ -87,6 +87,11 @@ describe('thesis §4.1 single-server membership changes: one at a time', () => {
     ['adding an existing voter', { type: 'addVoter', node: 'b' }],
     ['demoting a voter to learner directly', { type: 'addLearner', node: 'b' }],
     ['removing a non-member', { type: 'remove', node: 'z' }],
+    // A change may come from outside (an RPC): its type is looked up as an own name, never inherited.
+    ['an inherited name as its type', { type: 'toString', node: 'd' } as unknown as ConfChange],
+    ['__proto__ as its type', JSON.parse('{"type":"__proto__","node":"d"}') as ConfChange],
+    ['an object as its type', { type: {}, node: 'd' } as unknown as ConfChange],
+    ['no node', { type: 'addVoter', node: '' }],
   ];
   for (const [name, cc] of invalid) {
     it(`refuses ${name}`, () => {
