@@ -9,8 +9,11 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const err = (description: string) => ({ description, content: json(ref('Error')) });
 
 const common = {
-  '400': err('Bad input; `error.field` names the offending field'),
+  '400': err(
+    'Bad input; `error.field` names the offending field. `invalid_utf8`: bytes that are not UTF-8 in the path, a query value, a header or a JSON body; `bad_request`: anything else, including a conditional header on a route where it has no meaning',
+  ),
   '401': err('No or invalid bearer token'),
+  '500': err('An internal failure; the answer and its X-Request-Id name it in the Worker logs'),
   '403': err('The token lacks the role, or the key is outside its prefixes'),
   '503': {
     description: 'No leader with a quorum within the deadline (nothing was applied); see Retry-After',
@@ -46,6 +49,14 @@ const timeoutHeader = {
   description: 'Lowers the per-request deadline (default 5000)',
   schema: { type: 'integer', minimum: 1 },
 };
+const etagsSchema = { type: 'string', description: '`*`, or ETags like `"12"` separated by commas' };
+const ifMatch = (description: string) => ({ name: 'If-Match', in: 'header', description, schema: etagsSchema });
+const ifNoneMatch = (description: string) => ({
+  name: 'If-None-Match',
+  in: 'header',
+  description,
+  schema: etagsSchema,
+});
 const idemHeader = {
   name: 'Idempotency-Key',
   in: 'header',
@@ -79,7 +90,13 @@ export const openApiDocument = {
     '/v1/kv/{key}': {
       get: {
         summary: 'Read a key (raw bytes, or JSON with Accept: application/json)',
-        parameters: [keyParam, consistencyParam, timeoutHeader],
+        parameters: [
+          keyParam,
+          consistencyParam,
+          timeoutHeader,
+          ifMatch('412 unless the key exists with one of these ETags'),
+          ifNoneMatch('304 if the key exists with one of these ETags'),
+        ],
         responses: {
           '200': {
             description: 'The value; ETag is its mod_revision. Serializable reads carry `X-Stale: possible`.',
@@ -88,6 +105,7 @@ export const openApiDocument = {
           },
           '304': { description: 'If-None-Match matched' },
           '404': err('No such key'),
+          '412': err('If-Match did not match; `current` holds the key as it is'),
           ...common,
         },
       },
@@ -97,8 +115,8 @@ export const openApiDocument = {
           keyParam,
           timeoutHeader,
           idemHeader,
-          { name: 'If-Match', in: 'header', schema: { type: 'string' } },
-          { name: 'If-None-Match', in: 'header', schema: { type: 'string', enum: ['*'] } },
+          ifMatch('Write only if the key exists (`*`) or is at this one ETag'),
+          ifNoneMatch('Write only if the key does not exist (`*`) or is at none of these ETags'),
         ],
         requestBody: { required: true, content: { 'application/octet-stream': {} } },
         responses: {
@@ -109,12 +127,13 @@ export const openApiDocument = {
         },
       },
       delete: {
-        summary: 'Delete a key; If-Match for a conditional delete',
+        summary: 'Delete a key; If-Match / If-None-Match for a conditional delete',
         parameters: [
           keyParam,
           timeoutHeader,
           idemHeader,
-          { name: 'If-Match', in: 'header', schema: { type: 'string' } },
+          ifMatch('Delete only if the key exists (`*`) or is at this one ETag'),
+          ifNoneMatch('Delete only if the key is at none of these ETags (`*`: never deletes)'),
         ],
         responses: {
           '200': { description: 'Deleted', content: json(ref('Deleted')) },

@@ -120,9 +120,12 @@ export function queryOf(input: DecodedInput, allowed: readonly string[]): Map<st
 /**
  * The rest of the decoded path after `prefix` (a literal, unencoded route
  * prefix ending in `/`). The route matched the raw path, so the raw path
- * starts with `prefix`, and so does the decoded one.
+ * starts with `prefix`, and so does the decoded one; a wildcard route also
+ * matches the prefix without its slash (Hono's `/v1/kv/*` matches `/v1/kv`),
+ * which leaves an empty tail.
  */
 export function pathTail(input: DecodedInput, prefix: string): string {
+  if (input.rawPath === prefix.slice(0, -1)) return '';
   if (!input.rawPath.startsWith(prefix) || !input.path.startsWith(prefix))
     throw new Error(`path ${input.rawPath} does not start with ${prefix}`);
   return input.path.slice(prefix.length);

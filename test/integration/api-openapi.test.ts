@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.ts';
 import { openApiDocument } from '../../src/api/openapi.ts';
-import { json, newApi } from './api-helpers.ts';
+import { type ErrorJson, json, newApi } from './api-helpers.ts';
 
 /** The OpenAPI document lists exactly the routes the app registers. */
 
@@ -18,6 +18,46 @@ describe('api: OpenAPI', () => {
     );
     expect([...documented].sort()).toEqual([...registered].sort());
     expect(openApiDocument.openapi).toBe('3.1.0');
+  });
+
+  it('documents exactly the query parameters and conditional headers each route accepts', async () => {
+    const api = await newApi();
+    type Param = { name: string; in: string };
+    const ops = Object.entries(openApiDocument.paths).flatMap(([path, methods]) =>
+      Object.entries(methods as Record<string, { parameters?: Param[] }>).map(([method, op]) => ({
+        method: method.toUpperCase(),
+        path: path.replace('{key}', 'drift/k'),
+        params: op.parameters ?? [],
+      })),
+    );
+    const refusal = async (method: string, url: string, headers: Record<string, string> = {}) => {
+      const init: RequestInit = { method, headers };
+      if (method === 'PUT' || method === 'POST') init.body = method === 'POST' ? '{}' : 'v';
+      const res = await api.fetch(url, init);
+      const text = await res.text();
+      return res.status === 400 ? (JSON.parse(text) as ErrorJson).error : undefined;
+    };
+    let checked = 0;
+    for (const op of ops) {
+      const what = `${op.method} ${op.path}`;
+      // The API's own routes check their query: an undocumented name is refused.
+      if (op.path.startsWith('/v1/') && op.path !== '/v1/openapi.json') {
+        const e = await refusal(op.method, `${op.path}?undocumented=1`);
+        expect(e?.message, what).toBe('undocumented: unknown query parameter');
+      }
+      for (const p of op.params.filter((x) => x.in === 'query')) {
+        const e = await refusal(op.method, `${op.path}?${p.name}=1`);
+        expect(e?.message ?? '', `${what} ?${p.name}`).not.toMatch(/unknown query parameter/);
+        checked++;
+      }
+      for (const h of ['If-Match', 'If-None-Match']) {
+        const documented = op.params.some((x) => x.in === 'header' && x.name === h);
+        const e = await refusal(op.method, op.path, { [h]: '"1"' });
+        expect(e?.message === `${h}: has no meaning on this route`, `${what} ${h}`).toBe(!documented);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
   });
 
   it('is served at GET /v1/openapi.json without a token', async () => {

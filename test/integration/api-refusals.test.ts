@@ -52,6 +52,8 @@ describe('api: bad input changes nothing (issue 20)', () => {
       await expectRefused(await api.fetch(path, { method: 'PUT', body: 'x' }), 404, 'not_found');
       await expectRefused(await api.fetch(path), 404, 'not_found');
     }
+    // The wildcard route also matches its bare prefix: an empty key (found by the probe as a 500).
+    await expectRefused(await api.fetch('/v1/kv', { method: 'PUT', body: 'x' }), 400, 'bad_request', 'key');
     expect(await keys(api)).toEqual(['seed']);
     expect(await footprint(api)).toEqual(before);
     // The key part is decoded exactly once: %2F is a slash in the key, %252F a literal "%2F".

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The long run of the API's property-based probe (test/integration/api-fuzz.test.ts):
+# RUNS requests (default 20000, about 2 minutes) from SEED (default: a random one,
+# printed first, so a failure can be replayed with SEED=...).
+# Usage: npm run test:fuzz [-- RUNS [SEED]]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${1:-20000}"
+seed="${2:-$(( (RANDOM << 15) | RANDOM ))}"
+echo "api fuzz: $runs requests from seed $seed (replay: npm run test:fuzz -- $runs $seed)"
+VITE_FUZZ_RUNS="$runs" VITE_FUZZ_SEED="$seed" exec vitest run --project workers test/integration/api-fuzz.test.ts
