@@ -22,7 +22,13 @@ const TEST_VARS = {
   COMPACT_AFTER_ENTRIES: '500',
   COMPACT_KEEP_ENTRIES: '100',
   FAULT_INJECTION: 'enabled',
+  // Knobs of the longer runs, read by the tests from env (import.meta.env is fixed when a test file is first transformed).
+  ...knobs('FUZZ_RUNS', 'FUZZ_SEED', 'BOUNDS_ENTRIES'),
 };
+
+function knobs(...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => (process.env[n] ? [[n, process.env[n]]] : [])));
+}
 
 export default defineConfig({
   test: {

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 runs="${1:-20000}"
 seed="${2:-$(( (RANDOM << 15) | RANDOM ))}"
 echo "api fuzz: $runs requests from seed $seed (replay: npm run test:fuzz -- $runs $seed)"
-VITE_FUZZ_RUNS="$runs" VITE_FUZZ_SEED="$seed" exec vitest run --project workers test/integration/api-fuzz.test.ts
+FUZZ_RUNS="$runs" FUZZ_SEED="$seed" exec vitest run --project workers test/integration/api-fuzz.test.ts

@@ -1,3 +1,4 @@
+import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { apiFetch, json, newApi, type TestApi } from './api-helpers.ts';
@@ -14,11 +15,12 @@ import { leader, status } from './cluster-helpers.ts';
  *
  * `npm test` runs 1,000 requests from a fixed seed (about 6 s);
  * `npm run test:fuzz -- [RUNS [SEED]]` runs 20,000 from a random seed
- * (VITE_FUZZ_RUNS and VITE_FUZZ_SEED here).
+ * (FUZZ_RUNS and FUZZ_SEED in the environment).
  */
 
+/** FUZZ_RUNS and FUZZ_SEED from the environment of `vitest` (vitest.config.ts passes them as bindings). */
 function knob(name: string, dflt: number): number {
-  const v = Number((import.meta as unknown as { env?: Record<string, unknown> }).env?.[`VITE_${name}`] ?? dflt);
+  const v = Number((env as unknown as Record<string, unknown>)[name] ?? dflt);
   if (!Number.isSafeInteger(v)) throw new Error(`${name}: expected an integer`);
   return v;
 }

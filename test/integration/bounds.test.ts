@@ -25,9 +25,9 @@ import {
  *
  * Size: 100,000 entries. Here (workerd under vitest) a 3-node cluster
  * commits about 1,500 puts/s, so this test takes about 70 s, the longest in
- * `npm test`; `VITE_BOUNDS_ENTRIES=20000 npx vitest run --project workers
- * test/integration/bounds.test.ts` (or a BOUNDS_ENTRIES binding) runs a
- * smaller one while working on it.
+ * `npm test`; `BOUNDS_ENTRIES=20000 npx vitest run --project workers
+ * test/integration/bounds.test.ts` (passed on as a binding by vitest.config.ts)
+ * runs a smaller one while working on it.
  *
  * Concurrency: 250 proposals per round. With 500-1,000 per round the leader,
  * busy with the burst, falls silent past the test's 200-400 ms election
