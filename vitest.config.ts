@@ -21,6 +21,8 @@ const TEST_VARS = {
   // Compact often, so tests reach snapshots with hundreds of entries, not tens of thousands.
   COMPACT_AFTER_ENTRIES: '500',
   COMPACT_KEEP_ENTRIES: '100',
+  // A short history, so tests reach automatic compaction after a few hundred writes.
+  HISTORY_KEEP_REVISIONS: '200',
   FAULT_INJECTION: 'enabled',
   // Knobs of the longer runs, read by the tests from env (import.meta.env is fixed when a test file is first transformed).
   ...knobs('FUZZ_RUNS', 'FUZZ_SEED', 'BOUNDS_ENTRIES'),

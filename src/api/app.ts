@@ -15,8 +15,8 @@ import { ClusterClient, type Consistency, type NodeStatus, type WriteOutcome } f
 import { casCommand, needKey, needRole, rangeBounds, rangeJson, txnCommand, txnResultJson } from './commands.ts';
 import { conditionals, etagsMatch, type Preconditions, writeGuards } from './conditions.ts';
 import { type ApiConfig, type ApiEnv, type ApiOptions, readConfig } from './config.ts';
-import { ApiError, badRequest, ConfigError, type ErrorBody } from './errors.ts';
-import { checkKey, kvJson, obj, queryBool, queryInt, readBody, readJson, toBase64 } from './input.ts';
+import { ApiError, badRequest, ConfigError, compactedError, type ErrorBody, futureRevisionError } from './errors.ts';
+import { checkKey, kvJson, nat, obj, queryBool, queryInt, readBody, readJson, toBase64 } from './input.ts';
 import { openApiDocument } from './openapi.ts';
 import { type DecodedInput, pathTail, queryOf, rawPathOf, strictInput } from './request.ts';
 
@@ -169,8 +169,10 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
       'keys_only',
       'count_only',
       'consistency',
+      'revision',
     ]);
     const consistency = consistencyOf(q);
+    const revision = revisionOf(q);
     const bounds = rangeBounds(Object.fromEntries(q), 'query', p);
     const limit = queryInt(q, 'limit', 1, config.maxRangeLimit) ?? config.defaultRangeLimit;
     const keysOnly = queryBool(q, 'keys_only');
@@ -187,8 +189,8 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     }
     const r = await c
       .get('client')
-      .range({ prefix: bounds.prefix, start, end: bounds.end, limit, keysOnly, countOnly }, consistency);
-    if (r.kind !== 'ok') throw unavailable(r.detail);
+      .range({ prefix: bounds.prefix, start, end: bounds.end, limit, keysOnly, countOnly }, consistency, revision);
+    if (r.kind !== 'ok') throw readFailed(r, revision);
     const v = r.value;
     const body: Record<string, unknown> = countOnly
       ? { count: v.count, revision: v.revision }
@@ -221,10 +223,11 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     const p = c.get('principal');
     needRole(p, 'read');
     needKey(p, key, 'key');
-    const q = queryOf(c.get('input'), ['consistency']);
+    const q = queryOf(c.get('input'), ['consistency', 'revision']);
     const consistency = consistencyOf(q);
-    const r = await c.get('client').get(key, consistency);
-    if (r.kind !== 'ok') throw unavailable(r.detail);
+    const revision = revisionOf(q);
+    const r = await c.get('client').get(key, consistency, revision);
+    if (r.kind !== 'ok') throw readFailed(r, revision);
     const headers = readHeaders(consistency, r.revision);
     const { ifMatch, ifNoneMatch } = c.get('preconditions');
     if (ifMatch !== undefined && !etagsMatch(ifMatch, r.value)) throw preconditionFailed(key, r.value, r.revision);
@@ -321,6 +324,20 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
       200,
       { 'X-Revision': String(result.revision) },
     );
+  });
+
+  // ---- history ----
+
+  app.post('/v1/compact', async (c) => {
+    needRole(c.get('principal'), 'admin');
+    queryOf(c.get('input'), []);
+    const body = obj(await readJson(c.req.raw, 4096), 'body', ['revision']);
+    const revision = nat(body.revision, 'revision');
+    const result = await write(c, { type: 'compact', revision });
+    if (result.type !== 'compact') throw new Error(`unexpected result ${result.type}`);
+    return c.json({ revision: result.revision, compact_revision: result.compacted }, 200, {
+      'X-Revision': String(result.revision),
+    });
   });
 
   // ---- cluster administration ----
@@ -430,6 +447,10 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
         throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with another request');
       if (result.error === 'result_unavailable')
         throw new ApiError(409, 'result_unavailable', 'this request was applied before, but its result was not kept');
+      if (result.error === 'compacted' && cmd.type === 'compact')
+        throw compactedError(cmd.revision, result.compacted ?? 0);
+      if (result.error === 'future_revision' && cmd.type === 'compact')
+        throw futureRevisionError(cmd.revision, result.current ?? 0);
       // bad_command or stale_entry: the API encodes with the state machine's own validator, so this is a bug.
       throw new Error(`state machine error ${result.error}: ${result.message}`);
     }
@@ -487,6 +508,24 @@ function pathKey(c: C): string {
 function guarded(key: string, guards: Compare[], op: TxnOp): KvCommand {
   if (guards.length === 0) return op as KvCommand;
   return { type: 'txn', compare: guards, success: [op], failure: [{ type: 'get', key }] };
+}
+
+/** `?revision=N`: read the store as of revision N (undefined: now). */
+function revisionOf(q: Map<string, string>): number | undefined {
+  return queryInt(q, 'revision', 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** The error for a read that did not answer: no leader, or a revision outside the history. */
+function readFailed(
+  r:
+    | { kind: 'unavailable'; detail: string }
+    | { kind: 'compacted'; compacted: number }
+    | { kind: 'futureRevision'; revision: number },
+  revision: number | undefined,
+): ApiError {
+  if (r.kind === 'compacted') return compactedError(revision ?? 0, r.compacted);
+  if (r.kind === 'futureRevision') return futureRevisionError(revision ?? 0, r.revision);
+  return unavailable(r.detail);
 }
 
 function consistencyOf(q: Map<string, string>): Consistency {

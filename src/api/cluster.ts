@@ -31,7 +31,11 @@ export type ReadResult<T> =
       readonly stale: boolean;
       readonly member: string;
     }
-  | { readonly kind: 'unavailable'; readonly detail: string };
+  | { readonly kind: 'unavailable'; readonly detail: string }
+  /** The revision asked for is below the compaction point (etcd's ErrCompacted). */
+  | { readonly kind: 'compacted'; readonly compacted: number }
+  /** The revision asked for is past the store's (etcd's ErrFutureRev). */
+  | { readonly kind: 'futureRevision'; readonly revision: number };
 
 /** The leader each cluster (by prefix) was last seen with, per isolate. */
 const leaders = new Map<string, string>();
@@ -202,12 +206,14 @@ export class ClusterClient {
     return sent ? { kind: 'unknown', detail: last } : { kind: 'unavailable', detail: last };
   }
 
-  async get(key: string, consistency: Consistency): Promise<ReadResult<KeyValue | undefined>> {
-    return this.read((s, ms) => s.get(key, consistency, ms), consistency);
+  /** A key now, or as of `revision`. */
+  async get(key: string, consistency: Consistency, revision?: number): Promise<ReadResult<KeyValue | undefined>> {
+    return this.read((s, ms) => s.get(key, consistency, ms, revision), consistency);
   }
 
-  async range(query: RangeQuery, consistency: Consistency): Promise<ReadResult<RangeReadResult>> {
-    return this.read((s, ms) => s.range(query, consistency, ms), consistency);
+  /** A range now, or as of `revision`. */
+  async range(query: RangeQuery, consistency: Consistency, revision?: number): Promise<ReadResult<RangeReadResult>> {
+    return this.read((s, ms) => s.range(query, consistency, ms, revision), consistency);
   }
 
   private async read<T>(
@@ -231,6 +237,8 @@ export class ClusterClient {
         if (consistency === 'linearizable') this.remember(target);
         return { kind: 'ok', value: out.value, revision: out.revision, stale: out.stale, member: target };
       }
+      if (out.status === 'compacted') return { kind: 'compacted', compacted: out.compacted };
+      if (out.status === 'futureRevision') return { kind: 'futureRevision', revision: out.revision };
       this.forget(target);
       if (out.status === 'notLeader') {
         last = `${target} is not the leader`;

@@ -64,6 +64,12 @@ const idemHeader = {
   schema: { type: 'string', maxLength: 200 },
 };
 const q = (name: string, schema: unknown, description?: string) => ({ name, in: 'query', schema, description });
+const revisionParam = q(
+  'revision',
+  { type: 'integer', minimum: 0 },
+  'Read the store as of this revision: 410 `compacted` (with `error.compact_revision`) below the compaction point, 400 `future_revision` past the current one',
+);
+const compacted = err('The revision is below the compaction point; `error.compact_revision` is the oldest kept');
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -93,6 +99,7 @@ export const openApiDocument = {
         parameters: [
           keyParam,
           consistencyParam,
+          revisionParam,
           timeoutHeader,
           ifMatch('412 unless the key exists with one of these ETags'),
           ifNoneMatch('304 if the key exists with one of these ETags'),
@@ -104,6 +111,7 @@ export const openApiDocument = {
             content: { 'application/octet-stream': {}, ...json(ref('KeyValue')) },
           },
           '304': { description: 'If-None-Match matched' },
+          '410': compacted,
           '404': err('No such key'),
           '412': err('If-Match did not match; `current` holds the key as it is'),
           ...common,
@@ -155,9 +163,10 @@ export const openApiDocument = {
           q('keys_only', { type: 'boolean' }),
           q('count_only', { type: 'boolean' }),
           consistencyParam,
+          revisionParam,
           timeoutHeader,
         ],
-        responses: { '200': { description: 'A page', content: json(ref('RangePage')) }, ...common },
+        responses: { '200': { description: 'A page', content: json(ref('RangePage')) }, '410': compacted, ...common },
       },
       delete: {
         summary: 'Delete a prefix, or [start, end)',
@@ -189,6 +198,29 @@ export const openApiDocument = {
         requestBody: { required: true, content: json(ref('TxnRequest')) },
         responses: {
           '200': { description: 'Applied; see `succeeded`', content: json({ type: 'object' }) },
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/compact': {
+      post: {
+        summary: 'Drop the history below a revision, on every replica (admin); reads and watches below it answer 410',
+        parameters: [timeoutHeader, idemHeader],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['revision'],
+            properties: { revision: { type: 'integer', minimum: 0 } },
+          }),
+        },
+        responses: {
+          '200': {
+            description: 'Compacted: `compact_revision` is the new compaction point',
+            content: json({ type: 'object' }),
+          },
+          '410': err('Already compacted at or past this revision'),
           ...writeErrors,
         },
       },

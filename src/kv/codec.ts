@@ -122,6 +122,10 @@ function command(raw: unknown, at: string, b: ReadBytes): KvCommand {
     }
     case 'txn':
       return txn(raw, at, b);
+    case 'compact': {
+      const o = record(raw, at, ['type', 'revision']);
+      return { type: 'compact', revision: nat(o.revision, `${at}.revision`) };
+    }
     default:
       throw new KvDecodeError(`${at}.type: unknown command ${JSON.stringify(type)}`);
   }

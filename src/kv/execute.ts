@@ -1,8 +1,8 @@
 /**
  * Runs one validated command against a table: etcd's apply logic for put,
- * delete range, compare and txn, without leases or history. Pure over the
- * table: the same command on the same state gives the same result and the
- * same writes on every replica.
+ * delete range, compare and txn, without leases. Pure over the table: the
+ * same command on the same state gives the same result, the same writes and
+ * the same events on every replica.
  */
 import { compareKeys, type KeyInterval, prefixEnd, resolveInterval } from './keys.ts';
 import type { KvTable } from './table.ts';
@@ -13,6 +13,7 @@ import type {
   DeleteResult,
   KeyValue,
   KvCommand,
+  KvEvent,
   KvResult,
   RangeQuery,
   RangeResult,
@@ -26,9 +27,17 @@ export type ExecutedResult = Exclude<KvResult, { type: 'error' }>;
 
 const NO_BYTES = new Uint8Array(0);
 
-/** Runs `cmd` on a store at `revision`; the result's `revision` is the store's revision after it. */
-export function execute(table: KvTable, cmd: KvCommand, revision: number): ExecutedResult {
-  const w = new Writer(table, revision);
+/**
+ * Runs `cmd` on a store at `revision`; the result's `revision` is the store's
+ * revision after it. Each change it makes is pushed onto `events`, in order.
+ */
+export function execute(
+  table: KvTable,
+  cmd: Exclude<KvCommand, { type: 'compact' }>,
+  revision: number,
+  events: KvEvent[] = [],
+): ExecutedResult {
+  const w = new Writer(table, revision, events);
   switch (cmd.type) {
     case 'put': {
       const { prev } = w.put(cmd.key, cmd.value);
@@ -144,16 +153,30 @@ function deleteOp(w: Writer, op: DeleteOp): Omit<DeleteResult, 'revision'> {
 /**
  * The writes of one command. Every write gets revision `base + 1`; the
  * store's revision moves there only if something was written, so a delete
- * that finds nothing (or a read-only txn) leaves it alone.
+ * that finds nothing (or a read-only txn) leaves it alone. Each write is
+ * also an event, numbered in the order it was made.
  */
 class Writer {
   private readonly table: KvTable;
   private readonly next: number;
+  private readonly events: KvEvent[];
+  private seq = 0;
   private wrote = false;
 
-  constructor(table: KvTable, base: number) {
+  constructor(table: KvTable, base: number, events: KvEvent[]) {
     this.table = table;
     this.next = base + 1;
+    this.events = events;
+  }
+
+  private record(type: KvEvent['type'], kv: KeyValue, prev: KeyValue | undefined): void {
+    this.events.push({ type, revision: this.next, seq: this.seq++, kv, ...(prev ? { prev } : {}) });
+    this.wrote = true;
+  }
+
+  private tombstone(prev: KeyValue): void {
+    const kv = { key: prev.key, value: NO_BYTES, createRevision: 0, modRevision: this.next, version: 0 };
+    this.record('delete', kv, prev);
   }
 
   /** The store revision after the writes so far. */
@@ -172,7 +195,7 @@ class Writer {
       version: prev ? prev.version + 1 : 1,
     };
     this.table.put(kv);
-    this.wrote = true;
+    this.record('put', kv, prev);
     return { prev, kv };
   }
 
@@ -181,7 +204,7 @@ class Writer {
     const prev = this.table.get(key);
     if (prev === undefined) return undefined;
     this.table.delete(key);
-    this.wrote = true;
+    this.tombstone(prev);
     return prev;
   }
 
@@ -189,8 +212,10 @@ class Writer {
   deleteInterval(iv: KeyInterval): KeyValue[] {
     if (iv.end !== undefined && compareKeys(iv.start, iv.end) >= 0) return [];
     const gone = this.table.range(iv.start, iv.end);
-    for (const kv of gone) this.table.delete(kv.key);
-    if (gone.length > 0) this.wrote = true;
+    for (const kv of gone) {
+      this.table.delete(kv.key);
+      this.tombstone(kv);
+    }
     return gone;
   }
 }

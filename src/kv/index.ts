@@ -38,3 +38,4 @@ export {
 export { EMPTY_META, type KvMeta, type KvTable } from './table.ts';
 export * from './types.ts';
 export { KvDecodeError } from './validate.ts';
+export { batchesFor, type WatchBatch, type WatchFilter, watches } from './watch-filter.ts';

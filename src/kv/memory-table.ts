@@ -7,7 +7,7 @@
  */
 import { compareKeys } from './keys.ts';
 import { EMPTY_META, type KvMeta, type KvTable } from './table.ts';
-import type { KeyValue, RequestRecord } from './types.ts';
+import type { EventPosition, KeyValue, KvEvent, RequestRecord } from './types.ts';
 
 export class MemoryKvTable implements KvTable {
   private readonly kvs = new Map<string, KeyValue>();
@@ -15,6 +15,8 @@ export class MemoryKvTable implements KvTable {
   private readonly keys: string[] = [];
   /** Insertion order is index order (see `deleteRequest`'s undo). */
   private reqs = new Map<string, RequestRecord>();
+  /** The history, in (revision, seq) order. */
+  private history: KvEvent[] = [];
   private m: KvMeta = EMPTY_META;
   /** Inverse operations of the changes made by the open transaction, oldest first; undefined outside one. */
   private undo: (() => void)[] | undefined;
@@ -101,19 +103,51 @@ export class MemoryKvTable implements KvTable {
     return [...this.reqs.values()];
   }
 
+  appendEvents(events: readonly KvEvent[]): void {
+    const n = this.history.length;
+    this.history.push(...events);
+    this.undo?.push(() => {
+      this.history.length = n;
+    });
+  }
+
+  events(after: EventPosition, limit: number): KvEvent[] {
+    // The first event past `after` (binary search on (revision, seq)).
+    let lo = 0;
+    let hi = this.history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const e = this.history[mid] as KvEvent;
+      if (e.revision < after.revision || (e.revision === after.revision && e.seq <= after.seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.history.slice(lo, lo + limit);
+  }
+
+  compactEvents(revision: number): void {
+    const old = this.history;
+    this.history = old.filter((e) => e.revision >= revision);
+    this.undo?.push(() => {
+      this.history = old;
+    });
+  }
+
   clear(): void {
     const kvs = [...this.kvs.values()];
     const keys = [...this.keys];
     const reqs = this.reqs;
+    const history = this.history;
     const m = this.m;
     this.kvs.clear();
     this.keys.length = 0;
     this.reqs = new Map();
+    this.history = [];
     this.m = EMPTY_META;
     this.undo?.push(() => {
       for (const kv of kvs) this.kvs.set(kv.key, kv);
       for (const k of keys) this.keys.push(k);
       this.reqs = reqs;
+      this.history = history;
       this.m = m;
     });
   }

@@ -5,12 +5,12 @@
 import { decode, encode } from '@msgpack/msgpack';
 import type { ConfState, Index } from '../raft/index.ts';
 import { compareKeys } from './keys.ts';
-import type { KeyValue, KvResult, RequestRecord } from './types.ts';
+import type { KeyValue, KvEvent, KvResult, RequestRecord } from './types.ts';
 import { MAX_REQUEST_ID_LENGTH } from './types.ts';
 import { array, bytes, KvDecodeError, key, nat, record, str } from './validate.ts';
 
-/** Bumped on any incompatible change of the snapshot layout. */
-export const SNAPSHOT_VERSION = 1;
+/** Bumped on any incompatible change of the snapshot layout. v2 added the history (events, compacted). */
+export const SNAPSHOT_VERSION = 2;
 
 /** Everything a snapshot holds: the whole replicated state as of `applied`. */
 export interface KvSnapshotData {
@@ -21,7 +21,13 @@ export interface KvSnapshotData {
   readonly kvs: readonly KeyValue[];
   /** In index order. */
   readonly requests: readonly RequestRecord[];
+  /** The compaction point; `events` holds every event at or above it. */
+  readonly compacted: number;
+  /** In (revision, seq) order. */
+  readonly events: readonly KvEvent[];
 }
+
+const kvTuple = (kv: KeyValue) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version];
 
 export function encodeSnapshot(s: KvSnapshotData): Uint8Array {
   return encode(
@@ -30,8 +36,16 @@ export function encodeSnapshot(s: KvSnapshotData): Uint8Array {
       revision: s.revision,
       applied: s.applied,
       conf: s.conf ? { voters: s.conf.voters, learners: s.conf.learners } : undefined,
-      kvs: s.kvs.map((kv) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version]),
+      kvs: s.kvs.map(kvTuple),
       requests: s.requests.map((r) => [r.id, r.index, r.revision, r.fingerprint, r.result]),
+      compacted: s.compacted,
+      // A delete's kv is the key and its revision: the rest is known.
+      events: s.events.map((e) => [
+        e.type === 'put' ? kvTuple(e.kv) : e.kv.key,
+        e.revision,
+        e.seq,
+        e.prev ? kvTuple(e.prev) : null,
+      ]),
     },
     { ignoreUndefined: true },
   );
@@ -45,8 +59,8 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
   } catch (e) {
     throw new KvDecodeError(`snapshot: not msgpack: ${(e as Error).message}`);
   }
-  const o = record(raw, 'snapshot', ['v', 'revision', 'applied', 'conf', 'kvs', 'requests']);
-  if (o.v !== SNAPSHOT_VERSION) throw new KvDecodeError(`snapshot: unsupported version ${String(o.v)}`);
+  const o = record(raw, 'snapshot', ['v', 'revision', 'applied', 'conf', 'kvs', 'requests', 'compacted', 'events']);
+  if (o.v !== SNAPSHOT_VERSION && o.v !== 1) throw new KvDecodeError(`snapshot: unsupported version ${String(o.v)}`);
   const revision = nat(o.revision, 'snapshot.revision');
   const applied = nat(o.applied, 'snapshot.applied');
   const conf = o.conf === undefined ? undefined : confState(o.conf, 'snapshot.conf');
@@ -66,7 +80,47 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
       throw new KvDecodeError(`snapshot.requests[${i}]: index or revision out of order`);
     last = r.index;
   }
-  return { revision, applied, conf, kvs, requests };
+  // A v1 snapshot has no history: it begins after its revision.
+  if (o.v === 1) return { revision, applied, conf, kvs, requests, compacted: revision + 1, events: [] };
+  const compacted = nat(o.compacted, 'snapshot.compacted');
+  if (compacted > revision + 1) throw new KvDecodeError('snapshot.compacted: past the revision');
+  const events = array(o.events, 'snapshot.events', Number.MAX_SAFE_INTEGER).map((e, i) =>
+    event(e, `snapshot.events[${i}]`, revision),
+  );
+  let prev: KvEvent | undefined;
+  for (const [i, e] of events.entries()) {
+    const ordered =
+      prev === undefined || e.revision > prev.revision || (e.revision === prev.revision && e.seq > prev.seq);
+    if (!ordered || e.revision < compacted) throw new KvDecodeError(`snapshot.events[${i}]: out of order or compacted`);
+    prev = e;
+  }
+  return { revision, applied, conf, kvs, requests, compacted, events };
+}
+
+/** `[kv tuple | key (a delete), revision, seq, prev kv tuple | null]`. */
+function event(raw: unknown, at: string, storeRevision: number): KvEvent {
+  const t = array(raw, at, 4);
+  if (t.length !== 4) throw new KvDecodeError(`${at}: expected [kv or key, revision, seq, prev]`);
+  const revision = nat(t[1], `${at}.revision`);
+  const seq = nat(t[2], `${at}.seq`);
+  if (revision < 1 || revision > storeRevision) throw new KvDecodeError(`${at}.revision: out of bounds`);
+  const prev = t[3] === null ? undefined : keyValue(t[3], `${at}.prev`, revision - 1);
+  if (typeof t[0] === 'string') {
+    if (prev === undefined) throw new KvDecodeError(`${at}: a delete without the record it deleted`);
+    const kv = {
+      key: key(t[0], `${at}.key`),
+      value: new Uint8Array(0),
+      createRevision: 0,
+      modRevision: revision,
+      version: 0,
+    };
+    if (kv.key !== prev.key) throw new KvDecodeError(`${at}.prev: another key`);
+    return { type: 'delete', revision, seq, kv, prev };
+  }
+  const kv = keyValue(t[0], `${at}.kv`, revision);
+  if (kv.modRevision !== revision || (prev !== undefined && prev.key !== kv.key))
+    throw new KvDecodeError(`${at}.kv: not a put at its revision`);
+  return { type: 'put', revision, seq, kv, ...(prev ? { prev } : {}) };
 }
 
 function confState(raw: unknown, at: string): ConfState {
@@ -111,7 +165,7 @@ export function encodeResult(r: KvResult): Uint8Array {
   return encode(r, { ignoreUndefined: true });
 }
 
-const RESULT_TYPES: readonly string[] = ['put', 'delete', 'cas', 'txn', 'error'];
+const RESULT_TYPES: readonly string[] = ['put', 'delete', 'cas', 'txn', 'compact', 'error'];
 
 /** Decodes a stored result (written by encodeResult; only its kind is checked). */
 export function decodeResult(data: Uint8Array): KvResult {

@@ -12,10 +12,21 @@ import type { ConfState, Index, Snapshot } from '../raft/index.ts';
 import { decodeCommand, fingerprint, validateRangeQuery } from './codec.ts';
 import type { ApplyItem, StateMachine } from './contract.ts';
 import { execute, readRange } from './execute.ts';
+import { rangeAt, stateAt } from './history-reads.ts';
 import { compareKeys, resolveInterval, utf8Length } from './keys.ts';
 import { decodeResult, decodeSnapshot, encodeResult, encodeSnapshot } from './snapshot.ts';
 import type { KvTable } from './table.ts';
-import type { CommandEnvelope, ErrorResult, KeyValue, KvResult, RangeQuery, RangeResult } from './types.ts';
+import {
+  beforeRevision,
+  type CommandEnvelope,
+  type ErrorResult,
+  type EventPosition,
+  type KeyValue,
+  type KvEvent,
+  type KvResult,
+  type RangeQuery,
+  type RangeResult,
+} from './types.ts';
 import { KvDecodeError } from './validate.ts';
 
 /**
@@ -59,6 +70,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private readonly maxRequests: number;
   private readonly requestRevisionWindow: number;
   private readonly maxResultBytes: number;
+  /** Called with the events of each applied batch, oldest first, once its transaction has committed. */
+  onEvents: ((events: readonly KvEvent[]) => void) | undefined;
 
   constructor(table: KvTable, opts: KvStateMachineOptions = {}) {
     this.table = table;
@@ -90,8 +103,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
    */
   apply(items: readonly ApplyItem[]): KvResult[] {
     if (items.length === 0) return [];
-    return this.table.transaction(() => {
-      let { revision, applied, conf } = this.table.meta();
+    const batch: Batch = { ...this.table.meta(), events: [], flushed: 0 };
+    const out = this.table.transaction(() => {
+      let { applied, conf } = this.table.meta();
       const results: KvResult[] = [];
       for (const item of items) {
         if (item.index <= applied) {
@@ -104,14 +118,51 @@ export class KvStateMachine implements StateMachine<KvResult> {
         applied = item.index;
         if (item.kind === 'conf') conf = item.conf;
         if (item.kind !== 'command') continue;
-        const result = this.applyCommand(item.index, item.data, revision);
+        const result = this.applyCommand(item.index, item.data, batch);
         // A retried request answers with its first result, whose revision is older: keep the larger.
-        if (result.type !== 'error') revision = Math.max(revision, result.revision);
+        if (result.type !== 'error') batch.revision = Math.max(batch.revision, result.revision);
         results.push(result);
       }
-      this.table.setMeta({ revision, applied, conf });
+      flush(this.table, batch);
+      this.table.setMeta({ revision: batch.revision, applied, conf, compacted: batch.compacted });
       return results;
     });
+    // After the commit: a listener never sees events of a batch that rolled back.
+    if (batch.events.length > 0) this.onEvents?.(batch.events);
+    return out;
+  }
+
+  /** The compaction point: reads and watches at a revision below it are refused. */
+  compacted(): number {
+    return this.table.meta().compacted;
+  }
+
+  /** Why the state as of `revision` cannot be read here, or undefined if it can. */
+  unreadable(revision: number): 'compacted' | 'future_revision' | undefined {
+    if (revision > this.revision()) return 'future_revision';
+    return revision < this.compacted() ? 'compacted' : undefined;
+  }
+
+  /** The key's record as of `revision`; check unreadable(revision) first. */
+  getAt(key: string, revision: number): KeyValue | undefined {
+    return stateAt(this.table, key, revision);
+  }
+
+  /**
+   * A range as of `revision` (see range() for paging); check
+   * unreadable(revision) first. Its `revision` is the store's now, as etcd's
+   * response header says.
+   */
+  rangeAt(query: RangeQuery, revision: number, maxBytes = DEFAULT_MAX_RANGE_BYTES): RangeReadResult {
+    return { ...rangeAt(this.table, validateRangeQuery(query), revision, maxBytes), revision: this.revision() };
+  }
+
+  /**
+   * Kept events after `after` (at most `limit`): what a watcher that has
+   * seen everything up to `after` gets next. Check the compaction point first.
+   */
+  events(after: EventPosition, limit: number): KvEvent[] {
+    return this.table.events(after, limit);
   }
 
   /** The key's record as of applied(), if it exists. */
@@ -158,13 +209,21 @@ export class KvStateMachine implements StateMachine<KvResult> {
   }
 
   snapshot(): Uint8Array {
-    const { revision, applied, conf } = this.table.meta();
+    const { revision, applied, conf, compacted } = this.table.meta();
+    const events: KvEvent[] = [];
+    for (let page = this.table.events(beforeRevision(compacted), 1024); page.length > 0; ) {
+      events.push(...page);
+      const last = page[page.length - 1] as KvEvent;
+      page = this.table.events(last, 1024);
+    }
     return encodeSnapshot({
       revision,
       applied,
       conf,
+      compacted,
       kvs: this.table.range('', undefined),
       requests: this.table.requests(),
+      events,
     });
   }
 
@@ -182,11 +241,17 @@ export class KvStateMachine implements StateMachine<KvResult> {
       this.table.clear();
       for (const kv of data.kvs) this.table.put(kv);
       for (const r of data.requests) this.table.putRequest(r);
-      this.table.setMeta({ revision: data.revision, applied: snapshot.meta.index, conf: snapshot.meta.conf });
+      if (data.events.length > 0) this.table.appendEvents(data.events);
+      this.table.setMeta({
+        revision: data.revision,
+        applied: snapshot.meta.index,
+        conf: snapshot.meta.conf,
+        compacted: data.compacted,
+      });
     });
   }
 
-  private applyCommand(index: Index, data: Uint8Array, revision: number): KvResult {
+  private applyCommand(index: Index, data: Uint8Array, batch: Batch): KvResult {
     let env: CommandEnvelope;
     try {
       env = decodeCommand(data);
@@ -194,8 +259,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
       // Decoding is pure, so whatever it throws it throws on every replica.
       return error('bad_command', e instanceof Error ? e.message : String(e));
     }
+    const { cmd } = env;
+    // A compaction needs no idempotency record: applied twice, the second says `compacted`.
+    if (cmd.type === 'compact') return this.compact(cmd.revision, batch);
+    const revision = batch.revision;
     const id = env.requestId;
-    if (id === undefined) return execute(this.table, env.cmd, revision);
+    if (id === undefined) return execute(this.table, cmd, revision, batch.events);
     const fp = fingerprint(env.cmd);
     const seen = this.table.getRequest(id);
     if (seen) {
@@ -205,12 +274,30 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return error('result_unavailable', `request ${id} was applied at index ${seen.index}; its result was not kept`);
       return decodeResult(seen.result);
     }
-    const result = execute(this.table, env.cmd, revision);
+    const result = execute(this.table, cmd, revision, batch.events);
     const encoded = encodeResult(result);
     const kept = encoded.byteLength <= this.maxResultBytes ? encoded : NO_BYTES;
     this.table.putRequest({ id, index, revision: result.revision, fingerprint: fp, result: kept });
     this.evictRequests(result.revision);
     return result;
+  }
+
+  /** etcd's Compact: drops the history below `revision` (the batch's earlier events are flushed first). */
+  private compact(revision: number, batch: Batch): KvResult {
+    if (revision > batch.revision)
+      return {
+        ...error('future_revision', `revision ${revision} is past the store revision ${batch.revision}`),
+        current: batch.revision,
+      };
+    if (revision <= batch.compacted)
+      return {
+        ...error('compacted', `revision ${revision} is at or below the compaction point ${batch.compacted}`),
+        compacted: batch.compacted,
+      };
+    flush(this.table, batch);
+    this.table.compactEvents(revision);
+    batch.compacted = revision;
+    return { type: 'compact', revision: batch.revision, compacted: revision };
   }
 
   /** Drops the oldest records past the count bound or the revision window. */
@@ -224,6 +311,22 @@ export class KvStateMachine implements StateMachine<KvResult> {
       this.table.deleteRequest(oldest.id);
     }
   }
+}
+
+/** What applying a batch changes as it goes: the store revision, the compaction point, the events made. */
+interface Batch {
+  revision: number;
+  compacted: number;
+  readonly events: KvEvent[];
+  /** How many of `events` are in the table already. */
+  flushed: number;
+}
+
+/** Appends the batch's events not yet in the table. */
+function flush(table: KvTable, batch: Batch): void {
+  if (batch.flushed === batch.events.length) return;
+  table.appendEvents(batch.events.slice(batch.flushed));
+  batch.flushed = batch.events.length;
 }
 
 function error(code: ErrorResult['error'], message: string): ErrorResult {

@@ -12,11 +12,13 @@
  *   outer transaction or acts as a savepoint (either is fine);
  * - keep requests in the order of their `index`, so `oldestRequest` is the
  *   smallest index;
+ * - keep events in (revision, seq) order and hand them back exactly as
+ *   appended (with their prev records), however they are stored;
  * - never keep or hand out bytes that a caller may change later: the state
  *   machine never mutates what it passes in or gets back.
  */
 import type { ConfState, Index } from '../raft/index.ts';
-import type { KeyValue, RequestRecord } from './types.ts';
+import type { EventPosition, KeyValue, KvEvent, RequestRecord } from './types.ts';
 
 /** The state machine's own bookkeeping, written once per applied batch. */
 export interface KvMeta {
@@ -26,9 +28,15 @@ export interface KvMeta {
   readonly applied: Index;
   /** The membership as of `applied`, if any conf entry or snapshot was applied. */
   readonly conf: ConfState | undefined;
+  /**
+   * The compaction point: the history holds every event with a revision at
+   * or above it (0: nothing compacted). Reads and watches at a revision below
+   * it are refused.
+   */
+  readonly compacted: number;
 }
 
-export const EMPTY_META: KvMeta = { revision: 0, applied: 0, conf: undefined };
+export const EMPTY_META: KvMeta = { revision: 0, applied: 0, conf: undefined, compacted: 0 };
 
 export interface KvTable {
   get(key: string): KeyValue | undefined;
@@ -58,7 +66,22 @@ export interface KvTable {
   /** Every kept record in index order (for a snapshot). */
   requests(): RequestRecord[];
 
-  /** Removes every key and request and resets the meta to EMPTY_META. */
+  /**
+   * Appends the events of one applied batch, in (revision, seq) order; each
+   * comes after every event kept. Written in the same transaction as the
+   * batch's records, so history and state never disagree.
+   */
+  appendEvents(events: readonly KvEvent[]): void;
+  /**
+   * The kept events after `after`, in (revision, seq) order: at most
+   * `limit`, and an implementation may end a page early once it holds a lot
+   * of bytes (never with no event while more exist).
+   */
+  events(after: EventPosition, limit: number): KvEvent[];
+  /** Drops every event with a revision below `revision`. */
+  compactEvents(revision: number): void;
+
+  /** Removes every key, request and event and resets the meta to EMPTY_META. */
   clear(): void;
   /** Runs `fn` atomically (see the contract above). */
   transaction<T>(fn: () => T): T;

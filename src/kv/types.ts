@@ -1,8 +1,8 @@
 /**
- * The vocabulary of the key-value state machine: stored records, the
- * commands that go through the Raft log, and their results. The semantics
- * follow etcd v3 (mvccpb.KeyValue, Put, DeleteRange, Txn), without leases,
- * watches or history.
+ * The vocabulary of the key-value state machine: stored records, their
+ * history of changes, the commands that go through the Raft log, and their
+ * results. The semantics follow etcd v3 (mvccpb.KeyValue, mvccpb.Event, Put,
+ * DeleteRange, Txn, Compact), without leases.
  */
 import type { Index } from '../raft/index.ts';
 
@@ -21,6 +21,35 @@ export interface KeyValue {
   readonly modRevision: number;
   /** 1 on create, +1 per put; a delete ends the key's life. */
   readonly version: number;
+}
+
+/**
+ * One change of one key (etcd's mvccpb.Event), kept in the history. All
+ * changes of one command share its revision and are numbered by `seq` from 0
+ * in the order the command made them (etcd's sub-revision).
+ */
+export interface KvEvent {
+  readonly type: 'put' | 'delete';
+  readonly revision: number;
+  readonly seq: number;
+  /**
+   * put: the record as written. delete: the key with `modRevision` the
+   * delete's revision, an empty value, and createRevision and version 0.
+   */
+  readonly kv: KeyValue;
+  /** The record before the change; absent if the key did not exist. */
+  readonly prev?: KeyValue | undefined;
+}
+
+/** A place in the history: just after the event (revision, seq). */
+export interface EventPosition {
+  readonly revision: number;
+  readonly seq: number;
+}
+
+/** The position just before the first event of `revision`. */
+export function beforeRevision(revision: number): EventPosition {
+  return { revision: revision - 1, seq: Number.MAX_SAFE_INTEGER };
 }
 
 /** The largest key, in UTF-8 bytes. */
@@ -136,7 +165,24 @@ export interface TxnCommand {
   readonly failure: readonly TxnOp[];
 }
 
-export type KvCommand = PutCommand | DeleteCommand | DeletePrefixCommand | DeleteRangeCommand | CasCommand | TxnCommand;
+/**
+ * Drop the history below `revision` (etcd's Compact): afterwards reads and
+ * watches at a revision below it are refused as compacted. It goes through
+ * the log so every replica compacts at the same point; it writes no revision.
+ */
+export interface CompactCommand {
+  readonly type: 'compact';
+  readonly revision: number;
+}
+
+export type KvCommand =
+  | PutCommand
+  | DeleteCommand
+  | DeletePrefixCommand
+  | DeleteRangeCommand
+  | CasCommand
+  | TxnCommand
+  | CompactCommand;
 export type KvCommandType = KvCommand['type'];
 
 /**
@@ -176,6 +222,14 @@ export interface CasResult {
   readonly current?: KeyValue | undefined;
 }
 
+export interface CompactResult {
+  readonly type: 'compact';
+  /** The store revision (unchanged: a compaction writes no revision). */
+  readonly revision: number;
+  /** The compaction point after the command. */
+  readonly compacted: number;
+}
+
 /** A range read's answer. */
 export interface RangeResult {
   /** In key order; empty for `countOnly`. */
@@ -213,15 +267,27 @@ export interface TxnResult {
  * - `bad_command`: the entry failed validation (the same on every replica);
  * - `request_id_reused`: its requestId was applied before with another command;
  * - `result_unavailable`: a retry of an applied request whose result was too large to keep;
- * - `stale_entry`: the entry's index was applied already (never applied twice).
+ * - `stale_entry`: the entry's index was applied already (never applied twice);
+ * - `compacted`: a compact at or below the compaction point (etcd's ErrCompacted);
+ * - `future_revision`: a compact above the store revision (etcd's ErrFutureRev).
  */
 export interface ErrorResult {
   readonly type: 'error';
-  readonly error: 'bad_command' | 'request_id_reused' | 'result_unavailable' | 'stale_entry';
+  readonly error:
+    | 'bad_command'
+    | 'request_id_reused'
+    | 'result_unavailable'
+    | 'stale_entry'
+    | 'compacted'
+    | 'future_revision';
   readonly message: string;
+  /** With `compacted`: the compaction point. */
+  readonly compacted?: number | undefined;
+  /** With `future_revision`: the store revision. */
+  readonly current?: number | undefined;
 }
 
-export type KvResult = PutResult | DeleteResult | CasResult | TxnResult | ErrorResult;
+export type KvResult = PutResult | DeleteResult | CasResult | TxnResult | CompactResult | ErrorResult;
 
 /** A kept idempotency record: the first result of request `id`, applied at log `index`. */
 export interface RequestRecord {

@@ -23,6 +23,11 @@ export interface NodeSettings {
   readonly compactAfterEntries: number;
   /** Compaction keeps this many applied entries, so a follower a little behind needs no snapshot. */
   readonly compactKeepEntries: number;
+  /**
+   * Revisions of history (for reads at a revision and watches) that the
+   * leader keeps when it compacts the history through the log.
+   */
+  readonly historyKeepRevisions: number;
   /** After this many ticks with nothing to do, a caught-up leader stops heartbeats (the cluster sleeps). */
   readonly quiesceAfterTicks: number;
   /** Test-only: the fault layer and its control route. Never set in production config. */
@@ -39,6 +44,7 @@ export interface SettingsEnv {
   readonly MAX_INFLIGHT_MSGS?: string;
   readonly COMPACT_AFTER_ENTRIES?: string;
   readonly COMPACT_KEEP_ENTRIES?: string;
+  readonly HISTORY_KEEP_REVISIONS?: string;
   readonly QUIESCE_AFTER_TICKS?: string;
   readonly FAULT_INJECTION?: string;
 }
@@ -76,6 +82,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),
     compactKeepEntries: int(env.COMPACT_KEEP_ENTRIES, 1_000, 'COMPACT_KEEP_ENTRIES'),
+    historyKeepRevisions: int(env.HISTORY_KEEP_REVISIONS, 10_000, 'HISTORY_KEEP_REVISIONS'),
     quiesceAfterTicks: int(env.QUIESCE_AFTER_TICKS, 200, 'QUIESCE_AFTER_TICKS'),
     faultInjection: env.FAULT_INJECTION === 'enabled',
   };

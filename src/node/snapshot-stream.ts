@@ -43,12 +43,13 @@ interface Session {
  * Snapshots streamed in chunks (Raft §7 InstallSnapshot, with the data
  * split as the paper allows). The core asks for a snapshot with a
  * `snapshot` message; instead of sending the state in it, the leader
- * exports its kv tables at its applied index and sends them a chunk per
- * event: the follower stages each chunk and acknowledges it, and that ack
- * (a fresh event) sends the next, so no event sends more than one. When
- * every chunk is staged, the leader sends the core's snapshot message,
- * whose data only names the staged import; stepping it installs the import
- * atomically with the log reset. Memory holds one chunk at a time.
+ * exports its kv tables (keys, requests, history) at its applied index and
+ * sends them a chunk per event: the follower stages each chunk and
+ * acknowledges it, and that ack (a fresh event) sends the next, so no event
+ * sends more than one. When every chunk is staged, the leader sends the
+ * core's snapshot message, whose data only names the staged import;
+ * stepping it installs the import atomically with the log reset. Memory
+ * holds one chunk at a time.
  */
 export class SnapshotStream {
   private readonly host: StreamHost;
@@ -148,6 +149,7 @@ export class SnapshotStream {
       seq: s.seq,
       kv: chunk.kv,
       req: chunk.req,
+      hist: chunk.hist,
       ...(next.phase === 'done' ? { point: { index: e.index, term: e.term, meta: e.meta } } : {}),
     };
     const body = encodeStreamMsg(msg);
@@ -179,7 +181,7 @@ export function stageChunk(
   post: (to: NodeId, body: Uint8Array) => void,
 ): void {
   if (c.term < ourTerm) return;
-  const result = tables.stage(c.session, c.seq, { kv: c.kv, req: c.req }, c.point);
+  const result = tables.stage(c.session, c.seq, { kv: c.kv, req: c.req, hist: c.hist }, c.point);
   const ack: AckMsg = { kind: 'ack', from: c.to, to: c.from, session: c.session, seq: c.seq, ok: result === 'ok' };
   post(c.from, encodeStreamMsg(ack));
 }

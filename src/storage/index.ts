@@ -6,6 +6,8 @@ export {
   decodeSnapshotRef,
   type ExportInfo,
   encodeSnapshotRef,
+  type HistKey,
+  type HistRow,
   type ImportPoint,
   type KvRow,
   type RequestRow,

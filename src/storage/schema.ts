@@ -59,6 +59,18 @@ export const migrations: readonly ((sql: Sql) => void)[] = [
   (sql) => {
     sql.exec('ALTER TABLE raft_log ADD COLUMN n INTEGER NOT NULL DEFAULT 1');
   },
+  // v5: the history of changes (history-segment.ts), one row per applied batch (more for a batch over
+  // ~1 MiB), keyed by its first event's position; WITHOUT ROWID and no other index, so an insert or a
+  // delete writes one row. Export and import twins carry it in snapshots with kv. Meta rows of older
+  // code lack `compacted`: they read as 0.
+  (sql) => {
+    for (const name of ['kv_history', 'kv_export_history', 'kv_import_history']) {
+      sql.exec(`CREATE TABLE ${name} (
+        first_revision INTEGER NOT NULL, first_seq INTEGER NOT NULL, part INTEGER NOT NULL,
+        last_revision INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (first_revision, first_seq, part)) WITHOUT ROWID`);
+    }
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -4,20 +4,26 @@ import { migrate } from './schema.ts';
 import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
 
 /**
- * Snapshots of the kv tables that never pass through memory whole (schema v3).
+ * Snapshots of the kv tables that never pass through memory whole (schema v3,
+ * history since v5).
  *
- * The leader copies kv, kv_request and the kv meta row into export tables in
- * one statement each (SQLite does the copying), at the index the state
- * machine has applied; it then reads the export in key order, a bounded chunk
- * at a time. A follower stages each chunk in import tables and, when the
- * snapshot installs, swaps the import in for kv in the same transaction as
- * the Raft log's reset: atomic, and bounded in memory by one chunk.
+ * The leader copies kv, kv_request, kv_history and the kv meta row into
+ * export tables in one statement each (SQLite does the copying), at the index
+ * the state machine has applied; it then reads the export in key order, a
+ * bounded chunk at a time: kv rows, then requests, then history rows. A
+ * follower stages each chunk in import tables and, when the snapshot
+ * installs, swaps the import in for kv in the same transaction as the Raft
+ * log's reset: atomic, and bounded in memory by one chunk.
  */
 
 /** A kv row as it travels: key and value bytes, create_revision, mod_revision, version. */
 export type KvRow = [Uint8Array, Uint8Array, number, number, number];
 /** A kv_request row: id, index, revision, fingerprint, result bytes. */
 export type RequestRow = [string, number, number, number, Uint8Array];
+/** A kv_history row (history-segment.ts): first_revision, first_seq, part, last_revision, data bytes. */
+export type HistRow = [number, number, number, number, Uint8Array];
+/** A kv_history row's primary key: first_revision, first_seq, part. */
+export type HistKey = readonly [number, number, number];
 
 export interface ExportInfo {
   /** Bumped by every export, so a stream can tell its rows were replaced under it. */
@@ -26,21 +32,30 @@ export interface ExportInfo {
   readonly term: Term;
   /** The membership as of `index`. */
   readonly conf: ConfState;
-  /** The kv meta row (revision, applied, conf) as of `index`, as stored. */
+  /** The kv meta row (revision, applied, conf, compacted) as of `index`, as stored. */
   readonly meta: Uint8Array;
 }
 
-/** Where a stream is: in the kv rows after `afterKey`, in the requests after `afterIdx`, or done. */
+/**
+ * Where a stream is: in the kv rows after `afterKey`, the requests after
+ * `afterIdx`, the history rows after `after`, or done.
+ */
 export type ChunkCursor =
   | { readonly phase: 'kv'; readonly afterKey: Uint8Array | undefined }
   | { readonly phase: 'req'; readonly afterIdx: number }
+  | { readonly phase: 'hist'; readonly after: HistKey }
   | { readonly phase: 'done' };
 
 export const START: ChunkCursor = { phase: 'kv', afterKey: undefined };
+const HIST_START: ChunkCursor = {
+  phase: 'hist',
+  after: [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER],
+};
 
 export interface Chunk {
   readonly kv: KvRow[];
   readonly req: RequestRow[];
+  readonly hist: HistRow[];
 }
 
 export interface ImportPoint {
@@ -53,8 +68,37 @@ export interface ImportPoint {
 export type StageResult = 'ok' | 'restart';
 
 const ROWS_PER_QUERY = 128;
-/** Bytes a row costs on the wire beyond its key and value (msgpack headers and integers, generously). */
-const KV_ROW_OVERHEAD = 40;
+/** Bytes a row costs on the wire beyond its key and value or data (msgpack headers and integers, generously). */
+const ROW_OVERHEAD = 40;
+
+const HIST_COLUMNS = 'first_revision, first_seq, part, last_revision, data';
+
+/** Counts a chunk's bytes as rows are added: a row fits if the chunk stays in its bound, or if it is the first. */
+class ChunkBudget {
+  private bytes = 0;
+  private rows = 0;
+  private readonly maxBytes: number;
+  full = false;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** How many of the rows of `sizes` (in order) fit; takes them. Sets `full` if one did not. */
+  take(sizes: readonly number[]): number {
+    let n = 0;
+    for (const size of sizes) {
+      if (this.bytes + size > this.maxBytes && this.rows > 0) {
+        this.full = true;
+        break;
+      }
+      this.bytes += size;
+      this.rows++;
+      n++;
+    }
+    return n;
+  }
+}
 
 export class SnapshotTables {
   private readonly sql: Sql;
@@ -83,8 +127,10 @@ export class SnapshotTables {
     this.sql.transaction(() => {
       this.sql.exec('DELETE FROM kv_export');
       this.sql.exec('DELETE FROM kv_export_request');
+      this.sql.exec('DELETE FROM kv_export_history');
       this.sql.exec('INSERT INTO kv_export SELECT * FROM kv');
       this.sql.exec('INSERT INTO kv_export_request SELECT * FROM kv_request');
+      this.sql.exec(`INSERT INTO kv_export_history (${HIST_COLUMNS}) SELECT ${HIST_COLUMNS} FROM kv_history`);
       this.sql.exec(
         `INSERT OR REPLACE INTO snapshot_export (id, generation, idx, term, conf, meta) VALUES (0, ?, ?, ?, ?, coalesce(?, X''))`,
         generation,
@@ -100,55 +146,66 @@ export class SnapshotTables {
   /**
    * The export's rows from `cursor` on, as many as fit in `maxBytes` (but at
    * least one, so a single large row still travels), and where to go on.
+   * Each read looks at the rows' sizes first (length() reads no BLOB) and
+   * fetches only those that fit, so memory holds one chunk however large
+   * the rows.
    */
   readChunk(cursor: ChunkCursor, maxBytes: number): { chunk: Chunk; next: ChunkCursor } {
-    const kv: KvRow[] = [];
-    const req: RequestRow[] = [];
-    let bytes = 0;
-    let full = false;
-    const fits = (size: number) => {
-      if (bytes + size > maxBytes && kv.length + req.length > 0) return false;
-      bytes += size;
-      return true;
-    };
+    const chunk: Chunk = { kv: [], req: [], hist: [] };
+    const budget = new ChunkBudget(maxBytes);
     let at = cursor;
-    while (!full && at.phase !== 'done') {
-      if (at.phase === 'kv') {
-        const rows = at.afterKey
-          ? this.sql.exec('SELECT * FROM kv_export WHERE key > ? ORDER BY key LIMIT ?', at.afterKey, ROWS_PER_QUERY)
-          : this.sql.exec('SELECT * FROM kv_export ORDER BY key LIMIT ?', ROWS_PER_QUERY);
-        let last = at.afterKey;
-        for (const r of rows) {
-          const row = toKvRow(r);
-          if (!fits(row[0].byteLength + row[1].byteLength + KV_ROW_OVERHEAD)) {
-            full = true;
-            break;
-          }
-          kv.push(row);
-          last = row[0];
-        }
-        // A short page read to its end means the kv rows are exhausted.
-        at = !full && rows.length < ROWS_PER_QUERY ? { phase: 'req', afterIdx: 0 } : { phase: 'kv', afterKey: last };
-      } else {
-        const rows = this.sql.exec(
-          'SELECT * FROM kv_export_request WHERE idx > ? ORDER BY idx LIMIT ?',
-          at.afterIdx,
-          ROWS_PER_QUERY,
-        );
-        let last = at.afterIdx;
-        for (const r of rows) {
-          const row = toRequestRow(r);
-          if (!fits(row[0].length * 3 + row[4].byteLength + KV_ROW_OVERHEAD)) {
-            full = true;
-            break;
-          }
-          req.push(row);
-          last = row[1];
-        }
-        at = !full && rows.length < ROWS_PER_QUERY ? { phase: 'done' } : { phase: 'req', afterIdx: last };
-      }
+    while (!budget.full && at.phase !== 'done') {
+      if (at.phase === 'kv') at = this.readKv(at.afterKey, budget, chunk.kv);
+      else if (at.phase === 'req') at = this.readRequests(at.afterIdx, budget, chunk.req);
+      else at = this.readHistory(at.after, budget, chunk.hist);
     }
-    return { chunk: { kv, req }, next: at };
+    return { chunk, next: at };
+  }
+
+  private readKv(after: Uint8Array | undefined, budget: ChunkBudget, out: KvRow[]): ChunkCursor {
+    // An empty key may bind as NULL: write it as a literal.
+    const where = after === undefined ? '' : after.byteLength === 0 ? `WHERE key > X''` : 'WHERE key > ?';
+    const params = after === undefined || after.byteLength === 0 ? [] : [after];
+    const sizes = this.sql
+      .exec(
+        `SELECT length(key) + length(value) AS size FROM kv_export ${where} ORDER BY key LIMIT ?`,
+        ...params,
+        ROWS_PER_QUERY,
+      )
+      .map((r) => asNumber(r.size) + ROW_OVERHEAD);
+    const n = budget.take(sizes);
+    const rows =
+      n === 0 ? [] : this.sql.exec(`SELECT * FROM kv_export ${where} ORDER BY key LIMIT ?`, ...params, n).map(toKvRow);
+    out.push(...rows);
+    // A short page read to its end means the kv rows are exhausted.
+    if (!budget.full && sizes.length < ROWS_PER_QUERY) return { phase: 'req', afterIdx: 0 };
+    return { phase: 'kv', afterKey: rows[rows.length - 1]?.[0] ?? after };
+  }
+
+  private readRequests(after: number, budget: ChunkBudget, out: RequestRow[]): ChunkCursor {
+    const rows = this.sql
+      .exec('SELECT * FROM kv_export_request WHERE idx > ? ORDER BY idx LIMIT ?', after, ROWS_PER_QUERY)
+      .map(toRequestRow);
+    const n = budget.take(rows.map((r) => r[0].length * 3 + r[4].byteLength + ROW_OVERHEAD));
+    out.push(...rows.slice(0, n));
+    if (!budget.full && rows.length < ROWS_PER_QUERY) return HIST_START;
+    return { phase: 'req', afterIdx: rows[n - 1]?.[1] ?? after };
+  }
+
+  private readHistory(after: HistKey, budget: ChunkBudget, out: HistRow[]): ChunkCursor {
+    const where = 'WHERE (first_revision, first_seq, part) > (?, ?, ?) ORDER BY first_revision, first_seq, part';
+    const sizes = this.sql
+      .exec(`SELECT length(data) AS size FROM kv_export_history ${where} LIMIT ?`, ...after, ROWS_PER_QUERY)
+      .map((r) => asNumber(r.size) + ROW_OVERHEAD);
+    const n = budget.take(sizes);
+    const rows =
+      n === 0
+        ? []
+        : this.sql.exec(`SELECT ${HIST_COLUMNS} FROM kv_export_history ${where} LIMIT ?`, ...after, n).map(toHistRow);
+    out.push(...rows);
+    if (!budget.full && sizes.length < ROWS_PER_QUERY) return { phase: 'done' };
+    const last = rows[rows.length - 1];
+    return { phase: 'hist', after: last ? [last[0], last[1], last[2]] : after };
   }
 
   /**
@@ -184,6 +241,16 @@ export class SnapshotTables {
           result,
         );
       }
+      for (const [firstRevision, firstSeq, part, lastRevision, data] of chunk.hist) {
+        this.sql.exec(
+          `INSERT OR REPLACE INTO kv_import_history (${HIST_COLUMNS}) VALUES (?, ?, ?, ?, coalesce(?, X''))`,
+          firstRevision,
+          firstSeq,
+          part,
+          lastRevision,
+          data,
+        );
+      }
       if (point) {
         this.sql.exec(
           `UPDATE snapshot_import SET next_seq = ?, complete = 1, idx = ?, term = ?, meta = coalesce(?, X'') WHERE id = 0`,
@@ -206,7 +273,10 @@ export class SnapshotTables {
     return { index: asNumber(r.idx), term: asNumber(r.term), meta: asBytes(r.meta) };
   }
 
-  /** Replaces kv, kv_request and the kv meta row with the complete import of `session`. Throws if there is none. */
+  /**
+   * Replaces kv, kv_request, kv_history and the kv meta row with the
+   * complete import of `session`. Throws if there is none.
+   */
   install(session: string): ImportPoint {
     const point = this.completeImport(session);
     if (!point) throw new Error(`snapshot: no complete import for session ${session}`);
@@ -215,6 +285,8 @@ export class SnapshotTables {
       this.sql.exec('DELETE FROM kv_request');
       this.sql.exec('INSERT INTO kv SELECT * FROM kv_import');
       this.sql.exec('INSERT INTO kv_request SELECT * FROM kv_import_request');
+      this.sql.exec('DELETE FROM kv_history');
+      this.sql.exec(`INSERT INTO kv_history (${HIST_COLUMNS}) SELECT ${HIST_COLUMNS} FROM kv_import_history`);
       this.sql.exec(`INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', coalesce(?, X''))`, point.meta);
       this.resetImport(undefined);
     });
@@ -224,6 +296,7 @@ export class SnapshotTables {
   private resetImport(session: string | undefined): void {
     this.sql.exec('DELETE FROM kv_import');
     this.sql.exec('DELETE FROM kv_import_request');
+    this.sql.exec('DELETE FROM kv_import_history');
     this.sql.exec('DELETE FROM snapshot_import');
     if (session !== undefined) {
       this.sql.exec(
@@ -240,6 +313,16 @@ function toKvRow(r: SqlRow): KvRow {
 
 function toRequestRow(r: SqlRow): RequestRow {
   return [asString(r.id), asNumber(r.idx), asNumber(r.revision), asNumber(r.fingerprint), asBytes(r.result)];
+}
+
+function toHistRow(r: SqlRow): HistRow {
+  return [
+    asNumber(r.first_revision),
+    asNumber(r.first_seq),
+    asNumber(r.part),
+    asNumber(r.last_revision),
+    asBytes(r.data),
+  ];
 }
 
 /** A snapshot's data on a Durable Object: not the state, but which staged import holds it. */

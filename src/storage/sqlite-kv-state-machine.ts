@@ -8,7 +8,8 @@ import { SqliteKvTable } from './sqlite-kv-table.ts';
  * The key-value state machine of a Durable Object. Its SQLite tables are
  * the snapshot, so compaction copies nothing (`snapshot()` is empty), and a
  * snapshot's data names a staged import (`SnapshotTables`) that `restore`
- * swaps in: the state never passes through memory whole, however large.
+ * swaps in (keys, requests and history): the state never passes through
+ * memory whole, however large.
  */
 export class SqliteKvStateMachine extends KvStateMachine {
   readonly snapshots: SnapshotTables;
@@ -35,8 +36,9 @@ export class SqliteKvStateMachine extends KvStateMachine {
     this.kvTable.transaction(() => {
       this.snapshots.install(session);
       this.kvTable.reloadMeta();
-      const { revision } = this.kvTable.meta();
-      this.kvTable.setMeta({ revision, applied: snapshot.meta.index, conf: snapshot.meta.conf });
+      // The installed meta row is the leader's as of the export: keep its revision and compaction point.
+      const { revision, compacted } = this.kvTable.meta();
+      this.kvTable.setMeta({ revision, applied: snapshot.meta.index, conf: snapshot.meta.conf, compacted });
     });
   }
 }

@@ -1,27 +1,39 @@
 import { decode, encode } from '@msgpack/msgpack';
-import { EMPTY_META, type KeyValue, type KvMeta, type KvTable, type RequestRecord } from '../kv/index.ts';
+import {
+  EMPTY_META,
+  type EventPosition,
+  type KeyValue,
+  type KvEvent,
+  type KvMeta,
+  type KvTable,
+  type RequestRecord,
+} from '../kv/index.ts';
 import { migrate } from './schema.ts';
 import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
+import { SqliteHistory } from './sqlite-history.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
  * The state machine's table in the node's SQLite database (tables kv,
- * kv_meta, kv_request). Keys are stored as BLOBs of their UTF-8 bytes, so
- * SQLite's memcmp order is the order compareKeys defines. The meta row is
- * cached in memory: the state machine reads it on every call.
+ * kv_meta, kv_request, kv_history). Keys are stored as BLOBs of their UTF-8
+ * bytes, so SQLite's memcmp order is the order compareKeys defines. The meta
+ * row is cached in memory: the state machine reads it on every call. The
+ * history (kv_history) is SqliteHistory's.
  *
  * Empty byte arrays may bind as NULL (node:sqlite does for some), so empty
  * values go through coalesce(?, X'') and empty bounds are written as literals.
  */
 export class SqliteKvTable implements KvTable {
   private readonly sql: Sql;
+  private readonly history: SqliteHistory;
   private cachedMeta: KvMeta | undefined;
 
   constructor(sql: Sql) {
     this.sql = sql;
     migrate(sql);
+    this.history = new SqliteHistory(sql);
   }
 
   get(key: string): KeyValue | undefined {
@@ -58,7 +70,7 @@ export class SqliteKvTable implements KvTable {
   meta(): KvMeta {
     if (this.cachedMeta) return this.cachedMeta;
     const row = this.sql.exec(`SELECT value FROM kv_meta WHERE name = 'state'`)[0];
-    this.cachedMeta = row ? (decode(asBytes(row.value)) as { m: KvMeta }).m : EMPTY_META;
+    this.cachedMeta = row ? toMeta(decode(asBytes(row.value))) : EMPTY_META;
     return this.cachedMeta;
   }
 
@@ -108,9 +120,22 @@ export class SqliteKvTable implements KvTable {
     return this.sql.exec('SELECT * FROM kv_request ORDER BY idx').map(toRequest);
   }
 
+  appendEvents(events: readonly KvEvent[]): void {
+    this.history.append(events);
+  }
+
+  events(after: EventPosition, limit: number): KvEvent[] {
+    return this.history.events(after, limit);
+  }
+
+  compactEvents(revision: number): void {
+    this.history.compact(revision);
+  }
+
   clear(): void {
     this.sql.exec('DELETE FROM kv');
     this.sql.exec('DELETE FROM kv_request');
+    this.history.clear();
     this.sql.exec(`DELETE FROM kv_meta WHERE name = 'state'`);
     this.cachedMeta = EMPTY_META;
   }
@@ -124,6 +149,23 @@ export class SqliteKvTable implements KvTable {
       throw e;
     }
   }
+}
+
+/**
+ * The stored meta row. Rows written before schema v5 have no compaction
+ * point: their store kept no history, so it begins after their revision
+ * (reads and watches at an older revision answer `compacted`, never a
+ * made-up past).
+ */
+function toMeta(raw: unknown): KvMeta {
+  const { m } = raw as { m: Partial<KvMeta> };
+  const revision = m.revision ?? 0;
+  return {
+    revision,
+    applied: m.applied ?? 0,
+    conf: m.conf ?? undefined,
+    compacted: m.compacted ?? revision + 1,
+  };
 }
 
 /** SQL for start <= key < end; an empty bound is written as a literal, since an empty Uint8Array may bind as NULL. */

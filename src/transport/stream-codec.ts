@@ -1,13 +1,15 @@
 import { decode, encode } from '@msgpack/msgpack';
 import type { NodeId, Term } from '../raft/index.ts';
-import type { KvRow, RequestRow } from '../storage/index.ts';
+import type { HistRow, KvRow, RequestRow } from '../storage/index.ts';
 import { bool, bytes, EnvelopeError, list, nat, record, str } from './validate.ts';
 
 /**
  * The messages of a streamed snapshot (route /internal/snapshot): the leader
  * sends chunk `seq` of a session, the follower acknowledges it, and each ack
  * is a fresh event on the leader that sends the next chunk. The last chunk
- * carries the point (index, term, kv meta) the export was taken at.
+ * carries the point (index, term, kv meta) the export was taken at. A chunk
+ * holds kv rows, then request rows, then history rows (kv_history segments,
+ * src/storage/history-segment.ts), in the order the export is read.
  */
 export const STREAM_VERSION = 1;
 export const SNAPSHOT_PATH = '/internal/snapshot';
@@ -26,6 +28,7 @@ export interface ChunkMsg {
   readonly seq: number;
   readonly kv: KvRow[];
   readonly req: RequestRow[];
+  readonly hist: HistRow[];
   readonly point?: { readonly index: number; readonly term: Term; readonly meta: Uint8Array };
 }
 
@@ -86,6 +89,8 @@ export function decodeStreamMsg(body: Uint8Array): StreamMsg {
       bytes(a[4], `req[${i}].result`, MAX_VALUE),
     ];
   });
+  // Absent in chunks from code older than the history (schema v5): such a leader has no history to send.
+  const hist = o.hist === undefined ? [] : list(o.hist, 'hist', MAX_ROWS).map(histRow);
   let point: ChunkMsg['point'];
   if (o.point !== undefined) {
     const p = record(o.point, 'point');
@@ -95,5 +100,20 @@ export function decodeStreamMsg(body: Uint8Array): StreamMsg {
       meta: bytes(p.meta, 'point.meta', 64 * 1024),
     };
   }
-  return { kind: 'chunk', ...base, term: nat(o.term, 'term'), kv, req, ...(point ? { point } : {}) };
+  return { kind: 'chunk', ...base, term: nat(o.term, 'term'), kv, req, hist, ...(point ? { point } : {}) };
+}
+
+function histRow(r: unknown, i: number): HistRow {
+  const a = list(r, `hist[${i}]`, 5);
+  if (a.length !== 5) throw new EnvelopeError(`hist[${i}]: expected 5 fields`);
+  const row: HistRow = [
+    nat(a[0], `hist[${i}].firstRevision`),
+    nat(a[1], `hist[${i}].firstSeq`),
+    nat(a[2], `hist[${i}].part`),
+    nat(a[3], `hist[${i}].lastRevision`),
+    bytes(a[4], `hist[${i}].data`, MAX_VALUE),
+  ];
+  if (row[3] < row[0]) throw new EnvelopeError(`hist[${i}]: lastRevision before firstRevision`);
+  if (row[4].byteLength === 0) throw new EnvelopeError(`hist[${i}].data: empty`);
+  return row;
 }

@@ -56,6 +56,7 @@ const ROUTES = [
   '/v1/kv',
   '/v1/cas',
   '/v1/txn',
+  '/v1/compact',
   '/v1/cluster',
   '/v1/cluster/members',
   '/v1/cluster/leader',
@@ -265,7 +266,7 @@ function undecodable(s: string): boolean {
 }
 
 const NEVER_CONDITIONAL = ['if-modified-since', 'if-unmodified-since', 'if-range'];
-const JSON_ROUTES = ['/v1/cas', '/v1/txn', '/v1/cluster/members', '/v1/cluster/leader'];
+const JSON_ROUTES = ['/v1/cas', '/v1/txn', '/v1/compact', '/v1/cluster/members', '/v1/cluster/leader'];
 
 /**
  * An oracle for the input rules, independent of the API's own code: requests

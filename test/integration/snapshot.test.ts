@@ -1,4 +1,8 @@
+import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { beforeRevision, type KvEvent } from '../../src/kv/index.ts';
+import { durableObjectSql } from '../../src/node/do-sql.ts';
+import { SqliteKvTable } from '../../src/storage/index.ts';
 import {
   command,
   crash,
@@ -38,6 +42,20 @@ async function putMany(
   }
 }
 
+/** A node's whole history and compaction point, read from its SQLite. */
+async function historyOf(name: string): Promise<{ compacted: number; revision: number; events: KvEvent[] }> {
+  return runInDurableObject(stub(name), (_instance, state) => {
+    const t = new SqliteKvTable(durableObjectSql(state.storage));
+    const events: KvEvent[] = [];
+    for (let page = t.events(beforeRevision(0), 500); page.length > 0; ) {
+      events.push(...page);
+      page = t.events(page[page.length - 1] as KvEvent, 500);
+    }
+    const { compacted, revision } = t.meta();
+    return { compacted, revision, events };
+  });
+}
+
 /** Cuts `f` off, writes while it is away until the leader has compacted past it, then heals. */
 async function lagBehindCompaction(names: string[], f: string, write: () => Promise<void>): Promise<void> {
   await partition(
@@ -71,6 +89,51 @@ describe('log compaction and snapshots streamed in chunks (§7)', () => {
     await waitFor('follower applies new writes', async () =>
       (await localValue(f, 'after')) === 'a' ? true : undefined,
     );
+  });
+
+  it('a follower installed from a snapshot serves the same history and compaction point as the leader', {
+    timeout: 60_000,
+  }, async () => {
+    const names = await newCluster();
+    const l0 = await leader(names);
+    const f = names.find((n) => n !== l0) as string;
+    const enc = new TextEncoder();
+    expect(await put(names, 'before', 'b')).toBe('applied');
+    await lagBehindCompaction(names, f, async () => {
+      // Past the kept history (HISTORY_KEEP_REVISIONS, 200 in tests): the leader compacts it on its own.
+      await putMany(names, COMPACT_AFTER + 50, 50, (i) => enc.encode(`v${i}`));
+      // A max-size value, put twice: the second event carries a 1 MiB prev.
+      const l = await leader(names);
+      for (const fill of [1, 2]) {
+        const value = new Uint8Array(1024 * 1024).fill(fill);
+        expect((await stub(l).propose(command({ type: 'put', key: 'big', value }), 10_000)).status).toBe('applied');
+      }
+    });
+    const commit = (await status(await leader(names))).commit;
+    await waitFor(
+      'every node caught up',
+      async () => {
+        const all = await Promise.all(names.map(status));
+        return all.every((st) => st.applied >= commit) ? true : undefined;
+      },
+      30_000,
+    );
+    expect((await status(f)).firstIndex).toBeGreaterThan(1); // it installed a snapshot
+    // An automatic compaction may still be on its way to one of them: wait until both are at the same point.
+    const [ours, theirs] = await waitFor('the same revision and compaction point on both', async () => {
+      const both = await Promise.all([historyOf(await leader(names)), historyOf(f)]);
+      const [a, b] = both;
+      return a.revision === b.revision && a.compacted === b.compacted ? both : undefined;
+    });
+    expect(theirs.compacted).toBeGreaterThan(1);
+    expect(theirs.events.length).toBeGreaterThan(100);
+    expect(theirs.events[0]?.revision).toBe(theirs.compacted);
+    expect(theirs.events).toEqual(ours.events);
+    const big = theirs.events.filter((e) => e.kv.key === 'big');
+    expect(big.map((e) => [e.kv.value.byteLength, e.prev?.value.byteLength])).toEqual([
+      [1024 * 1024, undefined],
+      [1024 * 1024, 1024 * 1024],
+    ]);
   });
 
   it('a 50 MB table reaches a lagging follower in chunks under 1 MiB', { timeout: 180_000 }, async () => {

@@ -2,11 +2,11 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { encode } from '@msgpack/msgpack';
 import { aroundEach, describe, expect, it } from 'vitest';
-import type { KvMeta } from '../../src/kv/index.ts';
+import { beforeRevision, type KeyValue, type KvEvent, type KvMeta } from '../../src/kv/index.ts';
 import { durableObjectSql } from '../../src/node/do-sql.ts';
 import type { RaftNode } from '../../src/node/raft-node.ts';
 import type { Entry } from '../../src/raft/index.ts';
-import { type Sql, SqliteKvTable, SqliteLogStore } from '../../src/storage/index.ts';
+import { type Sql, SqliteKvTable, SqliteLogStore, type SqlRow, type SqlValue } from '../../src/storage/index.ts';
 import { decodeSegment } from '../../src/storage/log-segment.ts';
 import { migrate, SCHEMA_VERSION } from '../../src/storage/schema.ts';
 import { kvTableSuite } from '../kv/table-suite.ts';
@@ -165,7 +165,7 @@ describe('on a Durable Object: one Ready is one atomic write', () => {
           log.persist({ entries: [entry(3, 1)], hardState: { term: 1, vote: '', commit: 3 } });
           kv.transaction(() => {
             kv.put({ key: 'k', value: enc.encode('v'), createRevision: 1, modRevision: 1, version: 1 });
-            kv.setMeta({ revision: 1, applied: 3, conf: undefined });
+            kv.setMeta({ revision: 1, applied: 3, conf: undefined, compacted: 0 });
           });
           throw new Error('boom');
         }),
@@ -179,11 +179,94 @@ describe('on a Durable Object: one Ready is one atomic write', () => {
 });
 
 // ---------------------------------------------------------------------------
+// What the history costs on a Durable Object, as the platform counts rows written (index rows included).
+
+/** The Sql interface over a Durable Object's storage, summing each statement's rows written as its cursor reports them. */
+function countingSql(storage: DurableObjectStorage): Sql & { written: number } {
+  let depth = 0;
+  const out = {
+    written: 0,
+    exec(query: string, ...params: SqlValue[]): SqlRow[] {
+      const cursor = storage.sql.exec(query, ...params);
+      const rows = cursor.toArray() as SqlRow[];
+      out.written += cursor.rowsWritten;
+      return rows;
+    },
+    transaction<T>(fn: () => T): T {
+      if (depth > 0) return fn();
+      depth++;
+      try {
+        return storage.transactionSync(fn);
+      } finally {
+        depth--;
+      }
+    },
+  };
+  return out;
+}
+
+describe('on a Durable Object: rows written by the history', () => {
+  it('a batch of 50 small events writes one row; compacting it deletes one', async () => {
+    await inFreshObject((_sql, storage) => {
+      const sql = countingSql(storage);
+      const t = new SqliteKvTable(sql);
+      const events = Array.from(
+        { length: 50 },
+        (_, i): KvEvent => ({
+          type: 'put',
+          revision: 1 + Math.floor(i / 5),
+          seq: i % 5,
+          kv: { key: `key-${i}`, value: enc.encode(`value-${i}`), createRevision: 1, modRevision: 1, version: 1 },
+        }),
+      );
+      sql.written = 0;
+      t.appendEvents(events);
+      expect(sql.written).toBe(1);
+      expect(sql.exec('SELECT count(*) AS n FROM kv_history')[0]?.n).toBe(1);
+      t.appendEvents([]);
+      expect(sql.written).toBe(1);
+      expect(t.events(beforeRevision(1), 100)).toEqual(events);
+      sql.written = 0;
+      t.compactEvents(11);
+      expect(sql.written).toBe(1);
+      expect(t.events(beforeRevision(1), 100)).toEqual([]);
+    });
+  });
+
+  it('an event with a 1 MiB value and a 1 MiB prev fits in rows under the 2 MB limit', async () => {
+    await inFreshObject((_sql, storage) => {
+      const sql = countingSql(storage);
+      const t = new SqliteKvTable(sql);
+      const key = 'k'.repeat(4096);
+      const prev: KeyValue = {
+        key,
+        value: new Uint8Array(1 << 20).fill(1),
+        createRevision: 1,
+        modRevision: 1,
+        version: 1,
+      };
+      const event: KvEvent = {
+        type: 'put',
+        revision: 2,
+        seq: 0,
+        kv: { key, value: new Uint8Array(1 << 20).fill(2), createRevision: 1, modRevision: 2, version: 2 },
+        prev,
+      };
+      sql.written = 0;
+      t.appendEvents([event]);
+      expect(sql.written).toBe(2);
+      expect(t.events(beforeRevision(2), 1)).toEqual([event]);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
 // Schema upgrades on a Durable Object (the node:sqlite twin is test/storage/schema.test.ts).
 
 const OLD_HARD = { term: 7, vote: 'node-1', commit: 4 };
 const OLD_SNAP = { index: 2, term: 3, conf: { voters: ['node-0', 'node-1', 'node-2'], learners: [] } };
-const OLD_META: KvMeta = { revision: 2, applied: 4, conf: OLD_SNAP.conf };
+/** The meta row as code before schema v5 wrote it: no compaction point. */
+const OLD_META: Omit<KvMeta, 'compacted'> = { revision: 2, applied: 4, conf: OLD_SNAP.conf };
 
 /** Writes into the tables that exist at this database's version, with the SQL that version's code used. */
 function seedOld(sql: Sql): Set<string> {
@@ -231,7 +314,18 @@ describe('on a Durable Object: schema upgrades', () => {
         expect([log.firstIndex(), log.lastIndex()]).toEqual([3, 5]);
         expect(show(log.entries(3, 6, 1 << 20))).toEqual(['3/3/e3', '4/7/e4', '5/7/e5']);
         if (had.has('kv')) expect(dec.decode(kv.get('k')?.value)).toBe('v');
-        if (had.has('kv_meta')) expect(kv.meta()).toEqual(OLD_META);
+        // A meta row without a compaction point reads as nothing compacted.
+        if (had.has('kv_meta')) expect(kv.meta()).toEqual({ ...OLD_META, compacted: OLD_META.revision + 1 });
+        // The upgraded database takes history.
+        const put5: KvEvent = {
+          type: 'put',
+          revision: 5,
+          seq: 0,
+          kv: { key: 'k', value: enc.encode('v5'), createRevision: 1, modRevision: 5, version: 3 },
+          prev: { key: 'k', value: enc.encode('v'), createRevision: 1, modRevision: 2, version: 2 },
+        };
+        kv.appendEvents([put5]);
+        expect(kv.events(beforeRevision(1), 10)).toEqual([put5]);
         // Migrating again is a no-op.
         const shape = sql.exec(`SELECT type, name, sql FROM sqlite_master ORDER BY name`);
         expect(migrate(sql)).toBe(SCHEMA_VERSION);

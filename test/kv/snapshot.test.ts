@@ -5,6 +5,7 @@ import {
   decodeSnapshot,
   encodeCommand,
   encodeSnapshot,
+  type KeyValue,
   type KvCommand,
   KvDecodeError,
   type KvResult,
@@ -83,7 +84,15 @@ describe('snapshot and restore', () => {
   it('a fresh state machine snapshots and restores as empty', () => {
     const t = new Harness();
     const data = t.sm.snapshot();
-    expect(decodeSnapshot(data)).toEqual({ revision: 0, applied: 0, conf: undefined, kvs: [], requests: [] });
+    expect(decodeSnapshot(data)).toEqual({
+      revision: 0,
+      applied: 0,
+      conf: undefined,
+      kvs: [],
+      requests: [],
+      compacted: 0,
+      events: [],
+    });
     const dst = new Harness();
     dst.put('k', 'v');
     dst.sm.restore({ meta: { index: 0, term: 0, conf: { voters: [], learners: [] } }, data });
@@ -95,7 +104,10 @@ describe('snapshot and restore', () => {
   const bad: [string, () => Uint8Array][] = [
     ['garbage', () => b('not a snapshot')],
     ['empty bytes', () => new Uint8Array(0)],
-    ['a future version', () => encode({ ...encodeFields(good()), v: 2 })],
+    ['a future version', () => encode({ ...encodeFields(good()), v: 3 })],
+    ['events out of order', () => encodeSnapshot({ ...good(), events: [...good().events].reverse() })],
+    ['an event below the compaction point', () => encodeSnapshot({ ...good(), compacted: 4 })],
+    ['an event past the revision', () => encodeSnapshot({ ...good(), revision: 2, kvs: [], requests: [] })],
     ['keys out of order', () => encodeSnapshot({ ...good(), kvs: [...good().kvs].reverse() })],
     ['a duplicate key', () => encodeSnapshot({ ...good(), kvs: [...good().kvs, ...good().kvs] })],
     ['a modRevision past the revision', () => encodeSnapshot({ ...good(), revision: 1 })],
@@ -137,13 +149,21 @@ describe('snapshot and restore', () => {
 
 /** The snapshot's msgpack map, to tamper with. */
 function encodeFields(s: ReturnType<typeof decodeSnapshot>): Record<string, unknown> {
+  const tuple = (kv: KeyValue) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version];
   return {
-    v: 1,
+    v: 2,
     revision: s.revision,
     applied: s.applied,
     conf: s.conf,
-    kvs: s.kvs.map((kv) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version]),
+    kvs: s.kvs.map(tuple),
     requests: s.requests.map((r) => [r.id, r.index, r.revision, r.fingerprint, r.result]),
+    compacted: s.compacted,
+    events: s.events.map((e) => [
+      e.type === 'put' ? tuple(e.kv) : e.kv.key,
+      e.revision,
+      e.seq,
+      e.prev ? tuple(e.prev) : null,
+    ]),
   };
 }
 

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_META, type KeyValue, type KvTable, type RequestRecord } from '../../src/kv/index.ts';
+import {
+  beforeRevision,
+  EMPTY_META,
+  type KeyValue,
+  type KvEvent,
+  type KvTable,
+  MAX_VALUE_BYTES,
+  type RequestRecord,
+} from '../../src/kv/index.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const kv = (key: string, rev = 1, value = `v:${key}`): KeyValue => ({
@@ -17,6 +25,40 @@ const req = (id: string, index: number): RequestRecord => ({
   result: bytes(`r${index}`),
 });
 const keysOf = (kvs: readonly KeyValue[]) => kvs.map((x) => x.key);
+/** A put of `key` at (rev, seq) replacing `prev` (if any), with a value of `size` bytes (or its own text). */
+const putEvent = (key: string, rev: number, seq = 0, prev?: KeyValue, size?: number): KvEvent => ({
+  type: 'put',
+  revision: rev,
+  seq,
+  kv: {
+    key,
+    value: size === undefined ? bytes(`v:${key}@${rev}`) : new Uint8Array(size).fill(rev % 251),
+    createRevision: prev?.createRevision ?? rev,
+    modRevision: rev,
+    version: (prev?.version ?? 0) + 1,
+  },
+  ...(prev ? { prev } : {}),
+});
+const deleteEvent = (prev: KeyValue, rev: number, seq = 0): KvEvent => ({
+  type: 'delete',
+  revision: rev,
+  seq,
+  kv: { key: prev.key, value: new Uint8Array(0), createRevision: 0, modRevision: rev, version: 0 },
+  prev,
+});
+const positions = (es: readonly KvEvent[]) => es.map((e) => `${e.revision}.${e.seq}`);
+/** Every kept event, read page by page. */
+function allEvents(t: KvTable, from = 1): KvEvent[] {
+  const out: KvEvent[] = [];
+  let after = beforeRevision(from);
+  for (;;) {
+    const page = t.events(after, 3);
+    if (page.length === 0) return out;
+    out.push(...page);
+    const last = page[page.length - 1] as KvEvent;
+    after = { revision: last.revision, seq: last.seq };
+  }
+}
 
 /** Keys in an order that UTF-16 comparison gets wrong: U+1F600 (a surrogate pair) sorts after U+FFFF in UTF-8. */
 export const MIXED_KEYS = [
@@ -112,11 +154,11 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
 
     it('keeps the meta, conf included', () => {
       const t = make();
-      const meta = { revision: 7, applied: 12, conf: { voters: ['n1', 'n2'], learners: ['n3'] } };
+      const meta = { revision: 7, applied: 12, conf: { voters: ['n1', 'n2'], learners: ['n3'] }, compacted: 5 };
       t.setMeta(meta);
       expect(t.meta()).toEqual(meta);
       t.setMeta({ ...meta, conf: undefined });
-      expect(t.meta()).toEqual({ revision: 7, applied: 12, conf: undefined });
+      expect(t.meta()).toEqual({ revision: 7, applied: 12, conf: undefined, compacted: 5 });
     });
 
     it('keeps requests in index order and finds the oldest', () => {
@@ -140,18 +182,92 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
       const t = make();
       t.put(kv('a'));
       t.putRequest(req('r', 1));
-      t.setMeta({ revision: 1, applied: 1, conf: undefined });
+      t.setMeta({ revision: 1, applied: 1, conf: undefined, compacted: 0 });
       t.clear();
       expect(t.range('', undefined)).toEqual([]);
       expect(t.requests()).toEqual([]);
       expect(t.meta()).toEqual(EMPTY_META);
     });
 
+    it('keeps events in (revision, seq) order with their prev records, across batches', () => {
+      const t = make();
+      const a1 = putEvent('a', 1);
+      const b2 = putEvent('b', 2);
+      t.appendEvents([a1]);
+      t.appendEvents([b2, putEvent('c', 2, 1), putEvent('a', 2, 2, a1.kv)]);
+      t.appendEvents([deleteEvent(b2.kv, 3), putEvent('\u{1f600}', 4, 0, undefined, 0)]);
+      const all = allEvents(t);
+      expect(positions(all)).toEqual(['1.0', '2.0', '2.1', '2.2', '3.0', '4.0']);
+      expect(all[3]).toEqual(putEvent('a', 2, 2, a1.kv));
+      expect(all[4]).toEqual(deleteEvent(b2.kv, 3));
+      expect(all[5]?.kv.value).toEqual(new Uint8Array(0));
+      // Any position: mid-revision, a revision's start, past the end.
+      expect(positions(t.events({ revision: 2, seq: 0 }, 10))).toEqual(['2.1', '2.2', '3.0', '4.0']);
+      expect(positions(t.events(beforeRevision(3), 1))).toEqual(['3.0']);
+      expect(t.events({ revision: 4, seq: 0 }, 10)).toEqual([]);
+      expect(positions(allEvents(t, 3))).toEqual(['3.0', '4.0']);
+    });
+
+    it('keeps large events and their large prev records whole (each at the value limit)', () => {
+      const t = make();
+      const first = putEvent('big', 1, 0, undefined, MAX_VALUE_BYTES);
+      const second = putEvent('big', 2, 0, first.kv, MAX_VALUE_BYTES);
+      const third = putEvent('small', 2, 1);
+      t.appendEvents([first]);
+      t.appendEvents([second, third, deleteEvent(second.kv, 3)]);
+      const all = allEvents(t);
+      expect(positions(all)).toEqual(['1.0', '2.0', '2.1', '3.0']);
+      expect(all[1]).toEqual(second);
+      expect(all[1]?.prev?.value.byteLength).toBe(MAX_VALUE_BYTES);
+      expect(all[3]?.prev).toEqual(second.kv);
+    });
+
+    it('a page holds at most limit events, and no page is empty while events remain', () => {
+      const t = make();
+      const many = Array.from({ length: 300 }, (_, i) => putEvent(`k${i}`, 1 + Math.floor(i / 7), i % 7));
+      t.appendEvents(many);
+      expect(t.events(beforeRevision(1), 5)).toHaveLength(5);
+      const all = allEvents(t);
+      expect(all).toEqual(many);
+    });
+
+    it('compacts below a revision, and keeps everything at and above it', () => {
+      const t = make();
+      const a1 = putEvent('a', 1);
+      t.appendEvents([a1, putEvent('b', 1, 1)]);
+      t.appendEvents([putEvent('a', 2, 0, a1.kv)]);
+      t.appendEvents([putEvent('c', 3), putEvent('d', 3, 1)]);
+      t.compactEvents(2);
+      expect(positions(allEvents(t))).toEqual(['2.0', '3.0', '3.1']);
+      expect(allEvents(t)[0]?.prev).toEqual(a1.kv);
+      t.compactEvents(2);
+      expect(positions(allEvents(t))).toEqual(['2.0', '3.0', '3.1']);
+      t.compactEvents(4);
+      expect(allEvents(t)).toEqual([]);
+      t.appendEvents([putEvent('e', 4)]);
+      expect(positions(allEvents(t))).toEqual(['4.0']);
+    });
+
+    it('clear and a rolled-back transaction take events with them', () => {
+      const t = make();
+      t.appendEvents([putEvent('a', 1)]);
+      expect(() =>
+        t.transaction(() => {
+          t.appendEvents([putEvent('b', 2)]);
+          t.compactEvents(2);
+          throw new Error('boom');
+        }),
+      ).toThrow('boom');
+      expect(positions(allEvents(t))).toEqual(['1.0']);
+      t.clear();
+      expect(allEvents(t)).toEqual([]);
+    });
+
     it('a transaction that returns keeps its writes', () => {
       const t = make();
       const out = t.transaction(() => {
         t.put(kv('a'));
-        t.setMeta({ revision: 1, applied: 1, conf: undefined });
+        t.setMeta({ revision: 1, applied: 1, conf: undefined, compacted: 0 });
         return 42;
       });
       expect(out).toBe(42);
@@ -168,7 +284,7 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
         ['r3', 3],
       ] as const)
         t.putRequest(req(id, i));
-      const meta = { revision: 3, applied: 3, conf: { voters: ['n1'], learners: [] } };
+      const meta = { revision: 3, applied: 3, conf: { voters: ['n1'], learners: [] }, compacted: 0 };
       t.setMeta(meta);
       const before = { kvs: t.range('', undefined), reqs: t.requests(), meta: t.meta() };
       expect(() =>
@@ -182,7 +298,7 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
             t.delete('c');
             t.deleteRequest('r2');
           });
-          t.setMeta({ revision: 4, applied: 4, conf: undefined });
+          t.setMeta({ revision: 4, applied: 4, conf: undefined, compacted: 0 });
           t.clear();
           t.put(kv('after-clear', 5));
           throw new Error('boom');

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SnapshotStream } from '../../src/node/snapshot-stream.ts';
 import type { Message } from '../../src/raft/index.ts';
-import { SnapshotTables } from '../../src/storage/index.ts';
-import { decodeStreamMsg } from '../../src/transport/index.ts';
+import { SnapshotTables, SqliteKvTable } from '../../src/storage/index.ts';
+import { type ChunkMsg, decodeStreamMsg } from '../../src/transport/index.ts';
 import { nodeSql } from '../support/node-sql.ts';
 
 const CONF = { voters: ['a', 'b'], learners: [] };
@@ -15,7 +15,7 @@ function setup() {
   sql.exec("INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (X'6b', X'01', 1, 1, 1)");
   let now = 0;
   let applied = 10;
-  const posts: { to: string; seq: number; session: string }[] = [];
+  const posts: { to: string; seq: number; session: string; chunk: ChunkMsg | undefined }[] = [];
   const raft: Message[] = [];
   const stream = new SnapshotStream({
     self: 'a',
@@ -26,7 +26,7 @@ function setup() {
     term: () => ({ term: 2, leader: true }),
     post: (to, _path, body) => {
       const m = decodeStreamMsg(body);
-      posts.push({ to, seq: m.seq, session: m.session });
+      posts.push({ to, seq: m.seq, session: m.session, chunk: m.kind === 'chunk' ? m : undefined });
     },
     sendRaft: (m) => raft.push(m),
     staleMs: 100,
@@ -39,6 +39,7 @@ function setup() {
     snapshot: { meta: { index, term: 2, conf: CONF }, data: new Uint8Array() },
   });
   return {
+    sql,
     stream,
     tables,
     posts,
@@ -90,5 +91,39 @@ describe('snapshot stream (leader side)', () => {
     expect(t.tables.exportInfo()?.index).toBe(30);
     expect(t.stream.stats.exports).toBe(2);
     expect(t.posts).toHaveLength(2);
+  });
+
+  it('the history rows follow the kv rows; the last chunk carries the point, then the install goes out', () => {
+    const t = setup();
+    // 1.2 MiB of history in three batches (a row each): past one 960 KiB chunk, so the stream goes on
+    // chunk by chunk, one per ack, until every history row is out.
+    const history = new SqliteKvTable(t.sql);
+    for (let rev = 1; rev <= 3; rev++)
+      history.appendEvents(
+        Array.from({ length: 4 }, (_, seq) => ({
+          type: 'put' as const,
+          revision: rev,
+          seq,
+          kv: {
+            key: `h${seq}`,
+            value: new Uint8Array(100 * 1024),
+            createRevision: rev,
+            modRevision: rev,
+            version: rev,
+          },
+        })),
+      );
+    t.stream.request(t.ask(8));
+    for (let i = 0; t.raft.length === 0 && i < 10; i++) {
+      const last = t.posts[t.posts.length - 1];
+      if (!last) throw new Error('nothing sent');
+      t.stream.onAck({ kind: 'ack', from: 'b', to: 'a', session: last.session, seq: last.seq, ok: true });
+    }
+    const chunks = t.posts.map((p) => p.chunk as ChunkMsg);
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    expect(chunks.flatMap((c) => c.kv)).toHaveLength(1);
+    expect(chunks.flatMap((c) => c.hist).map((r) => `${r[0]}.${r[1]}/${r[2]}`)).toEqual(['1.0/0', '2.0/0', '3.0/0']);
+    expect(chunks.map((c) => c.point !== undefined)).toEqual([...chunks.slice(1).map(() => false), true]);
+    expect(t.raft).toMatchObject([{ type: 'snapshot', to: 'b' }]);
   });
 });

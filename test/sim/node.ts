@@ -1,5 +1,5 @@
 import type { ApplyItem, Driver } from '../../src/driver/index.ts';
-import { type KvResult, KvStateMachine, MemoryKvTable } from '../../src/kv/index.ts';
+import { beforeRevision, type KvEvent, type KvResult, KvStateMachine, MemoryKvTable } from '../../src/kv/index.ts';
 import type { Entry, HardState, NodeId, Snapshot, SnapshotMeta } from '../../src/raft/index.ts';
 import { MemoryLogStore } from '../../src/storage/index.ts';
 import { hashBytes, hashString } from './hash.ts';
@@ -41,7 +41,17 @@ export function tableDigest(t: MemoryKvTable): string {
     h = hashString(`${kv.createRevision}.${kv.modRevision}.${kv.version}`, h);
   }
   const m = t.meta();
-  return `${m.applied}/${m.revision}/${t.requestCount()}/${h.toString(16)}`;
+  // The history too: every replica, however it got there (log or snapshot), keeps the same events.
+  let events = 0;
+  for (let page = t.events(beforeRevision(m.compacted), 256); page.length > 0; ) {
+    for (const e of page) {
+      h = hashString(`${e.type}.${e.revision}.${e.seq}.${e.kv.key}.${e.prev?.modRevision ?? 0}`, h);
+      h = hashBytes(e.kv.value, h);
+    }
+    events += page.length;
+    page = t.events(page[page.length - 1] as KvEvent, 256);
+  }
+  return `${m.applied}/${m.revision}/${m.compacted}/${events}/${t.requestCount()}/${h.toString(16)}`;
 }
 
 /** The KV state machine, reporting each applied batch and installed snapshot to the invariants. */

@@ -1,6 +1,7 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import type { KvMeta } from '../../src/kv/index.ts';
+import { beforeRevision, type KvEvent, type KvMeta } from '../../src/kv/index.ts';
+import { encodeBatch } from '../../src/storage/history-segment.ts';
 import type { Sql } from '../../src/storage/index.ts';
 import { SqliteKvTable, SqliteLogStore } from '../../src/storage/index.ts';
 import { migrate, migrations, SCHEMA_VERSION } from '../../src/storage/schema.ts';
@@ -59,8 +60,21 @@ const OLD = {
     { key: 'a', value: 'va', create: 1, mod: 3, version: 2 },
     { key: '\u{1f600}', value: '', create: 2, mod: 2, version: 1 },
   ],
-  meta: { revision: 3, applied: 5, conf: { voters: ['node-0', 'node-1', 'node-2'], learners: [] } } as KvMeta,
+  // As code before schema v5 wrote it: no compaction point.
+  meta: { revision: 3, applied: 5, conf: { voters: ['node-0', 'node-1', 'node-2'], learners: [] } } as Omit<
+    KvMeta,
+    'compacted'
+  >,
   request: { id: 'req-1', index: 4, revision: 3, fingerprint: 12345, result: 'res' },
+  history: [
+    {
+      type: 'put',
+      revision: 3,
+      seq: 0,
+      kv: { key: 'a', value: enc.encode('va'), createRevision: 1, modRevision: 3, version: 2 },
+      prev: { key: 'a', value: enc.encode('v0'), createRevision: 1, modRevision: 1, version: 1 },
+    },
+  ] as KvEvent[],
 };
 
 /** Writes OLD into the tables that exist at this database's version, with the SQL that version's code used. */
@@ -127,6 +141,18 @@ function seed(sql: Sql): string[] {
       );
       wrote.push('kv_request');
     }
+    if (have.has('kv_history')) {
+      for (const r of encodeBatch(OLD.history))
+        sql.exec(
+          'INSERT INTO kv_history (first_revision, first_seq, part, last_revision, data) VALUES (?, ?, ?, ?, ?)',
+          r.firstRevision,
+          r.firstSeq,
+          r.part,
+          r.lastRevision,
+          r.data,
+        );
+      wrote.push('kv_history');
+    }
   });
   return wrote;
 }
@@ -159,7 +185,9 @@ function openAndCheck(sql: Sql, wrote: readonly string[]): void {
       kv.range('', undefined).map((x) => [x.key, dec.decode(x.value), x.createRevision, x.modRevision, x.version]),
     ).toEqual(OLD.kvs.map((k) => [k.key, k.value, k.create, k.mod, k.version]));
   }
-  if (wrote.includes('kv_meta')) expect(kv.meta()).toEqual(OLD.meta);
+  // A meta row without a compaction point: the history begins after its revision.
+  if (wrote.includes('kv_meta')) expect(kv.meta()).toEqual({ ...OLD.meta, compacted: OLD.meta.revision + 1 });
+  if (wrote.includes('kv_history')) expect(kv.events(beforeRevision(1), 10)).toEqual(OLD.history);
   if (wrote.includes('kv_request')) {
     const r = kv.getRequest(OLD.request.id);
     expect(r && { ...r, result: dec.decode(r.result) }).toEqual(OLD.request);
@@ -169,14 +197,24 @@ function openAndCheck(sql: Sql, wrote: readonly string[]): void {
     entries: [{ index: log.lastIndex() + 1, term: 9, type: 'normal', data: enc.encode('new') }],
     hardState: { term: 9, vote: '', commit: 0 },
   });
+  const put9: KvEvent = {
+    type: 'put',
+    revision: 9,
+    seq: 0,
+    kv: { key: 'new', value: enc.encode('n'), createRevision: 9, modRevision: 9, version: 1 },
+  };
   kv.transaction(() => {
-    kv.put({ key: 'new', value: enc.encode('n'), createRevision: 9, modRevision: 9, version: 1 });
-    kv.setMeta({ revision: 9, applied: 9, conf: undefined });
+    kv.put(put9.kv);
+    kv.appendEvents([put9]);
+    kv.setMeta({ revision: 9, applied: 9, conf: undefined, compacted: 2 });
   });
   const again = new SqliteLogStore(sql);
   expect(again.initialState().hardState.term).toBe(9);
   expect(dec.decode(again.entries(again.lastIndex(), again.lastIndex() + 1, 1 << 20)[0]?.data)).toBe('new');
-  expect(new SqliteKvTable(sql).get('new')?.modRevision).toBe(9);
+  const kvAgain = new SqliteKvTable(sql);
+  expect(kvAgain.get('new')?.modRevision).toBe(9);
+  expect(kvAgain.meta().compacted).toBe(2);
+  expect(kvAgain.events(beforeRevision(9), 10)).toEqual([put9]);
 }
 
 describe('schema migrations', () => {
@@ -216,6 +254,49 @@ describe('schema migrations', () => {
       expect(shape(sql)).toEqual(shape(fresh));
     });
   }
+
+  it('a v4 database (kv, a meta row without compacted) upgrades to v5: its history begins after its revision, and it takes events', () => {
+    const sql = nodeSql();
+    expect(migrate(sql, 4)).toBe(4);
+    expect(userTables(sql).has('kv_history')).toBe(false);
+    const wrote = seed(sql);
+    expect(wrote).toEqual(expect.arrayContaining(['kv', 'kv_meta']));
+    // The meta row exactly as v4 code stored it: {m: {revision, applied, conf}}.
+    expect(Object.keys(OLD.meta).sort()).toEqual(['applied', 'conf', 'revision']);
+    const kv = new SqliteKvTable(sql);
+    expect(schemaVersion(sql)).toBe(SCHEMA_VERSION);
+    for (const t of ['kv_history', 'kv_export_history', 'kv_import_history']) expect(userTables(sql)).toContain(t);
+    expect(kv.meta()).toEqual({ ...OLD.meta, compacted: OLD.meta.revision + 1 });
+    expect(kv.events(beforeRevision(1), 10)).toEqual([]);
+    expect(kv.get('a')?.modRevision).toBe(3);
+    // The first apply after the upgrade records its events (with their prev records) beside the old keys.
+    const a = kv.get('a');
+    if (!a) throw new Error('key a missing');
+    const put4: KvEvent = {
+      type: 'put',
+      revision: 4,
+      seq: 0,
+      kv: { ...a, value: enc.encode('va2'), modRevision: 4, version: a.version + 1 },
+      prev: a,
+    };
+    const del4: KvEvent = {
+      type: 'delete',
+      revision: 4,
+      seq: 1,
+      kv: { key: '\u{1f600}', value: new Uint8Array(0), createRevision: 0, modRevision: 4, version: 0 },
+      prev: kv.get('\u{1f600}'),
+    };
+    kv.transaction(() => {
+      kv.put(put4.kv);
+      kv.delete('\u{1f600}');
+      kv.appendEvents([put4, del4]);
+      kv.setMeta({ ...kv.meta(), revision: 4, applied: 6 });
+    });
+    const again = new SqliteKvTable(sql);
+    expect(again.meta()).toEqual({ ...OLD.meta, revision: 4, applied: 6, compacted: OLD.meta.revision + 1 });
+    expect(again.events(beforeRevision(1), 10)).toEqual([put4, del4]);
+    expect(sql.exec('SELECT count(*) AS n FROM kv_history')[0]?.n).toBe(1);
+  });
 
   it('migrating twice is a no-op (and a lower target never downgrades)', () => {
     const sql = nodeSql();

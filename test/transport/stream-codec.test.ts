@@ -18,12 +18,19 @@ const chunk: ChunkMsg = {
   seq: 2,
   kv: [[new Uint8Array([107]), new Uint8Array([1, 2]), 1, 4, 2]],
   req: [['r1', 7, 4, 123, new Uint8Array([9])]],
+  hist: [
+    [3, 0, 0, 4, new Uint8Array([0x93, 1, 2, 3])],
+    [5, 2, 1, 5, new Uint8Array(2 * 1024 * 1024)],
+  ],
   point: { index: 40, term: 3, meta: new Uint8Array([5]) },
 };
 
 describe('snapshot stream codec', () => {
   it('round-trips a chunk and an ack', () => {
     expect(decodeStreamMsg(encodeStreamMsg(chunk))).toEqual(chunk);
+    // A chunk from a leader older than the history has no `hist`: it stages none.
+    const { hist: _, ...old } = chunk;
+    expect(decodeStreamMsg(encode({ v: STREAM_VERSION, ...old }))).toEqual({ ...chunk, hist: [] });
     const ack = { kind: 'ack', from: 'b', to: 'a', session: 's', seq: 0, ok: false } as const;
     expect(decodeStreamMsg(encodeStreamMsg(ack))).toEqual(ack);
   });
@@ -36,6 +43,22 @@ describe('snapshot stream codec', () => {
     ['a kv row of the wrong arity', encode({ ...chunk, v: STREAM_VERSION, kv: [[new Uint8Array(1), 1]] })],
     ['a key that is not bytes', encode({ ...chunk, v: STREAM_VERSION, kv: [['k', new Uint8Array(1), 1, 1, 1]] })],
     ['a negative seq', encode({ ...chunk, v: STREAM_VERSION, seq: -1 })],
+    ['a history row of the wrong arity', encode({ ...chunk, v: STREAM_VERSION, hist: [[1, 0, 0, new Uint8Array(1)]] })],
+    ['history that is not a list', encode({ ...chunk, v: STREAM_VERSION, hist: { a: 1 } })],
+    [
+      'a history row with a negative part',
+      encode({ ...chunk, v: STREAM_VERSION, hist: [[1, 0, -1, 1, new Uint8Array(1)]] }),
+    ],
+    [
+      'a history row ending before it starts',
+      encode({ ...chunk, v: STREAM_VERSION, hist: [[5, 0, 0, 4, new Uint8Array(1)]] }),
+    ],
+    ['a history row with empty data', encode({ ...chunk, v: STREAM_VERSION, hist: [[5, 0, 0, 5, new Uint8Array(0)]] })],
+    ['history data that is not bytes', encode({ ...chunk, v: STREAM_VERSION, hist: [[5, 0, 0, 5, 'data']] })],
+    [
+      'history data past the row limit',
+      encode({ ...chunk, v: STREAM_VERSION, hist: [[5, 0, 0, 5, new Uint8Array(2 * 1024 * 1024 + 1)]] }),
+    ],
     ['an ack without ok', encode({ v: STREAM_VERSION, kind: 'ack', from: 'b', to: 'a', session: 's', seq: 0 })],
     ['an oversized body', new Uint8Array(MAX_STREAM_BYTES + 1)],
   ];
