@@ -58,7 +58,10 @@ while IFS= read -r line; do
   [[ "$want" =~ ^[0-9]{3}$ ]] || { echo "readme-curl: no '# → STATUS' on: $line" >&2; fail=1; continue; }
   # The examples use localhost:8787; point them at our port, discard output, print the status.
   cmd="${cmd//localhost:8787/127.0.0.1:${PORT}}"
-  got="$(bash -c "${cmd} -s -o /dev/null -w '%{http_code}' --max-time 10" || true)"
+  # A streaming example (a watch) sets its own --max-time; the others get 10 s.
+  limit="--max-time 10"
+  [[ "$cmd" == *"--max-time"* ]] && limit=""
+  got="$(bash -c "${cmd} -s -o /dev/null -w '%{http_code}' ${limit}" || true)"
   if [[ "$got" == "$want" ]]; then
     echo "ok   $got  $cmd"
   else

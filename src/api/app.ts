@@ -19,6 +19,7 @@ import { ApiError, badRequest, ConfigError, compactedError, type ErrorBody, futu
 import { checkKey, kvJson, nat, obj, queryBool, queryInt, readBody, readJson, toBase64 } from './input.ts';
 import { openApiDocument } from './openapi.ts';
 import { type DecodedInput, pathTail, queryOf, rawPathOf, strictInput } from './request.ts';
+import { WATCH_QUERY, watchSpecOf } from './watch-route.ts';
 
 export type { ApiEnv, ApiOptions } from './config.ts';
 export type { ErrorBody } from './errors.ts';
@@ -326,7 +327,28 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     );
   });
 
-  // ---- history ----
+  // ---- history and watch ----
+
+  app.get('/v1/watch', async (c) => {
+    const p = c.get('principal');
+    needRole(p, 'read');
+    if (c.req.header('upgrade')?.toLowerCase() === 'websocket') {
+      // Watches are created by messages on the socket (watch-sockets.ts), checked against the same principal.
+      queryOf(c.get('input'), []);
+      const res = await c.get('client').watchSocket(p);
+      if (!res) throw unavailable('no replica accepted the WebSocket');
+      return res;
+    }
+    const spec = watchSpecOf(queryOf(c.get('input'), WATCH_QUERY), c.req.header('last-event-id'), p);
+    const out = await c.get('client').watch(spec);
+    if (out.kind === 'compacted') throw compactedError(spec.startRevision ?? 0, out.compacted);
+    if (out.kind === 'unavailable') throw unavailable(out.detail);
+    return c.body(out.stream, 200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      'X-Revision': String(out.revision),
+    });
+  });
 
   app.post('/v1/compact', async (c) => {
     needRole(c.get('principal'), 'admin');

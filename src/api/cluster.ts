@@ -7,8 +7,10 @@
  * once, so it is retried).
  */
 import type { KeyValue, KvResult, RangeQuery, RangeReadResult } from '../kv/index.ts';
-import type { RaftNode, ReadAnswer } from '../node/raft-node.ts';
+import { type RaftNode, type ReadAnswer, WATCH_SOCKET_PATH, type WatchAnswer } from '../node/raft-node.ts';
 import type { Member } from '../node/settings.ts';
+import type { WatchSpec } from '../node/watch-streams.ts';
+import type { Principal } from './auth.ts';
 
 type NodeStub = DurableObjectStub<RaftNode>;
 export type NodeStatus = Awaited<ReturnType<RaftNode['status']>>;
@@ -36,6 +38,16 @@ export type ReadResult<T> =
   | { readonly kind: 'compacted'; readonly compacted: number }
   /** The revision asked for is past the store's (etcd's ErrFutureRev). */
   | { readonly kind: 'futureRevision'; readonly revision: number };
+
+export type WatchOpened =
+  | {
+      readonly kind: 'ok';
+      readonly stream: ReadableStream<Uint8Array>;
+      readonly revision: number;
+      readonly member: string;
+    }
+  | { readonly kind: 'compacted'; readonly compacted: number }
+  | { readonly kind: 'unavailable'; readonly detail: string };
 
 /** The leader each cluster (by prefix) was last seen with, per isolate. */
 const leaders = new Map<string, string>();
@@ -251,6 +263,55 @@ export class ClusterClient {
       if (!(await this.backoff(attempt++))) break;
     }
     return { kind: 'unavailable', detail: last };
+  }
+
+  /**
+   * Opens a watch on some replica: watches are spread over the members (any
+   * replica serves them, as any etcd member does); one that does not answer
+   * is skipped for the next, within the deadline.
+   */
+  async watch(spec: WatchSpec): Promise<WatchOpened> {
+    let target = this.next(undefined);
+    let last = 'no answer';
+    for (let attempt = 0; this.remaining() > 0; ) {
+      const ms = Math.max(1, Math.min(this.remaining(), 2000));
+      try {
+        const out = (await withTimeout(this.stub(target).watchEvents(spec) as Promise<WatchAnswer>, ms)) as WatchAnswer;
+        if (out.status === 'compacted') return { kind: 'compacted', compacted: out.compacted };
+        return { kind: 'ok', stream: out.stream, revision: out.revision, member: target };
+      } catch (e) {
+        last = `${target}: ${callFailed(target, e)}`;
+      }
+      target = this.next(target);
+      if (!(await this.backoff(attempt++))) break;
+    }
+    return { kind: 'unavailable', detail: last };
+  }
+
+  /** Forwards a WebSocket upgrade for watches to some replica (spread like SSE watches); undefined if none answers. */
+  async watchSocket(principal: Principal): Promise<Response | undefined> {
+    let target = this.next(undefined);
+    for (let attempt = 0; this.remaining() > 0; ) {
+      try {
+        const res = await withTimeout(
+          this.stub(target).fetch(`https://node${WATCH_SOCKET_PATH}`, {
+            headers: {
+              upgrade: 'websocket',
+              'x-watch-principal': JSON.stringify(principal),
+              'x-raft-node': this.prefix + target,
+            },
+          }),
+          Math.max(1, Math.min(this.remaining(), 2000)),
+        );
+        if (res.status === 101) return res;
+        await res.body?.cancel();
+      } catch (e) {
+        callFailed(target, e);
+      }
+      target = this.next(target);
+      if (!(await this.backoff(attempt++))) break;
+    }
+    return undefined;
   }
 
   /** One node's status, or undefined if it does not answer in time. */

@@ -202,6 +202,33 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/watch': {
+      get: {
+        summary:
+          'Every change of a key, an interval or a prefix, as Server-Sent Events (one `change` message per revision, `id` = revision)',
+        parameters: [
+          q('key', { type: 'string' }, 'One key, or with range_end the interval [key, range_end)'),
+          q('range_end', { type: 'string' }),
+          q('prefix', { type: 'string' }, 'Every key under it'),
+          q('start_revision', { type: 'integer', minimum: 0 }, 'Default: the next revision'),
+          q('prev_kv', { type: 'boolean' }),
+          q('filter', { type: 'string' }, '`noput`, `nodelete`, or both separated by a comma'),
+          q('progress_notify', { type: 'boolean' }, 'A `progress` message every 10 s with the revision reached'),
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            description: 'Resume after this revision',
+            schema: { type: 'integer' },
+          },
+          timeoutHeader,
+        ],
+        responses: {
+          '200': { description: 'The stream', content: { 'text/event-stream': {} } },
+          '410': compacted,
+          ...common,
+        },
+      },
+    },
     '/v1/compact': {
       post: {
         summary: 'Drop the history below a revision, on every replica (admin); reads and watches below it answer 410',

@@ -155,10 +155,17 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
         return Response.json(this.faults.get());
       }
     }
+    const more = await this.fetchMore(req, url.pathname, hint);
+    if (more) return more;
     return Response.json(
       { error: { code: 'not_found', message: `no internal route ${req.method} ${url.pathname}` } },
       { status: 404 },
     );
+  }
+
+  /** Internal routes of a subclass (reached only through a stub); undefined: none here. */
+  protected async fetchMore(_req: Request, _path: string, _hint: string | null): Promise<Response | undefined> {
+    return undefined;
   }
 
   override async alarm(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Principal } from '../api/auth.ts';
 import type { StateMachine } from '../driver/index.ts';
 import {
   encodeCommand,
@@ -11,6 +12,12 @@ import type { SnapshotTables, Sql } from '../storage/index.ts';
 import { SqliteKvStateMachine } from '../storage/index.ts';
 import { NodeObject } from './node-object.ts';
 import type { Timed } from './runtime.ts';
+import { WatchHub } from './watch-hub.ts';
+import { WatchSockets } from './watch-sockets.ts';
+import { openSseWatch, type WatchSpec } from './watch-streams.ts';
+
+/** The internal route a WebSocket watch is upgraded on (the Worker forwards the upgrade here). */
+export const WATCH_SOCKET_PATH = '/internal/watch';
 
 /** The answer to a read: the value (or nothing) and the revision it was read at, or why there is none. */
 export type ReadAnswer<T> =
@@ -24,6 +31,13 @@ export type ReadAnswer<T> =
 
 /** How long an automatic compaction may take to commit before the leader tries again. */
 const COMPACT_TIMEOUT_MS = 10_000;
+/** Events one catch-up step reads for the watchers behind, before other events get a turn. */
+const CATCH_UP_EVENTS = 512;
+
+/** A watch opened, or why not: its start is below the compaction point. */
+export type WatchAnswer =
+  | { readonly status: 'ok'; readonly stream: ReadableStream<Uint8Array>; readonly revision: number }
+  | { readonly status: 'compacted'; readonly compacted: number };
 
 /**
  * One replica of the key-value store: a Raft node whose state machine is
@@ -31,13 +45,89 @@ const COMPACT_TIMEOUT_MS = 10_000;
  */
 export class RaftNode extends NodeObject<KvResult> {
   private kv: KvStateMachine | undefined;
+  private hub: WatchHub | undefined;
+  private sockets: WatchSockets | undefined;
   private compacting = false;
+  private catchingUp = false;
 
   protected makeStateMachine(sql: Sql): { sm: StateMachine<KvResult>; tables: SnapshotTables } {
     const kv = new SqliteKvStateMachine(sql);
+    const hub = new WatchHub(kv);
     this.kv = kv;
-    kv.onEvents = () => this.maybeCompact(kv);
+    this.hub = hub;
+    // Right after each applied batch commits, from the same event: watchers get its events in apply order.
+    kv.onEvents = (events) => {
+      hub.onEvents(events);
+      this.maybeCompact(kv);
+    };
+    // Before anything applies: sockets that outlived the object's memory get their watches back.
+    this.sockets = new WatchSockets(
+      hub,
+      () => kv.revision(),
+      () => void this.catchUp(),
+    );
+    this.sockets.restore(this.ctx.getWebSockets());
     return { sm: kv, tables: kv.snapshots };
+  }
+
+  /**
+   * A WebSocket watch: the Worker forwards the upgrade with the caller's
+   * principal, and the socket is accepted for hibernation, so an idle
+   * watcher keeps no object in memory.
+   */
+  protected override async fetchMore(req: Request, path: string, hint: string | null): Promise<Response | undefined> {
+    if (path !== WATCH_SOCKET_PATH || req.headers.get('upgrade')?.toLowerCase() !== 'websocket') return undefined;
+    const principal = principalOf(req.headers.get('x-watch-principal'));
+    if (!principal) return Response.json({ error: { code: 'bad_request', message: 'no principal' } }, { status: 400 });
+    this.node(hint);
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment(WatchSockets.attachment(principal));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.node();
+    this.sockets?.onMessage(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.sockets?.onClose(ws);
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.sockets?.onClose(ws);
+  }
+
+  /**
+   * Opens a watch on this replica as a stream of Server-Sent Events. A start
+   * below the compaction point is refused before any stream exists.
+   */
+  async watchEvents(spec: WatchSpec): Promise<WatchAnswer> {
+    this.node();
+    const kv = this.kv as KvStateMachine;
+    const hub = this.hub as WatchHub;
+    const start = spec.startRevision;
+    if (start !== undefined && start !== 0 && start < kv.compacted())
+      return { status: 'compacted', compacted: kv.compacted() };
+    const stream = openSseWatch(hub, spec, () => void this.catchUp());
+    return { status: 'ok', stream, revision: kv.revision() };
+  }
+
+  /** Feeds watchers that are behind from the history, a bounded step per turn, until all are synced. */
+  private async catchUp(): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      while ((this.hub as WatchHub).catchUp(CATCH_UP_EVENTS)) await new Promise((r) => setTimeout(r, 0));
+    } finally {
+      this.catchingUp = false;
+    }
   }
 
   /**
@@ -108,5 +198,21 @@ export class RaftNode extends NodeObject<KvResult> {
           this.compacting = false;
         });
     });
+  }
+}
+
+/** The principal the Worker forwarded (an internal header, but decoded strictly all the same). */
+function principalOf(header: string | null): Principal | undefined {
+  if (header === null) return undefined;
+  try {
+    const v = JSON.parse(header) as Record<string, unknown>;
+    const roles = ['read', 'write', 'admin'];
+    if (typeof v.id !== 'string' || typeof v.role !== 'string' || !roles.includes(v.role)) return undefined;
+    const prefixes = v.prefixes;
+    if (prefixes !== undefined && !(Array.isArray(prefixes) && prefixes.every((x) => typeof x === 'string')))
+      return undefined;
+    return { id: v.id, role: v.role as Principal['role'], ...(prefixes ? { prefixes: prefixes as string[] } : {}) };
+  } catch {
+    return undefined;
   }
 }

@@ -81,8 +81,11 @@ export class WatchHub {
     if (last === undefined) return;
     for (const [id, w] of this.watchers) {
       if (!w.synced) continue;
-      if (!this.deliver(id, w, batchesFor(w.filter, events))) continue;
-      w.next = last.revision + 1;
+      // A watcher may start past this replica's revision (it resumed here from a replica further
+      // ahead): the revisions below its start were delivered before, by that replica.
+      const batches = batchesFor(w.filter, events).filter((b) => b.revision >= w.next);
+      if (!this.deliver(id, w, batches)) continue;
+      w.next = Math.max(w.next, last.revision + 1);
     }
   }
 
@@ -114,10 +117,14 @@ export class WatchHub {
 
   /** A progress notification (etcd's): each synced watcher learns that nothing below the next revision is pending. */
   progress(): void {
-    const revision = this.history.revision();
-    for (const [id, w] of this.watchers) {
-      if (w.synced && !w.sink.send({ kind: 'progress', revision })) this.cancel(id, w, slowMessage());
-    }
+    for (const id of [...this.watchers.keys()]) this.progressFor(id);
+  }
+
+  /** A progress notification for watcher `id`, if it is synced (an unsynced one has events pending). */
+  progressFor(id: number): void {
+    const w = this.watchers.get(id);
+    if (w?.synced && !w.sink.send({ kind: 'progress', revision: this.history.revision() }))
+      this.cancel(id, w, slowMessage());
   }
 
   /** Cancels every watcher (the node is going away): each resumes elsewhere by revision. */

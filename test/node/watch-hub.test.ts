@@ -139,6 +139,24 @@ describe('WatchHub', () => {
     expect([...slow.lines(), ...resumed.lines()]).toEqual(['1: a=1', '2: a=2', '3: a=3']);
   });
 
+  it('a watcher resuming past this replica (it lags the one it came from) gets nothing below its start', () => {
+    // Found by the fault runner's watchers (npm run jepsen, seed 5): a watcher cut off a replica
+    // at revision 195 resumed at 196 on one that had applied 193, and was sent 194 and 195 again.
+    const { h, hub } = setup();
+    h.put('a', '1');
+    const r = new Recorder();
+    const id = hub.add(ALL, 4, r);
+    h.put('a', '2'); // 2
+    h.put('a', '3'); // 3
+    h.put('a', '4'); // 4
+    h.sm.apply([
+      h.command({ type: 'put', key: 'a', value: b('5') }),
+      h.command({ type: 'put', key: 'a', value: b('6') }),
+    ]);
+    expect(r.lines()).toEqual(['4: a=4', '5: a=5', '6: a=6']);
+    expect(hub.position(id as number)).toBe(7);
+  });
+
   it('progress tells synced watchers the revision below which nothing is pending', () => {
     const { h, hub } = setup();
     const r = new Recorder();
