@@ -29,6 +29,8 @@ export interface JRecord {
   call: number;
   return: number | null;
   error: string | null;
+  /** The store revision an acknowledged write answered with (checked against the watchers; not in the file). */
+  revision?: number;
 }
 
 export function toHistory(records: readonly JRecord[]): HistoryOp[] {

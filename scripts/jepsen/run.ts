@@ -19,6 +19,7 @@ import { checkLinearizable } from '../../test/support/linearizability.ts';
 import { Cluster, type FaultRules } from './cluster.ts';
 import { describe, type JRecord, toFileLine, toHistory } from './history.ts';
 import { freePort, fs, os, path, proc, sleep } from './node-api.ts';
+import { checkWatchers, newWatcher, runWatcher, type Watcher } from './watchers.ts';
 
 const FAULT_KINDS = ['partition', 'crash', 'restart', 'slow'] as const;
 type FaultKind = (typeof FAULT_KINDS)[number];
@@ -33,11 +34,13 @@ interface Args {
   opTimeoutMs: number;
   recoveryMs: number;
   keep: boolean;
+  watchers: number;
 }
 
 const USAGE =
   'usage: npm run jepsen -- [--nodes 3|5] [--clients N] [--duration S] [--faults partition,crash,restart,slow|none]\n' +
-  '                         [--seed N] [--history out.jsonl] [--op-timeout-ms MS] [--recovery-ms MS] [--keep]';
+  '                         [--seed N] [--history out.jsonl] [--op-timeout-ms MS] [--recovery-ms MS] [--keep]\n' +
+  '                         [--watchers N]';
 
 function parseArgs(argv: readonly string[]): Args {
   const a: Args = {
@@ -50,6 +53,7 @@ function parseArgs(argv: readonly string[]): Args {
     opTimeoutMs: 3000,
     recoveryMs: 5000,
     keep: false,
+    watchers: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -87,6 +91,9 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case '--keep':
         a.keep = true;
+        break;
+      case '--watchers':
+        a.watchers = int(0, 64);
         break;
       case '--faults': {
         const v = val();
@@ -213,10 +220,11 @@ async function runOp(base: string, rec: JRecord, timeoutMs: number): Promise<voi
       rec.ok = r.status === 503 ? false : null;
       rec.error = String(r.status);
     }
-  } else if (rec.op === 'put') {
-    settleWrite(rec, await http(base, 'PUT', `/v1/kv/${key}`, rec.value ?? '', timeoutMs));
-  } else if (rec.op === 'delete') {
-    settleWrite(rec, await http(base, 'DELETE', `/v1/kv/${key}`, undefined, timeoutMs));
+  } else if (rec.op === 'put' || rec.op === 'delete') {
+    const r = await http(base, rec.op === 'put' ? 'PUT' : 'DELETE', `/v1/kv/${key}`, rec.value ?? undefined, timeoutMs);
+    settleWrite(rec, r);
+    // A delete that found nothing (404) wrote no revision.
+    if (!('error' in r) && r.status === 200) rec.revision = (JSON.parse(r.text) as { revision: number }).revision;
   } else {
     const expect = rec.expected === null ? { absent: true } : { value: rec.expected };
     const r = await http(
@@ -227,9 +235,10 @@ async function runOp(base: string, rec: JRecord, timeoutMs: number): Promise<voi
       timeoutMs,
     );
     if (!('error' in r) && r.status === 200) {
-      const body = JSON.parse(r.text) as { succeeded: boolean; current?: { value?: string } };
+      const body = JSON.parse(r.text) as { succeeded: boolean; revision: number; current?: { value?: string } };
       rec.ok = body.succeeded;
       rec.output = body.current?.value ?? null;
+      if (body.succeeded) rec.revision = body.revision;
     } else settleWrite(rec, r);
   }
   rec.return = nowNs();
@@ -485,6 +494,35 @@ async function recovery(
 
 // ---- main ----
 
+/**
+ * Lets the watchers run until they reach the store's revision now (or 20 s),
+ * reads the whole history once more with a fresh watcher, and compares.
+ */
+async function watchCheck(
+  base: string,
+  watchers: Watcher[],
+  watching: Promise<void>[],
+  records: readonly JRecord[],
+  setDeadline: (ms: number) => void,
+): Promise<Check> {
+  const name = 'watchers see the history';
+  const r = await http(base, 'GET', '/v1/kv?start=!&end=~&count_only=true', undefined, 10_000);
+  if ('error' in r || r.status !== 200) {
+    setDeadline(0);
+    await Promise.all(watching);
+    return { name, ok: false, detail: `could not read the final revision: ${'error' in r ? r.error : r.status}` };
+  }
+  const until = (JSON.parse(r.text) as { revision: number }).revision;
+  for (const w of watchers) w.until = until;
+  setDeadline(Date.now() + 20_000);
+  const reference = newWatcher(0);
+  reference.until = until;
+  const referenceDeadline = Date.now() + 20_000;
+  await Promise.all([...watching, runWatcher(reference, base, () => referenceDeadline)]);
+  const c = checkWatchers(watchers, reference.seen, until, records);
+  return { name, ok: c.ok, detail: c.detail };
+}
+
 async function main(): Promise<number> {
   let args: Args;
   try {
@@ -493,7 +531,7 @@ async function main(): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
-  const replay = `npm run jepsen -- --nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}`;
+  const replay = `npm run jepsen -- --nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}${args.watchers > 0 ? ` --watchers ${args.watchers}` : ''}`;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-jepsen-'));
   const historyPath = path.resolve(args.history ?? path.join(workDir, 'history.jsonl'));
   const nodes = Array.from({ length: args.nodes }, (_, i) => `node-${i}`);
@@ -545,6 +583,10 @@ async function main(): Promise<number> {
   const clients = Array.from({ length: args.clients }, (_, i) =>
     client(i, cluster.base, new Rng(args.seed * 1000 + i + 1), stop, records, args.opTimeoutMs),
   );
+  // Watchers (half SSE, half WebSocket) follow every change through the faults, resuming after each cut.
+  const watchers = Array.from({ length: args.watchers }, (_, i) => newWatcher(i));
+  let watchDeadline = Number.POSITIVE_INFINITY;
+  const watching = watchers.map((w) => runWatcher(w, cluster.base, () => watchDeadline));
   const nem = nemesis(cluster, args, new Rng(rng.int(2 ** 31)), events, t0, stop.at).catch((e) => {
     console.error(`harness error in the nemesis: ${(e as Error).stack}`);
     throw e;
@@ -555,7 +597,8 @@ async function main(): Promise<number> {
   });
   if (nemesisError) {
     stop.at = 0;
-    await Promise.all(clients);
+    watchDeadline = 0;
+    await Promise.all([...clients, ...watching]);
     cleanup();
     return 2;
   }
@@ -608,6 +651,9 @@ async function main(): Promise<number> {
   });
   // (3) convergence
   checks.push(await convergence(cluster, 20_000));
+  // (5) watchers: what each saw against the history read again from the healed cluster
+  if (watchers.length > 0)
+    checks.push(await watchCheck(cluster.base, watchers, watching, sorted, (d) => (watchDeadline = d)));
   // (4) recovery
   checks.push({
     name: `writes within ${args.recoveryMs} ms of last heal`,
