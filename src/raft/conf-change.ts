@@ -1,7 +1,8 @@
 import type { ConfChange, ConfState, NodeId } from './types.ts';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// Strict: bytes that are not UTF-8 make an entry that is no ConfChange (decodeConfChange catches the throw).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Conf changes travel in `conf` entries as small JSON documents. */
 export function encodeConfChange(cc: ConfChange): Uint8Array {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { WatchSpec } from '../../src/node/watch-streams.ts';
 import { json, newApi, type TestApi } from './api-helpers.ts';
 import { allApplied, crash, leader, member, status, stub } from './cluster-helpers.ts';
 import { SseReader } from './sse.ts';
@@ -25,6 +26,20 @@ async function watch(api: TestApi, query: string, headers: Record<string, string
   expect(res.status, await (res.status === 200 ? Promise.resolve('') : res.clone().text())).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
   return new SseReader(res.body as ReadableStream<Uint8Array>);
+}
+
+/** A watch of every key under `prefix` (a one-byte prefix: the interval ends at its next character) from `from`. */
+function prefixSpec(prefix: string, from: number | undefined): WatchSpec {
+  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  return {
+    start: prefix,
+    end,
+    startRevision: from,
+    prevKv: false,
+    noPut: false,
+    noDelete: false,
+    progressNotify: false,
+  };
 }
 
 const brief = (c: { revision: number; events: Record<string, unknown>[] }) =>
@@ -112,15 +127,7 @@ describe('api: watch (Server-Sent Events)', () => {
     const api = await newApi();
     const lead = await leader(api.names);
     const follower = api.names.find((n) => n !== lead) as string;
-    const out = await stub(follower).watchEvents({
-      start: 'f/',
-      end: 'f0',
-      startRevision: undefined,
-      prevKv: false,
-      noPut: false,
-      noDelete: false,
-      progressNotify: false,
-    });
+    const out = await stub(follower).watchEvents(prefixSpec('f/', undefined));
     if (out.status !== 'ok') throw new Error('watch refused');
     const w = new SseReader(out.stream);
     await put(api, 'f/1', 'a');
@@ -135,15 +142,7 @@ describe('api: watch (Server-Sent Events)', () => {
     const names = api.names;
     const target = names[0] as string;
     const open = async (name: string, from: number | undefined) => {
-      const out = await stub(name).watchEvents({
-        start: 'c/',
-        end: 'c0',
-        startRevision: from,
-        prevKv: false,
-        noPut: false,
-        noDelete: false,
-        progressNotify: false,
-      });
+      const out = await stub(name).watchEvents(prefixSpec('c/', from));
       if (out.status !== 'ok') throw new Error('watch refused');
       return new SseReader(out.stream);
     };

@@ -3,11 +3,11 @@ import {
   beforeRevision,
   EMPTY_META,
   type KeyValue,
-  type KvEvent,
   type KvTable,
   MAX_VALUE_BYTES,
   type RequestRecord,
 } from '../../src/kv/index.ts';
+import { allEvents, deleteEvent, positions, putEvent } from '../support/events.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const kv = (key: string, rev = 1, value = `v:${key}`): KeyValue => ({
@@ -25,41 +25,6 @@ const req = (id: string, index: number): RequestRecord => ({
   result: bytes(`r${index}`),
 });
 const keysOf = (kvs: readonly KeyValue[]) => kvs.map((x) => x.key);
-/** A put of `key` at (rev, seq) replacing `prev` (if any), with a value of `size` bytes (or its own text). */
-const putEvent = (key: string, rev: number, seq = 0, prev?: KeyValue, size?: number): KvEvent => ({
-  type: 'put',
-  revision: rev,
-  seq,
-  kv: {
-    key,
-    value: size === undefined ? bytes(`v:${key}@${rev}`) : new Uint8Array(size).fill(rev % 251),
-    createRevision: prev?.createRevision ?? rev,
-    modRevision: rev,
-    version: (prev?.version ?? 0) + 1,
-  },
-  ...(prev ? { prev } : {}),
-});
-const deleteEvent = (prev: KeyValue, rev: number, seq = 0): KvEvent => ({
-  type: 'delete',
-  revision: rev,
-  seq,
-  kv: { key: prev.key, value: new Uint8Array(0), createRevision: 0, modRevision: rev, version: 0 },
-  prev,
-});
-const positions = (es: readonly KvEvent[]) => es.map((e) => `${e.revision}.${e.seq}`);
-/** Every kept event, read page by page. */
-function allEvents(t: KvTable, from = 1): KvEvent[] {
-  const out: KvEvent[] = [];
-  let after = beforeRevision(from);
-  for (;;) {
-    const page = t.events(after, 3);
-    if (page.length === 0) return out;
-    out.push(...page);
-    const last = page[page.length - 1] as KvEvent;
-    after = { revision: last.revision, seq: last.seq };
-  }
-}
-
 /** Keys in an order that UTF-16 comparison gets wrong: U+1F600 (a surrogate pair) sorts after U+FFFF in UTF-8. */
 export const MIXED_KEYS = [
   'b',

@@ -3,6 +3,7 @@ import { beforeRevision, type KeyValue, type KvEvent, MAX_KEY_BYTES, MAX_VALUE_B
 import { PART_BYTES, SEGMENT_BYTES } from '../../src/storage/history-segment.ts';
 import type { Sql, SqlValue } from '../../src/storage/index.ts';
 import { SqliteKvTable } from '../../src/storage/index.ts';
+import { allEvents, deleteEvent, positions, putEvent } from '../support/events.ts';
 import { nodeSql } from '../support/node-sql.ts';
 
 /**
@@ -50,32 +51,12 @@ const kv = (key: string, rev: number, size = 8): KeyValue => ({
   modRevision: rev,
   version: 1,
 });
-const put = (key: string, rev: number, seq = 0, size = 8, prev?: KeyValue): KvEvent => ({
-  type: 'put',
-  revision: rev,
-  seq,
-  kv: { ...kv(key, rev, size), createRevision: prev?.createRevision ?? rev, version: (prev?.version ?? 0) + 1 },
-  ...(prev ? { prev } : {}),
-});
-const del = (prev: KeyValue, rev: number, seq: number): KvEvent => ({
-  type: 'delete',
-  revision: rev,
-  seq,
-  kv: { key: prev.key, value: new Uint8Array(0), createRevision: 0, modRevision: rev, version: 0 },
-  prev,
-});
-const positions = (es: readonly KvEvent[]) => es.map((e) => `${e.revision}.${e.seq}`);
-
+/** A put with a value of `size` bytes (8 by default), replacing `prev`. */
+const put = (key: string, rev: number, seq = 0, size = 8, prev?: KeyValue): KvEvent =>
+  putEvent(key, rev, seq, prev, size);
+const del = deleteEvent;
 /** Every event, read page by page with a small limit. */
-function all(t: SqliteKvTable, limit = 7): KvEvent[] {
-  const out: KvEvent[] = [];
-  for (let page = t.events(beforeRevision(1), limit); page.length > 0; ) {
-    out.push(...page);
-    const last = page[page.length - 1] as KvEvent;
-    page = t.events(last, limit);
-  }
-  return out;
-}
+const all = (t: SqliteKvTable, limit = 7): KvEvent[] => allEvents(t, 1, limit);
 
 describe('kv_history rows: one per appended batch', () => {
   it('a batch of 50 small events writes one history row; an empty batch writes none', () => {
