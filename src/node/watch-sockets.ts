@@ -28,6 +28,7 @@ interface Attachment {
 
 const MAX_ATTACHMENT_BYTES = 2000;
 const MAX_MESSAGE_BYTES = 64 * 1024;
+const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** The fields of a create message and their JSON types (a Map: an inherited name is no field). */
 const CREATE_FIELDS = new Map<string, 'string' | 'integer' | 'boolean'>([
   ['key', 'string'],
@@ -154,6 +155,8 @@ export class WatchSockets {
   private start(ws: WebSocket, watchId: number, filter: WatchFilter, from: number | undefined): void {
     const sink = {
       send: (m: WatchMessage): boolean => {
+        // A socket that queues more than this unsent is too slow: the watch is canceled and resumes by revision.
+        if (m.kind !== 'canceled' && (ws.bufferedAmount ?? 0) > MAX_BACKLOG_BYTES) return false;
         ws.send(wsFrame(watchId, m));
         if (m.kind === 'canceled') this.forget(ws, watchId);
         return true;
