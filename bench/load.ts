@@ -21,6 +21,20 @@ export interface LoadJob {
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly keys: number;
+  /** What the keys start with (default `bench/k`; key i is `${keyPrefix}${i}`). */
+  readonly keyPrefix?: string;
+  /** Return every put of the run, warm-up included, with its revision and send time (the watch scenario). */
+  readonly recordPuts?: boolean;
+}
+
+/** One put of a recorded run: its revision (null: no 200, outcome unknown), key, and when it was sent. */
+export interface PutRecord {
+  readonly revision: number | null;
+  readonly key: string;
+  /** Wall-clock ms (performance.timeOrigin + performance.now(), comparable across processes). */
+  readonly sentAt: number;
+  /** Started inside the measured window. */
+  readonly counted: boolean;
 }
 
 export interface LoadResult {
@@ -32,6 +46,10 @@ export interface LoadResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** recordPuts: the measured window (wall-clock ms, as PutRecord.sentAt) and every put. */
+  readonly windowStartAt?: number;
+  readonly windowEndAt?: number;
+  readonly puts?: PutRecord[];
 }
 
 const VALUE = 'v'.repeat(64);
@@ -91,12 +109,14 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const lat: number[] = [];
   let errors = 0;
   const errorSample: string[] = [];
+  const puts: PutRecord[] = [];
+  const prefix = job.keyPrefix ?? 'bench/k';
   const client = async (id: number) => {
     let casRev: number | undefined;
     let n = id;
     while (!stop) {
       n = (n * 1103515245 + 12345) % 2147483648;
-      const key = `bench/k${n % job.keys}`;
+      const key = `${prefix}${n % job.keys}`;
       let url: URL;
       let method = 'GET';
       let body: string | undefined;
@@ -130,9 +150,11 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
       // An operation belongs to the window it started in, however long it takes.
       const counted = recording;
       let ok = false;
+      let revision: number | null = null;
       try {
         const res = await request(agent, url, method, body);
         ok = res.status === 200;
+        if (ok && job.recordPuts) revision = (JSON.parse(res.text) as { revision: number }).revision;
         if (ok && job.scenario === 'cas') {
           const j = JSON.parse(res.text) as {
             succeeded: boolean;
@@ -146,6 +168,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
         if (errorSample.length < 5) errorSample.push(String(e));
       }
       const dt = performance.now() - t0;
+      if (job.recordPuts) puts.push({ revision, key, sentAt: performance.timeOrigin + t0, counted });
       if (counted) {
         if (ok) lat.push(dt);
         else errors++;
@@ -158,7 +181,8 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, job.durationMs));
   recording = false;
-  const elapsedMs = performance.now() - t0;
+  const t1 = performance.now();
+  const elapsedMs = t1 - t0;
   stop = true;
   await Promise.all(running);
   agent.destroy();
@@ -172,6 +196,9 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     maxMs: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+    ...(job.recordPuts
+      ? { windowStartAt: performance.timeOrigin + t0, windowEndAt: performance.timeOrigin + t1, puts }
+      : {}),
   };
 }
 

@@ -61,7 +61,7 @@ declare module 'node:os' {
     platform(): string;
     release(): string;
     arch(): string;
-    cpus(): { model: string }[];
+    cpus(): { model: string; times: { user: number; nice: number; sys: number; idle: number; irq: number } }[];
     totalmem(): number;
   };
   export default os;

@@ -3,14 +3,17 @@
  * API for a 3- and a 5-node cluster and, in the same run, for an
  * unreplicated baseline (bench/baseline.ts); failover time after the leader
  * is partitioned away; billed-operation counts per committed put and per
- * idle minute. The Worker (bench/worker.ts) is bundled with esbuild and run
- * in Miniflare on 127.0.0.1 (a free port); the load comes from a separate
- * process (bench/load.ts).
+ * idle minute; watchers (bench/watch.ts): what idle WebSocket watchers
+ * cost, and event delivery under put load. The Worker (bench/worker.ts) is
+ * bundled with esbuild and run in Miniflare on 127.0.0.1 (a free port); the
+ * load comes from a separate process (bench/load.ts).
  *
  *   npm run bench                 # about 3 minutes
  *   npm run bench -- --quick      # about a minute: 3 nodes + baseline, short runs
  *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N
  *            --scenarios put,cas  --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
+ *            --watch-sockets N (idle watchers, 1000)  --watchers N (under load, 100)
+ *            --watch-clients N (put clients under the watchers, 16)  --no-watch
  *   npm run bench -- --target etcd --url http://127.0.0.1:2379
  *                                 # the put and get scenarios through etcd's v3 JSON gateway
  */
@@ -23,6 +26,7 @@ import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import { readSettings } from '../src/node/settings.ts';
 import type { LoadJob, LoadResult, Scenario } from './load.ts';
+import { type WatchDeliveryResult, type WatchIdleResult, watchDelivery, watchIdle, watchSummary } from './watch.ts';
 import type { BenchStats as Stats } from './worker.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -48,6 +52,10 @@ const outDir = path.resolve(opt('out') ?? path.join(root, 'bench', 'results'));
 const target = opt('target') ?? 'durable-raft';
 if (target !== 'durable-raft' && target !== 'etcd') throw new Error('--target: durable-raft or etcd');
 const KEYS = 100;
+const watchOn = !flag('no-watch');
+const watchSockets = Number(opt('watch-sockets') ?? 1000);
+const watchers = Number(opt('watchers') ?? 100);
+const watchClients = Number(opt('watch-clients') ?? 16);
 const SCENARIOS = (opt('scenarios') ?? 'put,get-linearizable,get-serializable,cas').split(',') as Scenario[];
 
 // ---- the Worker and its config ----
@@ -315,11 +323,15 @@ interface IdleResult {
   windowMs: number;
   invocations: number;
   invocationsPerIdleMinute: number;
-  byNode: Record<string, { fetches: number; rpcs: number; alarms: number }>;
+  byNode: Record<string, Invocations>;
   alarmsPending: Record<string, number | null>;
   /** Nodes whose object was evicted while idle (hibernation) and started again by the runner's counter query. */
   evictedInWindow: string[];
 }
+
+/** What an idle node may be billed for: requests (peer fetches, RPCs), alarms, and WebSocket events. */
+const INVOCATIONS = ['fetches', 'rpcs', 'alarms', 'wsMessages', 'wsCloses'] as const;
+type Invocations = Record<(typeof INVOCATIONS)[number], number>;
 
 async function measureIdle(url: string, ids: string[], windowMs: number): Promise<IdleResult> {
   const t0 = Date.now();
@@ -348,10 +360,9 @@ async function measureIdle(url: string, ids: string[], windowMs: number): Promis
     // window counts from zero, and whatever restarted it is in its counters.
     const restarted = a.startedAt !== b.startedAt;
     if (restarted) restartedInWindow.push(id);
-    const z = restarted ? { fetches: 0, rpcs: 0, alarms: 0 } : b;
-    const d = { fetches: a.fetches - z.fetches, rpcs: a.rpcs - z.rpcs, alarms: a.alarms - z.alarms };
+    const d = Object.fromEntries(INVOCATIONS.map((k) => [k, a[k] - (restarted ? 0 : b[k])])) as Invocations;
     byNode[id] = d;
-    invocations += d.fetches + d.rpcs + d.alarms;
+    for (const k of INVOCATIONS) invocations += d[k];
   });
   return {
     nodes: ids.length,
@@ -586,6 +597,10 @@ async function main(): Promise<void> {
   const costs: CostResult[] = [];
   const idle: IdleResult[] = [];
   let failover: unknown = null;
+  const watch: { idle: WatchIdleResult<IdleResult> | null; delivery: WatchDeliveryResult | null } = {
+    idle: null,
+    delivery: null,
+  };
   let mf: Miniflare | undefined;
   try {
     for (const [ci, n] of nodeCounts.entries()) {
@@ -640,6 +655,40 @@ async function main(): Promise<void> {
         log(`idle: waiting for the ${n}-node cluster to go quiet, then ${idleMs} ms`);
         idle.push(await measureIdle(url, ids, idleMs));
         log(`idle: ${JSON.stringify(idle[idle.length - 1])}`);
+      }
+      if (first && watchOn) {
+        if (idleMs > 0 && watchSockets > 0) {
+          log(`watch idle: ${watchSockets} WebSocket watchers, then the idle measurement`);
+          watch.idle = await watchIdle({
+            url,
+            sockets: watchSockets,
+            prefix: 'w/',
+            socketsByNode: async () =>
+              Object.fromEntries((await stats(url, ids)).map((s, i) => [ids[i] as string, s.webSockets])),
+            measure: () => measureIdle(url, ids, idleMs),
+            log,
+          });
+          log(`watch idle: ${JSON.stringify(watch.idle)}`);
+        }
+        if (watchers > 0) {
+          log(`watch delivery: ${watchers} watchers under put load (${watchClients} clients)`);
+          const put = (r: Row | undefined) => r && { opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+          const same = (r: Row) => r.scenario === 'put' && r.clients === watchClients;
+          watch.delivery = await watchDelivery({
+            url,
+            watchers,
+            prefix: 'w/',
+            clients: watchClients,
+            keys: KEYS,
+            warmupMs,
+            durationMs,
+            runLoad: (job) => load.run(job),
+            putWithoutWatchers: put(rows.find((r) => same(r) && r.nodes === n)),
+            baselinePut: put(rows.find((r) => same(r) && r.nodes === 0 && r.against === n)),
+            log,
+          });
+          log(`watch delivery: ${JSON.stringify({ ...watch.delivery, errors: watch.delivery.errors.length })}`);
+        }
       }
       if (first && failoverTrials > 0) {
         const trials: FailoverTrial[] = [];
@@ -699,6 +748,7 @@ async function main(): Promise<void> {
     rows,
     cost: costs,
     idle,
+    watch,
     failover,
   };
   mkdirSync(outDir, { recursive: true });
@@ -709,6 +759,7 @@ async function main(): Promise<void> {
   for (const c of costs) console.log(`cost: ${JSON.stringify(c)}`);
   for (const i of idle)
     console.log(`idle: ${i.invocationsPerIdleMinute} invocations per idle minute (quiet after ${i.quietAfterMs} ms)`);
+  for (const line of watchSummary(watch.idle, watch.delivery)) console.log(line);
   if (failover) {
     const f = failover as { electedMs: unknown; firstWriteMs: unknown; electionTimeoutMs: number };
     console.log(

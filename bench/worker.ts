@@ -8,6 +8,7 @@ import { createApp } from '../src/api/app.ts';
 import type { ApiEnv } from '../src/api/config.ts';
 import type { NodeEnv } from '../src/node/node-object.ts';
 import { RaftNode as ProductionRaftNode } from '../src/node/raft-node.ts';
+import type { WatchSpec } from '../src/node/watch-streams.ts';
 import { BaselineStore } from './baseline.ts';
 
 export { BaselineStore };
@@ -18,6 +19,12 @@ export interface BenchStats {
   fetches: number;
   rpcs: number;
   alarms: number;
+  /** webSocketMessage calls: a hibernated object wakes for each (a billed invocation). */
+  wsMessages: number;
+  /** webSocketClose and webSocketError calls (billed invocations too). */
+  wsCloses: number;
+  /** WebSockets accepted by this object and still open (read when asked, not counted). */
+  webSockets: number;
   rowsWritten: number;
   rowsRead: number;
   sqlStatements: number;
@@ -27,8 +34,10 @@ export interface BenchStats {
 
 /**
  * The production RaftNode with counters: incoming requests (fetch = peer
- * Raft messages, RPC = API calls, alarms) and SQLite rows written/read as
- * reported by each statement's cursor. Counting stays in memory.
+ * Raft messages and WebSocket upgrades, RPC = API calls, alarms, WebSocket
+ * messages and closes) and SQLite rows written/read as reported by each
+ * statement's cursor. Counting stays in memory, so an object that
+ * hibernates (evicted with its WebSockets open) counts from zero again.
  */
 export class RaftNode extends ProductionRaftNode {
   private readonly counters: BenchStats = {
@@ -36,6 +45,9 @@ export class RaftNode extends ProductionRaftNode {
     fetches: 0,
     rpcs: 0,
     alarms: 0,
+    wsMessages: 0,
+    wsCloses: 0,
+    webSockets: 0,
     rowsWritten: 0,
     rowsRead: 0,
     sqlStatements: 0,
@@ -78,6 +90,27 @@ export class RaftNode extends ProductionRaftNode {
     return super.alarm();
   }
 
+  // The hibernation handlers, with whatever parameters the production ones take.
+  override async webSocketMessage(...args: Parameters<ProductionRaftNode['webSocketMessage']>): Promise<void> {
+    this.counters.wsMessages++;
+    return super.webSocketMessage(...args);
+  }
+
+  override async webSocketClose(...args: Parameters<ProductionRaftNode['webSocketClose']>): Promise<void> {
+    this.counters.wsCloses++;
+    return super.webSocketClose(...args);
+  }
+
+  override async webSocketError(...args: Parameters<ProductionRaftNode['webSocketError']>): Promise<void> {
+    this.counters.wsCloses++;
+    return super.webSocketError(...args);
+  }
+
+  override watchEvents(spec: WatchSpec) {
+    this.counters.rpcs++;
+    return super.watchEvents(spec);
+  }
+
   override propose(command: Uint8Array, timeoutMs: number) {
     this.counters.rpcs++;
     return super.propose(command, timeoutMs);
@@ -100,7 +133,11 @@ export class RaftNode extends ProductionRaftNode {
 
   /** Not counted, and does not start the node: observing must not wake it. */
   benchStats(): BenchStats {
-    return { ...this.counters, databaseSize: this.ctx.storage.sql.databaseSize };
+    return {
+      ...this.counters,
+      databaseSize: this.ctx.storage.sql.databaseSize,
+      webSockets: this.ctx.getWebSockets().length,
+    };
   }
 
   /** A crash: the in-memory object is dropped, the next request restarts it from SQLite. */
