@@ -20,15 +20,31 @@ export function eventJson(e: KvEvent): Record<string, unknown> {
   return { type: e.type, kv, ...(e.prev ? { prev_kv: kvJson(e.prev) } : {}) };
 }
 
-function batchJson(b: WatchBatch): Record<string, unknown> {
-  return { revision: b.revision, events: b.events.map(eventJson) };
+/**
+ * An event's JSON text, encoded once however many watchers get it: the hub
+ * hands every watcher the same event objects (watch-filter.ts shares the
+ * ones without prev records), so the cache is by object.
+ */
+const eventTexts = new WeakMap<KvEvent, string>();
+
+function eventText(e: KvEvent): string {
+  const cached = eventTexts.get(e);
+  if (cached !== undefined) return cached;
+  const text = JSON.stringify(eventJson(e));
+  eventTexts.set(e, text);
+  return text;
+}
+
+/** `{"revision":N,"events":[…]}` (with `prefix` fields first), from the cached event texts. */
+function batchText(b: WatchBatch, prefix = ''): string {
+  return `{${prefix}"revision":${b.revision},"events":[${b.events.map(eventText).join(',')}]}`;
 }
 
 /** One Server-Sent Events message. */
 export function sseFrame(m: WatchOut): string {
   switch (m.kind) {
     case 'batch':
-      return `id: ${m.batch.revision}\nevent: change\ndata: ${JSON.stringify(batchJson(m.batch))}\n\n`;
+      return `id: ${m.batch.revision}\nevent: change\ndata: ${batchText(m.batch)}\n\n`;
     case 'progress':
       return `event: progress\ndata: ${JSON.stringify({ revision: m.revision })}\n\n`;
     case 'canceled':
@@ -40,7 +56,7 @@ export function sseFrame(m: WatchOut): string {
 export function wsFrame(watchId: number, m: WatchOut): string {
   switch (m.kind) {
     case 'batch':
-      return JSON.stringify({ watch_id: watchId, ...batchJson(m.batch) });
+      return batchText(m.batch, `"watch_id":${watchId},`);
     case 'progress':
       return JSON.stringify({ watch_id: watchId, progress: { revision: m.revision } });
     case 'canceled':

@@ -44,10 +44,18 @@ export function openSseWatch(hub: WatchHub, spec: WatchSpec, onAdded: () => void
     closed = true;
     if (id !== undefined) hub.remove(id);
     if (timer !== undefined) clearInterval(timer);
-    writer.close().catch(() => {});
+    // After the frames still waiting for this turn's flush (a canceled message among them).
+    queueMicrotask(() => writer.close().catch(() => {}));
+  };
+  // Frames made in one turn (one applied batch can hold many revisions) leave as one chunk.
+  let pending: string[] = [];
+  const flush = (): void => {
+    const text = pending.join('');
+    pending = [];
+    writer.write(utf8.encode(text)).catch(close);
   };
   const write = (text: string): void => {
-    writer.write(utf8.encode(text)).catch(close);
+    if (pending.push(text) === 1) queueMicrotask(flush);
   };
   const sink: WatchSink = {
     send(m: WatchMessage): boolean {
