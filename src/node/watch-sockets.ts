@@ -122,6 +122,9 @@ export class WatchSockets {
       if (!ok) throw bad(`create.${k}: expected ${type === 'integer' ? 'a non-negative integer' : `a ${type}`}`);
       q.set(k, String(v));
     }
+    // A timer would keep the object from hibernating: on a socket, progress is asked for with {"progress":{}}.
+    if (q.get('progress_notify') === 'true')
+      throw bad('create.progress_notify: not on a WebSocket; send {"progress":{}} when you want one');
     const watchId = q.has('watch_id') ? Number(q.get('watch_id')) : this.freeId(a);
     q.delete('watch_id');
     if (a.watches.some((w) => w.id === watchId)) throw bad('create.watch_id: already in use');

@@ -123,13 +123,14 @@ describe('api: watch over a WebSocket', () => {
       { create: { key: 5 } },
       { create: { key: 'mine/a', start_revision: -1 } },
       { create: { key: 'mine/a', filter: 'constructor' } },
+      { create: { key: 'mine/a', progress_notify: true } },
       { create: { key: 'theirs/a' } },
       { cancel: { watch_id: 42 } },
     ];
     for (const m of bad) c.ws.send(typeof m === 'string' ? m : JSON.stringify(m));
     const got = await c.upTo(bad.length);
     expect(got.every((m) => typeof (m.error as { code?: string } | undefined)?.code === 'string')).toBe(true);
-    expect((got[8] as { error: { code: string } }).error.code).toBe('forbidden');
+    expect((got[9] as { error: { code: string } }).error.code).toBe('forbidden');
     c.send({ create: { key: 'mine/a' } });
     expect((await c.upTo(bad.length + 1))[bad.length]).toMatchObject({ watch_id: 0, created: true });
     c.ws.close();
