@@ -1,0 +1,102 @@
+/** Cluster administration (admin role): GET /v1/cluster, POST /v1/cluster/members and /v1/cluster/leader. */
+import { needRole } from '../commands.ts';
+import type { App } from '../env.ts';
+import { ApiError, badRequest } from '../errors.ts';
+import { obj, readJson } from '../input.ts';
+import { settle, unavailable } from '../outcomes.ts';
+import { queryOf } from '../request.ts';
+
+const MEMBER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** The actions of POST /v1/cluster/members, by name (a Map: inherited names like toString are not actions). */
+const MEMBER_ACTIONS = new Map<string, 'addLearner' | 'addVoter' | 'remove'>([
+  ['add_learner', 'addLearner'],
+  ['promote', 'addVoter'],
+  ['remove', 'remove'],
+]);
+
+export function adminRoutes(app: App): void {
+  // ---- cluster administration ----
+
+  app.get('/v1/cluster', async (c) => {
+    needRole(c.get('principal'), 'admin');
+    queryOf(c.get('input'), []);
+    const config = c.get('config');
+    const client = c.get('client');
+    const lead = await client.findLeader();
+    const ids = new Set(config.members.map((m) => m.id));
+    for (const id of [...(lead?.conf.voters ?? []), ...(lead?.conf.learners ?? [])]) ids.add(id);
+    const statuses = await Promise.all([...ids].map(async (id) => [id, await client.status(id)] as const));
+    const members = statuses.map(([id, st]) => {
+      const pr = lead?.progress[id];
+      const hint = config.members.find((m) => m.id === id)?.locationHint;
+      return {
+        name: id,
+        membership: lead
+          ? lead.conf.voters.includes(id)
+            ? 'voter'
+            : lead.conf.learners.includes(id)
+              ? 'learner'
+              : 'none'
+          : 'unknown',
+        location_hint: hint ?? null,
+        reachable: st !== undefined,
+        role: st?.role ?? null,
+        term: st?.term ?? null,
+        commit_index: st?.commit ?? null,
+        applied_index: st?.applied ?? null,
+        last_index: st?.lastIndex ?? null,
+        match_index: pr?.match ?? null,
+        recent_active: id === lead?.id ? true : (pr?.recentActive ?? null),
+        // When the leader last heard from this member (ISO time), as the leader's clock says.
+        last_contact:
+          id === lead?.id ? null : lead?.lastContact[id] ? new Date(lead.lastContact[id]).toISOString() : null,
+        quiet: st?.quiet ?? null,
+      };
+    });
+    return c.json({
+      leader: lead?.id ?? null,
+      term: lead?.term ?? null,
+      commit_index: lead?.commit ?? null,
+      members,
+    });
+  });
+
+  app.post('/v1/cluster/members', async (c) => {
+    needRole(c.get('principal'), 'admin');
+    queryOf(c.get('input'), []);
+    const body = obj(await readJson(c.req.raw, 4096), 'body', ['action', 'node']);
+    const type = typeof body.action === 'string' ? MEMBER_ACTIONS.get(body.action) : undefined;
+    if (type === undefined) throw badRequest('action', `expected one of ${[...MEMBER_ACTIONS.keys()].join(', ')}`);
+    if (typeof body.node !== 'string' || !MEMBER_NAME.test(body.node))
+      throw badRequest('node', 'expected 1-64 of [A-Za-z0-9_-]');
+    const out = await c.get('client').changeMembership({ type, node: body.node });
+    settle(out);
+    const lead = await c.get('client').findLeader();
+    return c.json({ ok: true, conf: lead ? { voters: lead.conf.voters, learners: lead.conf.learners } : null });
+  });
+
+  app.post('/v1/cluster/leader', async (c) => {
+    needRole(c.get('principal'), 'admin');
+    queryOf(c.get('input'), []);
+    const body = obj(await readJson(c.req.raw, 4096), 'body', ['to']);
+    if (typeof body.to !== 'string' || !MEMBER_NAME.test(body.to)) throw badRequest('to', 'expected a member name');
+    const to = body.to;
+    const client = c.get('client');
+    const lead = await client.findLeader();
+    if (!lead) throw unavailable('no leader to transfer from');
+    if (!lead.conf.voters.includes(to)) throw new ApiError(409, 'not_a_voter', `${to} is not a voter`);
+    if (lead.id !== to) await client.transferLeadership(lead.id, to);
+    for (let attempt = 0; ; attempt++) {
+      const st = await client.status(to);
+      if (st?.role === 'leader') return c.json({ leader: to, term: st.term });
+      if (!(await client.pause(attempt))) break;
+    }
+    throw new ApiError(
+      503,
+      'transfer_incomplete',
+      `leadership did not move to ${to} in time`,
+      {},
+      { 'Retry-After': '1' },
+    );
+  });
+}
