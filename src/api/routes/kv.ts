@@ -113,34 +113,20 @@ export function kvRoutes(app: App): void {
   });
 
   app.put('/v1/kv/*', async (c) => {
-    const key = pathKey(c);
-    const p = c.get('principal');
-    needRole(p, 'write');
-    needKey(p, key, 'key');
-    queryOf(c.get('input'), []);
-    const pre = c.get('preconditions');
-    const guards = writeGuards(key, pre);
+    const key = writableKey(c);
     const value = await readBody(c.req.raw, c.get('config').maxValueBytes);
-    const put: KvCommand = { type: 'put', key, value };
-    const result = await write(c, guarded(key, guards, put));
-    if (result.type === 'txn' && !result.succeeded) throw preconditionFailed(key, currentOf(result), result.revision);
+    const result = await conditionalWrite(c, key, { type: 'put', key, value });
     // Created only if the write required the key to be absent (If-None-Match: *).
-    return c.json({ revision: result.revision }, pre.ifNoneMatch === '*' ? 201 : 200, {
+    return c.json({ revision: result.revision }, c.get('preconditions').ifNoneMatch === '*' ? 201 : 200, {
       'X-Revision': String(result.revision),
       ETag: etag(result.revision),
     });
   });
 
   app.delete('/v1/kv/*', async (c) => {
-    const key = pathKey(c);
-    const p = c.get('principal');
-    needRole(p, 'write');
-    needKey(p, key, 'key');
-    queryOf(c.get('input'), []);
-    const guards = writeGuards(key, c.get('preconditions'));
-    const result = await write(c, guarded(key, guards, { type: 'delete', key }));
+    const key = writableKey(c);
+    const result = await conditionalWrite(c, key, { type: 'delete', key });
     const headers = { 'X-Revision': String(result.revision) };
-    if (result.type === 'txn' && !result.succeeded) throw preconditionFailed(key, currentOf(result), result.revision);
     const deleted =
       result.type === 'delete'
         ? result.deleted
@@ -197,6 +183,23 @@ export function kvRoutes(app: App): void {
 /** The key: the decoded path after the literal `/v1/kv/` the route matched (so %2F and the like decode once). */
 function pathKey(c: C): string {
   return checkKey(pathTail(c.get('input'), '/v1/kv/'), 'key');
+}
+
+/** The key of a write to /v1/kv/{key}, once the principal may write it and the query is empty. */
+function writableKey(c: C): string {
+  const key = pathKey(c);
+  const p = c.get('principal');
+  needRole(p, 'write');
+  needKey(p, key, 'key');
+  queryOf(c.get('input'), []);
+  return key;
+}
+
+/** Proposes `op` on `key` under the request's If-Match / If-None-Match: 412, with the key as it is, if they fail. */
+async function conditionalWrite(c: C, key: string, op: TxnOp): Promise<Exclude<KvResult, { type: 'error' }>> {
+  const result = await write(c, guarded(key, writeGuards(key, c.get('preconditions')), op));
+  if (result.type === 'txn' && !result.succeeded) throw preconditionFailed(key, currentOf(result), result.revision);
+  return result;
 }
 
 /** `op` on `key`, or, when the request carried conditions, a txn that runs it only if they hold. */
