@@ -84,7 +84,15 @@ function main(): number {
   };
   const t0 = performance.now();
   const total = { ops: 0, ok: 0, fail: 0, unknown: 0, elections: 0, compactions: 0, installs: 0, crashes: 0 };
-  const more = { partitions: 0, transfers: 0, confChanges: 0, delivered: 0, dropped: 0, inconclusive: 0 };
+  const more = {
+    partitions: 0,
+    transfers: 0,
+    confChanges: 0,
+    historyCompactions: 0,
+    delivered: 0,
+    dropped: 0,
+    inconclusive: 0,
+  };
   let failed: SimResult | undefined;
   let ran = 0;
   for (let seed = args.start; seed < args.start + args.seeds; seed++) {
@@ -97,6 +105,7 @@ function main(): number {
     more.partitions += s.partitions;
     more.transfers += s.transfers;
     more.confChanges += s.confChanges;
+    more.historyCompactions += s.historyCompactions;
     more.delivered += s.delivered;
     more.dropped += s.dropped;
     if (s.linInconclusive) more.inconclusive++;
@@ -114,7 +123,7 @@ function main(): number {
   console.log(
     `seeds=${ran} ops=${total.ops} (ok ${total.ok}, fail ${total.fail}, unknown ${total.unknown}) elections=${total.elections} ` +
       `snapshots: taken ${total.compactions}, installed ${total.installs} crashes=${total.crashes} partitions=${more.partitions} ` +
-      `transfers=${more.transfers} confChanges=${more.confChanges} messages=${more.delivered} dropped=${more.dropped} ` +
+      `transfers=${more.transfers} confChanges=${more.confChanges} historyCompactions=${more.historyCompactions} messages=${more.delivered} dropped=${more.dropped} ` +
       `inconclusive=${more.inconclusive} elapsed=${secs.toFixed(1)}s`,
   );
   if (failed) {

@@ -47,6 +47,8 @@ export interface SimConfig {
     readonly crashEvery: number;
     readonly membershipEvery: number;
     readonly transferEvery: number;
+    /** The leader proposes a history compaction (absent: never; pinned regressions predate it). */
+    readonly historyCompactEvery?: number;
   };
   /** One node's messages (both ways) take this many extra ms: it lags and needs snapshots. */
   readonly slowNodeDelay: number;
@@ -147,5 +149,8 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   };
   // Drawn from a stream of its own, so the seeds kept as regressions still mean the same runs.
   const lazyCommit = new SimRng(seed ^ 0x1a2c0e17).chance(0.5);
-  return { ...BASE, mix, nodes, ...tuned, ...mixFaults(mix, r), lazyCommit, ...override };
+  const base = { ...BASE, mix, nodes, ...tuned, ...mixFaults(mix, r), lazyCommit };
+  // Half the seeds compact the history through the log as they go (its own stream, too).
+  const historyCompactEvery = new SimRng(seed ^ 0x0c0ffee5).chance(0.5) ? 200 : 0;
+  return { ...base, faults: { ...base.faults, historyCompactEvery }, ...override };
 }

@@ -1,3 +1,4 @@
+import { encodeCommand } from '../../src/kv/index.ts';
 import type { ConfChange, NodeId } from '../../src/raft/index.ts';
 import type { SimConfig } from './config.ts';
 import type { Network } from './network.ts';
@@ -22,6 +23,7 @@ export interface FaultStats {
   crashes: number;
   transfers: number;
   confChanges: number;
+  historyCompactions: number;
 }
 
 type Phase = 'remove' | 'addLearner' | 'addVoter';
@@ -42,10 +44,10 @@ interface Plan {
 export class Faults {
   private readonly w: FaultWorld;
   private readonly cfg: SimConfig;
-  private next = { partition: 0, crash: 0, membership: 0, transfer: 0 };
+  private next = { partition: 0, crash: 0, membership: 0, transfer: 0, history: 0 };
   private healAt = Number.POSITIVE_INFINITY;
   private plan: Plan | undefined;
-  readonly stats: FaultStats = { partitions: 0, crashes: 0, transfers: 0, confChanges: 0 };
+  readonly stats: FaultStats = { partitions: 0, crashes: 0, transfers: 0, confChanges: 0, historyCompactions: 0 };
 
   constructor(w: FaultWorld, cfg: SimConfig) {
     this.w = w;
@@ -56,6 +58,7 @@ export class Faults {
       crash: this.after(f.crashEvery),
       membership: this.after(f.membershipEvery),
       transfer: this.after(f.transferEvery),
+      history: this.after(f.historyCompactEvery ?? 0),
     };
   }
 
@@ -75,6 +78,10 @@ export class Faults {
     if (now >= this.next.crash) {
       this.next.crash = now + this.after(f.crashEvery);
       this.crashOne();
+    }
+    if (now >= this.next.history) {
+      this.next.history = now + this.after(f.historyCompactEvery ?? 0);
+      this.compactHistory();
     }
     if (now >= this.next.transfer) {
       this.next.transfer = now + this.after(f.transferEvery);
@@ -155,6 +162,19 @@ export class Faults {
     this.stats.transfers++;
     this.w.log(`transfer ${l.id} -> ${to}`);
     drv.transferLeader(to);
+  }
+
+  /** The leader proposes dropping the history below a recent revision (a compact command in the log). */
+  private compactHistory(): void {
+    const l = this.w.leader();
+    const drv = l?.driver;
+    if (!l || !drv) return;
+    const revision = l.sm.revision() - this.w.rng.int(10);
+    if (revision <= l.sm.compacted()) return;
+    this.w.log(`history: compact at ${revision}`);
+    drv.propose(encodeCommand({ cmd: { type: 'compact', revision } }), (o) => {
+      if (o.status === 'applied' && o.result.type === 'compact') this.stats.historyCompactions++;
+    });
   }
 
   private startPlan(): void {

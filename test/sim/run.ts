@@ -16,6 +16,8 @@ export interface SimStats {
   partitions: number;
   transfers: number;
   confChanges: number;
+  /** History compactions applied (compact commands through the log). */
+  historyCompactions: number;
   delivered: number;
   dropped: number;
   duplicated: number;
@@ -77,6 +79,7 @@ export function runSeed(seed: number, config: SimConfig = configForSeed(seed), o
     partitions: f.partitions,
     transfers: f.transfers,
     confChanges: f.confChanges,
+    historyCompactions: f.historyCompactions,
     delivered: w.delivered,
     dropped: w.net.dropped,
     duplicated: w.net.duplicated,
