@@ -115,12 +115,11 @@ export class WatchHub {
     return false;
   }
 
-  /** A progress notification (etcd's): each synced watcher learns that nothing below the next revision is pending. */
-  progress(): void {
-    for (const id of [...this.watchers.keys()]) this.progressFor(id);
-  }
-
-  /** A progress notification for watcher `id`, if it is synced (an unsynced one has events pending). */
+  /**
+   * A progress notification (etcd's) for watcher `id`, if it is synced (an
+   * unsynced one has events pending): nothing at or below the revision it
+   * names is still to come.
+   */
   progressFor(id: number): void {
     const w = this.watchers.get(id);
     if (w?.synced && !w.sink.send({ kind: 'progress', revision: this.history.revision() }))

@@ -1,11 +1,10 @@
-import { encode } from '@msgpack/msgpack';
+import { decode, encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import type { ApplyItem } from '../../src/driver/interfaces.ts';
 import {
   decodeSnapshot,
   encodeCommand,
   encodeSnapshot,
-  type KeyValue,
   type KvCommand,
   KvDecodeError,
   type KvResult,
@@ -149,22 +148,7 @@ describe('snapshot and restore', () => {
 
 /** The snapshot's msgpack map, to tamper with. */
 function encodeFields(s: ReturnType<typeof decodeSnapshot>): Record<string, unknown> {
-  const tuple = (kv: KeyValue) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version];
-  return {
-    v: 2,
-    revision: s.revision,
-    applied: s.applied,
-    conf: s.conf,
-    kvs: s.kvs.map(tuple),
-    requests: s.requests.map((r) => [r.id, r.index, r.revision, r.fingerprint, r.result]),
-    compacted: s.compacted,
-    events: s.events.map((e) => [
-      e.type === 'put' ? tuple(e.kv) : e.kv.key,
-      e.revision,
-      e.seq,
-      e.prev ? tuple(e.prev) : null,
-    ]),
-  };
+  return decode(encodeSnapshot(s)) as Record<string, unknown>;
 }
 
 describe('determinism', () => {

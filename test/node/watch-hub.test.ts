@@ -160,10 +160,10 @@ describe('WatchHub', () => {
   it('progress tells synced watchers the revision below which nothing is pending', () => {
     const { h, hub } = setup();
     const r = new Recorder();
-    hub.add({ ...ALL, start: 'x', end: 'y' }, undefined, r);
+    const id = hub.add({ ...ALL, start: 'x', end: 'y' }, undefined, r);
     h.put('a', '1');
     h.put('b', '2');
-    hub.progress();
+    hub.progressFor(id as number);
     expect(r.lines()).toEqual(['progress 2']);
   });
 });
