@@ -15,14 +15,15 @@ import type {
   DeletePrefixCommand,
   DeleteRangeCommand,
   KvCommand,
+  LeaseCommand,
   PutCommand,
   RangeOp,
   RangeQuery,
   TxnCommand,
   TxnOp,
 } from './types.ts';
-import { MAX_REQUEST_ID_LENGTH, MAX_TXN_OPS } from './types.ts';
-import { array, bytes, flag, KvDecodeError, key, nat, oneOf, optStr, record, str } from './validate.ts';
+import { MAX_LEASE_CHECKPOINTS, MAX_LEASE_TTL, MAX_REQUEST_ID_LENGTH, MAX_TXN_OPS } from './types.ts';
+import { array, bytes, flag, KvDecodeError, key, leaseId, nat, oneOf, optStr, record, str } from './validate.ts';
 
 /** Bumped on any incompatible change of the command encoding. */
 export const COMMAND_VERSION = 1;
@@ -112,12 +113,13 @@ function command(raw: unknown, at: string, b: ReadBytes): KvCommand {
   if (write) return write;
   switch (type) {
     case 'cas': {
-      const o = record(raw, at, ['type', 'key', 'expect', 'value']);
+      const o = record(raw, at, ['type', 'key', 'expect', 'value', 'lease']);
       return {
         type: 'cas',
         key: key(o.key, `${at}.key`),
         expect: expect(o.expect, `${at}.expect`, b),
         value: b(o.value, `${at}.value`),
+        lease: optLease(o.lease, `${at}.lease`),
       };
     }
     case 'txn':
@@ -126,9 +128,43 @@ function command(raw: unknown, at: string, b: ReadBytes): KvCommand {
       const o = record(raw, at, ['type', 'revision']);
       return { type: 'compact', revision: nat(o.revision, `${at}.revision`) };
     }
+    case 'leaseGrant':
+    case 'leaseRevoke':
+    case 'leaseCheckpoint':
+      return leaseCommand(type, raw, at);
     default:
       throw new KvDecodeError(`${at}.type: unknown command ${JSON.stringify(type)}`);
   }
+}
+
+function leaseCommand(type: LeaseCommand['type'], raw: unknown, at: string): LeaseCommand {
+  switch (type) {
+    case 'leaseGrant': {
+      const o = record(raw, at, ['type', 'id', 'ttl']);
+      const ttl = nat(o.ttl, `${at}.ttl`);
+      if (ttl < 1 || ttl > MAX_LEASE_TTL) throw new KvDecodeError(`${at}.ttl: expected 1 to ${MAX_LEASE_TTL} seconds`);
+      return { type, id: nat(o.id, `${at}.id`), ttl };
+    }
+    case 'leaseRevoke': {
+      const o = record(raw, at, ['type', 'id']);
+      return { type, id: leaseId(o.id, `${at}.id`) };
+    }
+    case 'leaseCheckpoint': {
+      const o = record(raw, at, ['type', 'checkpoints']);
+      const checkpoints = array(o.checkpoints, `${at}.checkpoints`, MAX_LEASE_CHECKPOINTS).map((c, i) => {
+        const p = record(c, `${at}.checkpoints[${i}]`, ['id', 'remaining']);
+        const remaining = nat(p.remaining, `${at}.checkpoints[${i}].remaining`);
+        if (remaining > MAX_LEASE_TTL) throw new KvDecodeError(`${at}.checkpoints[${i}].remaining: too large`);
+        return { id: leaseId(p.id, `${at}.checkpoints[${i}].id`), remaining };
+      });
+      return { type, checkpoints };
+    }
+  }
+}
+
+/** An optional lease id; 0 means none, as in etcd. */
+function optLease(v: unknown, at: string): number | undefined {
+  return v === undefined || v === 0 ? undefined : leaseId(v, at);
 }
 
 /** The `type` field of a map (its other fields are checked by the branch it selects). */
@@ -140,11 +176,12 @@ function typeOf(raw: unknown, at: string): unknown {
 }
 
 function put(raw: unknown, at: string, b: ReadBytes): PutCommand {
-  const o = record(raw, at, ['type', 'key', 'value', 'prevKv']);
+  const o = record(raw, at, ['type', 'key', 'value', 'lease', 'prevKv']);
   return {
     type: 'put',
     key: key(o.key, `${at}.key`),
     value: b(o.value, `${at}.value`),
+    lease: optLease(o.lease, `${at}.lease`),
     prevKv: flag(o.prevKv, `${at}.prevKv`),
   };
 }
@@ -190,7 +227,13 @@ function txn(raw: unknown, at: string, b: ReadBytes): TxnCommand {
 
 function cmp(raw: unknown, at: string, b: ReadBytes): Compare {
   const o = record(raw, at, ['key', 'target', 'op', 'value']);
-  const target = oneOf(o.target, `${at}.target`, ['value', 'version', 'createRevision', 'modRevision'] as const);
+  const target = oneOf(o.target, `${at}.target`, [
+    'value',
+    'version',
+    'createRevision',
+    'modRevision',
+    'lease',
+  ] as const);
   const op = oneOf(o.op, `${at}.op`, ['=', '!=', '<', '>'] as const);
   const value = target === 'value' ? b(o.value, `${at}.value`) : nat(o.value, `${at}.value`);
   return { key: key(o.key, `${at}.key`), target, op, value };

@@ -1,8 +1,8 @@
 /**
  * Runs one validated command against a table: etcd's apply logic for put,
- * delete range, compare and txn, without leases. Pure over the table: the
- * same command on the same state gives the same result, the same writes and
- * the same events on every replica.
+ * delete range, compare, txn and leases. Pure over the table: the same
+ * command on the same state gives the same result, the same writes and the
+ * same events on every replica.
  */
 import { compareKeys, type KeyInterval, prefixEnd, resolveInterval } from './keys.ts';
 import type { KvTable } from './table.ts';
@@ -15,6 +15,7 @@ import type {
   KvCommand,
   KvEvent,
   KvResult,
+  LeaseCommand,
   RangeQuery,
   RangeResult,
   TxnCommand,
@@ -22,25 +23,26 @@ import type {
   TxnOpResult,
 } from './types.ts';
 
-/** A result of a command that ran (never an error: commands are validated before they run). */
-export type ExecutedResult = Exclude<KvResult, { type: 'error' }>;
-
 const NO_BYTES = new Uint8Array(0);
 
 /**
- * Runs `cmd` on a store at `revision`; the result's `revision` is the store's
- * revision after it. Each change it makes is pushed onto `events`, in order.
+ * Runs `cmd`, the command of log entry `index`, on a store at `revision`;
+ * the result's `revision` is the store's revision after it. Each change it
+ * makes is pushed onto `events`, in order. A command that fails (a lease
+ * that does not exist) changes nothing.
  */
 export function execute(
   table: KvTable,
   cmd: Exclude<KvCommand, { type: 'compact' }>,
   revision: number,
   events: KvEvent[] = [],
-): ExecutedResult {
+  index = 0,
+): KvResult {
   const w = new Writer(table, revision, events);
   switch (cmd.type) {
     case 'put': {
-      const { prev } = w.put(cmd.key, cmd.value);
+      if (missingLease(table, cmd.lease)) return leaseNotFound(cmd.lease as number);
+      const { prev } = w.put(cmd.key, cmd.value, cmd.lease);
       return { type: 'put', revision: w.revision(), ...(cmd.prevKv && prev ? { prev } : {}) };
     }
     case 'delete':
@@ -51,6 +53,48 @@ export function execute(
       return cas(table, w, cmd);
     case 'txn':
       return txn(table, w, cmd);
+    case 'leaseGrant':
+    case 'leaseRevoke':
+    case 'leaseCheckpoint':
+      return lease(table, w, cmd, index);
+  }
+}
+
+function missingLease(table: KvTable, id: number | undefined): boolean {
+  return id !== undefined && table.getLease(id) === undefined;
+}
+
+function leaseNotFound(id: number): KvResult {
+  return { type: 'error', error: 'lease_not_found', message: `lease ${id} not found`, lease: id };
+}
+
+/**
+ * etcd's lease commands. A grant without an id takes the entry's index (or
+ * the next free id above it): unique and the same on every replica.
+ */
+function lease(table: KvTable, w: Writer, cmd: LeaseCommand, index: number): KvResult {
+  switch (cmd.type) {
+    case 'leaseGrant': {
+      let id = cmd.id;
+      if (id !== 0 && table.getLease(id))
+        return { type: 'error', error: 'lease_exists', message: `lease ${id} already exists`, lease: id };
+      if (id === 0) for (id = Math.max(1, index); table.getLease(id); ) id++;
+      table.putLease({ id, ttl: cmd.ttl, remaining: 0 });
+      return { type: 'leaseGrant', revision: w.revision(), id, ttl: cmd.ttl };
+    }
+    case 'leaseRevoke': {
+      if (missingLease(table, cmd.id)) return leaseNotFound(cmd.id);
+      const keys = table.leaseKeys(cmd.id);
+      for (const key of keys) w.deleteKey(key);
+      table.deleteLease(cmd.id);
+      return { type: 'leaseRevoke', revision: w.revision(), id: cmd.id, deleted: keys.length };
+    }
+    case 'leaseCheckpoint':
+      for (const { id, remaining } of cmd.checkpoints) {
+        const l = table.getLease(id);
+        if (l) table.putLease({ ...l, remaining: Math.min(remaining, l.ttl) });
+      }
+      return { type: 'leaseCheckpoint', revision: w.revision() };
   }
 }
 
@@ -71,15 +115,7 @@ export function readRange(table: KvTable, q: RangeQuery): RangeResult {
 export function compareHolds(kv: KeyValue | undefined, c: Compare): boolean {
   let d: number;
   if (typeof c.value === 'number') {
-    const actual =
-      kv === undefined
-        ? 0
-        : c.target === 'version'
-          ? kv.version
-          : c.target === 'createRevision'
-            ? kv.createRevision
-            : kv.modRevision;
-    d = actual - c.value;
+    d = numberOf(kv, c.target) - c.value;
   } else {
     if (kv === undefined) return false;
     d = compareBytes(kv.value, c.value);
@@ -96,12 +132,27 @@ export function compareHolds(kv: KeyValue | undefined, c: Compare): boolean {
   }
 }
 
-function cas(table: KvTable, w: Writer, cmd: CasCommand): ExecutedResult {
+function numberOf(kv: KeyValue | undefined, target: Compare['target']): number {
+  if (kv === undefined) return 0;
+  switch (target) {
+    case 'version':
+      return kv.version;
+    case 'createRevision':
+      return kv.createRevision;
+    case 'lease':
+      return kv.lease ?? 0;
+    default:
+      return kv.modRevision;
+  }
+}
+
+function cas(table: KvTable, w: Writer, cmd: CasCommand): KvResult {
   const existing = table.get(cmd.key);
   if (!expectHolds(existing, cmd.expect)) {
     return { type: 'cas', succeeded: false, revision: w.revision(), ...(existing ? { current: existing } : {}) };
   }
-  const { kv } = w.put(cmd.key, cmd.value);
+  if (missingLease(table, cmd.lease)) return leaseNotFound(cmd.lease as number);
+  const { kv } = w.put(cmd.key, cmd.value, cmd.lease);
   return { type: 'cas', succeeded: true, revision: w.revision(), current: kv };
 }
 
@@ -112,9 +163,13 @@ function expectHolds(kv: KeyValue | undefined, e: CasExpect): boolean {
   return (kv?.version ?? 0) === e.version;
 }
 
-function txn(table: KvTable, w: Writer, cmd: TxnCommand): ExecutedResult {
+/** As etcd: the branch that runs is checked for missing leases first, and fails whole if one is. */
+function txn(table: KvTable, w: Writer, cmd: TxnCommand): KvResult {
   const succeeded = cmd.compare.every((c) => compareHolds(table.get(c.key), c));
-  const results = (succeeded ? cmd.success : cmd.failure).map((op) => txnOp(table, w, op));
+  const ops = succeeded ? cmd.success : cmd.failure;
+  for (const op of ops)
+    if (op.type === 'put' && missingLease(table, op.lease)) return leaseNotFound(op.lease as number);
+  const results = ops.map((op) => txnOp(table, w, op));
   return { type: 'txn', succeeded, revision: w.revision(), results };
 }
 
@@ -127,7 +182,7 @@ function txnOp(table: KvTable, w: Writer, op: TxnOp): TxnOpResult {
     case 'range':
       return { type: 'range', ...readRange(table, op) };
     case 'put': {
-      const { prev } = w.put(op.key, op.value);
+      const { prev } = w.put(op.key, op.value, op.lease);
       return op.prevKv && prev ? { type: 'put', prev } : { type: 'put' };
     }
     case 'delete':
@@ -184,8 +239,8 @@ class Writer {
     return this.wrote ? this.next : this.next - 1;
   }
 
-  /** Puts `value` at `key`; returns the record it replaced and the one written. */
-  put(key: string, value: Uint8Array): { prev: KeyValue | undefined; kv: KeyValue } {
+  /** Puts `value` at `key`, attached to `lease` (or none); returns the record it replaced and the one written. */
+  put(key: string, value: Uint8Array, lease: number | undefined): { prev: KeyValue | undefined; kv: KeyValue } {
     const prev = this.table.get(key);
     const kv: KeyValue = {
       key,
@@ -193,6 +248,7 @@ class Writer {
       createRevision: prev ? prev.createRevision : this.next,
       modRevision: this.next,
       version: prev ? prev.version + 1 : 1,
+      ...(lease !== undefined ? { lease } : {}),
     };
     this.table.put(kv);
     this.record('put', kv, prev);

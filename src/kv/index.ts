@@ -25,6 +25,8 @@ export {
   encodeResult,
   encodeSnapshot,
   type KvSnapshotData,
+  keyValue,
+  kvTuple,
   SNAPSHOT_VERSION,
 } from './snapshot.ts';
 export {
@@ -33,6 +35,7 @@ export {
   DEFAULT_REQUEST_REVISION_WINDOW,
   KvStateMachine,
   type KvStateMachineOptions,
+  type LeaseChange,
   type RangeReadResult,
 } from './state-machine.ts';
 export { EMPTY_META, type KvMeta, type KvTable } from './table.ts';

@@ -7,7 +7,7 @@
  */
 import { compareKeys } from './keys.ts';
 import { EMPTY_META, type KvMeta, type KvTable } from './table.ts';
-import type { EventPosition, KeyValue, KvEvent, RequestRecord } from './types.ts';
+import type { EventPosition, KeyValue, KvEvent, Lease, RequestRecord } from './types.ts';
 
 export class MemoryKvTable implements KvTable {
   private readonly kvs = new Map<string, KeyValue>();
@@ -18,6 +18,7 @@ export class MemoryKvTable implements KvTable {
   /** The history, in (revision, seq) order. */
   private history: KvEvent[] = [];
   private m: KvMeta = EMPTY_META;
+  private leaseMap = new Map<number, Lease>();
   /** Inverse operations of the changes made by the open transaction, oldest first; undefined outside one. */
   private undo: (() => void)[] | undefined;
 
@@ -132,12 +133,46 @@ export class MemoryKvTable implements KvTable {
     });
   }
 
+  getLease(id: number): Lease | undefined {
+    return this.leaseMap.get(id);
+  }
+
+  putLease(lease: Lease): void {
+    const old = this.leaseMap.get(lease.id);
+    this.leaseMap.set(lease.id, lease);
+    this.undo?.push(() => (old === undefined ? this.leaseMap.delete(lease.id) : this.leaseMap.set(lease.id, old)));
+  }
+
+  deleteLease(id: number): void {
+    const old = this.leaseMap.get(id);
+    if (old === undefined) return;
+    this.leaseMap.delete(id);
+    this.undo?.push(() => this.leaseMap.set(id, old));
+  }
+
+  leases(after = 0, limit = Number.POSITIVE_INFINITY): Lease[] {
+    const ids = [...this.leaseMap.keys()].filter((id) => id > after).sort((a, b) => a - b);
+    return ids.slice(0, limit).map((id) => this.leaseMap.get(id) as Lease);
+  }
+
+  /** A scan of every key: fine at simulator sizes. */
+  leaseKeys(id: number, limit = Number.POSITIVE_INFINITY): string[] {
+    const out: string[] = [];
+    for (const k of this.keys) {
+      if (out.length >= limit) break;
+      if ((this.kvs.get(k) as KeyValue).lease === id) out.push(k);
+    }
+    return out;
+  }
+
   clear(): void {
     const kvs = [...this.kvs.values()];
     const keys = [...this.keys];
     const reqs = this.reqs;
     const history = this.history;
     const m = this.m;
+    const leases = this.leaseMap;
+    this.leaseMap = new Map();
     this.kvs.clear();
     this.keys.length = 0;
     this.reqs = new Map();
@@ -149,6 +184,7 @@ export class MemoryKvTable implements KvTable {
       this.reqs = reqs;
       this.history = history;
       this.m = m;
+      this.leaseMap = leases;
     });
   }
 

@@ -5,12 +5,16 @@
 import { decode, encode } from '@msgpack/msgpack';
 import type { ConfState, Index } from '../raft/index.ts';
 import { compareKeys } from './keys.ts';
-import type { KeyValue, KvEvent, KvResult, RequestRecord } from './types.ts';
-import { MAX_REQUEST_ID_LENGTH } from './types.ts';
-import { array, bytes, KvDecodeError, key, nat, record, str } from './validate.ts';
+import type { KeyValue, KvEvent, KvResult, Lease, RequestRecord } from './types.ts';
+import { MAX_LEASE_TTL, MAX_REQUEST_ID_LENGTH } from './types.ts';
+import { array, bytes, KvDecodeError, key, leaseId, nat, record, str } from './validate.ts';
 
-/** Bumped on any incompatible change of the snapshot layout. v2 added the history (events, compacted). */
-export const SNAPSHOT_VERSION = 2;
+/**
+ * Bumped on any incompatible change of the snapshot layout. v2 added the
+ * history (events, compacted); v3 the leases, and a record's lease as a
+ * sixth tuple field (left out when it has none).
+ */
+export const SNAPSHOT_VERSION = 3;
 
 /** Everything a snapshot holds: the whole replicated state as of `applied`. */
 export interface KvSnapshotData {
@@ -25,9 +29,16 @@ export interface KvSnapshotData {
   readonly compacted: number;
   /** In (revision, seq) order. */
   readonly events: readonly KvEvent[];
+  /** In id order. */
+  readonly leases: readonly Lease[];
 }
 
-const kvTuple = (kv: KeyValue) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version];
+/** `[key, value, createRevision, modRevision, version, lease?]`: the wire form of a record (also in history segments). */
+export function kvTuple(kv: KeyValue): unknown[] {
+  const t: unknown[] = [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version];
+  if (kv.lease !== undefined) t.push(kv.lease);
+  return t;
+}
 
 export function encodeSnapshot(s: KvSnapshotData): Uint8Array {
   return encode(
@@ -46,6 +57,7 @@ export function encodeSnapshot(s: KvSnapshotData): Uint8Array {
         e.seq,
         e.prev ? kvTuple(e.prev) : null,
       ]),
+      leases: s.leases.map((l) => [l.id, l.ttl, l.remaining]),
     },
     { ignoreUndefined: true },
   );
@@ -59,8 +71,19 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
   } catch (e) {
     throw new KvDecodeError(`snapshot: not msgpack: ${(e as Error).message}`);
   }
-  const o = record(raw, 'snapshot', ['v', 'revision', 'applied', 'conf', 'kvs', 'requests', 'compacted', 'events']);
-  if (o.v !== SNAPSHOT_VERSION && o.v !== 1) throw new KvDecodeError(`snapshot: unsupported version ${String(o.v)}`);
+  const o = record(raw, 'snapshot', [
+    'v',
+    'revision',
+    'applied',
+    'conf',
+    'kvs',
+    'requests',
+    'compacted',
+    'events',
+    'leases',
+  ]);
+  if (o.v !== SNAPSHOT_VERSION && o.v !== 2 && o.v !== 1)
+    throw new KvDecodeError(`snapshot: unsupported version ${String(o.v)}`);
   const revision = nat(o.revision, 'snapshot.revision');
   const applied = nat(o.applied, 'snapshot.applied');
   const conf = o.conf === undefined ? undefined : confState(o.conf, 'snapshot.conf');
@@ -81,7 +104,7 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
     last = r.index;
   }
   // A v1 snapshot has no history: it begins after its revision.
-  if (o.v === 1) return { revision, applied, conf, kvs, requests, compacted: revision + 1, events: [] };
+  if (o.v === 1) return { revision, applied, conf, kvs, requests, compacted: revision + 1, events: [], leases: [] };
   const compacted = nat(o.compacted, 'snapshot.compacted');
   if (compacted > revision + 1) throw new KvDecodeError('snapshot.compacted: past the revision');
   const events = array(o.events, 'snapshot.events', Number.MAX_SAFE_INTEGER).map((e, i) =>
@@ -94,7 +117,31 @@ export function decodeSnapshot(data: Uint8Array): KvSnapshotData {
     if (!ordered || e.revision < compacted) throw new KvDecodeError(`snapshot.events[${i}]: out of order or compacted`);
     prev = e;
   }
-  return { revision, applied, conf, kvs, requests, compacted, events };
+  if (o.v === 2) return { revision, applied, conf, kvs, requests, compacted, events, leases: [] };
+  const leases = array(o.leases, 'snapshot.leases', Number.MAX_SAFE_INTEGER).map((l, i) =>
+    leaseRecord(l, `snapshot.leases[${i}]`),
+  );
+  const ids = new Set<number>();
+  for (const [i, l] of leases.entries()) {
+    if (i > 0 && l.id <= (leases[i - 1] as Lease).id) throw new KvDecodeError(`snapshot.leases[${i}]: out of order`);
+    ids.add(l.id);
+  }
+  for (const [i, kv] of kvs.entries()) {
+    if (kv.lease !== undefined && !ids.has(kv.lease))
+      throw new KvDecodeError(`snapshot.kvs[${i}].lease: no such lease ${kv.lease}`);
+  }
+  return { revision, applied, conf, kvs, requests, compacted, events, leases };
+}
+
+/** `[id, ttl, remaining]`. */
+function leaseRecord(raw: unknown, at: string): Lease {
+  const t = array(raw, at, 3);
+  if (t.length !== 3) throw new KvDecodeError(`${at}: expected [id, ttl, remaining]`);
+  const id = leaseId(t[0], `${at}.id`);
+  const ttl = nat(t[1], `${at}.ttl`);
+  const remaining = nat(t[2], `${at}.remaining`);
+  if (ttl < 1 || ttl > MAX_LEASE_TTL || remaining > ttl) throw new KvDecodeError(`${at}: ttl out of bounds`);
+  return { id, ttl, remaining };
 }
 
 /** `[kv tuple | key (a delete), revision, seq, prev kv tuple | null]`. */
@@ -130,15 +177,18 @@ function confState(raw: unknown, at: string): ConfState {
   return { voters: ids(o.voters, 'voters'), learners: ids(o.learners, 'learners') };
 }
 
-function keyValue(raw: unknown, at: string, revision: number): KeyValue {
-  const t = array(raw, at, 5);
-  if (t.length !== 5) throw new KvDecodeError(`${at}: expected [key, value, createRevision, modRevision, version]`);
+/** Decodes and checks a record tuple (see kvTuple) with revisions at most `revision`. Throws KvDecodeError. */
+export function keyValue(raw: unknown, at: string, revision: number): KeyValue {
+  const t = array(raw, at, 6);
+  if (t.length !== 5 && t.length !== 6)
+    throw new KvDecodeError(`${at}: expected [key, value, createRevision, modRevision, version, lease?]`);
   const kv: KeyValue = {
     key: key(t[0], `${at}.key`),
     value: bytes(t[1], `${at}.value`).slice(),
     createRevision: nat(t[2], `${at}.createRevision`),
     modRevision: nat(t[3], `${at}.modRevision`),
     version: nat(t[4], `${at}.version`),
+    ...(t.length === 6 ? { lease: leaseId(t[5], `${at}.lease`) } : {}),
   };
   if (kv.createRevision < 1 || kv.modRevision < kv.createRevision || kv.modRevision > revision || kv.version < 1) {
     throw new KvDecodeError(`${at}: revisions out of bounds`);
@@ -165,7 +215,17 @@ export function encodeResult(r: KvResult): Uint8Array {
   return encode(r, { ignoreUndefined: true });
 }
 
-const RESULT_TYPES: readonly string[] = ['put', 'delete', 'cas', 'txn', 'compact', 'error'];
+const RESULT_TYPES: readonly string[] = [
+  'put',
+  'delete',
+  'cas',
+  'txn',
+  'compact',
+  'leaseGrant',
+  'leaseRevoke',
+  'leaseCheckpoint',
+  'error',
+];
 
 /** Decodes a stored result (written by encodeResult; only its kind is checked). */
 export function decodeResult(data: Uint8Array): KvResult {

@@ -22,8 +22,10 @@ import {
   type ErrorResult,
   type EventPosition,
   type KeyValue,
+  type KvCommand,
   type KvEvent,
   type KvResult,
+  type Lease,
   type RangeQuery,
   type RangeResult,
 } from './types.ts';
@@ -72,6 +74,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private readonly maxResultBytes: number;
   /** Called with the events of each applied batch, oldest first, once its transaction has committed. */
   onEvents: ((events: readonly KvEvent[]) => void) | undefined;
+  /** Called with the leases each applied batch granted or revoked (expired included), once it has committed. */
+  onLeases: ((changes: readonly LeaseChange[]) => void) | undefined;
 
   constructor(table: KvTable, opts: KvStateMachineOptions = {}) {
     this.table = table;
@@ -103,7 +107,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
    */
   apply(items: readonly ApplyItem[]): KvResult[] {
     if (items.length === 0) return [];
-    const batch: Batch = { ...this.table.meta(), events: [], flushed: 0 };
+    const batch: Batch = { ...this.table.meta(), events: [], flushed: 0, leases: [] };
     const out = this.table.transaction(() => {
       let { applied, conf } = this.table.meta();
       const results: KvResult[] = [];
@@ -129,6 +133,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     });
     // After the commit: a listener never sees events of a batch that rolled back.
     if (batch.events.length > 0) this.onEvents?.(batch.events);
+    if (batch.leases.length > 0) this.onLeases?.(batch.leases);
     return out;
   }
 
@@ -163,6 +168,20 @@ export class KvStateMachine implements StateMachine<KvResult> {
    */
   events(after: EventPosition, limit: number): KvEvent[] {
     return this.table.events(after, limit);
+  }
+
+  getLease(id: number): Lease | undefined {
+    return this.table.getLease(id);
+  }
+
+  /** Leases in id order after `after`, at most `limit`. */
+  leases(after = 0, limit?: number): Lease[] {
+    return this.table.leases(after, limit);
+  }
+
+  /** The keys attached to lease `id`, in key order. */
+  leaseKeys(id: number, limit?: number): string[] {
+    return this.table.leaseKeys(id, limit);
   }
 
   /** The key's record as of applied(), if it exists. */
@@ -224,6 +243,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       kvs: this.table.range('', undefined),
       requests: this.table.requests(),
       events,
+      leases: this.table.leases(),
     });
   }
 
@@ -241,6 +261,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       this.table.clear();
       for (const kv of data.kvs) this.table.put(kv);
       for (const r of data.requests) this.table.putRequest(r);
+      for (const l of data.leases) this.table.putLease(l);
       if (data.events.length > 0) this.table.appendEvents(data.events);
       this.table.setMeta({
         revision: data.revision,
@@ -264,7 +285,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (cmd.type === 'compact') return this.compact(cmd.revision, batch);
     const revision = batch.revision;
     const id = env.requestId;
-    if (id === undefined) return execute(this.table, cmd, revision, batch.events);
+    if (id === undefined) return noteLeases(cmd, execute(this.table, cmd, revision, batch.events, index), batch);
     const fp = fingerprint(env.cmd);
     const seen = this.table.getRequest(id);
     if (seen) {
@@ -274,11 +295,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return error('result_unavailable', `request ${id} was applied at index ${seen.index}; its result was not kept`);
       return decodeResult(seen.result);
     }
-    const result = execute(this.table, cmd, revision, batch.events);
+    const result = noteLeases(cmd, execute(this.table, cmd, revision, batch.events, index), batch);
     const encoded = encodeResult(result);
     const kept = encoded.byteLength <= this.maxResultBytes ? encoded : NO_BYTES;
-    this.table.putRequest({ id, index, revision: result.revision, fingerprint: fp, result: kept });
-    this.evictRequests(result.revision);
+    // A failed command (a missing lease) is kept too: a retry must fail the same way.
+    const after = result.type === 'error' ? revision : result.revision;
+    this.table.putRequest({ id, index, revision: after, fingerprint: fp, result: kept });
+    this.evictRequests(after);
     return result;
   }
 
@@ -313,6 +336,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
   }
 }
 
+/** A lease granted (with its TTL), checkpointed, or gone (revoked or expired), for the leader's lease clock. */
+export type LeaseChange =
+  | { readonly type: 'granted'; readonly id: number; readonly ttl: number }
+  | { readonly type: 'checkpointed'; readonly id: number; readonly remaining: number }
+  | { readonly type: 'revoked'; readonly id: number };
+
 /** What applying a batch changes as it goes: the store revision, the compaction point, the events made. */
 interface Batch {
   revision: number;
@@ -320,6 +349,16 @@ interface Batch {
   readonly events: KvEvent[];
   /** How many of `events` are in the table already. */
   flushed: number;
+  readonly leases: LeaseChange[];
+}
+
+/** Records the lease changes of a command that ran now (a retry's stored result changed nothing). */
+function noteLeases(cmd: KvCommand, result: KvResult, batch: Batch): KvResult {
+  if (result.type === 'leaseGrant') batch.leases.push({ type: 'granted', id: result.id, ttl: result.ttl });
+  else if (result.type === 'leaseRevoke') batch.leases.push({ type: 'revoked', id: result.id });
+  else if (result.type === 'leaseCheckpoint' && cmd.type === 'leaseCheckpoint')
+    for (const c of cmd.checkpoints) batch.leases.push({ type: 'checkpointed', id: c.id, remaining: c.remaining });
+  return result;
 }
 
 /** Appends the batch's events not yet in the table. */

@@ -14,11 +14,14 @@
  *   smallest index;
  * - keep events in (revision, seq) order and hand them back exactly as
  *   appended (with their prev records), however they are stored;
+ * - keep each record's `lease` (absent: none) and answer `leaseKeys` from
+ *   the records as they are (an index on the lease column, in SQLite one
+ *   that leaves out records without a lease, so a plain put writes no more);
  * - never keep or hand out bytes that a caller may change later: the state
  *   machine never mutates what it passes in or gets back.
  */
 import type { ConfState, Index } from '../raft/index.ts';
-import type { EventPosition, KeyValue, KvEvent, RequestRecord } from './types.ts';
+import type { EventPosition, KeyValue, KvEvent, Lease, RequestRecord } from './types.ts';
 
 /** The state machine's own bookkeeping, written once per applied batch. */
 export interface KvMeta {
@@ -81,7 +84,16 @@ export interface KvTable {
   /** Drops every event with a revision below `revision`. */
   compactEvents(revision: number): void;
 
-  /** Removes every key, request and event and resets the meta to EMPTY_META. */
+  getLease(id: number): Lease | undefined;
+  /** Inserts or replaces the lease `lease.id`. */
+  putLease(lease: Lease): void;
+  deleteLease(id: number): void;
+  /** Every lease, in id order, at most `limit` of them after id `after` (0: from the first). */
+  leases(after?: number, limit?: number): Lease[];
+  /** The keys attached to lease `id`, in key order (at most `limit`). */
+  leaseKeys(id: number, limit?: number): string[];
+
+  /** Removes every key, request, event and lease and resets the meta to EMPTY_META. */
   clear(): void;
   /** Runs `fn` atomically (see the contract above). */
   transaction<T>(fn: () => T): T;

@@ -2,7 +2,7 @@
  * The vocabulary of the key-value state machine: stored records, their
  * history of changes, the commands that go through the Raft log, and their
  * results. The semantics follow etcd v3 (mvccpb.KeyValue, mvccpb.Event, Put,
- * DeleteRange, Txn, Compact), without leases.
+ * DeleteRange, Txn, Compact, LeaseGrant, LeaseRevoke, LeaseCheckpoint).
  */
 import type { Index } from '../raft/index.ts';
 
@@ -21,7 +21,32 @@ export interface KeyValue {
   readonly modRevision: number;
   /** 1 on create, +1 per put; a delete ends the key's life. */
   readonly version: number;
+  /**
+   * The lease the key is attached to (etcd's lease field): set by the put
+   * that wrote it; absent for none. Revoking the lease deletes the key.
+   */
+  readonly lease?: number | undefined;
 }
+
+/**
+ * A lease as the replicated state knows it (etcd's lease record). Its
+ * deadline is not here: only the leader's clock measures time (see
+ * src/node/lessor.ts), so the state holds what a new leader needs to start
+ * its clock: the granted TTL and the last checkpointed remaining TTL.
+ */
+export interface Lease {
+  /** A positive safe integer (etcd's int64 LeaseID, within what JSON numbers carry exactly). */
+  readonly id: number;
+  /** The TTL granted, in seconds. */
+  readonly ttl: number;
+  /** The TTL left at the last checkpoint, in seconds; 0: no checkpoint (a new leader starts from `ttl`). */
+  readonly remaining: number;
+}
+
+/** The largest lease TTL in seconds (etcd's MaxLeaseTTL). */
+export const MAX_LEASE_TTL = 9_000_000_000;
+/** The most leases one checkpoint command carries (etcd's maxLeaseCheckpointBatchSize). */
+export const MAX_LEASE_CHECKPOINTS = 1000;
 
 /**
  * One change of one key (etcd's mvccpb.Event), kept in the history. All
@@ -61,11 +86,16 @@ export const MAX_TXN_OPS = 128;
 /** The longest idempotency key, in UTF-16 code units. */
 export const MAX_REQUEST_ID_LENGTH = 256;
 
-/** Create or replace `key`; `prevKv` asks for the record it replaced. */
+/**
+ * Create or replace `key`; `prevKv` asks for the record it replaced. With
+ * `lease` the key is attached to that lease (which must exist, or the
+ * command fails with `lease_not_found`); without, it is attached to none.
+ */
 export interface PutCommand {
   readonly type: 'put';
   readonly key: string;
   readonly value: Uint8Array;
+  readonly lease?: number | undefined;
   readonly prevKv?: boolean | undefined;
 }
 
@@ -101,22 +131,23 @@ export type CasExpect =
   | { readonly version: number }
   | { readonly absent: true };
 
-/** Put `value` at `key` if the key is as `expect` says. */
+/** Put `value` at `key` (attached to `lease`, if given) if the key is as `expect` says. */
 export interface CasCommand {
   readonly type: 'cas';
   readonly key: string;
   readonly expect: CasExpect;
   readonly value: Uint8Array;
+  readonly lease?: number | undefined;
 }
 
-export type CompareTarget = 'value' | 'version' | 'createRevision' | 'modRevision';
+export type CompareTarget = 'value' | 'version' | 'createRevision' | 'modRevision' | 'lease';
 export type CompareOp = '=' | '!=' | '<' | '>';
 
 /**
  * One txn guard (etcd's Compare): `target` of `key` `op` `value`. A value
  * compare takes bytes (compared lexicographically) and fails whatever the
  * op if the key is missing; the other targets take numbers and read 0 for a
- * missing key.
+ * missing key (and `lease` reads 0 for a key without one).
  */
 export interface Compare {
   readonly key: string;
@@ -175,6 +206,36 @@ export interface CompactCommand {
   readonly revision: number;
 }
 
+/**
+ * Grant a lease of `ttl` seconds (etcd's LeaseGrant). `id` 0 lets the store
+ * choose: the entry's log index, or the next free id above it. A chosen id
+ * that exists fails with `lease_exists`. Writes no revision.
+ */
+export interface LeaseGrantCommand {
+  readonly type: 'leaseGrant';
+  readonly id: number;
+  readonly ttl: number;
+}
+
+/** Revoke a lease: delete it and every key attached to it, in one revision (etcd's LeaseRevoke). */
+export interface LeaseRevokeCommand {
+  readonly type: 'leaseRevoke';
+  readonly id: number;
+}
+
+/**
+ * The leader's record of the TTLs its leases have left (etcd's
+ * LeaseCheckpoint), so a new leader does not restart them from full.
+ * `remaining` 0 clears a checkpoint (after a keepalive). Leases that no
+ * longer exist are skipped. Writes no revision.
+ */
+export interface LeaseCheckpointCommand {
+  readonly type: 'leaseCheckpoint';
+  readonly checkpoints: readonly { readonly id: number; readonly remaining: number }[];
+}
+
+export type LeaseCommand = LeaseGrantCommand | LeaseRevokeCommand | LeaseCheckpointCommand;
+
 export type KvCommand =
   | PutCommand
   | DeleteCommand
@@ -182,7 +243,8 @@ export type KvCommand =
   | DeleteRangeCommand
   | CasCommand
   | TxnCommand
-  | CompactCommand;
+  | CompactCommand
+  | LeaseCommand;
 export type KvCommandType = KvCommand['type'];
 
 /**
@@ -230,6 +292,27 @@ export interface CompactResult {
   readonly compacted: number;
 }
 
+export interface LeaseGrantResult {
+  readonly type: 'leaseGrant';
+  readonly revision: number;
+  readonly id: number;
+  readonly ttl: number;
+}
+
+export interface LeaseRevokeResult {
+  readonly type: 'leaseRevoke';
+  /** The store revision after the command (unchanged if the lease held no key). */
+  readonly revision: number;
+  readonly id: number;
+  /** How many keys the revocation deleted. */
+  readonly deleted: number;
+}
+
+export interface LeaseCheckpointResult {
+  readonly type: 'leaseCheckpoint';
+  readonly revision: number;
+}
+
 /** A range read's answer. */
 export interface RangeResult {
   /** In key order; empty for `countOnly`. */
@@ -269,7 +352,9 @@ export interface TxnResult {
  * - `result_unavailable`: a retry of an applied request whose result was too large to keep;
  * - `stale_entry`: the entry's index was applied already (never applied twice);
  * - `compacted`: a compact at or below the compaction point (etcd's ErrCompacted);
- * - `future_revision`: a compact above the store revision (etcd's ErrFutureRev).
+ * - `future_revision`: a compact above the store revision (etcd's ErrFutureRev);
+ * - `lease_not_found`: a revoke, or a put (also in cas or the txn branch that ran), names no existing lease;
+ * - `lease_exists`: a grant chose an id in use (etcd's ErrLeaseExists).
  */
 export interface ErrorResult {
   readonly type: 'error';
@@ -279,15 +364,28 @@ export interface ErrorResult {
     | 'result_unavailable'
     | 'stale_entry'
     | 'compacted'
-    | 'future_revision';
+    | 'future_revision'
+    | 'lease_not_found'
+    | 'lease_exists';
   readonly message: string;
   /** With `compacted`: the compaction point. */
   readonly compacted?: number | undefined;
   /** With `future_revision`: the store revision. */
   readonly current?: number | undefined;
+  /** With `lease_not_found` and `lease_exists`: the lease. */
+  readonly lease?: number | undefined;
 }
 
-export type KvResult = PutResult | DeleteResult | CasResult | TxnResult | CompactResult | ErrorResult;
+export type KvResult =
+  | PutResult
+  | DeleteResult
+  | CasResult
+  | TxnResult
+  | CompactResult
+  | LeaseGrantResult
+  | LeaseRevokeResult
+  | LeaseCheckpointResult
+  | ErrorResult;
 
 /** A kept idempotency record: the first result of request `id`, applied at log `index`. */
 export interface RequestRecord {

@@ -59,6 +59,13 @@ export function nat(v: unknown, at: string): number {
   return v;
 }
 
+/** A lease id: a positive safe integer. */
+export function leaseId(v: unknown, at: string): number {
+  const n = nat(v, at);
+  if (n === 0) throw new KvDecodeError(`${at}: expected a positive lease id`);
+  return n;
+}
+
 export function bool(v: unknown, at: string): boolean {
   if (typeof v !== 'boolean') throw new KvDecodeError(`${at}: expected a boolean`);
   return v;

@@ -43,10 +43,10 @@ interface Session {
  * Snapshots streamed in chunks (Raft §7 InstallSnapshot, with the data
  * split as the paper allows). The core asks for a snapshot with a
  * `snapshot` message; instead of sending the state in it, the leader
- * exports its kv tables (keys, requests, history) at its applied index and
- * sends them a chunk per event: the follower stages each chunk and
- * acknowledges it, and that ack (a fresh event) sends the next, so no event
- * sends more than one. When every chunk is staged, the leader sends the
+ * exports its kv tables (keys, requests, history, leases) at its applied
+ * index and sends them a chunk per event: the follower stages each chunk
+ * and acknowledges it, and that ack (a fresh event) sends the next, so no
+ * event sends more than one. When every chunk is staged, the leader sends the
  * core's snapshot message, whose data only names the staged import;
  * stepping it installs the import atomically with the log reset. Memory
  * holds one chunk at a time.
@@ -150,6 +150,7 @@ export class SnapshotStream {
       kv: chunk.kv,
       req: chunk.req,
       hist: chunk.hist,
+      lease: chunk.lease,
       ...(next.phase === 'done' ? { point: { index: e.index, term: e.term, meta: e.meta } } : {}),
     };
     const body = encodeStreamMsg(msg);
@@ -181,7 +182,7 @@ export function stageChunk(
   post: (to: NodeId, body: Uint8Array) => void,
 ): void {
   if (c.term < ourTerm) return;
-  const result = tables.stage(c.session, c.seq, { kv: c.kv, req: c.req, hist: c.hist }, c.point);
+  const result = tables.stage(c.session, c.seq, { kv: c.kv, req: c.req, hist: c.hist, lease: c.lease }, c.point);
   const ack: AckMsg = { kind: 'ack', from: c.to, to: c.from, session: c.session, seq: c.seq, ok: result === 'ok' };
   post(c.from, encodeStreamMsg(ack));
 }

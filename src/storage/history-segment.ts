@@ -47,6 +47,10 @@ export interface HistorySegment {
 
 const encoder = new Encoder();
 const TYPE_CODE = { put: 0, delete: 1 } as const;
+/** Set in an event's type code when the event ends with its records' leases (see encodeEvent). */
+const WITH_LEASES = 2;
+/** A lease field of a record attached to no lease. */
+const NO_LEASE = 0;
 
 /**
  * The rows of one appended batch: its events cut into segments, each cut
@@ -128,6 +132,9 @@ export function* wholeSegments(rows: readonly HistoryRow[]): Generator<HistorySe
  * version], then, if it has a prev record, [value, create, mod, version] of
  * it, and the prev's key only if it differs from the event's (it never does
  * for the state machine's events, but the table hands back what it got).
+ * If the record or the prev record has a lease, the type code has
+ * WITH_LEASES set and the array ends with [lease, prev's lease] (0: none);
+ * an event without one is written as before leases existed.
  */
 function encodeEvent(e: KvEvent): unknown[] {
   const { kv, prev } = e;
@@ -141,8 +148,9 @@ function encodeEvent(e: KvEvent): unknown[] {
     (prev && !isRecord(prev))
   )
     throw new Error(`history: malformed event at ${String(e.revision)}.${String(e.seq)}`);
+  const leased = kv.lease !== undefined || prev?.lease !== undefined;
   const out: unknown[] = [
-    TYPE_CODE[e.type],
+    TYPE_CODE[e.type] | (leased ? WITH_LEASES : 0),
     e.revision,
     e.seq,
     kv.key,
@@ -155,6 +163,7 @@ function encodeEvent(e: KvEvent): unknown[] {
     out.push(prev.value, prev.createRevision, prev.modRevision, prev.version);
     if (prev.key !== kv.key) out.push(prev.key);
   }
+  if (leased) out.push(kv.lease ?? NO_LEASE, prev?.lease ?? NO_LEASE);
   return out;
 }
 
@@ -164,9 +173,12 @@ function isRecord(r: KeyValue): boolean {
     r.value instanceof Uint8Array &&
     typeof r.createRevision === 'number' &&
     typeof r.modRevision === 'number' &&
-    typeof r.version === 'number'
+    typeof r.version === 'number' &&
+    (r.lease === undefined || isLeaseId(r.lease))
   );
 }
+
+const isLeaseId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
 
 /**
  * The events of a segment's data, decoded one at a time. Values are copied
@@ -179,19 +191,36 @@ export function* decodeEvents(s: HistorySegment): Generator<KvEvent> {
 
 function decodeEvent(raw: unknown, s: HistorySegment): KvEvent {
   const bad = () => new Error(`history segment at ${s.firstRevision}.${s.firstSeq}: malformed event`);
-  if (!Array.isArray(raw) || (raw.length !== 8 && raw.length !== 12 && raw.length !== 13)) throw bad();
-  const [type, revision, seq, key] = raw as unknown[];
-  if ((type !== 0 && type !== 1) || typeof revision !== 'number' || typeof seq !== 'number' || typeof key !== 'string')
-    throw bad();
-  const kv = record(key, raw, 4, bad);
-  if (raw.length === 8) return { type: type === 0 ? 'put' : 'delete', revision, seq, kv };
-  const prevKey = raw.length === 13 ? raw[12] : key;
+  if (!Array.isArray(raw) || ![0, 1, 2, 3].includes(raw[0])) throw bad();
+  const code = raw[0] as number;
+  const type = code & ~WITH_LEASES;
+  const leased = code !== type;
+  // The leases, if any, are the last two fields: what comes before is laid out as without them.
+  const fields: unknown[] = leased ? raw.slice(0, -2) : raw;
+  const [lease, prevLease] = leased ? raw.slice(-2).map((l) => leaseField(l, bad)) : [];
+  if (fields.length !== 8 && fields.length !== 12 && fields.length !== 13) throw bad();
+  const [, revision, seq, key] = fields;
+  if (typeof revision !== 'number' || typeof seq !== 'number' || typeof key !== 'string') throw bad();
+  const kv = record(key, fields, 4, lease, bad);
+  if (fields.length === 8) {
+    // A prev lease without a prev record: not something encodeEvent writes.
+    if (prevLease !== undefined) throw bad();
+    return { type: type === 0 ? 'put' : 'delete', revision, seq, kv };
+  }
+  const prevKey = fields.length === 13 ? fields[12] : key;
   if (typeof prevKey !== 'string') throw bad();
-  return { type: type === 0 ? 'put' : 'delete', revision, seq, kv, prev: record(prevKey, raw, 8, bad) };
+  return { type: type === 0 ? 'put' : 'delete', revision, seq, kv, prev: record(prevKey, fields, 8, prevLease, bad) };
 }
 
-/** The record whose value, create, mod and version sit at raw[at..at+3]. */
-function record(key: string, raw: unknown[], at: number, bad: () => Error): KeyValue {
+/** A lease field: a lease id, or 0 for none (undefined). */
+function leaseField(raw: unknown, bad: () => Error): number | undefined {
+  if (raw === NO_LEASE) return undefined;
+  if (!isLeaseId(raw)) throw bad();
+  return raw;
+}
+
+/** The record whose value, create, mod and version sit at raw[at..at+3], with `lease` (undefined: none). */
+function record(key: string, raw: unknown[], at: number, lease: number | undefined, bad: () => Error): KeyValue {
   const [value, createRevision, modRevision, version] = raw.slice(at, at + 4);
   if (
     !(value instanceof Uint8Array) ||
@@ -200,7 +229,7 @@ function record(key: string, raw: unknown[], at: number, bad: () => Error): KeyV
     typeof version !== 'number'
   )
     throw bad();
-  return { key, value: value.slice(), createRevision, modRevision, version };
+  return { key, value: value.slice(), createRevision, modRevision, version, ...(lease === undefined ? {} : { lease }) };
 }
 
 /** True if the event at (revision, seq) comes after `p`. */

@@ -10,6 +10,7 @@ export {
   type HistRow,
   type ImportPoint,
   type KvRow,
+  type LeaseRow,
   type RequestRow,
   SnapshotTables,
   START,

@@ -71,9 +71,23 @@ export const migrations: readonly ((sql: Sql) => void)[] = [
         PRIMARY KEY (first_revision, first_seq, part)) WITHOUT ROWID`);
     }
   },
+  // v6: leases. A record's lease (0: none, so existing rows read as none) and the leases themselves
+  // (id, granted ttl, checkpointed remaining ttl). kv_lease_keys finds a lease's keys (revoke, expiry); it is
+  // partial, so a put without a lease writes no index row (Durable Objects bill index rows written too).
+  // Export and import twins carry both in snapshots; they need no index.
+  (sql) => {
+    for (const name of ['kv', 'kv_export', 'kv_import'])
+      sql.exec(`ALTER TABLE ${name} ADD COLUMN lease INTEGER NOT NULL DEFAULT 0`);
+    sql.exec('CREATE INDEX kv_lease_keys ON kv (lease, key) WHERE lease != 0');
+    for (const name of ['kv_lease', 'kv_export_lease', 'kv_import_lease'])
+      sql.exec(`CREATE TABLE ${name} (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, remaining INTEGER NOT NULL)`);
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;
+
+/** The `lease` column (kv and its twins, since v6) of a record attached to no lease: lease ids are positive. */
+export const NO_LEASE = 0;
 
 /** Brings the database up to `target` (default: the latest), one migration per transaction. */
 export function migrate(sql: Sql, target = SCHEMA_VERSION): number {

@@ -1,29 +1,35 @@
 import { decode, encode } from '@msgpack/msgpack';
 import type { ConfState, Index, Term } from '../raft/index.ts';
-import { migrate } from './schema.ts';
+import { migrate, NO_LEASE } from './schema.ts';
 import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
 
 /**
  * Snapshots of the kv tables that never pass through memory whole (schema v3,
- * history since v5).
+ * history since v5, leases since v6).
  *
- * The leader copies kv, kv_request, kv_history and the kv meta row into
- * export tables in one statement each (SQLite does the copying), at the index
- * the state machine has applied; it then reads the export in key order, a
- * bounded chunk at a time: kv rows, then requests, then history rows. A
- * follower stages each chunk in import tables and, when the snapshot
- * installs, swaps the import in for kv in the same transaction as the Raft
- * log's reset: atomic, and bounded in memory by one chunk.
+ * The leader copies kv, kv_request, kv_history, kv_lease and the kv meta row
+ * into export tables in one statement each (SQLite does the copying), at the
+ * index the state machine has applied; it then reads the export in key order,
+ * a bounded chunk at a time: kv rows, then requests, then history rows, then
+ * leases. A follower stages each chunk in import tables and, when the
+ * snapshot installs, swaps the import in for kv in the same transaction as
+ * the Raft log's reset: atomic, and bounded in memory by one chunk.
  */
 
-/** A kv row as it travels: key and value bytes, create_revision, mod_revision, version. */
-export type KvRow = [Uint8Array, Uint8Array, number, number, number];
+/**
+ * A kv row as it travels: key and value bytes, create_revision, mod_revision,
+ * version, and the lease if it has one (left out for none, so a row without
+ * one is as it was before leases).
+ */
+export type KvRow = [key: Uint8Array, value: Uint8Array, create: number, mod: number, version: number, lease?: number];
 /** A kv_request row: id, index, revision, fingerprint, result bytes. */
 export type RequestRow = [string, number, number, number, Uint8Array];
 /** A kv_history row (history-segment.ts): first_revision, first_seq, part, last_revision, data bytes. */
 export type HistRow = [number, number, number, number, Uint8Array];
 /** A kv_history row's primary key: first_revision, first_seq, part. */
 export type HistKey = readonly [number, number, number];
+/** A kv_lease row: id, ttl, remaining. */
+export type LeaseRow = [number, number, number];
 
 export interface ExportInfo {
   /** Bumped by every export, so a stream can tell its rows were replaced under it. */
@@ -38,12 +44,14 @@ export interface ExportInfo {
 
 /**
  * Where a stream is: in the kv rows after `afterKey`, the requests after
- * `afterIdx`, the history rows after `after`, or done.
+ * `afterIdx`, the history rows after `after`, the leases after `afterId`, or
+ * done.
  */
 export type ChunkCursor =
   | { readonly phase: 'kv'; readonly afterKey: Uint8Array | undefined }
   | { readonly phase: 'req'; readonly afterIdx: number }
   | { readonly phase: 'hist'; readonly after: HistKey }
+  | { readonly phase: 'lease'; readonly afterId: number }
   | { readonly phase: 'done' };
 
 export const START: ChunkCursor = { phase: 'kv', afterKey: undefined };
@@ -52,10 +60,13 @@ const HIST_START: ChunkCursor = {
   after: [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER],
 };
 
+const LEASE_START: ChunkCursor = { phase: 'lease', afterId: 0 };
+
 export interface Chunk {
   readonly kv: KvRow[];
   readonly req: RequestRow[];
   readonly hist: HistRow[];
+  readonly lease: LeaseRow[];
 }
 
 export interface ImportPoint {
@@ -72,6 +83,9 @@ const ROWS_PER_QUERY = 128;
 const ROW_OVERHEAD = 40;
 
 const HIST_COLUMNS = 'first_revision, first_seq, part, last_revision, data';
+/** Named, not `*`: a column added by ALTER TABLE comes last, so the twins' column order is not a contract. */
+const KV_COLUMNS = 'key, value, create_revision, mod_revision, version, lease';
+const LEASE_COLUMNS = 'id, ttl, remaining';
 
 /** Counts a chunk's bytes as rows are added: a row fits if the chunk stays in its bound, or if it is the first. */
 class ChunkBudget {
@@ -128,9 +142,11 @@ export class SnapshotTables {
       this.sql.exec('DELETE FROM kv_export');
       this.sql.exec('DELETE FROM kv_export_request');
       this.sql.exec('DELETE FROM kv_export_history');
-      this.sql.exec('INSERT INTO kv_export SELECT * FROM kv');
+      this.sql.exec('DELETE FROM kv_export_lease');
+      this.sql.exec(`INSERT INTO kv_export (${KV_COLUMNS}) SELECT ${KV_COLUMNS} FROM kv`);
       this.sql.exec('INSERT INTO kv_export_request SELECT * FROM kv_request');
       this.sql.exec(`INSERT INTO kv_export_history (${HIST_COLUMNS}) SELECT ${HIST_COLUMNS} FROM kv_history`);
+      this.sql.exec(`INSERT INTO kv_export_lease (${LEASE_COLUMNS}) SELECT ${LEASE_COLUMNS} FROM kv_lease`);
       this.sql.exec(
         `INSERT OR REPLACE INTO snapshot_export (id, generation, idx, term, conf, meta) VALUES (0, ?, ?, ?, ?, coalesce(?, X''))`,
         generation,
@@ -151,13 +167,14 @@ export class SnapshotTables {
    * the rows.
    */
   readChunk(cursor: ChunkCursor, maxBytes: number): { chunk: Chunk; next: ChunkCursor } {
-    const chunk: Chunk = { kv: [], req: [], hist: [] };
+    const chunk: Chunk = { kv: [], req: [], hist: [], lease: [] };
     const budget = new ChunkBudget(maxBytes);
     let at = cursor;
     while (!budget.full && at.phase !== 'done') {
       if (at.phase === 'kv') at = this.readKv(at.afterKey, budget, chunk.kv);
       else if (at.phase === 'req') at = this.readRequests(at.afterIdx, budget, chunk.req);
-      else at = this.readHistory(at.after, budget, chunk.hist);
+      else if (at.phase === 'hist') at = this.readHistory(at.after, budget, chunk.hist);
+      else at = this.readLeases(at.afterId, budget, chunk.lease);
     }
     return { chunk, next: at };
   }
@@ -175,7 +192,9 @@ export class SnapshotTables {
       .map((r) => asNumber(r.size) + ROW_OVERHEAD);
     const n = budget.take(sizes);
     const rows =
-      n === 0 ? [] : this.sql.exec(`SELECT * FROM kv_export ${where} ORDER BY key LIMIT ?`, ...params, n).map(toKvRow);
+      n === 0
+        ? []
+        : this.sql.exec(`SELECT ${KV_COLUMNS} FROM kv_export ${where} ORDER BY key LIMIT ?`, ...params, n).map(toKvRow);
     out.push(...rows);
     // A short page read to its end means the kv rows are exhausted.
     if (!budget.full && sizes.length < ROWS_PER_QUERY) return { phase: 'req', afterIdx: 0 };
@@ -203,9 +222,19 @@ export class SnapshotTables {
         ? []
         : this.sql.exec(`SELECT ${HIST_COLUMNS} FROM kv_export_history ${where} LIMIT ?`, ...after, n).map(toHistRow);
     out.push(...rows);
-    if (!budget.full && sizes.length < ROWS_PER_QUERY) return { phase: 'done' };
+    if (!budget.full && sizes.length < ROWS_PER_QUERY) return LEASE_START;
     const last = rows[rows.length - 1];
     return { phase: 'hist', after: last ? [last[0], last[1], last[2]] : after };
+  }
+
+  private readLeases(after: number, budget: ChunkBudget, out: LeaseRow[]): ChunkCursor {
+    const rows = this.sql
+      .exec(`SELECT ${LEASE_COLUMNS} FROM kv_export_lease WHERE id > ? ORDER BY id LIMIT ?`, after, ROWS_PER_QUERY)
+      .map(toLeaseRow);
+    const n = budget.take(rows.map(() => ROW_OVERHEAD));
+    out.push(...rows.slice(0, n));
+    if (!budget.full && rows.length < ROWS_PER_QUERY) return { phase: 'done' };
+    return { phase: 'lease', afterId: rows[n - 1]?.[0] ?? after };
   }
 
   /**
@@ -221,14 +250,15 @@ export class SnapshotTables {
       const next = asNumber(cur.next_seq);
       if (seq < next) return 'ok';
       if (seq > next) return 'restart';
-      for (const [key, value, create, mod, version] of chunk.kv) {
+      for (const [key, value, create, mod, version, lease] of chunk.kv) {
         this.sql.exec(
-          `INSERT OR REPLACE INTO kv_import (key, value, create_revision, mod_revision, version) VALUES (?, coalesce(?, X''), ?, ?, ?)`,
+          `INSERT OR REPLACE INTO kv_import (${KV_COLUMNS}) VALUES (?, coalesce(?, X''), ?, ?, ?, ?)`,
           key,
           value,
           create,
           mod,
           version,
+          lease ?? NO_LEASE,
         );
       }
       for (const [id, idx, revision, fingerprint, result] of chunk.req) {
@@ -250,6 +280,9 @@ export class SnapshotTables {
           lastRevision,
           data,
         );
+      }
+      for (const [id, ttl, remaining] of chunk.lease) {
+        this.sql.exec(`INSERT OR REPLACE INTO kv_import_lease (${LEASE_COLUMNS}) VALUES (?, ?, ?)`, id, ttl, remaining);
       }
       if (point) {
         this.sql.exec(
@@ -274,8 +307,8 @@ export class SnapshotTables {
   }
 
   /**
-   * Replaces kv, kv_request, kv_history and the kv meta row with the
-   * complete import of `session`. Throws if there is none.
+   * Replaces kv, kv_request, kv_history, kv_lease and the kv meta row with
+   * the complete import of `session`. Throws if there is none.
    */
   install(session: string): ImportPoint {
     const point = this.completeImport(session);
@@ -283,10 +316,12 @@ export class SnapshotTables {
     this.sql.transaction(() => {
       this.sql.exec('DELETE FROM kv');
       this.sql.exec('DELETE FROM kv_request');
-      this.sql.exec('INSERT INTO kv SELECT * FROM kv_import');
+      this.sql.exec(`INSERT INTO kv (${KV_COLUMNS}) SELECT ${KV_COLUMNS} FROM kv_import`);
       this.sql.exec('INSERT INTO kv_request SELECT * FROM kv_import_request');
       this.sql.exec('DELETE FROM kv_history');
       this.sql.exec(`INSERT INTO kv_history (${HIST_COLUMNS}) SELECT ${HIST_COLUMNS} FROM kv_import_history`);
+      this.sql.exec('DELETE FROM kv_lease');
+      this.sql.exec(`INSERT INTO kv_lease (${LEASE_COLUMNS}) SELECT ${LEASE_COLUMNS} FROM kv_import_lease`);
       this.sql.exec(`INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', coalesce(?, X''))`, point.meta);
       this.resetImport(undefined);
     });
@@ -297,6 +332,7 @@ export class SnapshotTables {
     this.sql.exec('DELETE FROM kv_import');
     this.sql.exec('DELETE FROM kv_import_request');
     this.sql.exec('DELETE FROM kv_import_history');
+    this.sql.exec('DELETE FROM kv_import_lease');
     this.sql.exec('DELETE FROM snapshot_import');
     if (session !== undefined) {
       this.sql.exec(
@@ -308,7 +344,20 @@ export class SnapshotTables {
 }
 
 function toKvRow(r: SqlRow): KvRow {
-  return [asBytes(r.key), asBytes(r.value), asNumber(r.create_revision), asNumber(r.mod_revision), asNumber(r.version)];
+  const row: KvRow = [
+    asBytes(r.key),
+    asBytes(r.value),
+    asNumber(r.create_revision),
+    asNumber(r.mod_revision),
+    asNumber(r.version),
+  ];
+  const lease = asNumber(r.lease);
+  if (lease !== NO_LEASE) row.push(lease);
+  return row;
+}
+
+function toLeaseRow(r: SqlRow): LeaseRow {
+  return [asNumber(r.id), asNumber(r.ttl), asNumber(r.remaining)];
 }
 
 function toRequestRow(r: SqlRow): RequestRow {

@@ -6,9 +6,10 @@ import {
   type KvEvent,
   type KvMeta,
   type KvTable,
+  type Lease,
   type RequestRecord,
 } from '../kv/index.ts';
-import { migrate } from './schema.ts';
+import { migrate, NO_LEASE } from './schema.ts';
 import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
 import { SqliteHistory } from './sqlite-history.ts';
 
@@ -17,10 +18,11 @@ const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
  * The state machine's table in the node's SQLite database (tables kv,
- * kv_meta, kv_request, kv_history). Keys are stored as BLOBs of their UTF-8
- * bytes, so SQLite's memcmp order is the order compareKeys defines. The meta
- * row is cached in memory: the state machine reads it on every call. The
- * history (kv_history) is SqliteHistory's.
+ * kv_meta, kv_request, kv_history, kv_lease). Keys are stored as BLOBs of
+ * their UTF-8 bytes, so SQLite's memcmp order is the order compareKeys
+ * defines. A record's lease is its `lease` column, 0 for none. The meta row
+ * is cached in memory: the state machine reads it on every call. The history
+ * (kv_history) is SqliteHistory's.
  *
  * Empty byte arrays may bind as NULL (node:sqlite does for some), so empty
  * values go through coalesce(?, X'') and empty bounds are written as literals.
@@ -44,12 +46,14 @@ export class SqliteKvTable implements KvTable {
   put(kv: KeyValue): void {
     this.sql.exec(
       // coalesce: node:sqlite binds some empty Uint8Arrays (e.g. TextEncoder's) as NULL.
-      "INSERT OR REPLACE INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, coalesce(?, X''), ?, ?, ?)",
+      `INSERT OR REPLACE INTO kv (key, value, create_revision, mod_revision, version, lease)
+       VALUES (?, coalesce(?, X''), ?, ?, ?, ?)`,
       enc.encode(kv.key),
       kv.value,
       kv.createRevision,
       kv.modRevision,
       kv.version,
+      kv.lease ?? NO_LEASE,
     );
   }
 
@@ -132,9 +136,39 @@ export class SqliteKvTable implements KvTable {
     this.history.compact(revision);
   }
 
+  getLease(id: number): Lease | undefined {
+    const row = this.sql.exec('SELECT * FROM kv_lease WHERE id = ?', id)[0];
+    return row ? toLease(row) : undefined;
+  }
+
+  putLease(lease: Lease): void {
+    this.sql.exec(
+      'INSERT OR REPLACE INTO kv_lease (id, ttl, remaining) VALUES (?, ?, ?)',
+      lease.id,
+      lease.ttl,
+      lease.remaining,
+    );
+  }
+
+  deleteLease(id: number): void {
+    this.sql.exec('DELETE FROM kv_lease WHERE id = ?', id);
+  }
+
+  leases(after = 0, limit?: number): Lease[] {
+    return this.sql.exec('SELECT * FROM kv_lease WHERE id > ? ORDER BY id LIMIT ?', after, limit ?? -1).map(toLease);
+  }
+
+  leaseKeys(id: number, limit?: number): string[] {
+    // `lease != 0` repeats the partial index's condition, so the planner may use it (it cannot tell that ? != 0).
+    return this.sql
+      .exec('SELECT key FROM kv WHERE lease = ? AND lease != 0 ORDER BY key LIMIT ?', id, limit ?? -1)
+      .map((row) => dec.decode(asBytes(row.key)));
+  }
+
   clear(): void {
     this.sql.exec('DELETE FROM kv');
     this.sql.exec('DELETE FROM kv_request');
+    this.sql.exec('DELETE FROM kv_lease');
     this.history.clear();
     this.sql.exec(`DELETE FROM kv_meta WHERE name = 'state'`);
     this.cachedMeta = EMPTY_META;
@@ -177,13 +211,19 @@ function interval(start: string, end: string | undefined): [string, Uint8Array[]
 }
 
 function toKv(row: SqlRow): KeyValue {
+  const lease = asNumber(row.lease);
   return {
     key: dec.decode(asBytes(row.key)),
     value: asBytes(row.value),
     createRevision: asNumber(row.create_revision),
     modRevision: asNumber(row.mod_revision),
     version: asNumber(row.version),
+    ...(lease === NO_LEASE ? {} : { lease }),
   };
+}
+
+function toLease(row: SqlRow): Lease {
+  return { id: asNumber(row.id), ttl: asNumber(row.ttl), remaining: asNumber(row.remaining) };
 }
 
 function toRequest(row: SqlRow): RequestRecord {

@@ -1,7 +1,7 @@
 import { decode, encode } from '@msgpack/msgpack';
 import type { NodeId, Term } from '../raft/index.ts';
-import type { HistRow, KvRow, RequestRow } from '../storage/index.ts';
-import { bool, bytes, EnvelopeError, list, nat, record, str } from './validate.ts';
+import type { HistRow, KvRow, LeaseRow, RequestRow } from '../storage/index.ts';
+import { bool, bytes, EnvelopeError, list, nat, pos, record, str } from './validate.ts';
 
 /**
  * The messages of a streamed snapshot (route /internal/snapshot): the leader
@@ -9,7 +9,9 @@ import { bool, bytes, EnvelopeError, list, nat, record, str } from './validate.t
  * is a fresh event on the leader that sends the next chunk. The last chunk
  * carries the point (index, term, kv meta) the export was taken at. A chunk
  * holds kv rows, then request rows, then history rows (kv_history segments,
- * src/storage/history-segment.ts), in the order the export is read.
+ * src/storage/history-segment.ts), then leases, in the order the export is
+ * read. Fields added since version 1 (hist, lease, a kv row's lease) are
+ * left out by older leaders and read as none.
  */
 export const STREAM_VERSION = 1;
 export const SNAPSHOT_PATH = '/internal/snapshot';
@@ -29,6 +31,7 @@ export interface ChunkMsg {
   readonly kv: KvRow[];
   readonly req: RequestRow[];
   readonly hist: HistRow[];
+  readonly lease: LeaseRow[];
   readonly point?: { readonly index: number; readonly term: Term; readonly meta: Uint8Array };
 }
 
@@ -67,17 +70,7 @@ export function decodeStreamMsg(body: Uint8Array): StreamMsg {
   };
   if (o.kind === 'ack') return { kind: 'ack', ...base, ok: bool(o.ok, 'ok') };
   if (o.kind !== 'chunk') throw new EnvelopeError(`unknown kind ${String(o.kind)}`);
-  const kv = list(o.kv, 'kv', MAX_ROWS).map((r, i): KvRow => {
-    const a = list(r, `kv[${i}]`, 5);
-    if (a.length !== 5) throw new EnvelopeError(`kv[${i}]: expected 5 fields`);
-    return [
-      bytes(a[0], `kv[${i}].key`, MAX_KEY),
-      bytes(a[1], `kv[${i}].value`, MAX_VALUE),
-      nat(a[2], `kv[${i}].create`),
-      nat(a[3], `kv[${i}].mod`),
-      nat(a[4], `kv[${i}].version`),
-    ];
-  });
+  const kv = list(o.kv, 'kv', MAX_ROWS).map(kvRow);
   const req = list(o.req, 'req', MAX_ROWS).map((r, i): RequestRow => {
     const a = list(r, `req[${i}]`, 5);
     if (a.length !== 5) throw new EnvelopeError(`req[${i}]: expected 5 fields`);
@@ -91,6 +84,8 @@ export function decodeStreamMsg(body: Uint8Array): StreamMsg {
   });
   // Absent in chunks from code older than the history (schema v5): such a leader has no history to send.
   const hist = o.hist === undefined ? [] : list(o.hist, 'hist', MAX_ROWS).map(histRow);
+  // Absent in chunks from code older than leases (schema v6).
+  const lease = o.lease === undefined ? [] : list(o.lease, 'lease', MAX_ROWS).map(leaseRow);
   let point: ChunkMsg['point'];
   if (o.point !== undefined) {
     const p = record(o.point, 'point');
@@ -100,7 +95,41 @@ export function decodeStreamMsg(body: Uint8Array): StreamMsg {
       meta: bytes(p.meta, 'point.meta', 64 * 1024),
     };
   }
-  return { kind: 'chunk', ...base, term: nat(o.term, 'term'), kv, req, hist, ...(point ? { point } : {}) };
+  return { kind: 'chunk', ...base, term: nat(o.term, 'term'), kv, req, hist, lease, ...(point ? { point } : {}) };
+}
+
+/** A kv row, with a sixth field if it has a lease. */
+function kvRow(r: unknown, i: number): KvRow {
+  const a = list(r, `kv[${i}]`, 6);
+  if (a.length !== 5 && a.length !== 6) throw new EnvelopeError(`kv[${i}]: expected 5 or 6 fields`);
+  const row: KvRow = [
+    bytes(a[0], `kv[${i}].key`, MAX_KEY),
+    bytes(a[1], `kv[${i}].value`, MAX_VALUE),
+    nat(a[2], `kv[${i}].create`),
+    nat(a[3], `kv[${i}].mod`),
+    nat(a[4], `kv[${i}].version`),
+  ];
+  if (a.length === 6) row.push(leaseId(a[5], `kv[${i}].lease`));
+  return row;
+}
+
+function leaseRow(r: unknown, i: number): LeaseRow {
+  const a = list(r, `lease[${i}]`, 3);
+  if (a.length !== 3) throw new EnvelopeError(`lease[${i}]: expected 3 fields`);
+  const row: LeaseRow = [
+    leaseId(a[0], `lease[${i}].id`),
+    pos(a[1], `lease[${i}].ttl`),
+    nat(a[2], `lease[${i}].remaining`),
+  ];
+  if (row[2] > row[1]) throw new EnvelopeError(`lease[${i}]: remaining above ttl`);
+  return row;
+}
+
+/** A lease id: any positive safe integer (ids are not bounded like terms and indexes, see MAX_NAT). */
+function leaseId(v: unknown, at: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new EnvelopeError(`${at}: expected a positive safe integer`);
+  return v;
 }
 
 function histRow(r: unknown, i: number): HistRow {

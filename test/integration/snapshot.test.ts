@@ -1,6 +1,6 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { beforeRevision, type KvEvent } from '../../src/kv/index.ts';
+import { beforeRevision, type KvCommand, type KvEvent } from '../../src/kv/index.ts';
 import { durableObjectSql } from '../../src/node/do-sql.ts';
 import { SqliteKvTable } from '../../src/storage/index.ts';
 import {
@@ -53,6 +53,15 @@ async function historyOf(name: string): Promise<{ compacted: number; revision: n
     }
     const { compacted, revision } = t.meta();
     return { compacted, revision, events };
+  });
+}
+
+/** A node's leases, and the keys attached to each, read from its SQLite. */
+async function leasesOf(name: string) {
+  return runInDurableObject(stub(name), (_instance, state) => {
+    const t = new SqliteKvTable(durableObjectSql(state.storage));
+    const leased = t.range('', undefined).flatMap((kv) => (kv.lease === undefined ? [] : [[kv.key, kv.lease]]));
+    return { leases: t.leases(), leased, keys: t.leases().map((l) => t.leaseKeys(l.id)) };
   });
 }
 
@@ -134,6 +143,49 @@ describe('log compaction and snapshots streamed in chunks (§7)', () => {
       [1024 * 1024, undefined],
       [1024 * 1024, 1024 * 1024],
     ]);
+  });
+
+  it("a follower installed from a snapshot has the leader's leases, and its keys the leader's leases", {
+    timeout: 60_000,
+  }, async () => {
+    const names = await newCluster();
+    const l0 = await leader(names);
+    const f = names.find((n) => n !== l0) as string;
+    const enc = new TextEncoder();
+    const big = 2 ** 50;
+    const apply = async (cmd: KvCommand) =>
+      expect((await stub(await leader(names)).propose(command(cmd), 10_000)).status).toBe('applied');
+    // Before the follower falls behind: a lease and a key on it, which the snapshot must take away again.
+    await apply({ type: 'leaseGrant', id: 7, ttl: 3600 });
+    await apply({ type: 'put', key: 'was-on-7', value: enc.encode('x'), lease: 7 });
+    await apply({ type: 'leaseGrant', id: 9, ttl: 3600 });
+    await apply({ type: 'put', key: 'on-9', value: enc.encode('x'), lease: 9 });
+    await waitFor('the follower to have lease 9', async () =>
+      (await leasesOf(f)).leases.length === 2 ? true : undefined,
+    );
+    await lagBehindCompaction(names, f, async () => {
+      await apply({ type: 'leaseGrant', id: big, ttl: 3600 });
+      await apply({ type: 'put', key: 'on-big', value: enc.encode('y'), lease: big });
+      await apply({ type: 'put', key: 'was-on-7', value: enc.encode('z') });
+      await apply({ type: 'leaseRevoke', id: 9 });
+      await putMany(names, COMPACT_AFTER + 50, 50, (i) => enc.encode(`v${i}`));
+    });
+    const commit = (await status(await leader(names))).commit;
+    await waitFor('follower caught up', async () => ((await status(f)).applied >= commit ? true : undefined), 30_000);
+    expect((await status(f)).firstIndex).toBeGreaterThan(1); // it installed a snapshot
+    // A checkpoint of the leader's may be on its way: wait until both hold the same.
+    const [ours, theirs] = await waitFor('the same leases on both', async () => {
+      const both = await Promise.all([leasesOf(await leader(names)), leasesOf(f)]);
+      return JSON.stringify(both[0]) === JSON.stringify(both[1]) ? both : undefined;
+    });
+    expect(theirs).toEqual(ours);
+    expect(theirs.leases.map((l) => [l.id, l.ttl])).toEqual([
+      [7, 3600],
+      [big, 3600],
+    ]);
+    expect(theirs.leased).toEqual([['on-big', big]]);
+    expect(theirs.keys).toEqual([[], ['on-big']]);
+    expect(await localValue(f, 'on-9')).toBeUndefined();
   });
 
   it('a 50 MB table reaches a lagging follower in chunks under 1 MiB', { timeout: 180_000 }, async () => {

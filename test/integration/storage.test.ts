@@ -260,6 +260,66 @@ describe('on a Durable Object: rows written by the history', () => {
   });
 });
 
+describe('on a Durable Object: rows written by leases', () => {
+  const record = (key: string, lease?: number): KeyValue => ({
+    key,
+    value: enc.encode('v'),
+    createRevision: 1,
+    modRevision: 1,
+    version: 1,
+    ...(lease === undefined ? {} : { lease }),
+  });
+
+  it('a put without a lease writes as many rows as before leases (v5): the partial index gets none', async () => {
+    // What v5 code ran for a put and a delete, on a database at v5.
+    const before = await inFreshObject((_sql, storage) => {
+      const sql = countingSql(storage);
+      migrate(sql, 5);
+      const put = () =>
+        sql.exec(
+          'INSERT OR REPLACE INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, 1, 1, 1)',
+          enc.encode('a'),
+          enc.encode('v'),
+        );
+      return rowsOf(sql, [put, put, () => sql.exec('DELETE FROM kv WHERE key = ? RETURNING key', enc.encode('a'))]);
+    });
+    const now = await inFreshObject((_sql, storage) => {
+      const sql = countingSql(storage);
+      const t = new SqliteKvTable(sql);
+      // A key on a lease beside it: its index row is no plain put's business.
+      t.put(record('b', 5));
+      return rowsOf(sql, [() => t.put(record('a')), () => t.put(record('a')), () => t.delete('a')]);
+    });
+    expect(before).toEqual([1, 1, 1]);
+    expect(now).toEqual(before);
+  });
+
+  it('a put with a lease writes its index row too; a lease is one row', async () => {
+    await inFreshObject((_sql, storage) => {
+      const sql = countingSql(storage);
+      const t = new SqliteKvTable(sql);
+      const rows = rowsOf(sql, [
+        () => t.putLease({ id: 5, ttl: 10, remaining: 0 }),
+        () => t.putLease({ id: 5, ttl: 10, remaining: 3 }),
+        () => t.put(record('a', 5)),
+        () => t.put(record('a')),
+        () => t.deleteLease(5),
+      ]);
+      expect(rows).toEqual([1, 1, 2, 1, 1]);
+      expect(t.leaseKeys(5)).toEqual([]);
+    });
+  });
+});
+
+/** The rows each of `steps` writes, in order. */
+function rowsOf(sql: { written: number }, steps: (() => unknown)[]): number[] {
+  return steps.map((step) => {
+    sql.written = 0;
+    step();
+    return sql.written;
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Schema upgrades on a Durable Object (the node:sqlite twin is test/storage/schema.test.ts).
 
@@ -314,6 +374,8 @@ describe('on a Durable Object: schema upgrades', () => {
         expect([log.firstIndex(), log.lastIndex()]).toEqual([3, 5]);
         expect(show(log.entries(3, 6, 1 << 20))).toEqual(['3/3/e3', '4/7/e4', '5/7/e5']);
         if (had.has('kv')) expect(dec.decode(kv.get('k')?.value)).toBe('v');
+        // Rows written before leases are attached to none.
+        if (had.has('kv')) expect(kv.get('k')).not.toHaveProperty('lease');
         // A meta row without a compaction point reads as nothing compacted.
         if (had.has('kv_meta')) expect(kv.meta()).toEqual({ ...OLD_META, compacted: OLD_META.revision + 1 });
         // The upgraded database takes history.
@@ -326,6 +388,11 @@ describe('on a Durable Object: schema upgrades', () => {
         };
         kv.appendEvents([put5]);
         expect(kv.events(beforeRevision(1), 10)).toEqual([put5]);
+        // And leases.
+        kv.putLease({ id: 8, ttl: 30, remaining: 0 });
+        kv.put({ ...put5.kv, lease: 8 });
+        expect(kv.leaseKeys(8)).toEqual(['k']);
+        expect(kv.leases()).toEqual([{ id: 8, ttl: 30, remaining: 0 }]);
         // Migrating again is a no-op.
         const shape = sql.exec(`SELECT type, name, sql FROM sqlite_master ORDER BY name`);
         expect(migrate(sql)).toBe(SCHEMA_VERSION);

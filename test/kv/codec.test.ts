@@ -81,7 +81,7 @@ describe('command codec', () => {
     ['a string value', raw({ type: 'put', key: 'k', value: 'v' })],
     ['a value over the limit', raw({ type: 'put', key: 'k', value: new Uint8Array(MAX_VALUE_BYTES + 1) })],
     ['a non-boolean prevKv', raw({ type: 'put', key: 'k', value: b('v'), prevKv: 1 })],
-    ['an unknown command field', raw({ type: 'put', key: 'k', value: b('v'), lease: 5 })],
+    ['an unknown command field', raw({ type: 'put', key: 'k', value: b('v'), ttl: 5 })],
     ['an empty requestId', raw({ type: 'delete', key: 'k' }, { requestId: '' })],
     ['a numeric requestId', raw({ type: 'delete', key: 'k' }, { requestId: 5 })],
     ['an empty deletePrefix', raw({ type: 'deletePrefix', prefix: '' })],

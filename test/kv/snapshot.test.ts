@@ -91,6 +91,7 @@ describe('snapshot and restore', () => {
       requests: [],
       compacted: 0,
       events: [],
+      leases: [],
     });
     const dst = new Harness();
     dst.put('k', 'v');
@@ -103,7 +104,7 @@ describe('snapshot and restore', () => {
   const bad: [string, () => Uint8Array][] = [
     ['garbage', () => b('not a snapshot')],
     ['empty bytes', () => new Uint8Array(0)],
-    ['a future version', () => encode({ ...encodeFields(good()), v: 3 })],
+    ['a future version', () => encode({ ...encodeFields(good()), v: 4 })],
     ['events out of order', () => encodeSnapshot({ ...good(), events: [...good().events].reverse() })],
     ['an event below the compaction point', () => encodeSnapshot({ ...good(), compacted: 4 })],
     ['an event past the revision', () => encodeSnapshot({ ...good(), revision: 2, kvs: [], requests: [] })],

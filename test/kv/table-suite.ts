@@ -3,7 +3,9 @@ import {
   beforeRevision,
   EMPTY_META,
   type KeyValue,
+  type KvEvent,
   type KvTable,
+  type Lease,
   MAX_VALUE_BYTES,
   type RequestRecord,
 } from '../../src/kv/index.ts';
@@ -25,6 +27,13 @@ const req = (id: string, index: number): RequestRecord => ({
   result: bytes(`r${index}`),
 });
 const keysOf = (kvs: readonly KeyValue[]) => kvs.map((x) => x.key);
+/** `kv(key, rev)` attached to lease `lease`. */
+const leased = (key: string, lease: number, rev = 1): KeyValue => ({ ...kv(key, rev), lease });
+/** A lease id past 2^48 (terms' and indexes' bound on the wire): lease ids are any positive safe integer. */
+const BIG_LEASE = 2 ** 52 + 3;
+const lease = (id: number, ttl = 60, remaining = 0): Lease => ({ id, ttl, remaining });
+/** Event `e` with its record attached to `lease`. */
+const onLease = (e: KvEvent, lease: number): KvEvent => ({ ...e, kv: { ...e.kv, lease } });
 /** Keys in an order that UTF-16 comparison gets wrong: U+1F600 (a surrogate pair) sorts after U+FFFF in UTF-8. */
 export const MIXED_KEYS = [
   'b',
@@ -73,6 +82,8 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
       expect(t.requests()).toEqual([]);
       expect(t.oldestRequest()).toBeUndefined();
       expect(t.requestCount()).toBe(0);
+      expect(t.leases()).toEqual([]);
+      expect(t.leaseKeys(1)).toEqual([]);
     });
 
     it('puts, replaces and deletes a key, keeping its bytes exactly', () => {
@@ -276,6 +287,133 @@ export function kvTableSuite(name: string, make: () => KvTable): void {
       // Still usable, and still ordered, after the rollback.
       t.put(kv('aa'));
       expect(keysOf(t.range('', undefined))).toEqual(['a', 'aa', 'b', 'c']);
+    });
+
+    it("keeps a record's lease; a record put without one has none", () => {
+      const t = make();
+      t.put(leased('a', 5));
+      t.put(leased('b', BIG_LEASE));
+      t.put(kv('c'));
+      expect(t.get('a')).toEqual(leased('a', 5));
+      expect(t.get('b')?.lease).toBe(BIG_LEASE);
+      expect(t.get('c')?.lease).toBeUndefined();
+      expect(t.range('', undefined).map((x) => x.lease)).toEqual([5, BIG_LEASE, undefined]);
+    });
+
+    it('leaseKeys lists the keys of one lease in UTF-8 byte order, up to a limit', () => {
+      const t = make();
+      // Every third key on lease 7, the next on lease 8, the rest on none.
+      MIXED_KEYS.forEach((k, i) => {
+        t.put(i % 3 === 0 ? leased(k, 7) : i % 3 === 1 ? leased(k, 8) : kv(k));
+      });
+      const on = (id: number) => MIXED_SORTED.filter((k) => MIXED_KEYS.indexOf(k) % 3 === (id === 7 ? 0 : 1));
+      expect(t.leaseKeys(7)).toEqual(on(7));
+      expect(t.leaseKeys(8)).toEqual(on(8));
+      expect(t.leaseKeys(7, 2)).toEqual(on(7).slice(0, 2));
+      expect(t.leaseKeys(7, 0)).toEqual([]);
+      expect(t.leaseKeys(9)).toEqual([]);
+      // Keys without a lease are nobody's, not lease 0's.
+      expect(t.leaseKeys(0)).toEqual([]);
+    });
+
+    it('a put moves a key to its new lease or detaches it, and a delete takes it off its lease', () => {
+      const t = make();
+      for (const k of ['a', 'b', 'c']) t.put(leased(k, 1));
+      t.put(kv('a', 2));
+      t.put(leased('b', 2, 2));
+      expect(t.leaseKeys(1)).toEqual(['c']);
+      expect(t.leaseKeys(2)).toEqual(['b']);
+      expect(t.get('a')?.lease).toBeUndefined();
+      t.delete('c');
+      t.put(leased('c', 2, 3));
+      expect(t.leaseKeys(1)).toEqual([]);
+      expect(t.leaseKeys(2)).toEqual(['b', 'c']);
+      t.delete('b');
+      expect(t.leaseKeys(2)).toEqual(['c']);
+    });
+
+    it('keeps leases in id order: get, replace, delete, and pages of leases(after, limit)', () => {
+      const t = make();
+      for (const id of [40, BIG_LEASE, 3, 17]) t.putLease(lease(id, id === BIG_LEASE ? 9_000_000_000 : id));
+      expect(t.getLease(17)).toEqual(lease(17, 17));
+      expect(t.getLease(BIG_LEASE)).toEqual(lease(BIG_LEASE, 9_000_000_000));
+      expect(t.getLease(4)).toBeUndefined();
+      t.putLease(lease(17, 17, 9));
+      expect(t.getLease(17)).toEqual(lease(17, 17, 9));
+      const ids = (ls: readonly Lease[]) => ls.map((l) => l.id);
+      expect(ids(t.leases())).toEqual([3, 17, 40, BIG_LEASE]);
+      expect(ids(t.leases(0, 2))).toEqual([3, 17]);
+      expect(ids(t.leases(17))).toEqual([40, BIG_LEASE]);
+      expect(ids(t.leases(16, 1))).toEqual([17]);
+      expect(t.leases(BIG_LEASE)).toEqual([]);
+      t.deleteLease(3);
+      t.deleteLease(3);
+      t.deleteLease(99);
+      expect(ids(t.leases())).toEqual([17, 40, BIG_LEASE]);
+      expect(t.leases()[0]).toEqual(lease(17, 17, 9));
+    });
+
+    it("events keep their records' leases, the prev record's included", () => {
+      const t = make();
+      const a1 = putEvent('a', 1);
+      const a2 = onLease(putEvent('a', 2, 0, a1.kv), 5);
+      const a3 = onLease(putEvent('a', 3, 0, a2.kv), BIG_LEASE);
+      const a4 = putEvent('a', 4, 0, a3.kv);
+      const b4 = onLease(putEvent('b', 4, 1), 5);
+      const del = deleteEvent(b4.kv, 5);
+      t.appendEvents([a1]);
+      t.appendEvents([a2]);
+      t.appendEvents([a3, a4, b4]);
+      t.appendEvents([del]);
+      const all = allEvents(t);
+      expect(all).toEqual([a1, a2, a3, a4, b4, del]);
+      expect(all.map((e) => [e.kv.lease, e.prev?.lease])).toEqual([
+        [undefined, undefined],
+        [5, undefined],
+        [BIG_LEASE, 5],
+        [undefined, BIG_LEASE],
+        [5, undefined],
+        [undefined, 5],
+      ]);
+    });
+
+    it("clear removes the leases and every record's lease", () => {
+      const t = make();
+      t.putLease(lease(1));
+      t.put(leased('a', 1));
+      t.clear();
+      expect(t.leases()).toEqual([]);
+      expect(t.getLease(1)).toBeUndefined();
+      expect(t.leaseKeys(1)).toEqual([]);
+    });
+
+    it('a transaction that throws undoes lease changes and the leases of records', () => {
+      const t = make();
+      t.putLease(lease(1));
+      t.putLease(lease(2, 30, 10));
+      for (const k of ['a', 'b']) t.put(leased(k, 1));
+      t.put(kv('c'));
+      const before = { kvs: t.range('', undefined), leases: t.leases() };
+      expect(() =>
+        t.transaction(() => {
+          t.putLease(lease(3));
+          t.putLease(lease(1, 60, 42));
+          t.deleteLease(2);
+          t.put(kv('a', 2));
+          t.put(leased('c', 1, 2));
+          t.delete('b');
+          t.transaction(() => t.put(leased('d', 3, 2)));
+          expect(t.leaseKeys(1)).toEqual(['c']);
+          t.clear();
+          t.putLease(lease(4));
+          throw new Error('boom');
+        }),
+      ).toThrow('boom');
+      expect(t.leases()).toEqual(before.leases);
+      expect(t.range('', undefined)).toEqual(before.kvs);
+      expect(t.leaseKeys(1)).toEqual(['a', 'b']);
+      expect(t.leaseKeys(3)).toEqual([]);
+      expect(t.getLease(1)).toEqual(lease(1));
     });
   });
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SnapshotStream } from '../../src/node/snapshot-stream.ts';
+import type { KeyValue } from '../../src/kv/index.ts';
+import { SnapshotStream, stageChunk } from '../../src/node/snapshot-stream.ts';
 import type { Message } from '../../src/raft/index.ts';
 import { SnapshotTables, SqliteKvTable } from '../../src/storage/index.ts';
 import { type ChunkMsg, decodeStreamMsg } from '../../src/transport/index.ts';
@@ -125,5 +126,50 @@ describe('snapshot stream (leader side)', () => {
     expect(chunks.flatMap((c) => c.hist).map((r) => `${r[0]}.${r[1]}/${r[2]}`)).toEqual(['1.0/0', '2.0/0', '3.0/0']);
     expect(chunks.map((c) => c.point !== undefined)).toEqual([...chunks.slice(1).map(() => false), true]);
     expect(t.raft).toMatchObject([{ type: 'snapshot', to: 'b' }]);
+  });
+
+  it('leases follow the history rows, and a kv row carries its lease: the follower stages both', () => {
+    const t = setup();
+    const table = new SqliteKvTable(t.sql);
+    const big = 2 ** 52 + 1;
+    table.putLease({ id: big, ttl: 30, remaining: 12 });
+    table.putLease({ id: 3, ttl: 60, remaining: 0 });
+    const on: KeyValue = {
+      key: 'on',
+      value: new Uint8Array([2]),
+      createRevision: 2,
+      modRevision: 2,
+      version: 1,
+      lease: big,
+    };
+    table.put(on);
+    table.appendEvents([{ type: 'put', revision: 2, seq: 0, kv: on }]);
+    t.stream.request(t.ask(8));
+    const [first] = t.posts.map((p) => p.chunk as ChunkMsg);
+    if (!first) throw new Error('nothing sent');
+    // One chunk: the key without a lease (five fields), the one with (six), the history row, then the leases.
+    expect(first.kv.map((r) => r.length)).toEqual([5, 6]);
+    expect(first.kv[1]?.[5]).toBe(big);
+    expect(first.hist).toHaveLength(1);
+    expect(first.lease).toEqual([
+      [3, 60, 0],
+      [big, 30, 12],
+    ]);
+    expect(first.point).toBeDefined();
+    // The follower's side stages what the wire carried.
+    const fsql = nodeSql();
+    const follower = new SnapshotTables(fsql);
+    const acks: Uint8Array[] = [];
+    stageChunk(follower, first, 2, (_to, body) => acks.push(body));
+    expect(decodeStreamMsg(acks[0] as Uint8Array)).toMatchObject({ kind: 'ack', ok: true });
+    expect(follower.completeImport(first.session)).toBeDefined();
+    expect(fsql.exec('SELECT key, lease FROM kv_import ORDER BY key')).toEqual([
+      { key: new Uint8Array([0x6b]), lease: 0 },
+      { key: new TextEncoder().encode('on'), lease: big },
+    ]);
+    expect(fsql.exec('SELECT id, ttl, remaining FROM kv_import_lease ORDER BY id')).toEqual([
+      { id: 3, ttl: 60, remaining: 0 },
+      { id: big, ttl: 30, remaining: 12 },
+    ]);
   });
 });

@@ -1,6 +1,7 @@
+import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { beforeRevision, type KeyValue, type KvEvent, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../../src/kv/index.ts';
-import { PART_BYTES, SEGMENT_BYTES } from '../../src/storage/history-segment.ts';
+import { decodeEvents, encodeBatch, PART_BYTES, SEGMENT_BYTES } from '../../src/storage/history-segment.ts';
 import type { Sql, SqlValue } from '../../src/storage/index.ts';
 import { SqliteKvTable } from '../../src/storage/index.ts';
 import { allEvents, deleteEvent, positions, putEvent } from '../support/events.ts';
@@ -197,3 +198,90 @@ describe('kv_history rows: one per appended batch', () => {
     expect(all(t)).toEqual([second]);
   });
 });
+
+describe('kv_history rows: leases', () => {
+  const v = (s: string) => new TextEncoder().encode(s);
+  const a1: KeyValue = { key: 'a', value: v('1'), createRevision: 1, modRevision: 1, version: 1 };
+  const a2: KeyValue = { key: 'a', value: v('2'), createRevision: 1, modRevision: 2, version: 2 };
+  /** Decodes a segment's data written by hand. */
+  const decode = (...events: unknown[][]) => [
+    ...decodeEvents({
+      firstRevision: 1,
+      firstSeq: 0,
+      lastRevision: 9,
+      data: concat(events.map((e) => encode(e))),
+    }),
+  ];
+
+  it('an event without a lease is written as before leases, and segments written then read back the same', () => {
+    const events: KvEvent[] = [
+      { type: 'put', revision: 1, seq: 0, kv: a1 },
+      { type: 'put', revision: 2, seq: 0, kv: a2, prev: a1 },
+      { type: 'delete', revision: 3, seq: 0, kv: { ...a2, key: 'b' }, prev: a2 },
+    ];
+    // The layout of schema v5: [type, revision, seq, key, value, create, mod, version, (prev: value, create, mod, version, key if other)].
+    const v5 = [
+      [0, 1, 0, 'a', v('1'), 1, 1, 1],
+      [0, 2, 0, 'a', v('2'), 1, 2, 2, v('1'), 1, 1, 1],
+      [1, 3, 0, 'b', v('2'), 1, 2, 2, v('2'), 1, 2, 2, 'a'],
+    ];
+    const [row] = [...encodeBatch(events)];
+    expect(row?.data).toEqual(concat(v5.map((e) => encode(e))));
+    const read = decode(...v5);
+    expect(read).toEqual(events);
+    for (const e of read) expect([e.kv, e.prev].some((r) => r !== undefined && 'lease' in r)).toBe(false);
+  });
+
+  it('an event whose record or prev record has a lease round-trips, with another prev key too', () => {
+    const t = new SqliteKvTable(nodeSql());
+    const events: KvEvent[] = [
+      { type: 'put', revision: 1, seq: 0, kv: { ...a1, lease: 7 } },
+      { type: 'put', revision: 2, seq: 0, kv: { ...a2, lease: 2 ** 53 - 1 }, prev: { ...a1, lease: 7 } },
+      { type: 'put', revision: 3, seq: 0, kv: { ...a2, modRevision: 3 }, prev: { ...a2, lease: 2 ** 53 - 1 } },
+      { type: 'delete', revision: 4, seq: 0, kv: { ...a2, key: 'b' }, prev: { ...a2, lease: 9 } },
+      { type: 'put', revision: 4, seq: 1, kv: { ...a2, key: 'c', lease: 9 }, prev: a1 },
+    ];
+    t.appendEvents(events);
+    expect(all(t)).toEqual(events);
+    // The lease fields come last: the type code says they are there.
+    expect(decode([2, 1, 0, 'a', v('1'), 1, 1, 1, 7, 0])).toEqual([events[0]]);
+    expect(decode([3, 4, 0, 'b', v('2'), 1, 2, 2, v('2'), 1, 2, 2, 'a', 0, 9])).toEqual([events[3]]);
+  });
+
+  it('an event with a malformed lease is refused before anything of its batch is written', () => {
+    const sql = nodeSql();
+    const t = new SqliteKvTable(sql);
+    t.appendEvents([put('a', 1)]);
+    for (const lease of [0, -1, 1.5, 2 ** 53, '5']) {
+      const bad = { ...put('b', 2), kv: { ...kv('b', 2), lease } } as unknown as KvEvent;
+      expect(() => t.appendEvents([put('c', 2), bad])).toThrow(/malformed event at 2\.0/);
+      const badPrev = { ...put('b', 2, 0, 8, kv('b', 1)), prev: { ...kv('b', 1), lease } } as unknown as KvEvent;
+      expect(() => t.appendEvents([badPrev])).toThrow(/malformed event/);
+    }
+    expect(historyRows(sql)).toEqual(['1.0/0']);
+  });
+
+  it('segment data with misplaced lease fields does not decode', () => {
+    for (const raw of [
+      [2, 1, 0, 'a', v('1'), 1, 1, 1], // lease fields missing
+      [2, 1, 0, 'a', v('1'), 1, 1, 1, 7], // one of two
+      [2, 1, 0, 'a', v('1'), 1, 1, 1, 0, 7], // a prev's lease without a prev
+      [2, 1, 0, 'a', v('1'), 1, 1, 1, -7, 0],
+      [2, 1, 0, 'a', v('1'), 1, 1, 1, '7', 0],
+      [0, 1, 0, 'a', v('1'), 1, 1, 1, 7, 0], // lease fields without the type code saying so
+      [4, 1, 0, 'a', v('1'), 1, 1, 1],
+      [0.5, 1, 0, 'a', v('1'), 1, 1, 1],
+    ])
+      expect(() => decode(raw), JSON.stringify(raw)).toThrow(/malformed event/);
+  });
+});
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

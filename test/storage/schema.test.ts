@@ -184,6 +184,8 @@ function openAndCheck(sql: Sql, wrote: readonly string[]): void {
     expect(
       kv.range('', undefined).map((x) => [x.key, dec.decode(x.value), x.createRevision, x.modRevision, x.version]),
     ).toEqual(OLD.kvs.map((k) => [k.key, k.value, k.create, k.mod, k.version]));
+    // Rows written before leases are attached to none.
+    for (const x of kv.range('', undefined)) expect(x).not.toHaveProperty('lease');
   }
   // A meta row without a compaction point: the history begins after its revision.
   if (wrote.includes('kv_meta')) expect(kv.meta()).toEqual({ ...OLD.meta, compacted: OLD.meta.revision + 1 });
@@ -201,9 +203,10 @@ function openAndCheck(sql: Sql, wrote: readonly string[]): void {
     type: 'put',
     revision: 9,
     seq: 0,
-    kv: { key: 'new', value: enc.encode('n'), createRevision: 9, modRevision: 9, version: 1 },
+    kv: { key: 'new', value: enc.encode('n'), createRevision: 9, modRevision: 9, version: 1, lease: 70 },
   };
   kv.transaction(() => {
+    kv.putLease({ id: 70, ttl: 60, remaining: 0 });
     kv.put(put9.kv);
     kv.appendEvents([put9]);
     kv.setMeta({ revision: 9, applied: 9, conf: undefined, compacted: 2 });
@@ -212,7 +215,9 @@ function openAndCheck(sql: Sql, wrote: readonly string[]): void {
   expect(again.initialState().hardState.term).toBe(9);
   expect(dec.decode(again.entries(again.lastIndex(), again.lastIndex() + 1, 1 << 20)[0]?.data)).toBe('new');
   const kvAgain = new SqliteKvTable(sql);
-  expect(kvAgain.get('new')?.modRevision).toBe(9);
+  expect(kvAgain.get('new')).toEqual(put9.kv);
+  expect(kvAgain.leases()).toEqual([{ id: 70, ttl: 60, remaining: 0 }]);
+  expect(kvAgain.leaseKeys(70)).toEqual(['new']);
   expect(kvAgain.meta().compacted).toBe(2);
   expect(kvAgain.events(beforeRevision(9), 10)).toEqual([put9]);
 }
@@ -296,6 +301,46 @@ describe('schema migrations', () => {
     expect(again.meta()).toEqual({ ...OLD.meta, revision: 4, applied: 6, compacted: OLD.meta.revision + 1 });
     expect(again.events(beforeRevision(1), 10)).toEqual([put4, del4]);
     expect(sql.exec('SELECT count(*) AS n FROM kv_history')[0]?.n).toBe(1);
+  });
+
+  it('a v5 database upgrades to v6: its records have no lease, the index leaves them out, and it takes leases', () => {
+    const sql = nodeSql();
+    expect(migrate(sql, 5)).toBe(5);
+    expect(seed(sql)).toContain('kv');
+    const kv = new SqliteKvTable(sql);
+    expect(schemaVersion(sql)).toBe(SCHEMA_VERSION);
+    for (const t of ['kv_lease', 'kv_export_lease', 'kv_import_lease']) expect(userTables(sql)).toContain(t);
+    for (const t of ['kv', 'kv_export', 'kv_import'])
+      expect(sql.exec(`SELECT name FROM pragma_table_info(?) WHERE name = 'lease'`, t)).toHaveLength(1);
+    expect(sql.exec('SELECT DISTINCT lease FROM kv')).toEqual([{ lease: 0 }]);
+    expect(kv.range('', undefined).map((x) => x.lease)).toEqual([undefined, undefined]);
+    expect(kv.leases()).toEqual([]);
+    // The index is partial: the old rows (lease 0) are not in it, so rewriting them writes no index row.
+    expect(String(sql.exec(`SELECT sql FROM sqlite_master WHERE name = 'kv_lease_keys'`)[0]?.sql)).toMatch(
+      /WHERE lease != 0$/,
+    );
+    // And leaseKeys' query is one the planner can answer from it.
+    const queries: string[] = [];
+    const recording: Sql = {
+      exec: (q, ...params) => {
+        queries.push(q);
+        return sql.exec(q, ...params);
+      },
+      transaction: (fn) => sql.transaction(fn),
+    };
+    new SqliteKvTable(recording).leaseKeys(5, 10);
+    const plan = sql.db.prepare(`EXPLAIN QUERY PLAN ${queries[queries.length - 1]}`).all(5, 10) as { detail: string }[];
+    expect(plan.map((r) => r.detail).join('; ')).toMatch(/^SEARCH kv USING COVERING INDEX kv_lease_keys/);
+    // The first apply after the upgrade attaches an old key to a new lease.
+    const a = kv.get('a');
+    if (!a) throw new Error('key a missing');
+    kv.transaction(() => {
+      kv.putLease({ id: 2 ** 50, ttl: 10, remaining: 0 });
+      kv.put({ ...a, value: enc.encode('va2'), modRevision: 4, version: a.version + 1, lease: 2 ** 50 });
+    });
+    const again = new SqliteKvTable(sql);
+    expect(again.leaseKeys(2 ** 50)).toEqual(['a']);
+    expect(again.get('\u{1f600}')?.lease).toBeUndefined();
   });
 
   it('migrating twice is a no-op (and a lower target never downgrades)', () => {

@@ -5,6 +5,7 @@ import {
   type KeyValue,
   type KvEvent,
   type KvTable,
+  type Lease,
   MAX_VALUE_BYTES,
 } from '../../src/kv/index.ts';
 import { CHUNK_BYTES } from '../../src/node/snapshot-stream.ts';
@@ -76,8 +77,8 @@ function streamOverTheWire(
     const body = encodeStreamMsg({ kind: 'chunk', from: 'a', to: 'b', term: exp.term, session, seq, ...chunk, point });
     const m = decodeStreamMsg(body);
     if (m.kind !== 'chunk') throw new Error('not a chunk');
-    sent.push({ bytes: body.byteLength, rows: m.kv.length + m.req.length + m.hist.length });
-    expect(to.stage(m.session, m.seq, { kv: m.kv, req: m.req, hist: m.hist }, m.point)).toBe('ok');
+    sent.push({ bytes: body.byteLength, rows: m.kv.length + m.req.length + m.hist.length + m.lease.length });
+    expect(to.stage(m.session, m.seq, { kv: m.kv, req: m.req, hist: m.hist, lease: m.lease }, m.point)).toBe('ok');
     if (point) return sent;
     cursor = next;
   }
@@ -212,6 +213,60 @@ describe('snapshot tables: export, chunked stream, staged import, atomic install
     expect(after.events({ revision: 62, seq: 399 }, 10).map((e) => e.kv.key)).toEqual(['next']);
   });
 
+  it("leases and the records' leases travel, as of the export, and install exactly (the old ones gone)", () => {
+    const lsql = nodeSql();
+    const leader = new SnapshotTables(lsql);
+    const lt = new SqliteKvTable(lsql);
+    // 300 leases (more than one page of a read) with ids past 2^48, and 200 keys: a third on a lease, a
+    // third on another, a third on none.
+    const leases = Array.from({ length: 300 }, (_, i) => ({ id: 2 ** 50 + i * 7, ttl: 10 + i, remaining: i % 5 }));
+    const [l0, l1] = leases as [Lease, Lease];
+    for (const l of leases) lt.putLease(l);
+    for (let i = 0; i < 200; i++) {
+      const r = record(`k${String(i).padStart(3, '0')}`, i + 1, 10);
+      lt.put(i % 3 === 0 ? { ...r, lease: l0.id } : i % 3 === 1 ? { ...r, lease: l1.id } : r);
+    }
+    lt.setMeta({ revision: 200, applied: 210, conf: CONF, compacted: 0 });
+    leader.exportNow(210, 5, CONF);
+    const expected = {
+      kvs: lt.range('', undefined),
+      leases: lt.leases(),
+      onL0: lt.leaseKeys(l0.id),
+      onL1: lt.leaseKeys(l1.id),
+    };
+    expect([expected.onL0.length, expected.onL1.length]).toEqual([67, 67]);
+    // After the export: a lease revoked with its keys, one granted, a key moved. The stream carries the export.
+    lt.deleteLease(l1.id);
+    for (const k of lt.leaseKeys(l1.id)) lt.delete(k);
+    lt.putLease({ id: 1, ttl: 5, remaining: 0 });
+    lt.put({ ...record('k000', 201, 1), lease: 1 });
+
+    for (const [session, wire] of [
+      ['small', false],
+      ['wire', true],
+    ] as const) {
+      // The follower has leases and leased keys of its own, which the install replaces.
+      const fsql = nodeSql();
+      const follower = new SqliteKvStateMachine(fsql);
+      const ft = new SqliteKvTable(fsql);
+      ft.putLease({ id: 9, ttl: 9, remaining: 0 });
+      ft.putLease({ id: l0.id, ttl: 1, remaining: 1 });
+      ft.put({ ...record('mine', 1, 1), lease: 9 });
+      ft.put({ ...record('zzz', 1, 1), lease: l0.id });
+      if (wire) streamOverTheWire(leader, follower.snapshots, session);
+      else expect(stream(leader, follower.snapshots, session, 512)).toBeGreaterThan(10);
+      follower.restore({ meta: { index: 210, term: 5, conf: CONF }, data: encodeSnapshotRef(session) });
+      const after = new SqliteKvTable(fsql);
+      expect(after.range('', undefined)).toEqual(expected.kvs);
+      expect(after.leases()).toEqual(expected.leases);
+      expect(after.leaseKeys(l0.id)).toEqual(expected.onL0);
+      expect(after.leaseKeys(l1.id)).toEqual(expected.onL1);
+      expect(after.leaseKeys(9)).toEqual([]);
+      expect(after.getLease(9)).toBeUndefined();
+      expect(fsql.exec('SELECT count(*) AS n FROM kv_import_lease')[0]?.n).toBe(0);
+    }
+  });
+
   it('readChunk never exceeds the bound except for a single row larger than it', () => {
     const sm = filled(10, 5000);
     sm.snapshots.exportNow(10, 1, CONF);
@@ -228,7 +283,7 @@ describe('snapshot tables: export, chunked stream, staged import, atomic install
 
   it('staging refuses gaps and other sessions, acknowledges repeats, and chunk 0 starts over', () => {
     const t = new SnapshotTables(nodeSql());
-    const chunk = { kv: [], req: [], hist: [] };
+    const chunk = { kv: [], req: [], hist: [], lease: [] };
     expect(t.stage('a', 1, chunk)).toBe('restart'); // no session yet
     expect(t.stage('a', 0, chunk)).toBe('ok');
     expect(t.stage('a', 0, chunk)).toBe('ok'); // chunk 0 again: starts over, fine
@@ -246,7 +301,7 @@ describe('snapshot tables: export, chunked stream, staged import, atomic install
     const sm = filled(3, 10);
     const before = sm.applied();
     expect(() => sm.restore({ meta: { index: 9, term: 1, conf: CONF }, data: encodeSnapshotRef('nope') })).toThrow();
-    sm.snapshots.stage('s', 0, { kv: [], req: [], hist: [] }, { index: 8, term: 1, meta: new Uint8Array() });
+    sm.snapshots.stage('s', 0, { kv: [], req: [], hist: [], lease: [] }, { index: 8, term: 1, meta: new Uint8Array() });
     expect(() => sm.restore({ meta: { index: 9, term: 1, conf: CONF }, data: encodeSnapshotRef('s') })).toThrow();
     expect(() => sm.restore({ meta: { index: 9, term: 1, conf: CONF }, data: new Uint8Array([1, 2]) })).toThrow();
     expect(sm.applied()).toBe(before);

@@ -16,11 +16,19 @@ const chunk: ChunkMsg = {
   term: 3,
   session: 'a.3.xyz',
   seq: 2,
-  kv: [[new Uint8Array([107]), new Uint8Array([1, 2]), 1, 4, 2]],
+  // A row without a lease (five fields) and one with (six).
+  kv: [
+    [new Uint8Array([107]), new Uint8Array([1, 2]), 1, 4, 2],
+    [new Uint8Array([108]), new Uint8Array(0), 3, 3, 1, 2 ** 52 + 1],
+  ],
   req: [['r1', 7, 4, 123, new Uint8Array([9])]],
   hist: [
     [3, 0, 0, 4, new Uint8Array([0x93, 1, 2, 3])],
     [5, 2, 1, 5, new Uint8Array(2 * 1024 * 1024)],
+  ],
+  lease: [
+    [7, 60, 0],
+    [2 ** 52 + 1, 9_000_000_000, 12],
   ],
   point: { index: 40, term: 3, meta: new Uint8Array([5]) },
 };
@@ -29,8 +37,11 @@ describe('snapshot stream codec', () => {
   it('round-trips a chunk and an ack', () => {
     expect(decodeStreamMsg(encodeStreamMsg(chunk))).toEqual(chunk);
     // A chunk from a leader older than the history has no `hist`: it stages none.
-    const { hist: _, ...old } = chunk;
-    expect(decodeStreamMsg(encode({ v: STREAM_VERSION, ...old }))).toEqual({ ...chunk, hist: [] });
+    const { hist: _, lease: __, ...old } = chunk;
+    expect(decodeStreamMsg(encode({ v: STREAM_VERSION, ...old }))).toEqual({ ...chunk, hist: [], lease: [] });
+    // One from a leader older than leases has no `lease`: it stages none.
+    const { lease: ___, ...noLeases } = chunk;
+    expect(decodeStreamMsg(encode({ v: STREAM_VERSION, ...noLeases }))).toEqual({ ...chunk, lease: [] });
     const ack = { kind: 'ack', from: 'b', to: 'a', session: 's', seq: 0, ok: false } as const;
     expect(decodeStreamMsg(encodeStreamMsg(ack))).toEqual(ack);
   });
@@ -59,6 +70,23 @@ describe('snapshot stream codec', () => {
       'history data past the row limit',
       encode({ ...chunk, v: STREAM_VERSION, hist: [[5, 0, 0, 5, new Uint8Array(2 * 1024 * 1024 + 1)]] }),
     ],
+    [
+      'a kv row with a lease of 0',
+      encode({ ...chunk, v: STREAM_VERSION, kv: [[new Uint8Array(1), new Uint8Array(1), 1, 1, 1, 0]] }),
+    ],
+    [
+      'a kv row with a lease past the safe integers',
+      encode({ ...chunk, v: STREAM_VERSION, kv: [[new Uint8Array(1), new Uint8Array(1), 1, 1, 1, 2 ** 53]] }),
+    ],
+    [
+      'a kv row of seven fields',
+      encode({ ...chunk, v: STREAM_VERSION, kv: [[new Uint8Array(1), new Uint8Array(1), 1, 1, 1, 1, 1]] }),
+    ],
+    ['leases that are not a list', encode({ ...chunk, v: STREAM_VERSION, lease: { a: 1 } })],
+    ['a lease row of the wrong arity', encode({ ...chunk, v: STREAM_VERSION, lease: [[1, 60]] })],
+    ['a lease with id 0', encode({ ...chunk, v: STREAM_VERSION, lease: [[0, 60, 0]] })],
+    ['a lease with ttl 0', encode({ ...chunk, v: STREAM_VERSION, lease: [[1, 0, 0]] })],
+    ['a lease with more remaining than its ttl', encode({ ...chunk, v: STREAM_VERSION, lease: [[1, 60, 61]] })],
     ['an ack without ok', encode({ v: STREAM_VERSION, kind: 'ack', from: 'b', to: 'a', session: 's', seq: 0 })],
     ['an oversized body', new Uint8Array(MAX_STREAM_BYTES + 1)],
   ];
