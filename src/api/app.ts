@@ -9,8 +9,11 @@ import { openApiDocument } from './openapi.ts';
 import { errorBody } from './outcomes.ts';
 import { rawPathOf, strictInput } from './request.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { electionRoutes } from './routes/elections.ts';
 import { historyRoutes } from './routes/history.ts';
 import { kvRoutes } from './routes/kv.ts';
+import { leaseRoutes } from './routes/leases.ts';
+import { lockRoutes } from './routes/locks.ts';
 
 export type { ApiEnv, ApiOptions } from './config.ts';
 export type { ErrorBody } from './errors.ts';
@@ -32,6 +35,10 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
       env.CLUSTER_NODES,
       env.MAX_VALUE_BYTES,
       env.REQUEST_TIMEOUT_MS,
+      env.TICK_MS,
+      env.HEARTBEAT_TICKS,
+      env.ELECTION_TICKS,
+      env.ELECTION_JITTER_TICKS,
     ]);
     if (cached?.key !== key) cached = { key, config: readConfig(env, options) };
     return cached.config;
@@ -101,6 +108,9 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   // One file per resource (routes/); keys first: `/v1/kv/*` also matches `/v1/kv`.
   kvRoutes(app);
   historyRoutes(app);
+  leaseRoutes(app);
+  lockRoutes(app);
+  electionRoutes(app);
   adminRoutes(app);
   return app;
 }

@@ -6,8 +6,15 @@
  * is `unknown` unless it carries a requestId (then a retry applies at most
  * once, so it is retried).
  */
-import type { KeyValue, KvResult, RangeQuery, RangeReadResult } from '../kv/index.ts';
-import { type RaftNode, type ReadAnswer, WATCH_SOCKET_PATH, type WatchAnswer } from '../node/raft-node.ts';
+import type { KeyValue, KvResult, Lease, RangeQuery, RangeReadResult, WatchFilter } from '../kv/index.ts';
+import {
+  type ChangeAnswer,
+  type LeaseStatus,
+  type RaftNode,
+  type ReadAnswer,
+  WATCH_SOCKET_PATH,
+  type WatchAnswer,
+} from '../node/raft-node.ts';
 import type { Member } from '../node/settings.ts';
 import type { WatchSpec } from '../node/watch-streams.ts';
 import type { Principal } from './auth.ts';
@@ -228,6 +235,20 @@ export class ClusterClient {
     return this.read((s, ms) => s.range(query, consistency, ms, revision), consistency);
   }
 
+  /** Renews a lease on the leader: its TTL, or undefined if there is no such lease. */
+  async leaseKeepAlive(id: number): Promise<ReadResult<{ ttl: number } | undefined>> {
+    return this.read((s, ms) => s.leaseKeepAlive(id, ms), 'linearizable');
+  }
+
+  /** A lease's status by the leader's clock, or undefined if there is no such lease. */
+  async leaseStatus(id: number, keys: boolean): Promise<ReadResult<LeaseStatus | undefined>> {
+    return this.read((s, ms) => s.leaseStatus(id, keys, ms), 'linearizable');
+  }
+
+  async leaseList(after: number, limit: number): Promise<ReadResult<Lease[]>> {
+    return this.read((s, ms) => s.leaseList(after, limit, ms), 'linearizable');
+  }
+
   private async read<T>(
     call: (s: NodeStub, timeoutMs: number) => Promise<ReadAnswer<T>>,
     consistency: Consistency,
@@ -286,6 +307,34 @@ export class ClusterClient {
       if (!(await this.backoff(attempt++))) break;
     }
     return { kind: 'unavailable', detail: last };
+  }
+
+  /**
+   * Waits (until the deadline) for the first revision from `fromRevision`
+   * with an event `filter` passes: a one-shot watch, on the leader if known
+   * (it applies first), else any replica that answers.
+   */
+  async nextChange(filter: WatchFilter, fromRevision: number): Promise<ChangeAnswer | { status: 'unavailable' }> {
+    let target = this.first();
+    for (let attempt = 0; this.remaining() > 0; ) {
+      const ms = this.remaining();
+      try {
+        return (await withTimeout(
+          this.stub(target).nextChange(filter, fromRevision, ms) as Promise<ChangeAnswer>,
+          ms + 250,
+        )) as ChangeAnswer;
+      } catch (e) {
+        callFailed(target, e);
+      }
+      target = this.next(target);
+      if (!(await this.backoff(attempt++))) break;
+    }
+    return { status: 'unavailable' };
+  }
+
+  /** The same cluster with another deadline (a lock or election wait outlives the usual one). */
+  withDeadline(deadline: number): ClusterClient {
+    return new ClusterClient(this.ns as unknown as DurableObjectNamespace, this.members, this.prefix, deadline);
   }
 
   /** Forwards a WebSocket upgrade for watches to some replica (spread like SSE watches); undefined if none answers. */

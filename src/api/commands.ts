@@ -3,7 +3,7 @@ import type { CasExpect, Compare, KvCommand, RangeResult, TxnCommand, TxnOp, Txn
 import { MAX_TXN_OPS, prefixEnd } from '../kv/index.ts';
 import { hasRole, intervalAllowed, keyAllowed, type Principal } from './auth.ts';
 import { ApiError, badRequest } from './errors.ts';
-import { checkBound, checkKey, kvJson, nat, obj, optBool, valueField } from './input.ts';
+import { checkBound, checkKey, kvJson, leaseIdOf, nat, obj, optBool, valueField } from './input.ts';
 
 export function forbidden(message: string): ApiError {
   return new ApiError(403, 'forbidden', message);
@@ -21,9 +21,12 @@ export function needRole(p: Principal, role: 'read' | 'write' | 'admin'): void {
   if (!hasRole(p, role)) throw forbidden(`this needs the ${role} role`);
 }
 
-/** POST /v1/cas: `{ key, value | value_base64, expect: { value | value_base64 | mod_revision | version | absent } }`. */
+/**
+ * POST /v1/cas: `{ key, value | value_base64, expect: { value | value_base64
+ * | mod_revision | version | absent }, lease? }`.
+ */
 export function casCommand(body: Record<string, unknown>, p: Principal, maxValue: number): KvCommand {
-  const o = obj(body, 'body', ['key', 'value', 'value_base64', 'expect']);
+  const o = obj(body, 'body', ['key', 'value', 'value_base64', 'expect', 'lease']);
   const key = checkKey(o.key, 'key');
   needKey(p, key, 'key');
   const value = valueField(o, 'body', maxValue) as Uint8Array;
@@ -38,7 +41,8 @@ export function casCommand(body: Record<string, unknown>, p: Principal, maxValue
     if (e.absent !== true) throw badRequest('expect.absent', 'expected true');
     expect = { absent: true };
   } else expect = { value: valueField(e, 'expect', maxValue) as Uint8Array };
-  return { type: 'cas', key, expect, value };
+  const lease = o.lease === undefined ? undefined : leaseIdOf(o.lease, 'lease');
+  return { type: 'cas', key, expect, value, lease };
 }
 
 /** Compare targets and ops by their JSON names (Maps: inherited names like toString select nothing). */
@@ -47,6 +51,7 @@ const TARGETS = new Map<string, Compare['target']>([
   ['version', 'version'],
   ['create_revision', 'createRevision'],
   ['mod_revision', 'modRevision'],
+  ['lease', 'lease'],
 ]);
 const OPS = new Set<string>(['=', '!=', '<', '>']);
 
@@ -88,6 +93,7 @@ function compareOf(v: unknown, at: string, p: Principal, maxValue: number): Comp
   const op = o.op as Compare['op'];
   if (target === 'value') return { key, target, op, value: valueField(o, at, maxValue) as Uint8Array };
   if (o.value_base64 !== undefined) throw badRequest(`${at}.value_base64`, 'only for target value');
+  if (target === 'lease') return { key, target, op, value: leaseIdOf(o.value, `${at}.value`) ?? 0 };
   return { key, target, op, value: nat(o.value, `${at}.value`) };
 }
 
@@ -121,13 +127,14 @@ function txnOp(v: unknown, at: string, p: Principal, maxValue: number): TxnOp {
       };
     }
     case 'put': {
-      const o = obj(wrapper[name], f, ['key', 'value', 'value_base64', 'prev_kv']);
+      const o = obj(wrapper[name], f, ['key', 'value', 'value_base64', 'lease', 'prev_kv']);
       const key = checkKey(o.key, `${f}.key`);
       needKey(p, key, `${f}.key`);
       return {
         type: 'put',
         key,
         value: valueField(o, f, maxValue) as Uint8Array,
+        lease: o.lease === undefined ? undefined : leaseIdOf(o.lease, `${f}.lease`),
         prevKv: optBool(o.prev_kv, `${f}.prev_kv`),
       };
     }

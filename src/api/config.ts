@@ -3,11 +3,11 @@
  * (wrangler.toml `[vars]`, `wrangler secret put AUTH_TOKENS`).
  */
 import { MAX_VALUE_BYTES } from '../kv/index.ts';
-import { type Member, parseMembers } from '../node/settings.ts';
+import { type Member, minLeaseTtl, parseMembers, readSettings, type SettingsEnv } from '../node/settings.ts';
 import { parseTokens, type TokenEntry } from './auth.ts';
 import { ConfigError } from './errors.ts';
 
-export interface ApiEnv {
+export interface ApiEnv extends SettingsEnv {
   readonly RAFT_NODE: DurableObjectNamespace;
   readonly CLUSTER_NODES?: string;
   /** Bearer tokens (secret): a JSON array or a simple list, see README "Configuration". */
@@ -31,6 +31,8 @@ export interface ApiConfig {
   /** The most keys a range page returns; the default page size. */
   readonly maxRangeLimit: number;
   readonly defaultRangeLimit: number;
+  /** The shortest lease TTL granted, in seconds (from the nodes' timing: see minLeaseTtl). */
+  readonly minLeaseTtl: number;
 }
 
 /** Options a caller (tests, an embedding Worker) may force over what env says. */
@@ -46,8 +48,10 @@ export async function readConfig(env: ApiEnv, opts: ApiOptions = {}): Promise<Ap
   const requestTimeoutMs = opts.requestTimeoutMs ?? intVar(env.REQUEST_TIMEOUT_MS, 5_000, 'REQUEST_TIMEOUT_MS');
   if (requestTimeoutMs < 1 || requestTimeoutMs > 60_000) throw new ConfigError('REQUEST_TIMEOUT_MS: expected 1..60000');
   let members: readonly Member[];
+  let leaseTtl: number;
   try {
     members = opts.members ?? parseMembers(env.CLUSTER_NODES ?? 'node-0,node-1,node-2');
+    leaseTtl = opts.minLeaseTtl ?? minLeaseTtl(readSettings(env));
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
@@ -61,6 +65,7 @@ export async function readConfig(env: ApiEnv, opts: ApiOptions = {}): Promise<Ap
     requestTimeoutMs,
     maxRangeLimit: opts.maxRangeLimit ?? 1000,
     defaultRangeLimit: opts.defaultRangeLimit ?? 100,
+    minLeaseTtl: leaseTtl,
   };
 }
 

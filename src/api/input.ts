@@ -159,6 +159,7 @@ export function kvJson(kv: KeyValue, keysOnly = false): Record<string, unknown> 
     mod_revision: kv.modRevision,
     version: kv.version,
   };
+  if (kv.lease !== undefined) out.lease = String(kv.lease);
   if (keysOnly) return out;
   try {
     out.value = strictUtf8.decode(kv.value);
@@ -166,6 +167,20 @@ export function kvJson(kv: KeyValue, keysOnly = false): Record<string, unknown> 
     out.value_base64 = toBase64(kv.value);
   }
   return out;
+}
+
+/**
+ * A lease id as JSON gives it: a decimal string (as the API answers it; etcd's
+ * int64 does not fit a JSON number) or a number, positive and at most 2^53-1.
+ * 0 (or "0") is no lease, as in etcd.
+ */
+export function leaseIdOf(v: unknown, field: string): number | undefined {
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && /^\d{1,16}$/.test(v)) n = Number(v);
+  else throw badRequest(field, 'expected a lease id: a decimal string or a non-negative integer');
+  if (!Number.isSafeInteger(n) || n < 0) throw badRequest(field, 'expected a lease id below 2^53');
+  return n === 0 ? undefined : n;
 }
 
 export function queryBool(q: Map<string, string>, name: string): boolean {

@@ -70,6 +70,16 @@ const revisionParam = q(
   'Read the store as of this revision: 410 `compacted` (with `error.compact_revision`) below the compaction point, 400 `future_revision` past the current one',
 );
 const compacted = err('The revision is below the compaction point; `error.compact_revision` is the oldest kept');
+const leaseIdSchema = { type: 'string', pattern: '^[0-9]{1,16}$', description: 'A lease id, in decimal' };
+const leaseParam = { name: 'id', in: 'path', required: true, schema: leaseIdSchema };
+const nameParam = (description: string) => ({
+  name: 'name',
+  in: 'path',
+  required: true,
+  description: `${description}; may contain \`/\``,
+  schema: { type: 'string' },
+});
+const leaseNotFound = err('No such lease (`lease_not_found`): never granted, revoked, or expired');
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -125,11 +135,13 @@ export const openApiDocument = {
           idemHeader,
           ifMatch('Write only if the key exists (`*`) or is at this one ETag'),
           ifNoneMatch('Write only if the key does not exist (`*`) or is at none of these ETags'),
+          q('lease', leaseIdSchema, 'Attach the key to this lease (revoking or expiring it deletes the key); 0: none'),
         ],
         requestBody: { required: true, content: { 'application/octet-stream': {} } },
         responses: {
           '200': { description: 'Written', content: json(ref('Revision')) },
           '201': { description: 'Created (If-None-Match: *)', content: json(ref('Revision')) },
+          '404': leaseNotFound,
           '412': err('The precondition failed; `current` holds the key as it is'),
           ...writeErrors,
         },
@@ -252,6 +264,184 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/leases': {
+      get: {
+        summary: 'Every lease, in id order, a page at a time',
+        parameters: [
+          timeoutHeader,
+          q('after', leaseIdSchema, 'Start after this id (the `after` of the previous page)'),
+          q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 1000 }),
+        ],
+        responses: {
+          '200': { description: '`leases`: `{id, ttl}` each; `more`', content: json({ type: 'object' }) },
+          ...common,
+        },
+      },
+      post: {
+        summary:
+          "Grant a lease (etcd's LeaseGrant); a TTL below the minimum (1.5 election timeouts) is raised to it, and `ttl` says the TTL given",
+        parameters: [timeoutHeader, idemHeader],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['ttl'],
+            properties: { ttl: { type: 'integer', minimum: 1 }, id: leaseIdSchema },
+          }),
+        },
+        responses: {
+          '200': { description: '`{id, ttl, revision}`', content: json({ type: 'object' }) },
+          '409': err('`lease_exists`: the id asked for is in use'),
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/leases/{id}': {
+      get: {
+        summary: "A lease's granted TTL and the seconds it has left by the leader's clock (etcd's LeaseTimeToLive)",
+        parameters: [leaseParam, timeoutHeader, q('keys', { type: 'boolean' }, 'Also list the keys attached')],
+        responses: {
+          '200': { description: '`{id, granted_ttl, ttl, keys?}`', content: json({ type: 'object' }) },
+          '404': leaseNotFound,
+          ...common,
+        },
+      },
+      delete: {
+        summary: 'Revoke a lease: it and every key attached go in one revision',
+        parameters: [leaseParam, timeoutHeader, idemHeader],
+        responses: {
+          '200': { description: '`{id, deleted, revision}`', content: json({ type: 'object' }) },
+          '404': leaseNotFound,
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/leases/{id}/keepalive': {
+      post: {
+        summary:
+          "Renew a lease on the leader (etcd's LeaseKeepAlive): its keys live at least TTL seconds from this answer",
+        parameters: [leaseParam, timeoutHeader],
+        responses: {
+          '200': { description: '`{id, ttl}`', content: json({ type: 'object' }) },
+          '404': leaseNotFound,
+          ...common,
+        },
+      },
+    },
+    '/v1/locks/{name}': {
+      post: {
+        summary:
+          "Take a lock (etcd's Mutex): first come, first served; `revision` is a fencing token that grows with every acquisition",
+        parameters: [nameParam('The lock; its keys are `{name}/{lease in hex}`'), timeoutHeader],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              lease: leaseIdSchema,
+              ttl: {
+                type: 'integer',
+                minimum: 1,
+                description: 'Without a lease: the TTL of the one granted (default 60)',
+              },
+              wait_ms: { type: 'integer', minimum: 0, maximum: 300000, default: 0 },
+            },
+          }),
+        },
+        responses: {
+          '200': {
+            description: '`{key, revision, lease}`: held; keep the lease alive',
+            content: json({ type: 'object' }),
+          },
+          '404': leaseNotFound,
+          '409': err('`lock_busy`: not free within `wait_ms`; nothing was left behind'),
+          ...writeErrors,
+        },
+      },
+      delete: {
+        summary: 'Release a lock: delete the holder key',
+        parameters: [
+          nameParam('The lock'),
+          q('key', { type: 'string' }, 'The key the acquisition returned'),
+          timeoutHeader,
+        ],
+        responses: {
+          '200': { description: 'Released', content: json(ref('Deleted')) },
+          '404': err('`key_not_found`: not held with that key'),
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/elections/{name}': {
+      get: {
+        summary: 'The leader: its key, revision, lease and value',
+        parameters: [nameParam('The election'), timeoutHeader],
+        responses: {
+          '200': { description: 'The leader', content: json({ type: 'object' }) },
+          '404': err('`no_leader`'),
+          ...common,
+        },
+      },
+    },
+    '/v1/elections/{name}/observe': {
+      get: {
+        summary: 'Each new leader or value, as Server-Sent Events (`leader`, id = its mod revision)',
+        parameters: [nameParam('The election')],
+        responses: { '200': { description: 'An event stream', content: { 'text/event-stream': {} } }, ...common },
+      },
+    },
+    '/v1/elections/{name}/campaign': {
+      post: {
+        summary: 'Wait to lead (first come, first served); answers once elected, or 409 `not_elected` after `wait_ms`',
+        parameters: [nameParam('The election'), timeoutHeader],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['lease'],
+            properties: {
+              lease: leaseIdSchema,
+              value: { type: 'string' },
+              value_base64: { type: 'string' },
+              wait_ms: { type: 'integer', minimum: 0, maximum: 300000, default: 0 },
+            },
+          }),
+        },
+        responses: {
+          '200': { description: '`{name, key, revision, lease}`', content: json({ type: 'object' }) },
+          '404': leaseNotFound,
+          '409': err('`not_elected` within `wait_ms`; the campaign key was removed'),
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/elections/{name}/proclaim': {
+      post: {
+        summary: 'A new value from the current leader only (its key, revision and lease, as campaign answered)',
+        parameters: [nameParam('The election'), timeoutHeader],
+        requestBody: { required: true, content: json(ref('LeaderKey')) },
+        responses: {
+          '200': { description: 'Proclaimed', content: json({ type: 'object' }) },
+          '412': err('`not_leader`'),
+          ...writeErrors,
+        },
+      },
+    },
+    '/v1/elections/{name}/resign': {
+      post: {
+        summary: 'Step down (or stop campaigning): delete the campaign key',
+        parameters: [nameParam('The election'), timeoutHeader],
+        requestBody: { required: true, content: json(ref('LeaderKey')) },
+        responses: {
+          '200': { description: 'Resigned', content: json({ type: 'object' }) },
+          '412': err('`not_leader`: no such key at that revision'),
+          ...writeErrors,
+        },
+      },
+    },
     '/v1/cluster': {
       get: {
         summary: 'Members, their roles and indexes, and the leader (admin)',
@@ -326,9 +516,22 @@ export const openApiDocument = {
           create_revision: { type: 'integer' },
           mod_revision: { type: 'integer' },
           version: { type: 'integer' },
+          lease: { ...leaseIdSchema, description: 'The lease the key is attached to, if any' },
         },
       },
       Revision: { type: 'object', properties: { revision: { type: 'integer' } } },
+      LeaderKey: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['key', 'revision'],
+        properties: {
+          key: { type: 'string' },
+          revision: { type: 'integer' },
+          lease: { ...leaseIdSchema, description: 'proclaim only' },
+          value: { type: 'string', description: 'proclaim only' },
+          value_base64: { type: 'string', description: 'proclaim only' },
+        },
+      },
       Deleted: { type: 'object', properties: { deleted: { type: 'integer' }, revision: { type: 'integer' } } },
       RangePage: {
         type: 'object',
@@ -360,6 +563,7 @@ export const openApiDocument = {
               absent: { const: true },
             },
           },
+          lease: leaseIdSchema,
         },
       },
       TxnRequest: {
@@ -375,7 +579,7 @@ export const openApiDocument = {
               required: ['key', 'target', 'op'],
               properties: {
                 key: { type: 'string' },
-                target: { type: 'string', enum: ['value', 'version', 'create_revision', 'mod_revision'] },
+                target: { type: 'string', enum: ['value', 'version', 'create_revision', 'mod_revision', 'lease'] },
                 op: { type: 'string', enum: ['=', '!=', '<', '>'] },
                 value: { type: ['string', 'integer'] },
                 value_base64: { type: 'string' },
@@ -400,6 +604,7 @@ export const openApiDocument = {
               key: { type: 'string' },
               value: { type: 'string' },
               value_base64: { type: 'string' },
+              lease: leaseIdSchema,
               prev_kv: { type: 'boolean' },
             },
           },

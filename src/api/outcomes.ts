@@ -61,6 +61,10 @@ export function readFailed(
   return unavailable(r.detail);
 }
 
+export function leaseNotFound(id: number): ApiError {
+  return new ApiError(404, 'lease_not_found', `no lease ${id}`, { id: String(id) });
+}
+
 /** Proposes `cmd` (with the Idempotency-Key, if any) and returns its result, or throws the right error. */
 export async function write(c: C, cmd: KvCommand): Promise<Exclude<KvResult, { type: 'error' }>> {
   const p = c.get('principal');
@@ -87,6 +91,11 @@ export async function write(c: C, cmd: KvCommand): Promise<Exclude<KvResult, { t
       throw compactedError(cmd.revision, result.compacted ?? 0);
     if (result.error === 'future_revision' && cmd.type === 'compact')
       throw futureRevisionError(cmd.revision, result.current ?? 0);
+    if (result.error === 'lease_not_found') throw leaseNotFound(result.lease ?? 0);
+    if (result.error === 'lease_exists')
+      throw new ApiError(409, 'lease_exists', `lease ${result.lease ?? 0} already exists`, {
+        id: String(result.lease ?? 0),
+      });
     // bad_command or stale_entry: the API encodes with the state machine's own validator, so this is a bug.
     throw new Error(`state machine error ${result.error}: ${result.message}`);
   }

@@ -4,7 +4,7 @@ import type { ConfChange, NodeId, Rng } from '../raft/index.ts';
 import { migrate, type SnapshotTables, type Sql } from '../storage/index.ts';
 import { EnvelopeError, FaultLayer, RAFT_PATH, SNAPSHOT_PATH } from '../transport/index.ts';
 import { durableObjectSql } from './do-sql.ts';
-import { type Host, NodeRuntime, type Timed } from './runtime.ts';
+import { type Host, NodeRuntime, type Timed, type Upkeep } from './runtime.ts';
 import { type NodeSettings, readSettings, type SettingsEnv } from './settings.ts';
 
 export interface NodeEnv extends SettingsEnv {
@@ -46,6 +46,11 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
    * snapshots are streamed from SQLite.
    */
   protected abstract makeStateMachine(sql: Sql): { sm: StateMachine<R>; tables?: SnapshotTables };
+
+  /** Work of the subclass on its own schedule, run after each event of the new runtime `rt` (see Upkeep). */
+  protected makeUpkeep(_rt: NodeRuntime<R>): Upkeep | undefined {
+    return undefined;
+  }
 
   /** The node's name (the name it was addressed by) and initial members, remembered across restarts. */
   private identity(hint?: string | null): { name: NodeId; initialMembers: NodeId[] } {
@@ -119,8 +124,10 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
       },
     };
     const { sm, tables } = this.makeStateMachine(sql);
-    this.runtime = new NodeRuntime<R>(id, host, this.settings, sm, initialMembers, tables);
-    return this.runtime;
+    const rt = new NodeRuntime<R>(id, host, this.settings, sm, initialMembers, tables);
+    rt.upkeep = this.makeUpkeep(rt);
+    this.runtime = rt;
+    return rt;
   }
 
   override async fetch(req: Request): Promise<Response> {

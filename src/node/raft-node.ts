@@ -3,15 +3,21 @@ import type { StateMachine } from '../driver/index.ts';
 import {
   encodeCommand,
   type KeyValue,
+  type KvEvent,
   type KvResult,
   type KvStateMachine,
+  type Lease,
   type RangeQuery,
   type RangeReadResult,
+  type WatchFilter,
 } from '../kv/index.ts';
 import type { SnapshotTables, Sql } from '../storage/index.ts';
 import { SqliteKvStateMachine } from '../storage/index.ts';
+import { LeaseKeeper } from './lease-keeper.ts';
+import { Lessor } from './lessor.ts';
 import { NodeObject } from './node-object.ts';
-import type { Timed } from './runtime.ts';
+import type { NodeRuntime, Timed, Upkeep } from './runtime.ts';
+import { electionTimeoutMs } from './settings.ts';
 import { WatchHub } from './watch-hub.ts';
 import { WatchSockets } from './watch-sockets.ts';
 import { openSseWatch, type WatchSpec } from './watch-streams.ts';
@@ -34,6 +40,26 @@ const COMPACT_TIMEOUT_MS = 10_000;
 /** Events one catch-up step reads for the watchers behind, before other events get a turn. */
 const CATCH_UP_EVENTS = 512;
 
+/** How long the leader's own lease proposals (expiry, checkpoints) may take before it tries again. */
+const LEASE_PROPOSE_TIMEOUT_MS = 5_000;
+/** The most keys a lease's status lists. */
+export const MAX_LEASE_KEYS = 10_000;
+
+/** A lease as the leader sees it: granted TTL and whole seconds left by its clock (etcd's LeaseTimeToLive). */
+export interface LeaseStatus {
+  readonly id: number;
+  readonly grantedTtl: number;
+  readonly ttl: number;
+  /** With `keys`: the keys attached, in key order (at most MAX_LEASE_KEYS). */
+  readonly keys?: readonly string[];
+}
+
+/** The answer of nextChange. */
+export type ChangeAnswer =
+  | { readonly status: 'change'; readonly revision: number; readonly events: readonly KvEvent[] }
+  | { readonly status: 'timeout' }
+  | { readonly status: 'compacted' };
+
 /** A watch opened, or why not: its start is below the compaction point. */
 export type WatchAnswer =
   | { readonly status: 'ok'; readonly stream: ReadableStream<Uint8Array>; readonly revision: number }
@@ -49,6 +75,8 @@ export class RaftNode extends NodeObject<KvResult> {
   private sockets: WatchSockets | undefined;
   private compacting = false;
   private catchingUp = false;
+  private lessor: Lessor | undefined;
+  private keeper: LeaseKeeper | undefined;
 
   protected makeStateMachine(sql: Sql): { sm: StateMachine<KvResult>; tables: SnapshotTables } {
     const kv = new SqliteKvStateMachine(sql);
@@ -60,6 +88,7 @@ export class RaftNode extends NodeObject<KvResult> {
       hub.onEvents(events);
       this.maybeCompact(kv);
     };
+    kv.onLeases = (changes) => this.keeper?.onLeases(changes);
     // Before anything applies: sockets that outlived the object's memory get their watches back.
     this.sockets = new WatchSockets(
       hub,
@@ -68,6 +97,82 @@ export class RaftNode extends NodeObject<KvResult> {
     );
     this.sockets.restore(this.ctx.getWebSockets());
     return { sm: kv, tables: kv.snapshots };
+  }
+
+  /** The leader's lease clock, run after every event of the runtime (see LeaseKeeper). */
+  protected override makeUpkeep(rt: NodeRuntime<KvResult>): Upkeep {
+    const lessor = new Lessor({
+      extendMs: electionTimeoutMs(this.settings),
+      checkpointMs: this.settings.leaseCheckpointMs,
+      retryMs: 1000,
+    });
+    const keeper = new LeaseKeeper(
+      lessor,
+      this.kv as KvStateMachine,
+      {
+        leading: () => rt.leading(),
+        propose: async (data) => (await rt.propose(data, LEASE_PROPOSE_TIMEOUT_MS)).status === 'applied',
+      },
+      () => Date.now(),
+    );
+    this.lessor = lessor;
+    this.keeper = keeper;
+    return { afterEvent: () => keeper.upkeep(), wakeAt: () => keeper.wakeAt() };
+  }
+
+  /**
+   * Renews lease `id` on the leader (etcd's LeaseKeepAlive): its TTL, or
+   * undefined if there is no such lease. The read barrier first proves this
+   * node still leads, so a deposed leader acknowledges no renewal its
+   * successor does not honour. A renewal of a lease whose remaining TTL was
+   * checkpointed clears that checkpoint through the log before it answers.
+   */
+  async leaseKeepAlive(id: number, timeoutMs: number): Promise<ReadAnswer<{ ttl: number } | undefined>> {
+    return this.onLeader(timeoutMs, async (rt, lessor, kv) => {
+      if (!kv.getLease(id)) return undefined;
+      const renewed = lessor.renew(id, Date.now());
+      if (!renewed) return undefined;
+      if (renewed.clearCheckpoint) {
+        const cmd = encodeCommand({ cmd: { type: 'leaseCheckpoint', checkpoints: [{ id, remaining: 0 }] } });
+        const out = await rt.propose(cmd, timeoutMs);
+        if (out.status !== 'applied') return 'timeout';
+      }
+      return { ttl: renewed.ttl };
+    });
+  }
+
+  /** A lease's granted TTL and seconds left by the leader's clock (etcd's LeaseTimeToLive); undefined if none. */
+  async leaseStatus(id: number, withKeys: boolean, timeoutMs: number): Promise<ReadAnswer<LeaseStatus | undefined>> {
+    return this.onLeader(timeoutMs, (_rt, lessor, kv) => {
+      const lease = kv.getLease(id);
+      if (!lease) return undefined;
+      const left = lessor.timeLeft(id, Date.now()) ?? 0;
+      // Whole seconds, rounded down as etcd does: never more than there is.
+      const status = { id, grantedTtl: lease.ttl, ttl: Math.floor(left / 1000) };
+      return withKeys ? { ...status, keys: kv.leaseKeys(id, MAX_LEASE_KEYS) } : status;
+    });
+  }
+
+  /** Leases in id order after `after` (at most `limit`), linearizable. */
+  async leaseList(after: number, limit: number, timeoutMs: number): Promise<ReadAnswer<Lease[]>> {
+    return this.read('linearizable', timeoutMs, undefined, (kv) => kv.leases(after, limit));
+  }
+
+  /** Runs `fn` on the leader once a read barrier proves it leads; elsewhere, `notLeader` with the leader to try. */
+  private async onLeader<T>(
+    timeoutMs: number,
+    fn: (rt: NodeRuntime<KvResult>, lessor: Lessor, kv: KvStateMachine) => T | 'timeout' | Promise<T | 'timeout'>,
+  ): Promise<ReadAnswer<T>> {
+    const rt = this.node();
+    const barrier: Timed<{ status: string }> = await rt.readBarrier(timeoutMs);
+    if (barrier.status === 'notLeader') return { status: 'notLeader', leader: rt.leaderHint() };
+    if (barrier.status !== 'ready') return { status: 'timeout' };
+    const lessor = this.lessor as Lessor;
+    if (!rt.leading() || !lessor.isPrimary()) return { status: 'notLeader', leader: rt.leaderHint() };
+    const kv = this.kv as KvStateMachine;
+    const value = await fn(rt, lessor, kv);
+    if (value === 'timeout') return { status: 'timeout' };
+    return { status: 'ok', value, revision: kv.revision(), stale: false };
   }
 
   /**
@@ -117,6 +222,39 @@ export class RaftNode extends NodeObject<KvResult> {
       return { status: 'compacted', compacted: kv.compacted() };
     const stream = openSseWatch(hub, spec, () => void this.catchUp());
     return { status: 'ok', stream, revision: kv.revision() };
+  }
+
+  /**
+   * Waits for the first revision at or after `fromRevision` with an event
+   * `filter` lets through (a one-shot watch, for the lock and election
+   * recipes): its events, or `timeout`, or `compacted` if `fromRevision` is
+   * below the compaction point.
+   */
+  async nextChange(filter: WatchFilter, fromRevision: number, timeoutMs: number): Promise<ChangeAnswer> {
+    this.node();
+    const hub = this.hub as WatchHub;
+    return new Promise<ChangeAnswer>((resolve) => {
+      let id: number | undefined;
+      let done = false;
+      const finish = (a: ChangeAnswer) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (id !== undefined) hub.remove(id);
+        resolve(a);
+      };
+      const timer = setTimeout(() => finish({ status: 'timeout' }), timeoutMs);
+      id = hub.add(filter, fromRevision, {
+        send: (m) => {
+          if (m.kind === 'batch') finish({ status: 'change', revision: m.batch.revision, events: [...m.batch.events] });
+          else if (m.kind === 'canceled')
+            finish(m.compactRevision !== undefined ? { status: 'compacted' } : { status: 'timeout' });
+          return true;
+        },
+      });
+      if (done && id !== undefined) hub.remove(id);
+      void this.catchUp();
+    });
   }
 
   /** Feeds watchers that are behind from the history, a bounded step per turn, until all are synced. */

@@ -40,6 +40,14 @@ interface EventOptions {
   readonly batch?: boolean;
 }
 
+/** Work the node's owner does on its own schedule (the leader's lease clock). */
+export interface Upkeep {
+  /** Runs after every event that processed a Ready (not the acks a quiet node only steps). */
+  afterEvent(): void;
+  /** When to wake next, even while quiet (ms), or undefined. */
+  wakeAt(): number | undefined;
+}
+
 /** At most this many proposals wait in memory for a batch: a bound on unpersisted entries. */
 const MAX_DEFERRED_PROPOSALS = 256;
 
@@ -73,6 +81,10 @@ export class NodeRuntime<R> {
   private readonly lastContact = new Map<NodeId, number>();
   /** The leader this node followed before it went quiet: where to send clients meanwhile. */
   private quietLeader: NodeId = '';
+  private readonly log: SqliteLogStore;
+  private readonly sm: StateMachine<R>;
+  /** Set by the owner once; see Upkeep. */
+  upkeep: Upkeep | undefined;
 
   /** Streams snapshots in chunks when the state machine's snapshots live in SQLite tables. */
   private readonly stream: SnapshotStream | undefined;
@@ -99,6 +111,8 @@ export class NodeRuntime<R> {
       faults: host.faults,
     });
     const log = new SqliteLogStore(host.sql);
+    this.log = log;
+    this.sm = sm;
     this.tables = tables;
     this.stream = tables
       ? new SnapshotStream({
@@ -263,6 +277,12 @@ export class NodeRuntime<R> {
     });
   }
 
+  /** Leading, with an entry of its own term applied: every entry of older terms has applied too. */
+  leading(): boolean {
+    const st = this.driver.node.basicStatus();
+    return st.role === 'leader' && this.log.term(this.sm.applied()) === st.term;
+  }
+
   transferLeader(to: NodeId): void {
     this.event(() => this.driver.node.transferLeader(to));
   }
@@ -350,6 +370,7 @@ export class NodeRuntime<R> {
       this.host.sql.transaction(() => this.driver.process());
       const reply = this.transport.flush(this.maybeQuiesce(), replyTo);
       if (this.driver.node.basicStatus().leader !== '') this.quietLeader = '';
+      this.upkeep?.afterEvent();
       this.armAlarm();
       return reply;
     } catch (e) {
@@ -410,14 +431,16 @@ export class NodeRuntime<R> {
   }
 
   private armAlarm(): void {
+    const wakeAt = this.upkeep?.wakeAt();
     if (this.quiet) {
-      if (this.alarmAt !== undefined) this.host.setAlarm(undefined);
-      this.alarmAt = undefined;
+      // Asleep, the only alarm is the owner's (a lease expiry): none at all without one.
+      if (this.alarmAt !== wakeAt) this.host.setAlarm(wakeAt);
+      this.alarmAt = wakeAt;
       return;
     }
     const ticks = this.driver.node.ticksUntilTimeout();
-    if (!Number.isFinite(ticks)) return;
-    const at = this.lastTickAt + ticks * this.settings.tickMs;
+    const at = Math.min(this.lastTickAt + ticks * this.settings.tickMs, wakeAt ?? Number.POSITIVE_INFINITY);
+    if (!Number.isFinite(at)) return;
     // Re-arming costs a storage write: only move the alarm earlier; a late one catches up.
     if (this.alarmAt !== undefined && this.alarmAt <= at && this.alarmAt > this.host.now()) return;
     this.alarmAt = at;

@@ -30,8 +30,25 @@ export interface NodeSettings {
   readonly historyKeepRevisions: number;
   /** After this many ticks with nothing to do, a caught-up leader stops heartbeats (the cluster sleeps). */
   readonly quiesceAfterTicks: number;
+  /** How often the leader checkpoints the remaining TTL of leases with more than this left (etcd: 5 min). */
+  readonly leaseCheckpointMs: number;
   /** Test-only: the fault layer and its control route. Never set in production config. */
   readonly faultInjection: boolean;
+}
+
+/** The longest election timeout, in ms: how long a cluster may be without a leader before an election starts. */
+export function electionTimeoutMs(s: NodeSettings): number {
+  return (s.electionTicks + s.electionJitterTicks) * s.tickMs;
+}
+
+/**
+ * The shortest lease TTL granted, in whole seconds: as etcd computes its
+ * own, one and a half election timeouts (which is more than an election
+ * timeout and a heartbeat), so a lease can outlive a failover.
+ */
+export function minLeaseTtl(s: NodeSettings): number {
+  const ms = Math.max(1.5 * electionTimeoutMs(s), electionTimeoutMs(s) + s.heartbeatTicks * s.tickMs);
+  return Math.max(1, Math.ceil(ms / 1000));
 }
 
 export interface SettingsEnv {
@@ -46,6 +63,7 @@ export interface SettingsEnv {
   readonly COMPACT_KEEP_ENTRIES?: string;
   readonly HISTORY_KEEP_REVISIONS?: string;
   readonly QUIESCE_AFTER_TICKS?: string;
+  readonly LEASE_CHECKPOINT_MS?: string;
   readonly FAULT_INJECTION?: string;
 }
 
@@ -84,6 +102,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     compactKeepEntries: int(env.COMPACT_KEEP_ENTRIES, 1_000, 'COMPACT_KEEP_ENTRIES'),
     historyKeepRevisions: int(env.HISTORY_KEEP_REVISIONS, 10_000, 'HISTORY_KEEP_REVISIONS'),
     quiesceAfterTicks: int(env.QUIESCE_AFTER_TICKS, 200, 'QUIESCE_AFTER_TICKS'),
+    leaseCheckpointMs: Math.max(1000, int(env.LEASE_CHECKPOINT_MS, 300_000, 'LEASE_CHECKPOINT_MS')),
     faultInjection: env.FAULT_INJECTION === 'enabled',
   };
 }

@@ -58,6 +58,10 @@ const ROUTES = [
   '/v1/txn',
   '/v1/compact',
   '/v1/watch',
+  '/v1/leases',
+  '/v1/leases/',
+  '/v1/locks/',
+  '/v1/elections/',
   '/v1/cluster',
   '/v1/cluster/members',
   '/v1/cluster/leader',
@@ -100,6 +104,9 @@ const QUERY_NAMES = [
   'start_revision',
   'prev_kv',
   'filter',
+  'lease',
+  'keys',
+  'after',
 ];
 const queryValue = fc.oneof(
   encoded,
@@ -164,6 +171,11 @@ const VALID_BODIES: Record<string, unknown>[] = [
     failure: [{ range: { prefix: 'p/', limit: 2 } }, { delete_prefix: { prefix: 'q/' } }],
   },
   { compare: [{ key: 'a', target: 'value', op: '=', value: 'x' }], success: [{ delete: { key: 'a' } }] },
+  { ttl: 3600 },
+  { ttl: 3600, id: '77' },
+  { wait_ms: 0 },
+  { lease: '77', value: 'v' },
+  { key: 'p/4d', revision: 1, lease: '77', value: 'w' },
   { to: 'node-1' },
   { action: 'promote', node: 'node-0' },
   { action: 'add_learner', node: 'node-1' },
@@ -173,7 +185,20 @@ const mutatedBody = fc
     fc.constantFrom(...VALID_BODIES),
     fc.array(
       fc.tuple(
-        fc.constantFrom('key', 'value', 'expect', 'compare', 'success', 'action', 'node', 'to', ...INHERITED),
+        fc.constantFrom(
+          'key',
+          'value',
+          'expect',
+          'compare',
+          'success',
+          'action',
+          'node',
+          'to',
+          'ttl',
+          'id',
+          'lease',
+          ...INHERITED,
+        ),
         weird,
       ),
       { maxLength: 3 },
@@ -282,7 +307,7 @@ function undecodable(s: string): boolean {
 }
 
 const NEVER_CONDITIONAL = ['if-modified-since', 'if-unmodified-since', 'if-range'];
-const JSON_ROUTES = ['/v1/cas', '/v1/txn', '/v1/compact', '/v1/cluster/members', '/v1/cluster/leader'];
+const JSON_ROUTES = ['/v1/cas', '/v1/txn', '/v1/compact', '/v1/leases', '/v1/cluster/members', '/v1/cluster/leader'];
 
 /**
  * An oracle for the input rules, independent of the API's own code: requests
@@ -349,8 +374,9 @@ describe('api: property-based probe of every route', () => {
   it(
     `${RUNS} random and mutated requests: 2xx or a JSON 4xx (503/504 documented), and refusals change nothing`,
     async () => {
-      const api = await newApi();
-      const guarded = apiFetch(api.prefix, { allowAnonymous: false, authTokens: TOKENS });
+      // Leases outlive the run (every TTL is raised to an hour): no expiry moves the index under a refusal.
+      const api = await newApi({ minLeaseTtl: 3600 });
+      const guarded = apiFetch(api.prefix, { allowAnonymous: false, authTokens: TOKENS, minLeaseTtl: 3600 });
       for (const k of ['a', 'p/1', 'p/2']) {
         const r = await api.fetch(`/v1/kv/${k}`, { method: 'PUT', body: 'seed' });
         expect(r.status).toBe(200);

@@ -13,7 +13,7 @@ import { casCommand, needKey, needRole, rangeBounds, rangeJson, txnCommand, txnR
 import { etagsMatch, writeGuards } from '../conditions.ts';
 import type { App, C } from '../env.ts';
 import { ApiError, badRequest } from '../errors.ts';
-import { checkKey, kvJson, queryBool, queryInt, readBody, readJson, toBase64 } from '../input.ts';
+import { checkKey, kvJson, leaseIdOf, queryBool, queryInt, readBody, readJson, toBase64 } from '../input.ts';
 import { errorBody, readFailed, write } from '../outcomes.ts';
 import { pathTail, queryOf } from '../request.ts';
 
@@ -113,9 +113,10 @@ export function kvRoutes(app: App): void {
   });
 
   app.put('/v1/kv/*', async (c) => {
-    const key = writableKey(c);
+    const { key, q } = writableKey(c, ['lease']);
+    const lease = leaseOf(q);
     const value = await readBody(c.req.raw, c.get('config').maxValueBytes);
-    const result = await conditionalWrite(c, key, { type: 'put', key, value });
+    const result = await conditionalWrite(c, key, { type: 'put', key, value, lease });
     // Created only if the write required the key to be absent (If-None-Match: *).
     return c.json({ revision: result.revision }, c.get('preconditions').ifNoneMatch === '*' ? 201 : 200, {
       'X-Revision': String(result.revision),
@@ -124,7 +125,7 @@ export function kvRoutes(app: App): void {
   });
 
   app.delete('/v1/kv/*', async (c) => {
-    const key = writableKey(c);
+    const { key } = writableKey(c);
     const result = await conditionalWrite(c, key, { type: 'delete', key });
     const headers = { 'X-Revision': String(result.revision) };
     const deleted =
@@ -185,14 +186,19 @@ function pathKey(c: C): string {
   return checkKey(pathTail(c.get('input'), '/v1/kv/'), 'key');
 }
 
-/** The key of a write to /v1/kv/{key}, once the principal may write it and the query is empty. */
-function writableKey(c: C): string {
+/** The key of a write to /v1/kv/{key}, once the principal may write it and the query has only `query` names. */
+function writableKey(c: C, query: readonly string[] = []): { key: string; q: Map<string, string> } {
   const key = pathKey(c);
   const p = c.get('principal');
   needRole(p, 'write');
   needKey(p, key, 'key');
-  queryOf(c.get('input'), []);
-  return key;
+  return { key, q: queryOf(c.get('input'), query) };
+}
+
+/** `?lease=ID`: attach the key to that lease (absent or 0: to none). */
+function leaseOf(q: Map<string, string>): number | undefined {
+  const v = q.get('lease');
+  return v === undefined ? undefined : leaseIdOf(v, 'lease');
 }
 
 /** Proposes `op` on `key` under the request's If-Match / If-None-Match: 412, with the key as it is, if they fail. */

@@ -1,0 +1,101 @@
+import {
+  encodeCommand,
+  type KvStateMachine,
+  type Lease,
+  type LeaseChange,
+  MAX_LEASE_CHECKPOINTS,
+} from '../kv/index.ts';
+import type { Lessor } from './lessor.ts';
+
+/** What the keeper needs of the node: whether it leads, and a way to propose. */
+export interface LeaseKeeperNode {
+  /** Leading, with an entry of its own term applied (so every older entry has applied too). */
+  leading(): boolean;
+  /** Proposes `data`; resolves true once it applied, false if it did not (in time). */
+  propose(data: Uint8Array): Promise<boolean>;
+}
+
+/**
+ * Runs the leader's side of leases around the Lessor: follows leadership
+ * (promote once this leader has applied an entry of its term, so no older
+ * leader's grant or checkpoint can still apply after), proposes the
+ * revocation of each expired lease once, and checkpoints long leases.
+ * The node calls `upkeep` after every event and wakes by alarm at `wakeAt`.
+ */
+export class LeaseKeeper {
+  private readonly lessor: Lessor;
+  private readonly kv: KvStateMachine;
+  private readonly node: LeaseKeeperNode;
+  private readonly now: () => number;
+  private checkpointing = false;
+
+  constructor(lessor: Lessor, kv: KvStateMachine, node: LeaseKeeperNode, now: () => number) {
+    this.lessor = lessor;
+    this.kv = kv;
+    this.node = node;
+    this.now = now;
+  }
+
+  /** After each event: follow leadership, then propose what is due. Proposals leave after the event. */
+  upkeep(): void {
+    const now = this.now();
+    if (!this.node.leading()) {
+      if (this.lessor.isPrimary()) this.lessor.demote();
+      return;
+    }
+    if (!this.lessor.isPrimary()) this.lessor.promote(now, allLeases(this.kv));
+    for (const id of this.lessor.expired(now)) this.revoke(id);
+    if (!this.checkpointing) {
+      const checkpoints = this.lessor.checkpoints(now, MAX_LEASE_CHECKPOINTS);
+      if (checkpoints.length > 0) this.checkpoint(checkpoints);
+    }
+  }
+
+  /** Lease changes of an applied batch. */
+  onLeases(changes: readonly LeaseChange[]): void {
+    const now = this.now();
+    for (const c of changes) {
+      if (c.type === 'granted') this.lessor.granted(c.id, c.ttl, now);
+      else if (c.type === 'revoked') this.lessor.revoked(c.id);
+      else this.lessor.checkpointApplied(c.id, c.remaining);
+    }
+  }
+
+  wakeAt(): number | undefined {
+    return this.lessor.isPrimary() ? this.lessor.nextWake() : undefined;
+  }
+
+  private revoke(id: number): void {
+    queueMicrotask(() => {
+      this.node
+        .propose(encodeCommand({ cmd: { type: 'leaseRevoke', id } }))
+        .then((applied) => {
+          if (!applied) this.lessor.revokeFailed(id, this.now());
+        })
+        .catch((e: unknown) => {
+          console.warn(`revoking expired lease ${id} failed:`, e);
+          this.lessor.revokeFailed(id, this.now());
+        });
+    });
+  }
+
+  private checkpoint(checkpoints: { id: number; remaining: number }[]): void {
+    this.checkpointing = true;
+    queueMicrotask(() => {
+      this.node
+        .propose(encodeCommand({ cmd: { type: 'leaseCheckpoint', checkpoints } }))
+        .catch((e: unknown) => console.warn('lease checkpoint failed:', e))
+        .finally(() => {
+          this.checkpointing = false;
+        });
+    });
+  }
+}
+
+/** Every lease, read a page at a time. */
+function* allLeases(kv: KvStateMachine): Generator<Lease> {
+  for (let page = kv.leases(0, 1024); page.length > 0; ) {
+    yield* page;
+    page = kv.leases((page[page.length - 1] as Lease).id, 1024);
+  }
+}

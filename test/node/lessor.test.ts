@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { Lessor } from '../../src/node/lessor.ts';
+
+const opts = { extendMs: 2_000, checkpointMs: 60_000, retryMs: 1_000 };
+
+describe('Lessor: the leader lease clock', () => {
+  it('a follower keeps no clock: it renews nothing and never wakes', () => {
+    const l = new Lessor(opts);
+    l.granted(1, 10, 0);
+    expect(l.renew(1, 0)).toBeUndefined();
+    expect(l.timeLeft(1, 0)).toBeUndefined();
+    expect(l.nextWake()).toBeUndefined();
+  });
+
+  it('a grant expires TTL after it applied; a renewal at t moves the deadline to t + TTL, never earlier', () => {
+    const l = new Lessor(opts);
+    l.promote(0, []);
+    l.granted(1, 10, 1_000);
+    expect(l.nextWake()).toBe(11_000);
+    expect(l.expired(10_999)).toEqual([]);
+    expect(l.renew(1, 5_000)).toEqual({ ttl: 10, clearCheckpoint: false });
+    expect(l.timeLeft(1, 5_000)).toBe(10_000);
+    expect(l.expired(14_999)).toEqual([]);
+    expect(l.expired(15_000)).toEqual([1]);
+  });
+
+  it('an expired lease is handed out once; a failed revocation comes back after retryMs', () => {
+    const l = new Lessor(opts);
+    l.promote(0, [{ id: 7, ttl: 5, remaining: 0 }]);
+    // Promotion extends by the election timeout.
+    expect(l.expired(6_999)).toEqual([]);
+    expect(l.expired(7_000)).toEqual([7]);
+    expect(l.expired(8_000)).toEqual([]);
+    expect(l.nextWake()).toBeUndefined();
+    l.revokeFailed(7, 8_000);
+    expect(l.nextWake()).toBe(9_000);
+    expect(l.expired(9_000)).toEqual([7]);
+    l.revoked(7);
+    expect(l.expired(100_000)).toEqual([]);
+  });
+
+  it('a new leader starts every lease from its checkpoint (or TTL) plus the election timeout', () => {
+    const l = new Lessor(opts);
+    l.promote(10_000, [
+      { id: 1, ttl: 600, remaining: 30 },
+      { id: 2, ttl: 20, remaining: 0 },
+    ]);
+    expect(l.timeLeft(1, 10_000)).toBe(32_000);
+    expect(l.timeLeft(2, 10_000)).toBe(22_000);
+    // A checkpointed lease's renewal must clear the checkpoint in the log first.
+    expect(l.renew(1, 11_000)).toEqual({ ttl: 600, clearCheckpoint: true });
+    expect(l.renew(1, 12_000)).toEqual({ ttl: 600, clearCheckpoint: false });
+    l.demote();
+    expect(l.isPrimary()).toBe(false);
+    expect(l.timeLeft(1, 12_000)).toBeUndefined();
+  });
+
+  it('checkpoints only leases with more than an interval left, rounding the time left up', () => {
+    const l = new Lessor(opts);
+    l.promote(0, []);
+    l.granted(1, 300, 0);
+    l.granted(2, 30, 0);
+    expect(l.nextWake()).toBe(30_000);
+    expect(l.checkpoints(59_999, 10)).toEqual([]);
+    expect(l.checkpoints(60_500, 10)).toEqual([{ id: 1, remaining: 240 }]);
+    // After a checkpoint, the next renewal clears it; renewing moves the next checkpoint on.
+    expect(l.renew(1, 61_000)).toEqual({ ttl: 300, clearCheckpoint: true });
+    expect(l.checkpoints(120_999, 10)).toEqual([]);
+    expect(l.checkpoints(121_000, 10)).toEqual([{ id: 1, remaining: 240 }]);
+    // A checkpoint applied from the log (an older leader's) also makes the next renewal clear it.
+    l.granted(3, 300, 0);
+    l.checkpointApplied(3, 100);
+    expect(l.renew(3, 1_000)?.clearCheckpoint).toBe(true);
+  });
+
+  it('a renewal made before a checkpoint is computed shows in it: the checkpoint records the renewed time', () => {
+    const l = new Lessor(opts);
+    l.promote(0, []);
+    l.granted(1, 300, 0);
+    l.renew(1, 59_000);
+    // The next checkpoint is due an interval after the renewal, from the renewed deadline.
+    expect(l.checkpoints(119_000, 10)).toEqual([{ id: 1, remaining: 240 }]);
+  });
+});
