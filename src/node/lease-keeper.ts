@@ -5,12 +5,18 @@ import {
   type LeaseChange,
   MAX_LEASE_CHECKPOINTS,
 } from '../kv/index.ts';
+import type { LeaseClockStore } from './lease-clock-store.ts';
 import type { Lessor } from './lessor.ts';
 
 /** What the keeper needs of the node: whether it leads, and a way to propose. */
 export interface LeaseKeeperNode {
   /** Leading, with an entry of its own term applied (so every older entry has applied too). */
   leading(): boolean;
+  /** Asleep: a caught-up leader with nothing to do, heartbeats stopped. */
+  quiet(): boolean;
+  term(): number;
+  /** The term of the last entry before this leader's first one (undefined if compacted away). */
+  priorTerm(): number | undefined;
   /** Proposes `data`; resolves true once it applied, false if it did not (in time). */
   propose(data: Uint8Array): Promise<boolean>;
 }
@@ -27,28 +33,55 @@ export class LeaseKeeper {
   private readonly kv: KvStateMachine;
   private readonly node: LeaseKeeperNode;
   private readonly now: () => number;
+  private readonly saved: LeaseClockStore;
   private checkpointing = false;
+  private wasQuiet = false;
 
-  constructor(lessor: Lessor, kv: KvStateMachine, node: LeaseKeeperNode, now: () => number) {
+  constructor(lessor: Lessor, kv: KvStateMachine, node: LeaseKeeperNode, saved: LeaseClockStore, now: () => number) {
     this.lessor = lessor;
     this.kv = kv;
     this.node = node;
+    this.saved = saved;
     this.now = now;
   }
 
   /** After each event: follow leadership, then propose what is due. Proposals leave after the event. */
   upkeep(): void {
     const now = this.now();
+    const quiet = this.node.quiet();
+    const wasQuiet = this.wasQuiet;
+    this.wasQuiet = quiet;
     if (!this.node.leading()) {
       if (this.lessor.isPrimary()) this.lessor.demote();
       return;
     }
-    if (!this.lessor.isPrimary()) this.lessor.promote(now, allLeases(this.kv));
+    if (!this.lessor.isPrimary()) this.promote(now);
     for (const id of this.lessor.expired(now)) this.revoke(id);
     if (!this.checkpointing) {
       const checkpoints = this.lessor.checkpoints(now, MAX_LEASE_CHECKPOINTS);
       if (checkpoints.length > 0) this.checkpoint(checkpoints);
     }
+    // Going to sleep: keep the deadlines, in case this instance's memory goes before the next
+    // expiry. Awake, this leader may renew past them, so they are forgotten.
+    if (quiet && !wasQuiet) {
+      const deadlines = this.lessor.deadlines();
+      if (deadlines.length > 0) this.saved.save(this.node.term(), deadlines);
+    } else if (!quiet) this.saved.clear();
+  }
+
+  /**
+   * Starts the clock of a new leader. The deadlines it saved when it last went
+   * quiet are reused if it led the term just before this one (no entry of a
+   * later term precedes its own): a leader that renewed a lease in between
+   * would have committed an entry of its term first, and a committed entry is
+   * in every later leader's log. Otherwise every lease restarts from its
+   * checkpoint or TTL plus an election timeout.
+   */
+  private promote(now: number): void {
+    const saved = this.saved.load();
+    const prior = this.node.priorTerm();
+    const reuse = saved !== undefined && prior !== undefined && saved.term === prior && prior < this.node.term();
+    this.lessor.promote(now, allLeases(this.kv), reuse ? saved.deadlines : undefined);
   }
 
   /** Lease changes of an applied batch. */

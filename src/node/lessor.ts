@@ -48,14 +48,25 @@ export class Lessor {
     return this.primary;
   }
 
-  /** Becomes the leader's clock: every lease restarts from its checkpoint (or TTL) plus `extendMs`. */
-  promote(now: number, leases: Iterable<Lease>): void {
+  /**
+   * Becomes the leader's clock: every lease restarts from its checkpoint (or
+   * TTL) plus `extendMs`, unless `saved` holds a deadline this same leader
+   * kept for it and no other leader can have renewed it since (the caller
+   * decides that: see LeaseKeeper).
+   */
+  promote(now: number, leases: Iterable<Lease>, saved?: ReadonlyMap<number, number>): void {
     this.clocks.clear();
     this.primary = true;
     for (const l of leases) {
       const left = (l.remaining > 0 ? l.remaining : l.ttl) * 1000;
-      this.clocks.set(l.id, this.clock(now, l.ttl, now + left + this.opts.extendMs, l.remaining > 0));
+      const deadline = saved?.get(l.id) ?? now + left + this.opts.extendMs;
+      this.clocks.set(l.id, this.clock(now, l.ttl, deadline, l.remaining > 0));
     }
+  }
+
+  /** Every lease's deadline, to save while the cluster sleeps. */
+  deadlines(): [number, number][] {
+    return [...this.clocks].map(([id, c]) => [id, c.deadline]);
   }
 
   /** No longer the leader: forget every clock (the next leader starts its own). */

@@ -13,6 +13,7 @@ import {
 } from '../kv/index.ts';
 import type { SnapshotTables, Sql } from '../storage/index.ts';
 import { SqliteKvStateMachine } from '../storage/index.ts';
+import { LeaseClockStore } from './lease-clock-store.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { Lessor } from './lessor.ts';
 import { NodeObject } from './node-object.ts';
@@ -77,12 +78,14 @@ export class RaftNode extends NodeObject<KvResult> {
   private catchingUp = false;
   private lessor: Lessor | undefined;
   private keeper: LeaseKeeper | undefined;
+  private sql: Sql | undefined;
 
   protected makeStateMachine(sql: Sql): { sm: StateMachine<KvResult>; tables: SnapshotTables } {
     const kv = new SqliteKvStateMachine(sql);
     const hub = new WatchHub(kv);
     this.kv = kv;
     this.hub = hub;
+    this.sql = sql;
     // Right after each applied batch commits, from the same event: watchers get its events in apply order.
     kv.onEvents = (events) => {
       hub.onEvents(events);
@@ -111,8 +114,12 @@ export class RaftNode extends NodeObject<KvResult> {
       this.kv as KvStateMachine,
       {
         leading: () => rt.leading(),
+        quiet: () => rt.isQuiet(),
+        term: () => rt.driver.node.basicStatus().term,
+        priorTerm: () => rt.priorTerm(),
         propose: async (data) => (await rt.propose(data, LEASE_PROPOSE_TIMEOUT_MS)).status === 'applied',
       },
+      new LeaseClockStore(this.sql as Sql),
       () => Date.now(),
     );
     this.lessor = lessor;

@@ -283,6 +283,19 @@ export class NodeRuntime<R> {
     return st.role === 'leader' && this.log.term(this.sm.applied()) === st.term;
   }
 
+  /** Asleep: no ticks and no heartbeats until an event (see maybeQuiesce). */
+  isQuiet(): boolean {
+    return this.quiet;
+  }
+
+  /** The term of the last applied entry before the first one of the current term (undefined if compacted away). */
+  priorTerm(): number | undefined {
+    const term = this.driver.node.basicStatus().term;
+    let i = this.sm.applied();
+    while (i > 0 && this.log.term(i) === term) i--;
+    return i > 0 ? this.log.term(i) : 0;
+  }
+
   transferLeader(to: NodeId): void {
     this.event(() => this.driver.node.transferLeader(to));
   }

@@ -82,6 +82,12 @@ export const migrations: readonly ((sql: Sql) => void)[] = [
     for (const name of ['kv_lease', 'kv_export_lease', 'kv_import_lease'])
       sql.exec(`CREATE TABLE ${name} (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, remaining INTEGER NOT NULL)`);
   },
+  // v7: the lease deadlines a leader kept when it went quiet (node-local, never in a snapshot), so a
+  // leader whose memory is reset while the cluster sleeps expires its leases on time (lease-clock-store.ts).
+  (sql) => {
+    sql.exec(`CREATE TABLE lease_clock (
+      id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT NULL, data BLOB NOT NULL)`);
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -243,4 +243,21 @@ describe('api: leases', () => {
     });
     expect(after.alarmAt).toBeNull();
   });
+
+  it('a quiet leader that loses its memory still expires its lease on time, not a TTL later', async () => {
+    const api = await newApi();
+    const l = await grant(api, 4);
+    const granted = Date.now();
+    await putWithLease(api, 'gone-on-time', l.id);
+    const lead = await leader(api.names);
+    await waitFor('the leader to go quiet', async () => ((await status(lead)).quiet ? true : undefined));
+    await sleep(Math.max(0, granted + 2_000 - Date.now()));
+    // Two seconds in, the memory goes (as when an idle object is evicted); storage and the alarm stay.
+    await crash(lead);
+    await waitFor('the key to expire', async () => ((await exists(api, 'gone-on-time')) ? undefined : true), 12_000);
+    const after = Date.now() - granted;
+    // Restarting the clock would keep it past 2 s + an election + 4 s + 0.4 s; the saved deadline does not.
+    expect(after).toBeGreaterThanOrEqual(4_000);
+    expect(after).toBeLessThan(5_500);
+  });
 });

@@ -81,4 +81,23 @@ describe('Lessor: the leader lease clock', () => {
     // The next checkpoint is due an interval after the renewal, from the renewed deadline.
     expect(l.checkpoints(119_000, 10)).toEqual([{ id: 1, remaining: 240 }]);
   });
+
+  it('a saved deadline is reused as it is; leases not saved restart from their TTL plus the election timeout', () => {
+    const l = new Lessor(opts);
+    l.promote(
+      50_000,
+      [
+        { id: 1, ttl: 10, remaining: 0 },
+        { id: 2, ttl: 10, remaining: 0 },
+      ],
+      new Map([[1, 41_000]]),
+    );
+    expect(l.timeLeft(1, 40_000)).toBe(1_000);
+    expect(l.expired(50_000)).toEqual([1]);
+    expect(l.timeLeft(2, 50_000)).toBe(12_000);
+    expect(l.deadlines()).toEqual([
+      [1, 41_000],
+      [2, 62_000],
+    ]);
+  });
 });
