@@ -89,6 +89,7 @@ function main(): number {
     transfers: 0,
     confChanges: 0,
     historyCompactions: 0,
+    leaseOps: 0,
     delivered: 0,
     dropped: 0,
     inconclusive: 0,
@@ -106,6 +107,7 @@ function main(): number {
     more.transfers += s.transfers;
     more.confChanges += s.confChanges;
     more.historyCompactions += s.historyCompactions;
+    more.leaseOps += s.leaseOps;
     more.delivered += s.delivered;
     more.dropped += s.dropped;
     if (s.linInconclusive) more.inconclusive++;
@@ -123,7 +125,7 @@ function main(): number {
   console.log(
     `seeds=${ran} ops=${total.ops} (ok ${total.ok}, fail ${total.fail}, unknown ${total.unknown}) elections=${total.elections} ` +
       `snapshots: taken ${total.compactions}, installed ${total.installs} crashes=${total.crashes} partitions=${more.partitions} ` +
-      `transfers=${more.transfers} confChanges=${more.confChanges} historyCompactions=${more.historyCompactions} messages=${more.delivered} dropped=${more.dropped} ` +
+      `transfers=${more.transfers} confChanges=${more.confChanges} historyCompactions=${more.historyCompactions} leaseOps=${more.leaseOps} messages=${more.delivered} dropped=${more.dropped} ` +
       `inconclusive=${more.inconclusive} elapsed=${secs.toFixed(1)}s`,
   );
   if (failed) {

@@ -49,6 +49,8 @@ export interface SimConfig {
     readonly transferEvery: number;
     /** The leader proposes a history compaction (absent: never; pinned regressions predate it). */
     readonly historyCompactEvery?: number;
+    /** The leader proposes a lease command: grant, attach a key, checkpoint or revoke (absent: never). */
+    readonly leaseEvery?: number;
   };
   /** One node's messages (both ways) take this many extra ms: it lags and needs snapshots. */
   readonly slowNodeDelay: number;
@@ -152,5 +154,7 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   const base = { ...BASE, mix, nodes, ...tuned, ...mixFaults(mix, r), lazyCommit };
   // Half the seeds compact the history through the log as they go (its own stream, too).
   const historyCompactEvery = new SimRng(seed ^ 0x0c0ffee5).chance(0.5) ? 200 : 0;
-  return { ...base, faults: { ...base.faults, historyCompactEvery }, ...override };
+  // Half the seeds grant, attach, checkpoint and revoke leases on keys of their own (its own stream, too).
+  const leaseEvery = new SimRng(seed ^ 0x1ea5e5).chance(0.5) ? 40 : 0;
+  return { ...base, faults: { ...base.faults, historyCompactEvery, leaseEvery }, ...override };
 }

@@ -1,4 +1,4 @@
-import { encodeCommand } from '../../src/kv/index.ts';
+import { encodeCommand, type KvCommand } from '../../src/kv/index.ts';
 import type { ConfChange, NodeId } from '../../src/raft/index.ts';
 import type { SimConfig } from './config.ts';
 import type { Network } from './network.ts';
@@ -24,6 +24,7 @@ export interface FaultStats {
   transfers: number;
   confChanges: number;
   historyCompactions: number;
+  leaseOps: number;
 }
 
 type Phase = 'remove' | 'addLearner' | 'addVoter';
@@ -44,10 +45,17 @@ interface Plan {
 export class Faults {
   private readonly w: FaultWorld;
   private readonly cfg: SimConfig;
-  private next = { partition: 0, crash: 0, membership: 0, transfer: 0, history: 0 };
+  private next = { partition: 0, crash: 0, membership: 0, transfer: 0, history: 0, lease: 0 };
   private healAt = Number.POSITIVE_INFINITY;
   private plan: Plan | undefined;
-  readonly stats: FaultStats = { partitions: 0, crashes: 0, transfers: 0, confChanges: 0, historyCompactions: 0 };
+  readonly stats: FaultStats = {
+    partitions: 0,
+    crashes: 0,
+    transfers: 0,
+    confChanges: 0,
+    historyCompactions: 0,
+    leaseOps: 0,
+  };
 
   constructor(w: FaultWorld, cfg: SimConfig) {
     this.w = w;
@@ -59,6 +67,7 @@ export class Faults {
       membership: this.after(f.membershipEvery),
       transfer: this.after(f.transferEvery),
       history: this.after(f.historyCompactEvery ?? 0),
+      lease: this.after(f.leaseEvery ?? 0),
     };
   }
 
@@ -82,6 +91,10 @@ export class Faults {
     if (now >= this.next.history) {
       this.next.history = now + this.after(f.historyCompactEvery ?? 0);
       this.compactHistory();
+    }
+    if (now >= this.next.lease) {
+      this.next.lease = now + this.after(f.leaseEvery ?? 0);
+      this.leaseOp();
     }
     if (now >= this.next.transfer) {
       this.next.transfer = now + this.after(f.transferEvery);
@@ -174,6 +187,31 @@ export class Faults {
     this.w.log(`history: compact at ${revision}`);
     drv.propose(encodeCommand({ cmd: { type: 'compact', revision } }), (o) => {
       if (o.status === 'applied' && o.result.type === 'compact') this.stats.historyCompactions++;
+    });
+  }
+
+  /**
+   * The leader proposes a lease command on keys clients never touch
+   * (`lease/*`, so expiries do not disturb the linearizability check): the
+   * replicas must still agree on every lease and every record's lease.
+   */
+  private leaseOp(): void {
+    const l = this.w.leader();
+    const drv = l?.driver;
+    if (!l || !drv) return;
+    const rng = this.w.rng;
+    const leases = l.sm.leases();
+    const pick = rng.int(4);
+    const lease = leases.length === 0 ? undefined : rng.pick(leases);
+    let cmd: KvCommand;
+    if (lease === undefined || pick === 0) cmd = { type: 'leaseGrant', id: 0, ttl: 1 + rng.int(100) };
+    else if (pick === 1)
+      cmd = { type: 'put', key: `lease/${rng.int(20)}`, value: new Uint8Array([rng.int(256)]), lease: lease.id };
+    else if (pick === 2) cmd = { type: 'leaseRevoke', id: lease.id };
+    else cmd = { type: 'leaseCheckpoint', checkpoints: [{ id: lease.id, remaining: rng.int(lease.ttl + 1) }] };
+    this.w.log(`lease: ${cmd.type}${lease ? ` ${lease.id}` : ''}`);
+    drv.propose(encodeCommand({ cmd }), (o) => {
+      if (o.status === 'applied' && o.result.type !== 'error') this.stats.leaseOps++;
     });
   }
 

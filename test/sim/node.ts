@@ -38,20 +38,21 @@ export function tableDigest(t: MemoryKvTable): string {
   for (const kv of t.range('', undefined)) {
     h = hashString(kv.key, h);
     h = hashBytes(kv.value, h);
-    h = hashString(`${kv.createRevision}.${kv.modRevision}.${kv.version}`, h);
+    h = hashString(`${kv.createRevision}.${kv.modRevision}.${kv.version}.${kv.lease ?? 0}`, h);
   }
+  for (const l of t.leases()) h = hashString(`lease.${l.id}.${l.ttl}.${l.remaining}`, h);
   const m = t.meta();
   // The history too: every replica, however it got there (log or snapshot), keeps the same events.
   let events = 0;
   for (let page = t.events(beforeRevision(m.compacted), 256); page.length > 0; ) {
     for (const e of page) {
-      h = hashString(`${e.type}.${e.revision}.${e.seq}.${e.kv.key}.${e.prev?.modRevision ?? 0}`, h);
+      h = hashString(`${e.type}.${e.revision}.${e.seq}.${e.kv.key}.${e.prev?.modRevision ?? 0}.${e.kv.lease ?? 0}`, h);
       h = hashBytes(e.kv.value, h);
     }
     events += page.length;
     page = t.events(page[page.length - 1] as KvEvent, 256);
   }
-  return `${m.applied}/${m.revision}/${m.compacted}/${events}/${t.requestCount()}/${h.toString(16)}`;
+  return `${m.applied}/${m.revision}/${m.compacted}/${events}/${t.requestCount()}/${t.leases().length}/${h.toString(16)}`;
 }
 
 /** The KV state machine, reporting each applied batch and installed snapshot to the invariants. */

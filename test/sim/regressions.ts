@@ -13,6 +13,12 @@ export interface Regression {
  * and pin what the failing run used (at least `steps`), since a seed's
  * trajectory changes with any knob.
  */
+/** A seed's configuration as when it failed: without the lease commands added since (they draw from the run's stream). */
+function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
+  const c = configForSeed(seed, override);
+  return { ...c, faults: { ...c.faults, leaseEvery: 0 } };
+}
+
 export const REGRESSIONS: readonly Regression[] = [
   {
     // Fixed liveness bug (lost reply): at 2993 ms n2's reply for index 100 to
@@ -51,42 +57,42 @@ export const REGRESSIONS: readonly Regression[] = [
     // 254 stayed in flight and n3 stalled. Now the follower keeps the entries
     // past its commit index and acknowledges them.
     seed: 20199,
-    config: configForSeed(20199, { steps: 3000, lazyCommit: false }),
+    config: asFailed(20199, { steps: 3000, lazyCommit: false }),
     note: 'liveness (fixed): an append answered with the commit index left its tail in flight forever (full window)',
   },
   {
     seed: 1397,
-    config: configForSeed(1397, { steps: 3000, lazyCommit: false }),
+    config: asFailed(1397, { steps: 3000, lazyCommit: false }),
     note: 'a follower stalled on a late append with a full in-flight window (the seed 20199 bug)',
   },
   {
     seed: 1,
-    config: configForSeed(1, { steps: 3000, lazyCommit: false }),
+    config: asFailed(1, { steps: 3000, lazyCommit: false }),
     note: 'stalled before the simulator reported lost sends to their sender (reportUnreachable), as the fetch transport does (the seed 57 bug)',
   },
   {
     seed: 10,
-    config: configForSeed(10, { steps: 3000, lazyCommit: false }),
+    config: asFailed(10, { steps: 3000, lazyCommit: false }),
     note: 'messages to a crashed node, and requests whose handler crashed, were lost silently: a follower stalled (the seed 57 bug)',
   },
   {
     seed: 23,
-    config: configForSeed(23, { steps: 3000, lazyCommit: false }),
+    config: asFailed(23, { steps: 3000, lazyCommit: false }),
     note: 'simulator bug: flagged a follower of a stale leader persisting an uncommitted entry at an index committed in a newer term (legal; only committed prefixes must agree)',
   },
   {
     seed: 5088,
-    config: configForSeed(5088, { steps: 12000, lazyCommit: false }),
+    config: asFailed(5088, { steps: 12000, lazyCommit: false }),
     note: 'simulator bug: a membership episode ended on a new leader whose applied configuration still lagged its log, leaving a node removed for good',
   },
   {
     seed: 8331,
-    config: configForSeed(8331, { steps: 3000, nodes: 5, lazyCommit: false }),
+    config: asFailed(8331, { steps: 3000, nodes: 5, lazyCommit: false }),
     note: 'a follower stalled with a full in-flight window (the seed 57/20199 bugs)',
   },
   {
     seed: 100448,
-    config: configForSeed(100448, { lazyCommit: false }),
+    config: asFailed(100448, { lazyCommit: false }),
     note: 'simulator bug: a slow candidate legally won term 1 after term 2 had committed entries; Leader Completeness now checks only entries committed in earlier terms',
   },
 ];

@@ -18,6 +18,7 @@ export interface SimStats {
   confChanges: number;
   /** History compactions applied (compact commands through the log). */
   historyCompactions: number;
+  leaseOps: number;
   delivered: number;
   dropped: number;
   duplicated: number;
@@ -80,6 +81,7 @@ export function runSeed(seed: number, config: SimConfig = configForSeed(seed), o
     transfers: f.transfers,
     confChanges: f.confChanges,
     historyCompactions: f.historyCompactions,
+    leaseOps: f.leaseOps,
     delivered: w.delivered,
     dropped: w.net.dropped,
     duplicated: w.net.duplicated,
