@@ -94,8 +94,8 @@ export class LeaseKeeper {
     }
   }
 
-  wakeAt(): number | undefined {
-    return this.lessor.isPrimary() ? this.lessor.nextWake() : undefined;
+  wakeAt(exact: boolean): number | undefined {
+    return this.lessor.isPrimary() ? this.lessor.nextWake(exact) : undefined;
   }
 
   private revoke(id: number): void {

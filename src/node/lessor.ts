@@ -39,6 +39,12 @@ export class Lessor {
   private readonly opts: LessorOptions;
   private readonly clocks = new Map<number, Clock>();
   private primary = false;
+  /**
+   * Nothing is due before this (ms): a lower bound, kept exact enough that
+   * the checks run after every event of a busy leader cost O(1) until
+   * something may be due, and made exact when the cluster goes to sleep.
+   */
+  private due = Number.POSITIVE_INFINITY;
 
   constructor(opts: LessorOptions) {
     this.opts = opts;
@@ -62,6 +68,7 @@ export class Lessor {
       const deadline = saved?.get(l.id) ?? now + left + this.opts.extendMs;
       this.clocks.set(l.id, this.clock(now, l.ttl, deadline, l.remaining > 0));
     }
+    this.recomputeDue();
   }
 
   /** Every lease's deadline, to save while the cluster sleeps. */
@@ -73,11 +80,15 @@ export class Lessor {
   demote(): void {
     this.primary = false;
     this.clocks.clear();
+    this.due = Number.POSITIVE_INFINITY;
   }
 
   /** A grant applied. */
   granted(id: number, ttl: number, now: number): void {
-    if (this.primary) this.clocks.set(id, this.clock(now, ttl, now + ttl * 1000, false));
+    if (!this.primary) return;
+    const c = this.clock(now, ttl, now + ttl * 1000, false);
+    this.clocks.set(id, c);
+    this.due = Math.min(this.due, c.deadline, c.checkpointAt);
   }
 
   /** A revocation (or expiry) applied. */
@@ -117,12 +128,14 @@ export class Lessor {
 
   /** Leases past their deadline whose revocation is not under way yet; each is marked as under way. */
   expired(now: number): number[] {
+    if (now < this.due) return [];
     const out: number[] = [];
     for (const [id, c] of this.clocks) {
       if (c.revoking || c.deadline > now) continue;
       c.revoking = true;
       out.push(id);
     }
+    this.recomputeDue();
     return out;
   }
 
@@ -132,6 +145,7 @@ export class Lessor {
     if (!c?.revoking) return;
     c.revoking = false;
     c.deadline = Math.max(c.deadline, now + this.opts.retryMs);
+    this.due = Math.min(this.due, c.deadline);
   }
 
   /**
@@ -139,6 +153,7 @@ export class Lessor {
    * leases due for a checkpoint, at most `max`; each is marked checkpointed.
    */
   checkpoints(now: number, max: number): { id: number; remaining: number }[] {
+    if (now < this.due) return [];
     const out: { id: number; remaining: number }[] = [];
     for (const [id, c] of this.clocks) {
       if (out.length >= max) break;
@@ -149,17 +164,28 @@ export class Lessor {
       c.checkpointed = true;
       out.push({ id, remaining });
     }
+    this.recomputeDue();
     return out;
   }
 
-  /** When the leader must next act (an expiry or a checkpoint), or undefined if never. */
-  nextWake(): number | undefined {
+  /**
+   * When the leader must next act (an expiry or a checkpoint), or undefined
+   * if never. Not `exact`: possibly earlier (an alarm that finds nothing to
+   * do is harmless to an awake leader); `exact` costs a pass over the leases,
+   * for an alarm that wakes a sleeping cluster.
+   */
+  nextWake(exact = false): number | undefined {
+    if (exact) this.recomputeDue();
+    return Number.isFinite(this.due) ? this.due : undefined;
+  }
+
+  private recomputeDue(): void {
     let at = Number.POSITIVE_INFINITY;
     for (const c of this.clocks.values()) {
       if (!c.revoking) at = Math.min(at, c.deadline);
       at = Math.min(at, c.checkpointAt);
     }
-    return Number.isFinite(at) ? at : undefined;
+    this.due = at;
   }
 
   private clock(now: number, ttl: number, deadline: number, checkpointed: boolean): Clock {

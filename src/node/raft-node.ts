@@ -124,7 +124,7 @@ export class RaftNode extends NodeObject<KvResult> {
     );
     this.lessor = lessor;
     this.keeper = keeper;
-    return { afterEvent: () => keeper.upkeep(), wakeAt: () => keeper.wakeAt() };
+    return { afterEvent: () => keeper.upkeep(), wakeAt: (quiet) => keeper.wakeAt(quiet) };
   }
 
   /**

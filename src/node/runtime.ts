@@ -44,8 +44,8 @@ interface EventOptions {
 export interface Upkeep {
   /** Runs after every event that processed a Ready (not the acks a quiet node only steps). */
   afterEvent(): void;
-  /** When to wake next, even while quiet (ms), or undefined. */
-  wakeAt(): number | undefined;
+  /** When to wake next, even while quiet (ms), or undefined; `quiet`: exactly (the alarm would wake the cluster). */
+  wakeAt(quiet: boolean): number | undefined;
 }
 
 /** At most this many proposals wait in memory for a batch: a bound on unpersisted entries. */
@@ -444,7 +444,7 @@ export class NodeRuntime<R> {
   }
 
   private armAlarm(): void {
-    const wakeAt = this.upkeep?.wakeAt();
+    const wakeAt = this.upkeep?.wakeAt(this.quiet);
     if (this.quiet) {
       // Asleep, the only alarm is the owner's (a lease expiry): none at all without one.
       if (this.alarmAt !== wakeAt) this.host.setAlarm(wakeAt);

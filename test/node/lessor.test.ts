@@ -100,4 +100,17 @@ describe('Lessor: the leader lease clock', () => {
       [2, 62_000],
     ]);
   });
+
+  it('between due times the checks cost nothing; the wake time is a lower bound, exact when asked (going quiet)', () => {
+    const l = new Lessor(opts);
+    l.promote(0, []);
+    l.granted(1, 10, 0);
+    l.renew(1, 5_000);
+    // Renewals leave the lower bound where it was: an awake leader may wake early and find nothing.
+    expect(l.nextWake()).toBe(10_000);
+    expect(l.expired(10_000)).toEqual([]);
+    expect(l.nextWake()).toBe(15_000);
+    l.renew(1, 8_000);
+    expect(l.nextWake(true)).toBe(18_000);
+  });
 });
