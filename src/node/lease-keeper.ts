@@ -17,8 +17,12 @@ export interface LeaseKeeperNode {
   term(): number;
   /** The term of the last entry before this leader's first one (undefined if compacted away). */
   priorTerm(): number | undefined;
-  /** Proposes `data`; resolves true once it applied, false if it did not (in time). */
-  propose(data: Uint8Array): Promise<boolean>;
+  /**
+   * Proposes `data`: `applied`; `refused` if it never entered the log (it
+   * may be proposed again); `pending` if it entered the log and was not seen
+   * to apply (it may still: it must not be taken back).
+   */
+  propose(data: Uint8Array): Promise<'applied' | 'refused' | 'pending'>;
 }
 
 /**
@@ -36,6 +40,7 @@ export class LeaseKeeper {
   private readonly saved: LeaseClockStore;
   private checkpointing = false;
   private wasQuiet = false;
+  private readonly revokeWaiters = new Map<number, (() => void)[]>();
 
   constructor(lessor: Lessor, kv: KvStateMachine, node: LeaseKeeperNode, saved: LeaseClockStore, now: () => number) {
     this.lessor = lessor;
@@ -89,8 +94,12 @@ export class LeaseKeeper {
     const now = this.now();
     for (const c of changes) {
       if (c.type === 'granted') this.lessor.granted(c.id, c.ttl, now);
-      else if (c.type === 'revoked') this.lessor.revoked(c.id);
-      else this.lessor.checkpointApplied(c.id, c.remaining);
+      else if (c.type === 'checkpointed') this.lessor.checkpointApplied(c.id, c.remaining);
+      else {
+        this.lessor.revoked(c.id);
+        for (const resolve of this.revokeWaiters.get(c.id) ?? []) resolve();
+        this.revokeWaiters.delete(c.id);
+      }
     }
   }
 
@@ -98,17 +107,23 @@ export class LeaseKeeper {
     return this.lessor.isPrimary() ? this.lessor.nextWake(exact) : undefined;
   }
 
+  /** Resolves once lease `id` is revoked here (a keepalive that came too late waits for it). */
+  whenRevoked(id: number): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.revokeWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.revokeWaiters.set(id, list);
+    });
+  }
+
   private revoke(id: number): void {
     queueMicrotask(() => {
       this.node
         .propose(encodeCommand({ cmd: { type: 'leaseRevoke', id } }))
-        .then((applied) => {
-          if (!applied) this.lessor.revokeFailed(id, this.now());
+        .then((outcome) => {
+          if (outcome === 'refused') this.lessor.revokeRefused(id, this.now());
         })
-        .catch((e: unknown) => {
-          console.warn(`revoking expired lease ${id} failed:`, e);
-          this.lessor.revokeFailed(id, this.now());
-        });
+        .catch((e: unknown) => console.warn(`revoking expired lease ${id} failed:`, e));
     });
   }
 

@@ -108,12 +108,17 @@ export class Lessor {
    * acknowledged; undefined if this clock does not know the lease.
    * The deadline moves now, before the clear is proposed, so a checkpoint
    * proposed after this renewal records the renewed time.
+   *
+   * `expired` if its deadline has passed: its revocation is (or is about to
+   * be) in the log and cannot be called back, so a renewal now would be
+   * acknowledged for keys about to go. The caller waits for the revocation
+   * and answers that the lease is gone, as etcd does.
    */
-  renew(id: number, now: number): { ttl: number; clearCheckpoint: boolean } | undefined {
+  renew(id: number, now: number): { ttl: number; clearCheckpoint: boolean } | 'expired' | undefined {
     const c = this.clocks.get(id);
     if (!this.primary || c === undefined) return undefined;
-    c.deadline = Math.max(c.deadline, now + c.ttl * 1000);
-    c.revoking = false;
+    if (c.revoking || c.deadline <= now) return 'expired';
+    c.deadline = now + c.ttl * 1000;
     const clearCheckpoint = c.checkpointed;
     c.checkpointed = false;
     c.checkpointAt = this.checkpointAfter(now, c.ttl);
@@ -139,8 +144,13 @@ export class Lessor {
     return out;
   }
 
-  /** A revocation did not commit (a timeout, a lost leadership): try again after retryMs if still leading. */
-  revokeFailed(id: number, now: number): void {
+  /**
+   * A revocation was refused before it entered the log (a leadership
+   * transfer, no quorum): try again after retryMs. One that entered the log
+   * and was not seen to apply stays under way: it applies, or this leader
+   * loses its leadership (and its clock) first.
+   */
+  revokeRefused(id: number, now: number): void {
     const c = this.clocks.get(id);
     if (!c?.revoking) return;
     c.revoking = false;

@@ -117,7 +117,11 @@ export class RaftNode extends NodeObject<KvResult> {
         quiet: () => rt.isQuiet(),
         term: () => rt.driver.node.basicStatus().term,
         priorTerm: () => rt.priorTerm(),
-        propose: async (data) => (await rt.propose(data, LEASE_PROPOSE_TIMEOUT_MS)).status === 'applied',
+        propose: async (data) => {
+          const out = await rt.propose(data, LEASE_PROPOSE_TIMEOUT_MS);
+          if (out.status === 'applied') return 'applied';
+          return out.status === 'notLeader' || out.status === 'refused' ? 'refused' : 'pending';
+        },
       },
       new LeaseClockStore(this.sql as Sql),
       () => Date.now(),
@@ -139,6 +143,9 @@ export class RaftNode extends NodeObject<KvResult> {
       if (!kv.getLease(id)) return undefined;
       const renewed = lessor.renew(id, Date.now());
       if (!renewed) return undefined;
+      // Too late: its revocation is under way. Answer once it applied: the lease is gone.
+      if (renewed === 'expired')
+        return (await within(timeoutMs, (this.keeper as LeaseKeeper).whenRevoked(id))) ? undefined : 'timeout';
       if (renewed.clearCheckpoint) {
         const cmd = encodeCommand({ cmd: { type: 'leaseCheckpoint', checkpoints: [{ id, remaining: 0 }] } });
         const out = await rt.propose(cmd, timeoutMs);
@@ -343,6 +350,19 @@ export class RaftNode extends NodeObject<KvResult> {
           this.compacting = false;
         });
     });
+  }
+}
+
+/** Whether `p` settles within `ms`. */
+async function within(ms: number, p: Promise<void>): Promise<boolean> {
+  let timer: number | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
 }
 

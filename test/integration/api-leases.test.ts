@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ErrorJson, json, newApi, sleep, type TestApi } from './api-helpers.ts';
-import { crash, leader, member, status, stub, waitFor } from './cluster-helpers.ts';
+import { crash, leader, member, setFaults, status, stub, waitFor } from './cluster-helpers.ts';
 import { SseReader } from './sse.ts';
 
 interface Change {
@@ -259,5 +259,21 @@ describe('api: leases', () => {
     // Restarting the clock would keep it past 2 s + an election + 4 s + 0.4 s; the saved deadline does not.
     expect(after).toBeGreaterThanOrEqual(4_000);
     expect(after).toBeLessThan(5_500);
+  });
+
+  it('a keepalive whose renewal would come after the deadline is answered 404, never 200 for keys about to go', async () => {
+    const api = await newApi();
+    const l = await grant(api, 1);
+    const granted = Date.now();
+    await putWithLease(api, 'race', l.id);
+    // Slow links from the leader: a keepalive's read barrier takes 150 ms or more, so one called 80 ms
+    // before the deadline (at most 1 s after this client saw the grant) would renew after it.
+    await setFaults(await leader(api.names), { delayMs: 150 });
+    await sleep(Math.max(0, granted + 920 - Date.now()));
+    const ka = await keepAlive(api, l.id);
+    const body = await json<ErrorJson>(ka);
+    expect(ka.status, JSON.stringify(body)).toBe(404);
+    expect(body.error.code).toBe('lease_not_found');
+    expect(await exists(api, 'race')).toBe(false);
   });
 });

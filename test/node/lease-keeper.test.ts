@@ -13,7 +13,7 @@ function setup() {
   const sql = nodeSql();
   migrate(sql);
   const proposed: KvCommand[] = [];
-  const answers: ((applied: boolean) => void)[] = [];
+  const answers: ((outcome: 'applied' | 'refused' | 'pending') => void)[] = [];
   const node = {
     leads: true,
     quiet: false,
@@ -33,7 +33,7 @@ function setup() {
       priorTerm: () => node.prior,
       propose: (data) => {
         proposed.push(decodeCommand(data).cmd);
-        return new Promise<boolean>((r) => answers.push(r));
+        return new Promise<'applied' | 'refused' | 'pending'>((r) => answers.push(r));
       },
     },
     store,
@@ -50,7 +50,7 @@ function setup() {
 }
 
 describe('LeaseKeeper: the leader side of leases', () => {
-  it('proposes an expiry once, however many events follow, and again after retryMs if it did not commit', async () => {
+  it('proposes an expiry once, however many events follow; again after retryMs only if it was refused before the log', async () => {
     const { h, proposed, answers, tick } = setup();
     await tick(0);
     h.run({ type: 'leaseGrant', id: 5, ttl: 2 });
@@ -58,11 +58,16 @@ describe('LeaseKeeper: the leader side of leases', () => {
     expect(proposed).toEqual([]);
     for (let t = 2_000; t < 2_600; t += 50) await tick(t);
     expect(proposed).toEqual([{ type: 'leaseRevoke', id: 5 }]);
-    (answers[0] as (a: boolean) => void)(false);
+    (answers[0] as (a: 'refused') => void)('refused');
     await Promise.resolve();
     await tick(2_700);
     expect(proposed).toHaveLength(1);
     await tick(3_650);
+    expect(proposed).toHaveLength(2);
+    // In the log but not seen to apply: never proposed again (it may still apply).
+    (answers[1] as (a: 'pending') => void)('pending');
+    await Promise.resolve();
+    await tick(9_000);
     expect(proposed).toHaveLength(2);
     // It applies: the lease is gone from the clock, nothing more is proposed.
     h.run({ type: 'leaseRevoke', id: 5 });
@@ -103,7 +108,13 @@ describe('LeaseKeeper: the leader side of leases', () => {
     const fresh = new LeaseKeeper(
       new Lessor({ extendMs: 500, checkpointMs: 60_000, retryMs: 1_000 }),
       again.h.sm,
-      { leading: () => true, quiet: () => false, term: () => 3, priorTerm: () => 2, propose: async () => true },
+      {
+        leading: () => true,
+        quiet: () => false,
+        term: () => 3,
+        priorTerm: () => 2,
+        propose: async () => 'applied' as const,
+      },
       store,
       () => 5_000,
     );
@@ -117,7 +128,13 @@ describe('LeaseKeeper: the leader side of leases', () => {
     const other = new LeaseKeeper(
       new Lessor({ extendMs: 500, checkpointMs: 60_000, retryMs: 1_000 }),
       again.h.sm,
-      { leading: () => true, quiet: () => false, term: () => 4, priorTerm: () => 3, propose: async () => true },
+      {
+        leading: () => true,
+        quiet: () => false,
+        term: () => 4,
+        priorTerm: () => 3,
+        propose: async () => 'applied' as const,
+      },
       store,
       () => 5_000,
     );
@@ -131,7 +148,7 @@ describe('LeaseKeeper: the leader side of leases', () => {
     h.run({ type: 'leaseGrant', id: 9, ttl: 600 });
     await tick(60_000);
     expect(proposed).toEqual([{ type: 'leaseCheckpoint', checkpoints: [{ id: 9, remaining: 540 }] }]);
-    (answers[0] as (a: boolean) => void)(true);
+    (answers[0] as (a: 'applied') => void)('applied');
     expect(lessor.renew(9, 61_000)).toEqual({ ttl: 600, clearCheckpoint: true });
   });
 });

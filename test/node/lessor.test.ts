@@ -24,7 +24,7 @@ describe('Lessor: the leader lease clock', () => {
     expect(l.expired(15_000)).toEqual([1]);
   });
 
-  it('an expired lease is handed out once; a failed revocation comes back after retryMs', () => {
+  it('an expired lease is handed out once; a revocation refused before the log comes back after retryMs', () => {
     const l = new Lessor(opts);
     l.promote(0, [{ id: 7, ttl: 5, remaining: 0 }]);
     // Promotion extends by the election timeout.
@@ -32,7 +32,7 @@ describe('Lessor: the leader lease clock', () => {
     expect(l.expired(7_000)).toEqual([7]);
     expect(l.expired(8_000)).toEqual([]);
     expect(l.nextWake()).toBeUndefined();
-    l.revokeFailed(7, 8_000);
+    l.revokeRefused(7, 8_000);
     expect(l.nextWake()).toBe(9_000);
     expect(l.expired(9_000)).toEqual([7]);
     l.revoked(7);
@@ -70,7 +70,7 @@ describe('Lessor: the leader lease clock', () => {
     // A checkpoint applied from the log (an older leader's) also makes the next renewal clear it.
     l.granted(3, 300, 0);
     l.checkpointApplied(3, 100);
-    expect(l.renew(3, 1_000)?.clearCheckpoint).toBe(true);
+    expect(l.renew(3, 1_000)).toEqual({ ttl: 300, clearCheckpoint: true });
   });
 
   it('a renewal made before a checkpoint is computed shows in it: the checkpoint records the renewed time', () => {
@@ -112,5 +112,17 @@ describe('Lessor: the leader lease clock', () => {
     expect(l.nextWake()).toBe(15_000);
     l.renew(1, 8_000);
     expect(l.nextWake(true)).toBe(18_000);
+  });
+
+  it('a renewal that comes after the deadline is refused as expired, and does not call the revocation back', () => {
+    const l = new Lessor(opts);
+    l.promote(0, []);
+    l.granted(7, 2, 0);
+    // Past the deadline, before the keeper has even looked: too late.
+    expect(l.renew(7, 2_000)).toBe('expired');
+    expect(l.expired(2_000)).toEqual([7]);
+    expect(l.renew(7, 2_100)).toBe('expired');
+    expect(l.expired(2_200)).toEqual([]);
+    expect(l.timeLeft(7, 2_100)).toBe(0);
   });
 });
