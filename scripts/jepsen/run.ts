@@ -1,30 +1,55 @@
 /**
  * Jepsen-style fault run against a local durable-raft cluster (wrangler dev):
  *
- *   npm run jepsen -- [--nodes 3|5] [--clients 8] [--duration 30] [--seed 7]
+ *   npm run jepsen -- [--workload kv|lock|lease] [--nodes 3|5] [--clients 8] [--duration 30] [--seed 7]
  *                     [--faults partition,crash,restart,slow] [--history out.jsonl]
  *                     [--op-timeout-ms 3000] [--recovery-ms 5000] [--keep]
  *
  * Starts `wrangler dev --config wrangler.jepsen.toml` (127.0.0.1, a free port, a
- * fresh --persist-to dir), runs concurrent clients (linearizable get, put, cas by
- * value, delete on 5 keys, unique values) while a seeded nemesis partitions,
- * crashes, restarts (kill -9 of the whole workerd) and slows nodes, heals, then
- * checks: (1) the history is linearizable, (2) no acknowledged write is lost,
- * (3) every replica converges (same applied index, same key-space hash), (4)
- * writes succeed again within --recovery-ms of the last heal. Exits 1 on an
- * anomaly (printing the seed and the replay command), 2 on a harness error.
- * Plain Node 22 with --experimental-strip-types: no TS-only syntax.
+ * fresh --persist-to dir), runs concurrent clients of one workload while a
+ * seeded nemesis partitions, crashes, restarts (kill -9 of the whole workerd)
+ * and slows nodes, heals, then checks the workload and the cluster.
+ *
+ * --workload kv (the default): linearizable get, put, cas by value, delete on 5
+ * keys, unique values; checks (1) the history is linearizable, (2) no
+ * acknowledged write is lost. --workload lock (lock-workload.ts): clients
+ * contend for one lock and write a register through fenced txns; checks that
+ * holders never overlap, fencing tokens increase, and fenced writes land only
+ * inside their holder's interval. --workload lease (lease-workload.ts): leases
+ * with keys, renewed then let go; checks that no key goes before its TTL, that
+ * every key goes within a bound, and that a lease's keys go in one revision.
+ * For every workload: (3) every replica converges (same applied index, same
+ * key-space hash), (4) writes succeed again within --recovery-ms of the last
+ * heal, and with --watchers, (5) the watchers saw the whole history. Exits 1
+ * on an anomaly (printing the seed and the replay command), 2 on a harness
+ * error. Plain Node 22 with --experimental-strip-types: no TS-only syntax.
  */
 import { checkLinearizable } from '../../test/support/linearizability.ts';
 import { Cluster, type FaultRules } from './cluster.ts';
+import {
+  type Check,
+  FAULT_KINDS,
+  type FaultClock,
+  type FaultEvent,
+  type FaultKind,
+  type HttpResult,
+  http,
+  nowNs,
+  nowS,
+  Rng,
+  type Workload,
+} from './common.ts';
 import { describe, type JRecord, toFileLine, toHistory } from './history.ts';
+import { leaseWorkload } from './lease-workload.ts';
+import { lockWorkload } from './lock-workload.ts';
 import { freePort, fs, os, path, proc, sleep } from './node-api.ts';
 import { checkWatchers, newWatcher, runWatcher, type Watcher } from './watchers.ts';
 
-const FAULT_KINDS = ['partition', 'crash', 'restart', 'slow'] as const;
-type FaultKind = (typeof FAULT_KINDS)[number];
+const WORKLOADS = ['kv', 'lock', 'lease'] as const;
+type WorkloadKind = (typeof WORKLOADS)[number];
 
 interface Args {
+  workload: WorkloadKind;
   nodes: number;
   clients: number;
   duration: number;
@@ -38,12 +63,13 @@ interface Args {
 }
 
 const USAGE =
-  'usage: npm run jepsen -- [--nodes 3|5] [--clients N] [--duration S] [--faults partition,crash,restart,slow|none]\n' +
+  'usage: npm run jepsen -- [--workload kv|lock|lease] [--nodes 3|5] [--clients N] [--duration S] [--faults partition,crash,restart,slow|none]\n' +
   '                         [--seed N] [--history out.jsonl] [--op-timeout-ms MS] [--recovery-ms MS] [--keep]\n' +
   '                         [--watchers N]';
 
 function parseArgs(argv: readonly string[]): Args {
   const a: Args = {
+    workload: 'kv',
     nodes: 3,
     clients: 8,
     duration: 30,
@@ -68,6 +94,12 @@ function parseArgs(argv: readonly string[]): Args {
       return n;
     };
     switch (flag) {
+      case '--workload': {
+        const v = val();
+        if (!(WORKLOADS as readonly string[]).includes(v)) throw new Error(`--workload: expected one of ${WORKLOADS}`);
+        a.workload = v as WorkloadKind;
+        break;
+      }
       case '--nodes':
         a.nodes = int(1, 9);
         break;
@@ -115,77 +147,10 @@ function parseArgs(argv: readonly string[]): Args {
   return a;
 }
 
-/** mulberry32: a small seeded PRNG. */
-class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  between(lo: number, hi: number): number {
-    return lo + this.next() * (hi - lo);
-  }
-  pick<T>(xs: readonly T[]): T {
-    const x = xs[this.int(xs.length)];
-    if (x === undefined) throw new Error('pick from an empty list');
-    return x;
-  }
-  shuffle<T>(xs: readonly T[]): T[] {
-    const out = [...xs];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const t = out[i] as T;
-      out[i] = out[j] as T;
-      out[j] = t;
-    }
-    return out;
-  }
-}
-
-const T0 = proc.hrtime.bigint();
-const nowNs = (): number => Number(proc.hrtime.bigint() - T0);
-const nowS = (): number => nowNs() / 1e9;
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'];
 const PROBE_KEY = 'jepsen-probe';
 
 // ---- HTTP ----
-
-type HttpResult = { status: number; text: string } | { error: string; refused: boolean };
-
-async function http(
-  base: string,
-  method: string,
-  p: string,
-  body: string | undefined,
-  timeoutMs: number,
-): Promise<HttpResult> {
-  try {
-    const r = await fetch(base + p, {
-      method,
-      body,
-      headers: {
-        'x-request-timeout-ms': String(Math.max(200, timeoutMs - 700)),
-        ...(p === '/v1/cas' ? { 'content-type': 'application/json' } : {}),
-      },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    return { status: r.status, text: await r.text() };
-  } catch (e) {
-    const err = e as { name?: string; message?: string; cause?: { code?: string } };
-    const code = err.cause?.code ?? err.name ?? 'error';
-    // Only a refused connection proves the request never reached the server.
-    return { error: code, refused: code === 'ECONNREFUSED' };
-  }
-}
 
 /** Fills in ok/output/error of a write from its HTTP answer. */
 function settleWrite(rec: JRecord, r: HttpResult): void {
@@ -286,14 +251,6 @@ async function client(
 
 // ---- nemesis ----
 
-interface FaultEvent {
-  kind: FaultKind;
-  at: number;
-  detail: string;
-  start: number;
-  healed: number;
-}
-
 function cut(groups: string[][]): string[] {
   const blocked: string[] = [];
   for (const g of groups)
@@ -332,6 +289,7 @@ async function nemesis(
   events: FaultEvent[],
   t0: number,
   endAt: number,
+  live: FaultClock,
 ): Promise<void> {
   const nodes = cluster.nodes;
   let t = t0 + 2;
@@ -343,6 +301,7 @@ async function nemesis(
     if (nowS() < t) await sleep((t - nowS()) * 1000);
     if (nowS() + dur > endAt - 3) break;
     const ev: FaultEvent = { kind, at: t - t0, detail: '', start: nowS() - t0, healed: 0 };
+    live.active = true;
     const leader = await cluster.leader().catch(() => undefined);
     if (kind === 'partition') {
       const sub = rng.pick(['halves', 'leader', 'asymmetric', 'bridge'] as const);
@@ -396,6 +355,8 @@ async function nemesis(
       ev.detail += `, wrangler back up in ${(nowS() - up).toFixed(1)} s`;
     }
     ev.healed = nowS() - t0;
+    live.active = false;
+    live.lastHeal = nowS();
     events.push(ev);
     console.log(`  [${ev.start.toFixed(1)}s..${ev.healed.toFixed(1)}s] ${kind}: ${ev.detail}`);
     t = nowS() + quiet;
@@ -403,12 +364,6 @@ async function nemesis(
 }
 
 // ---- checks ----
-
-interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
 
 /** Reads every key (linearizable) until it succeeds, as recorded ops of client `id`. */
 async function finalReads(base: string, id: number, out: JRecord[], opTimeoutMs: number, deadline: number) {
@@ -531,7 +486,7 @@ async function main(): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
-  const replay = `npm run jepsen -- --nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}${args.watchers > 0 ? ` --watchers ${args.watchers}` : ''}`;
+  const replay = `npm run jepsen -- ${args.workload === 'kv' ? '' : `--workload ${args.workload} `}--nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}${args.watchers > 0 ? ` --watchers ${args.watchers}` : ''}`;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-jepsen-'));
   const historyPath = path.resolve(args.history ?? path.join(workDir, 'history.jsonl'));
   const nodes = Array.from({ length: args.nodes }, (_, i) => `node-${i}`);
@@ -561,7 +516,7 @@ async function main(): Promise<number> {
   }, hardLimitS * 1000);
 
   console.log(
-    `jepsen: ${args.nodes} nodes, ${args.clients} clients, ${args.duration} s, faults ${args.faults.join(',') || 'none'}, seed ${args.seed}`,
+    `jepsen: ${args.workload === 'kv' ? '' : `workload ${args.workload}, `}${args.nodes} nodes, ${args.clients} clients, ${args.duration} s, faults ${args.faults.join(',') || 'none'}, seed ${args.seed}`,
   );
   console.log(`  work dir ${workDir} (wrangler log: ${cluster.log})`);
   const tStart = nowS();
@@ -578,16 +533,41 @@ async function main(): Promise<number> {
   const rng = new Rng(args.seed);
   const records: JRecord[] = [];
   const events: FaultEvent[] = [];
+  const live: FaultClock = { active: false, lastHeal: 0 };
   const t0 = nowS();
   const stop = { at: t0 + args.duration };
-  const clients = Array.from({ length: args.clients }, (_, i) =>
-    client(i, cluster.base, new Rng(args.seed * 1000 + i + 1), stop, records, args.opTimeoutMs),
-  );
+  const clients =
+    args.workload === 'kv'
+      ? Array.from({ length: args.clients }, (_, i) =>
+          client(i, cluster.base, new Rng(args.seed * 1000 + i + 1), stop, records, args.opTimeoutMs),
+        )
+      : [];
+  // The lock and lease workloads run their own clients (same seeds per client, same nemesis schedule).
+  const ctx = {
+    base: cluster.base,
+    clients: args.clients,
+    seed: args.seed,
+    opTimeoutMs: args.opTimeoutMs,
+    stop,
+    t0,
+    faults: live,
+    events,
+  };
+  const work: Workload | undefined =
+    args.workload === 'lock' ? lockWorkload(ctx) : args.workload === 'lease' ? leaseWorkload(ctx) : undefined;
+  // A client that throws is a harness error (exit 2), caught at once (never an unhandled rejection).
+  let workError: unknown;
+  const working = work?.running.catch((e) => {
+    console.error(
+      `harness error in the ${args.workload} clients: ${(e as Error).stack}; seed ${args.seed}; replay: ${replay}`,
+    );
+    workError = e ?? new Error('workload failed');
+  });
   // Watchers (half SSE, half WebSocket) follow every change through the faults, resuming after each cut.
   const watchers = Array.from({ length: args.watchers }, (_, i) => newWatcher(i));
   let watchDeadline = Number.POSITIVE_INFINITY;
   const watching = watchers.map((w) => runWatcher(w, cluster.base, () => watchDeadline));
-  const nem = nemesis(cluster, args, new Rng(rng.int(2 ** 31)), events, t0, stop.at).catch((e) => {
+  const nem = nemesis(cluster, args, new Rng(rng.int(2 ** 31)), events, t0, stop.at, live).catch((e) => {
     console.error(`harness error in the nemesis: ${(e as Error).stack}`);
     throw e;
   });
@@ -598,7 +578,7 @@ async function main(): Promise<number> {
   if (nemesisError) {
     stop.at = 0;
     watchDeadline = 0;
-    await Promise.all([...clients, ...watching]);
+    await Promise.all([...clients, ...watching, working]);
     cleanup();
     return 2;
   }
@@ -608,10 +588,85 @@ async function main(): Promise<number> {
   const lastFaultHeal = events.length > 0 ? (events[events.length - 1]?.healed ?? lastHeal - t0) : lastHeal - t0;
   const recoveryMs = await recovery(cluster.base, lastHeal, args.recoveryMs, args.opTimeoutMs);
   await Promise.all(clients);
+  await working;
+  if (workError) {
+    watchDeadline = 0;
+    await Promise.all(watching);
+    cleanup();
+    return 2;
+  }
   const runS = nowS() - t0;
-
-  const finals = await finalReads(cluster.base, args.clients, records, args.opTimeoutMs, nowS() + 20);
   const checks: Check[] = [];
+  if (work) {
+    checks.push(...(await work.check()));
+    fs.writeFileSync(historyPath, `${work.lines().join('\n')}\n`);
+  } else await kvChecks(cluster.base, args, records, historyPath, checks);
+  // (3) convergence
+  checks.push(await convergence(cluster, 20_000));
+  // (5) watchers: what each saw against the history read again from the healed cluster
+  if (watchers.length > 0) {
+    const sorted = [...records].sort((a, b) => a.call - b.call);
+    checks.push(await watchCheck(cluster.base, watchers, watching, sorted, (d) => (watchDeadline = d)));
+  }
+  // (4) recovery
+  checks.push({
+    name: `writes within ${args.recoveryMs} ms of last heal`,
+    ok: recoveryMs !== undefined && recoveryMs <= args.recoveryMs,
+    detail:
+      recoveryMs === undefined
+        ? 'no write succeeded'
+        : `first write ${recoveryMs} ms after the final heal (last fault healed at ${lastFaultHeal.toFixed(1)} s)`,
+  });
+
+  cleanup();
+  clearTimeout(hard);
+
+  // ---- summary ----
+  const count = (f: (r: JRecord) => boolean) => records.filter(f).length;
+  const byKind = new Map<string, number>();
+  for (const e of events) byKind.set(e.kind, (byKind.get(e.kind) ?? 0) + 1);
+  console.log('');
+  if (work) {
+    console.log(`  run          ${runS.toFixed(1)} s, ${args.clients} clients`);
+    for (const line of work.summary()) console.log(line);
+  } else {
+    console.log(`  ops          ${records.length} in ${runS.toFixed(1)} s (${(records.length / runS).toFixed(0)}/s)`);
+    console.log(
+      `  outcomes     ok ${count((r) => r.ok === true)}, fail ${count((r) => r.ok === false && r.error !== null)}, cas-mismatch ${count((r) => r.op === 'cas' && r.ok === false && r.error === null)}, unknown ${count((r) => r.ok === null)}`,
+    );
+    for (const op of ['get', 'put', 'cas', 'delete'])
+      console.log(
+        `    ${op.padEnd(10)} ${String(count((r) => r.op === op)).padStart(5)} total, ${String(count((r) => r.op === op && r.ok === true)).padStart(5)} ok, ${String(count((r) => r.op === op && r.ok === null)).padStart(4)} unknown`,
+      );
+  }
+  console.log(
+    `  faults       ${events.length}${events.length ? ` (${[...byKind].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; wrangler starts ${cluster.starts}`,
+  );
+  console.log(`  history      ${historyPath}`);
+  console.log('');
+  console.log(`  ${'check'.padEnd(34)} result`);
+  for (const c of checks) console.log(`  ${c.name.padEnd(34)} ${c.ok ? 'PASS' : 'FAIL'}  ${c.detail}`);
+  console.log(`  total time   ${(nowS() - tStart).toFixed(1)} s (startup ${startupS.toFixed(1)} s)`);
+  const bad = checks.filter((c) => !c.ok);
+  if (bad.length > 0) {
+    console.log(`\nANOMALY (${bad.map((c) => c.name).join('; ')}): seed ${args.seed}`);
+    console.log(`replay: ${replay}`);
+    console.log(`(faults and op choices replay from the seed; timing does not, so a replay may not hit it again)`);
+    return 1;
+  }
+  console.log('\nOK');
+  return 0;
+}
+
+/** The kv workload's checks: (1) linearizable, (2) no acknowledged write lost; writes its history file. */
+async function kvChecks(
+  base: string,
+  args: Args,
+  records: JRecord[],
+  historyPath: string,
+  checks: Check[],
+): Promise<void> {
+  const finals = await finalReads(base, args.clients, records, args.opTimeoutMs, nowS() + 20);
 
   const sorted = [...records].sort((a, b) => a.call - b.call);
   const lines = sorted.flatMap((r) => {
@@ -649,54 +704,6 @@ async function main(): Promise<number> {
           ? `final ${KEYS.map((k) => `${k}=${finals.get(k) ?? 'null'}`).join(' ')}`
           : `${lost.length} lost:\n      ${lost.slice(0, 10).join('\n      ')}`,
   });
-  // (3) convergence
-  checks.push(await convergence(cluster, 20_000));
-  // (5) watchers: what each saw against the history read again from the healed cluster
-  if (watchers.length > 0)
-    checks.push(await watchCheck(cluster.base, watchers, watching, sorted, (d) => (watchDeadline = d)));
-  // (4) recovery
-  checks.push({
-    name: `writes within ${args.recoveryMs} ms of last heal`,
-    ok: recoveryMs !== undefined && recoveryMs <= args.recoveryMs,
-    detail:
-      recoveryMs === undefined
-        ? 'no write succeeded'
-        : `first write ${recoveryMs} ms after the final heal (last fault healed at ${lastFaultHeal.toFixed(1)} s)`,
-  });
-
-  cleanup();
-  clearTimeout(hard);
-
-  // ---- summary ----
-  const count = (f: (r: JRecord) => boolean) => records.filter(f).length;
-  const byKind = new Map<string, number>();
-  for (const e of events) byKind.set(e.kind, (byKind.get(e.kind) ?? 0) + 1);
-  console.log('');
-  console.log(`  ops          ${records.length} in ${runS.toFixed(1)} s (${(records.length / runS).toFixed(0)}/s)`);
-  console.log(
-    `  outcomes     ok ${count((r) => r.ok === true)}, fail ${count((r) => r.ok === false && r.error !== null)}, cas-mismatch ${count((r) => r.op === 'cas' && r.ok === false && r.error === null)}, unknown ${count((r) => r.ok === null)}`,
-  );
-  for (const op of ['get', 'put', 'cas', 'delete'])
-    console.log(
-      `    ${op.padEnd(10)} ${String(count((r) => r.op === op)).padStart(5)} total, ${String(count((r) => r.op === op && r.ok === true)).padStart(5)} ok, ${String(count((r) => r.op === op && r.ok === null)).padStart(4)} unknown`,
-    );
-  console.log(
-    `  faults       ${events.length}${events.length ? ` (${[...byKind].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; wrangler starts ${cluster.starts}`,
-  );
-  console.log(`  history      ${historyPath}`);
-  console.log('');
-  console.log(`  ${'check'.padEnd(34)} result`);
-  for (const c of checks) console.log(`  ${c.name.padEnd(34)} ${c.ok ? 'PASS' : 'FAIL'}  ${c.detail}`);
-  console.log(`  total time   ${(nowS() - tStart).toFixed(1)} s (startup ${startupS.toFixed(1)} s)`);
-  const bad = checks.filter((c) => !c.ok);
-  if (bad.length > 0) {
-    console.log(`\nANOMALY (${bad.map((c) => c.name).join('; ')}): seed ${args.seed}`);
-    console.log(`replay: ${replay}`);
-    console.log(`(faults and op choices replay from the seed; timing does not, so a replay may not hit it again)`);
-    return 1;
-  }
-  console.log('\nOK');
-  return 0;
 }
 
 main().then(
