@@ -5,10 +5,13 @@
  * connections, and answers with throughput and latency percentiles. An
  * operation is counted if it started inside the measured window (after the
  * warm-up), and the run waits for it to finish, so slow tails are not cut off.
+ * Besides the key-value scenarios: keepalive (POST /v1/leases/{id}/keepalive
+ * over the job's leases) and lock (each client acquires one lock name with a
+ * lease of its own and releases it, in a loop; an operation is an acquisition).
  */
 import { Agent, request as httpRequest } from 'node:http';
 
-export type Scenario = 'put' | 'get-linearizable' | 'get-serializable' | 'cas';
+export type Scenario = 'put' | 'get-linearizable' | 'get-serializable' | 'cas' | 'keepalive' | 'lock';
 
 /** Whose HTTP API the load speaks: ours, or etcd's v3 JSON gateway (base64 keys and values). */
 export type Target = 'durable-raft' | 'etcd';
@@ -25,6 +28,14 @@ export interface LoadJob {
   readonly keyPrefix?: string;
   /** Return every put of the run, warm-up included, with its revision and send time (the watch scenario). */
   readonly recordPuts?: boolean;
+  /**
+   * Lease ids (decimal strings). keepalive: each client renews leases drawn
+   * from these; lock: client i holds its locks with lease i (one per client).
+   */
+  readonly leases?: readonly string[];
+  /** lock: the one lock name every client contends for, and the wait_ms of each acquisition. */
+  readonly lockName?: string;
+  readonly lockWaitMs?: number;
 }
 
 /** One put of a recorded run: its revision (null: no 200, outcome unknown), key, and when it was sent. */
@@ -38,7 +49,10 @@ export interface PutRecord {
 }
 
 export interface LoadResult {
+  /** Successful operations started in the measured window. */
   readonly ops: number;
+  /** Successful operations of the whole run: warm-up, window, and those that finished after it. */
+  readonly totalOps: number;
   readonly errors: number;
   readonly errorSample: string[];
   readonly elapsedMs: number;
@@ -50,6 +64,8 @@ export interface LoadResult {
   readonly windowStartAt?: number;
   readonly windowEndAt?: number;
   readonly puts?: PutRecord[];
+  /** lock: the releases (DELETE) of acquisitions started in the window. */
+  readonly release?: { readonly p50Ms: number; readonly p99Ms: number; readonly errors: number };
 }
 
 const VALUE = 'v'.repeat(64);
@@ -111,6 +127,57 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const errorSample: string[] = [];
   const puts: PutRecord[] = [];
   const prefix = job.keyPrefix ?? 'bench/k';
+  let totalOps = 0;
+  const note = (status: number, text: string) => {
+    if (errorSample.length < 5) errorSample.push(`${status} ${text.slice(0, 200)}`);
+  };
+  const releaseLat: number[] = [];
+  let releaseErrors = 0;
+  /**
+   * lock: acquire (POST, waiting up to lockWaitMs) then release (DELETE) in a
+   * loop; an operation is an acquisition, its latency the acquire's.
+   */
+  const lockClient = async (id: number) => {
+    const lease = job.leases?.[id - 1];
+    if (lease === undefined) throw new Error(`lock: no lease for client ${id}`);
+    const lockUrl = new URL(`${base}/v1/locks/${job.lockName ?? 'bench/lock'}`);
+    const body = JSON.stringify({ lease, wait_ms: job.lockWaitMs ?? 30_000 });
+    while (!stop) {
+      const t0 = performance.now();
+      const counted = recording;
+      let key: string | undefined;
+      try {
+        const res = await request(agent, lockUrl, 'POST', body);
+        if (res.status === 200) key = (JSON.parse(res.text) as { key: string }).key;
+        else note(res.status, res.text);
+      } catch (e) {
+        if (errorSample.length < 5) errorSample.push(String(e));
+      }
+      const dt = performance.now() - t0;
+      if (key !== undefined) totalOps++;
+      if (counted) {
+        if (key !== undefined) lat.push(dt);
+        else errors++;
+      }
+      if (key === undefined) {
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      const r0 = performance.now();
+      let released = false;
+      try {
+        const res = await request(agent, new URL(`${lockUrl}?key=${encodeURIComponent(key)}`), 'DELETE');
+        released = res.status === 200;
+        if (!released) note(res.status, res.text);
+      } catch (e) {
+        if (errorSample.length < 5) errorSample.push(String(e));
+      }
+      if (counted) {
+        if (released) releaseLat.push(performance.now() - r0);
+        else releaseErrors++;
+      }
+    }
+  };
   const client = async (id: number) => {
     let casRev: number | undefined;
     let n = id;
@@ -145,6 +212,15 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
               expect: casRev === undefined ? { absent: true } : { mod_revision: casRev },
             });
             break;
+          case 'keepalive': {
+            const leases = job.leases ?? [];
+            url = new URL(`${base}/v1/leases/${leases[n % leases.length]}/keepalive`);
+            method = 'POST';
+            body = '';
+            break;
+          }
+          case 'lock':
+            throw new Error('lock: run by lockClient');
         }
       const t0 = performance.now();
       // An operation belongs to the window it started in, however long it takes.
@@ -163,7 +239,8 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
           };
           casRev = j.succeeded ? j.revision : j.current?.mod_revision;
         }
-        if (!ok && errorSample.length < 5) errorSample.push(`${res.status} ${res.text.slice(0, 200)}`);
+        if (ok) totalOps++;
+        else note(res.status, res.text);
       } catch (e) {
         if (errorSample.length < 5) errorSample.push(String(e));
       }
@@ -175,7 +252,9 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
       }
     }
   };
-  const running = Array.from({ length: job.clients }, (_, i) => client(i + 1));
+  const running = Array.from({ length: job.clients }, (_, i) =>
+    job.scenario === 'lock' ? lockClient(i + 1) : client(i + 1),
+  );
   await new Promise((r) => setTimeout(r, job.warmupMs));
   recording = true;
   const t0 = performance.now();
@@ -187,8 +266,10 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   await Promise.all(running);
   agent.destroy();
   const sorted = Float64Array.from(lat).sort();
+  const released = Float64Array.from(releaseLat).sort();
   return {
     ops: lat.length,
+    totalOps,
     errors,
     errorSample,
     elapsedMs,
@@ -196,6 +277,9 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     maxMs: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+    ...(job.scenario === 'lock'
+      ? { release: { p50Ms: percentile(released, 0.5), p99Ms: percentile(released, 0.99), errors: releaseErrors } }
+      : {}),
     ...(job.recordPuts
       ? { windowStartAt: performance.timeOrigin + t0, windowEndAt: performance.timeOrigin + t1, puts }
       : {}),

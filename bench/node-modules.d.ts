@@ -63,6 +63,7 @@ declare module 'node:os' {
     arch(): string;
     cpus(): { model: string; times: { user: number; nice: number; sys: number; idle: number; irq: number } }[];
     totalmem(): number;
+    loadavg(): number[];
   };
   export default os;
 }

@@ -4,16 +4,20 @@
  * unreplicated baseline (bench/baseline.ts); failover time after the leader
  * is partitioned away; billed-operation counts per committed put and per
  * idle minute; watchers (bench/watch.ts): what idle WebSocket watchers
- * cost, and event delivery under put load. The Worker (bench/worker.ts) is
+ * cost, and event delivery under put load; coordination (bench/coordination.ts):
+ * lock acquisitions and lease keepalives per second and what each costs, and
+ * idle windows with leases alive and with one expiring. The Worker (bench/worker.ts) is
  * bundled with esbuild and run in Miniflare on 127.0.0.1 (a free port); the
  * load comes from a separate process (bench/load.ts).
  *
- *   npm run bench                 # about 3 minutes
- *   npm run bench -- --quick      # about a minute: 3 nodes + baseline, short runs
+ *   npm run bench                 # about 5 minutes (1.5 of them the coordination scenario)
+ *   npm run bench -- --quick      # about 1.5 minutes: 3 nodes + baseline, short runs, no expiry window
  *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N
  *            --scenarios put,cas  --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
  *            --watch-sockets N (idle watchers, 1000)  --watchers N (under load, 100)
  *            --watch-clients N (put clients under the watchers, 16)  --no-watch
+ *            --lock-clients 1,16  --keepalive-clients 1,16,64  --leases N (100)
+ *            --expiry-ttl S (the lease expiring in an idle window; 25, --quick 0: none)  --no-coordination
  *   npm run bench -- --target etcd --url http://127.0.0.1:2379
  *                                 # the put and get scenarios through etcd's v3 JSON gateway
  */
@@ -25,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import { readSettings } from '../src/node/settings.ts';
+import { type CoordinationResult, coordination, coordinationSummary } from './coordination.ts';
 import type { LoadJob, LoadResult, Scenario } from './load.ts';
 import { type WatchDeliveryResult, type WatchIdleResult, watchDelivery, watchIdle, watchSummary } from './watch.ts';
 import type { BenchStats as Stats } from './worker.ts';
@@ -57,6 +62,12 @@ const watchSockets = Number(opt('watch-sockets') ?? 1000);
 const watchers = Number(opt('watchers') ?? 100);
 const watchClients = Number(opt('watch-clients') ?? 16);
 const SCENARIOS = (opt('scenarios') ?? 'put,get-linearizable,get-serializable,cas').split(',') as Scenario[];
+const coordinationOn = !flag('no-coordination');
+const lockClients = list(opt('lock-clients') ?? '1,16');
+const keepaliveClients = list(opt('keepalive-clients') ?? '1,16,64');
+const leaseCount = Number(opt('leases') ?? 100);
+/** The TTL (s) of the lease that expires in an idle window (default: see main). */
+const expiryTtlOpt = opt('expiry-ttl');
 
 // ---- the Worker and its config ----
 
@@ -169,8 +180,10 @@ async function status(url: string, id: string): Promise<NodeStatus | undefined> 
   }
 }
 
-async function stats(url: string, ids: string[]): Promise<Stats[]> {
-  return Promise.all(ids.map(async (id) => (await http(`${url}/bench/node/${id}/stats`)).body as Stats));
+/** Each node's counters; with `since` (ms), also the times of its invocations since then. */
+async function stats(url: string, ids: string[], since?: number): Promise<Stats[]> {
+  const q = since === undefined ? '' : `?since=${since}`;
+  return Promise.all(ids.map(async (id) => (await http(`${url}/bench/node/${id}/stats${q}`)).body as Stats));
 }
 
 async function leaderOf(url: string, ids: string[]): Promise<NodeStatus | undefined> {
@@ -321,24 +334,41 @@ interface IdleResult {
   nodes: number;
   quietAfterMs: number | null;
   windowMs: number;
+  /** When the window began (ms since the epoch). */
+  windowStartAt: number;
   invocations: number;
   invocationsPerIdleMinute: number;
   byNode: Record<string, Invocations>;
   alarmsPending: Record<string, number | null>;
-  /** Nodes whose object was evicted while idle (hibernation) and started again by the runner's counter query. */
+  /** Nodes whose object was evicted while idle (hibernation) and started again (by an alarm, or the runner's counter query). */
   evictedInWindow: string[];
+  /** Nodes whose counters were lost in the window (a new isolate): they count from zero, so may undercount. */
+  countersLost: string[];
+  /** Asked for: when each node's invocations of the window began, in ms from its start. */
+  times?: Record<string, number[]>;
 }
+
+/** When a node counts as settled before an idle window: quiet, and (by default) without an alarm. */
+type Settled = (s: NodeStatus, now: number) => boolean;
+const quietWithoutAlarm: Settled = (s) => s.quiet && s.alarmAt === null;
 
 /** What an idle node may be billed for: requests (peer fetches, RPCs), alarms, and WebSocket events. */
 const INVOCATIONS = ['fetches', 'rpcs', 'alarms', 'wsMessages', 'wsCloses'] as const;
 type Invocations = Record<(typeof INVOCATIONS)[number], number>;
 
-async function measureIdle(url: string, ids: string[], windowMs: number): Promise<IdleResult> {
+async function measureIdle(
+  url: string,
+  ids: string[],
+  windowMs: number,
+  settled: Settled = quietWithoutAlarm,
+  withTimes = false,
+): Promise<IdleResult> {
   const t0 = Date.now();
   let quietAfterMs: number | null = null;
   while (Date.now() - t0 < 60_000) {
     const all = await Promise.all(ids.map((id) => status(url, id)));
-    if (all.every((s) => s?.quiet && s.alarmAt === null)) {
+    const now = Date.now();
+    if (all.every((s) => s !== undefined && settled(s, now))) {
       quietAfterMs = Date.now() - t0;
       break;
     }
@@ -347,32 +377,42 @@ async function measureIdle(url: string, ids: string[], windowMs: number): Promis
   const pending = Object.fromEntries(
     await Promise.all(ids.map(async (id) => [id, (await status(url, id))?.alarmAt ?? null] as const)),
   );
+  const windowStartAt = Date.now();
   const before = await stats(url, ids);
   await sleep(windowMs);
-  const after = await stats(url, ids);
+  const after = await stats(url, ids, withTimes ? windowStartAt : undefined);
   const byNode: IdleResult['byNode'] = {};
   let invocations = 0;
   const restartedInWindow: string[] = [];
+  const countersLost: string[] = [];
+  const times: Record<string, number[]> = {};
   ids.forEach((id, i) => {
     const a = after[i] as Stats;
     const b = before[i] as Stats;
-    // Counters live in memory: an object evicted (and started again) in the
-    // window counts from zero, and whatever restarted it is in its counters.
-    const restarted = a.startedAt !== b.startedAt;
-    if (restarted) restartedInWindow.push(id);
-    const d = Object.fromEntries(INVOCATIONS.map((k) => [k, a[k] - (restarted ? 0 : b[k])])) as Invocations;
+    // Counters outlive an object's eviction (bench/worker.ts); if they were
+    // lost all the same, they count from zero, whatever restarted it included.
+    if (a.startedAt !== b.startedAt) restartedInWindow.push(id);
+    const lost = a.countersSince !== b.countersSince;
+    if (lost) countersLost.push(id);
+    const d = Object.fromEntries(INVOCATIONS.map((k) => [k, a[k] - (lost ? 0 : b[k])])) as Invocations;
+    // The runner's own status queries are not the node's work (there are none in the window, unless asked elsewhere).
+    d.rpcs -= (a.rpcsByMethod.status ?? 0) - (lost ? 0 : (b.rpcsByMethod.status ?? 0));
     byNode[id] = d;
     for (const k of INVOCATIONS) invocations += d[k];
+    if (withTimes) times[id] = (a.times ?? []).map((t) => t - windowStartAt);
   });
   return {
     nodes: ids.length,
     quietAfterMs,
     windowMs,
+    windowStartAt,
     invocations,
     invocationsPerIdleMinute: round((invocations * 60_000) / windowMs, 2),
     byNode,
     alarmsPending: pending,
     evictedInWindow: restartedInWindow,
+    countersLost,
+    ...(withTimes ? { times } : {}),
   };
 }
 
@@ -584,11 +624,15 @@ function machine() {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadAvgAtStart = os.loadavg().map((x) => round(x));
   const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
   if (target === 'etcd') return benchEtcd((opt('url') ?? 'http://127.0.0.1:2379').replace(/\/$/, ''), started, log);
   const cfg = readWranglerToml();
   // The node's own reading of the vars, so the figures name the timeouts it really runs with.
-  const { tickMs, electionTicks, electionJitterTicks, heartbeatTicks } = readSettings(cfg.vars);
+  const { tickMs, electionTicks, electionJitterTicks, heartbeatTicks, quiesceAfterTicks } = readSettings(cfg.vars);
+  const quiesceMs = quiesceAfterTicks * tickMs;
+  // Past the quiesce and Miniflare's eviction of idle objects (about 10 s), so the expiry wakes an evicted leader.
+  const expiryTtl = expiryTtlOpt !== undefined ? Number(expiryTtlOpt) : quick ? 0 : Math.ceil(quiesceMs / 1000) + 15;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'durable-raft-bench-'));
   const scriptPath = await bundle(tmp);
   const load = new LoadProcess();
@@ -601,6 +645,7 @@ async function main(): Promise<void> {
     idle: null,
     delivery: null,
   };
+  let coord: CoordinationResult<IdleResult> | null = null;
   let mf: Miniflare | undefined;
   try {
     for (const [ci, n] of nodeCounts.entries()) {
@@ -655,6 +700,39 @@ async function main(): Promise<void> {
         log(`idle: waiting for the ${n}-node cluster to go quiet, then ${idleMs} ms`);
         idle.push(await measureIdle(url, ids, idleMs));
         log(`idle: ${JSON.stringify(idle[idle.length - 1])}`);
+      }
+      // Before the watch scenario: once SSE watchers have come and gone, Miniflare no longer evicts the
+      // idle node objects, and the expiry window is meant to wake an evicted leader.
+      if (first && coordinationOn) {
+        log(`coordination: locks (${lockClients} clients), keepalives (${keepaliveClients} clients), idle with leases`);
+        const figures = (scenario: Scenario, clients: number) => {
+          const pick = (r: Row | undefined) => r && { opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+          const same = (r: Row) => r.scenario === scenario && r.clients === clients;
+          return {
+            cluster: pick(rows.find((r) => same(r) && r.nodes === n)) ?? null,
+            baseline: pick(rows.find((r) => same(r) && r.nodes === 0 && r.against === n)) ?? null,
+          };
+        };
+        const cost = costs.find((c) => c.nodes === n);
+        coord = await coordination({
+          url,
+          ids,
+          lockClients,
+          keepaliveClients,
+          leases: leaseCount,
+          warmupMs,
+          durationMs,
+          idleMs,
+          quiesceMs,
+          expiryTtl,
+          runLoad: (job) => load.run(job),
+          stats: () => stats(url, ids),
+          leaderCommit: async () => (await leaderOf(url, ids))?.commit,
+          measureIdle: (windowMs, settled, withTimes) => measureIdle(url, ids, windowMs, settled, withTimes),
+          figures,
+          putCost: cost ? { clients: cost.clients, requestsPerPut: cost.requestsPerPut } : null,
+          log,
+        });
       }
       if (first && watchOn) {
         if (idleMs > 0 && watchSockets > 0) {
@@ -724,7 +802,8 @@ async function main(): Promise<void> {
     startedAt: new Date(started).toISOString(),
     durationS,
     mode: quick ? 'quick' : 'default',
-    machine: machine(),
+    // Load averages (1, 5, 15 min) at the start and the end: anything else running on the machine skews the figures.
+    machine: { ...machine(), loadAvg: { start: loadAvgAtStart, end: os.loadavg().map((x) => round(x)) } },
     versions: {
       commit: gitCommit(),
       miniflare: versionOf('miniflare'),
@@ -749,6 +828,7 @@ async function main(): Promise<void> {
     cost: costs,
     idle,
     watch,
+    coordination: coord,
     failover,
   };
   mkdirSync(outDir, { recursive: true });
@@ -760,12 +840,16 @@ async function main(): Promise<void> {
   for (const i of idle)
     console.log(`idle: ${i.invocationsPerIdleMinute} invocations per idle minute (quiet after ${i.quietAfterMs} ms)`);
   for (const line of watchSummary(watch.idle, watch.delivery)) console.log(line);
+  for (const line of coordinationSummary(coord)) console.log(line);
   if (failover) {
     const f = failover as { electedMs: unknown; firstWriteMs: unknown; electionTimeoutMs: number };
     console.log(
       `failover (election timeout ${f.electionTimeoutMs} ms): elected ${JSON.stringify(f.electedMs)} first write ${JSON.stringify(f.firstWriteMs)}`,
     );
   }
+  console.log(
+    `machine load average (1/5/15 min): ${loadAvgAtStart.join(' ')} at the start, ${result.machine.loadAvg.end.join(' ')} at the end`,
+  );
   console.log(`wrote ${path.relative(process.cwd(), file)} (${durationS} s)`);
 }
 

@@ -26,13 +26,13 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
 
 /** One event a watcher received. */
-interface Received {
+export interface Received {
   readonly revision: number;
   readonly key: string;
   readonly at: number;
 }
 
-interface Watcher {
+export interface Watcher {
   readonly name: string;
   readonly transport: 'sse' | 'ws';
   readonly got: Received[];
@@ -54,7 +54,12 @@ function take(w: Watcher, m: { revision?: unknown; events?: unknown }, at: numbe
 }
 
 /** A WebSocket watcher with one watch; resolves once the watch is created. */
-function openSocket(name: string, url: string, create: Record<string, unknown>, timeoutMs: number): Promise<Watcher> {
+export function openSocket(
+  name: string,
+  url: string,
+  create: Record<string, unknown>,
+  timeoutMs: number,
+): Promise<Watcher> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/watch`);
     let closing = false;

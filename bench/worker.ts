@@ -8,16 +8,28 @@ import { createApp } from '../src/api/app.ts';
 import type { ApiEnv } from '../src/api/config.ts';
 import type { NodeEnv } from '../src/node/node-object.ts';
 import { RaftNode as ProductionRaftNode } from '../src/node/raft-node.ts';
-import type { WatchSpec } from '../src/node/watch-streams.ts';
 import { BaselineStore } from './baseline.ts';
 
 export { BaselineStore };
 
-/** Billed-operation counters of one node object since it (re)started. */
+/**
+ * Billed-operation counters of one node, kept at module level by object id:
+ * they outlive the object's eviction (hibernation, or Miniflare's idle
+ * eviction) for as long as the isolate lives, so a window in which a node is
+ * evicted and started again loses none of its invocations. `countersSince`
+ * changes if they were lost anyway (a new isolate); `startedAt` is when the
+ * object in memory now started.
+ */
 export interface BenchStats {
+  /** When the object now in memory was constructed. */
   startedAt: number;
+  /** When these counters started (counts are comparable between two stats with the same value). */
+  countersSince: number;
   fetches: number;
+  /** Workers RPC calls from outside the object (the API Worker, the runner), each counted once. */
   rpcs: number;
+  /** The same, by method name. */
+  rpcsByMethod: Record<string, number>;
   alarms: number;
   /** webSocketMessage calls: a hibernated object wakes for each (a billed invocation). */
   wsMessages: number;
@@ -30,36 +42,61 @@ export interface BenchStats {
   sqlStatements: number;
   databaseSize: number;
   counting: boolean;
+  /** Asked with `since`: when each invocation (fetch, RPC, alarm, WebSocket event) since then began, in ms. */
+  times?: number[];
+}
+
+type Counters = Omit<BenchStats, 'startedAt' | 'webSockets' | 'databaseSize' | 'counting' | 'times'>;
+
+/** The last TIMES invocation times of each node (a ring), for timelines of idle windows. */
+const TIMES = 4096;
+const counters = new Map<string, { c: Counters; times: Float64Array; next: number }>();
+
+function countersOf(id: string): { c: Counters; times: Float64Array; next: number } {
+  let k = counters.get(id);
+  if (!k) {
+    k = {
+      c: {
+        countersSince: Date.now(),
+        fetches: 0,
+        rpcs: 0,
+        rpcsByMethod: {},
+        alarms: 0,
+        wsMessages: 0,
+        wsCloses: 0,
+        rowsWritten: 0,
+        rowsRead: 0,
+        sqlStatements: 0,
+      },
+      times: new Float64Array(TIMES),
+      next: 0,
+    };
+    counters.set(id, k);
+  }
+  return k;
 }
 
 /**
  * The production RaftNode with counters: incoming requests (fetch = peer
  * Raft messages and WebSocket upgrades, RPC = API calls, alarms, WebSocket
  * messages and closes) and SQLite rows written/read as reported by each
- * statement's cursor. Counting stays in memory, so an object that
- * hibernates (evicted with its WebSockets open) counts from zero again.
+ * statement's cursor.
  */
 export class RaftNode extends ProductionRaftNode {
-  private readonly counters: BenchStats = {
-    startedAt: Date.now(),
-    fetches: 0,
-    rpcs: 0,
-    alarms: 0,
-    wsMessages: 0,
-    wsCloses: 0,
-    webSockets: 0,
-    rowsWritten: 0,
-    rowsRead: 0,
-    sqlStatements: 0,
-    databaseSize: 0,
-    counting: false,
-  };
+  private readonly startedAt = Date.now();
+  private readonly k: { c: Counters; times: Float64Array; next: number };
+  private readonly counting: boolean;
+  /** Inside a counted RPC's synchronous part: a public method it calls on `this` is not another invocation. */
+  private inRpc = false;
 
   constructor(ctx: DurableObjectState, env: NodeEnv) {
     super(ctx, env);
+    const k = countersOf(ctx.id.toString());
+    this.k = k;
+    const c = k.c;
     const sql = ctx.storage.sql;
     const exec = sql.exec.bind(sql);
-    const c = this.counters;
+    let counting = false;
     try {
       const patched = ((query: string, ...params: SqlStorageValue[]) => {
         const cursor = exec(query, ...params);
@@ -74,70 +111,138 @@ export class RaftNode extends ProductionRaftNode {
         return cursor;
       }) as typeof sql.exec;
       Object.defineProperty(sql, 'exec', { value: patched, configurable: true, writable: true });
-      c.counting = ctx.storage.sql.exec === patched;
+      counting = ctx.storage.sql.exec === patched;
     } catch {
-      c.counting = false;
+      counting = false;
+    }
+    this.counting = counting;
+  }
+
+  private invoked(): void {
+    const k = this.k;
+    k.times[k.next % TIMES] = Date.now();
+    k.next++;
+  }
+
+  /** Counts one RPC of `method`, unless it is called from inside another one (as get calls readBarrier). */
+  private rpc<T>(method: string, call: () => T): T {
+    if (this.inRpc) return call();
+    const c = this.k.c;
+    c.rpcs++;
+    c.rpcsByMethod[method] = (c.rpcsByMethod[method] ?? 0) + 1;
+    this.invoked();
+    this.inRpc = true;
+    try {
+      return call();
+    } finally {
+      this.inRpc = false;
     }
   }
 
   override async fetch(req: Request): Promise<Response> {
-    this.counters.fetches++;
+    this.k.c.fetches++;
+    this.invoked();
     return super.fetch(req);
   }
 
   override async alarm(): Promise<void> {
-    this.counters.alarms++;
+    this.k.c.alarms++;
+    this.invoked();
     return super.alarm();
   }
 
   // The hibernation handlers, with whatever parameters the production ones take.
   override async webSocketMessage(...args: Parameters<ProductionRaftNode['webSocketMessage']>): Promise<void> {
-    this.counters.wsMessages++;
+    this.k.c.wsMessages++;
+    this.invoked();
     return super.webSocketMessage(...args);
   }
 
   override async webSocketClose(...args: Parameters<ProductionRaftNode['webSocketClose']>): Promise<void> {
-    this.counters.wsCloses++;
+    this.k.c.wsCloses++;
+    this.invoked();
     return super.webSocketClose(...args);
   }
 
   override async webSocketError(...args: Parameters<ProductionRaftNode['webSocketError']>): Promise<void> {
-    this.counters.wsCloses++;
+    this.k.c.wsCloses++;
+    this.invoked();
     return super.webSocketError(...args);
   }
 
-  override watchEvents(spec: WatchSpec) {
-    this.counters.rpcs++;
-    return super.watchEvents(spec);
+  // Every RPC method of the production class (what the API Worker and the runner call).
+  override watchEvents(...a: Parameters<ProductionRaftNode['watchEvents']>) {
+    return this.rpc('watchEvents', () => super.watchEvents(...a));
   }
 
-  override propose(command: Uint8Array, timeoutMs: number) {
-    this.counters.rpcs++;
-    return super.propose(command, timeoutMs);
+  override nextChange(...a: Parameters<ProductionRaftNode['nextChange']>) {
+    return this.rpc('nextChange', () => super.nextChange(...a));
   }
 
-  override readBarrier(timeoutMs: number) {
-    this.counters.rpcs++;
-    return super.readBarrier(timeoutMs);
+  override propose(...a: Parameters<ProductionRaftNode['propose']>) {
+    return this.rpc('propose', () => super.propose(...a));
   }
 
-  override get(key: string, consistency: 'linearizable' | 'serializable', timeoutMs: number) {
-    this.counters.rpcs++;
-    return super.get(key, consistency, timeoutMs);
+  override readBarrier(...a: Parameters<ProductionRaftNode['readBarrier']>) {
+    return this.rpc('readBarrier', () => super.readBarrier(...a));
+  }
+
+  override get(...a: Parameters<ProductionRaftNode['get']>) {
+    return this.rpc('get', () => super.get(...a));
+  }
+
+  override range(...a: Parameters<ProductionRaftNode['range']>) {
+    return this.rpc('range', () => super.range(...a));
+  }
+
+  override leaseKeepAlive(...a: Parameters<ProductionRaftNode['leaseKeepAlive']>) {
+    return this.rpc('leaseKeepAlive', () => super.leaseKeepAlive(...a));
+  }
+
+  override leaseStatus(...a: Parameters<ProductionRaftNode['leaseStatus']>) {
+    return this.rpc('leaseStatus', () => super.leaseStatus(...a));
+  }
+
+  override leaseList(...a: Parameters<ProductionRaftNode['leaseList']>) {
+    return this.rpc('leaseList', () => super.leaseList(...a));
+  }
+
+  override changeMembership(...a: Parameters<ProductionRaftNode['changeMembership']>) {
+    return this.rpc('changeMembership', () => super.changeMembership(...a));
+  }
+
+  override transferLeadership(...a: Parameters<ProductionRaftNode['transferLeadership']>) {
+    return this.rpc('transferLeadership', () => super.transferLeadership(...a));
+  }
+
+  override bootstrap(...a: Parameters<ProductionRaftNode['bootstrap']>) {
+    return this.rpc('bootstrap', () => super.bootstrap(...a));
   }
 
   override status() {
-    this.counters.rpcs++;
-    return super.status();
+    return this.rpc('status', () => super.status());
   }
 
   /** Not counted, and does not start the node: observing must not wake it. */
-  benchStats(): BenchStats {
-    return {
-      ...this.counters,
+  benchStats(since?: number): BenchStats {
+    const k = this.k;
+    const out: BenchStats = {
+      ...k.c,
+      rpcsByMethod: { ...k.c.rpcsByMethod },
+      startedAt: this.startedAt,
+      counting: this.counting,
       databaseSize: this.ctx.storage.sql.databaseSize,
       webSockets: this.ctx.getWebSockets().length,
     };
+    if (since !== undefined) {
+      const times: number[] = [];
+      for (let i = Math.max(0, k.next - TIMES); i < k.next; i++) {
+        const t = k.times[i % TIMES] ?? 0;
+        if (t >= since) times.push(t);
+      }
+      out.times = times;
+    }
+    return out;
   }
 
   /** A crash: the in-memory object is dropped, the next request restarts it from SQLite. */
@@ -150,7 +255,7 @@ type Env = ApiEnv & NodeEnv & { readonly BASELINE: DurableObjectNamespace };
 
 interface BenchNodeStub {
   status(): Promise<unknown>;
-  benchStats(): Promise<BenchStats>;
+  benchStats(since?: number): Promise<BenchStats>;
   benchAbort(): Promise<void>;
   fetch(url: string, init?: RequestInit): Promise<Response>;
 }
@@ -164,7 +269,10 @@ async function control(req: Request, env: Env, url: URL): Promise<Response> {
   const stub = env.RAFT_NODE.get(env.RAFT_NODE.idFromName(id)) as unknown as BenchNodeStub;
   try {
     if (op === 'status') return Response.json(await stub.status());
-    if (op === 'stats') return Response.json(await stub.benchStats());
+    if (op === 'stats') {
+      const since = url.searchParams.get('since');
+      return Response.json(await stub.benchStats(since === null ? undefined : Number(since)));
+    }
     if (op === 'faults')
       return await stub.fetch('https://node/internal/faults', {
         method: req.method,
