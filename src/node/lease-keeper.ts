@@ -17,6 +17,8 @@ export interface LeaseKeeperNode {
   term(): number;
   /** The term of the last entry before this leader's first one (undefined if compacted away). */
   priorTerm(): number | undefined;
+  /** Another node is known to lead. */
+  otherLeader(): boolean;
   /**
    * Proposes `data`: `applied`; `refused` if it never entered the log (it
    * may be proposed again); `pending` if it entered the log and was not seen
@@ -58,6 +60,8 @@ export class LeaseKeeper {
     this.wasQuiet = quiet;
     if (!this.node.leading()) {
       if (this.lessor.isPrimary()) this.lessor.demote();
+      // Another leader's clock rules now: deadlines saved by this one are of no more use.
+      if (this.node.otherLeader()) this.saved.clear();
       return;
     }
     if (!this.lessor.isPrimary()) this.promote(now);
@@ -105,6 +109,16 @@ export class LeaseKeeper {
 
   wakeAt(exact: boolean): number | undefined {
     return this.lessor.isPrimary() ? this.lessor.nextWake(exact) : undefined;
+  }
+
+  /**
+   * Whether this node went to sleep as a leader holding leases and has not
+   * seen another leader since: a fresh instance of it (its memory was lost,
+   * its lease alarm woke it) should campaign at once rather than after an
+   * election timeout, so the expiry it woke for is not late by one.
+   */
+  sleptAsLeader(): boolean {
+    return this.saved.load() !== undefined;
   }
 
   /** Resolves once lease `id` is revoked here (a keepalive that came too late waits for it). */

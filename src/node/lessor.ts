@@ -161,13 +161,17 @@ export class Lessor {
   /**
    * The remaining TTLs (whole seconds, rounded up, so never short) of the
    * leases due for a checkpoint, at most `max`; each is marked checkpointed.
+   * Leases due within the next quarter interval come along, so the
+   * checkpoints of leases renewed at different times fall into one round
+   * (one wake of a sleeping cluster) instead of one each.
    */
   checkpoints(now: number, max: number): { id: number; remaining: number }[] {
     if (now < this.due) return [];
     const out: { id: number; remaining: number }[] = [];
+    const horizon = now + this.opts.checkpointMs / 4;
     for (const [id, c] of this.clocks) {
       if (out.length >= max) break;
-      if (c.revoking || c.checkpointAt > now) continue;
+      if (c.revoking || c.checkpointAt > horizon) continue;
       const remaining = Math.ceil(Math.max(0, c.deadline - now) / 1000);
       c.checkpointAt = this.checkpointAfter(now, remaining);
       if (remaining === 0) continue;

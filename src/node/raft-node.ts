@@ -117,6 +117,10 @@ export class RaftNode extends NodeObject<KvResult> {
         quiet: () => rt.isQuiet(),
         term: () => rt.driver.node.basicStatus().term,
         priorTerm: () => rt.priorTerm(),
+        otherLeader: () => {
+          const { leader } = rt.driver.node.basicStatus();
+          return leader !== '' && leader !== rt.id;
+        },
         propose: async (data) => {
           const out = await rt.propose(data, LEASE_PROPOSE_TIMEOUT_MS);
           if (out.status === 'applied') return 'applied';
@@ -128,6 +132,7 @@ export class RaftNode extends NodeObject<KvResult> {
     );
     this.lessor = lessor;
     this.keeper = keeper;
+    if (keeper.sleptAsLeader()) queueMicrotask(() => rt.campaign());
     return { afterEvent: () => keeper.upkeep(), wakeAt: (quiet) => keeper.wakeAt(quiet) };
   }
 

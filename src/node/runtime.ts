@@ -296,6 +296,14 @@ export class NodeRuntime<R> {
     return i > 0 ? this.log.term(i) : 0;
   }
 
+  /** Campaigns now (PreVote first) if this node knows no leader; see LeaseKeeper.sleptAsLeader. */
+  campaign(): void {
+    this.event(() => {
+      const st = this.driver.node.basicStatus();
+      if (st.leader === '' && st.role === 'follower') this.driver.node.campaign();
+    });
+  }
+
   transferLeader(to: NodeId): void {
     this.event(() => this.driver.node.transferLeader(to));
   }

@@ -31,6 +31,7 @@ function setup() {
       quiet: () => node.quiet,
       term: () => node.term,
       priorTerm: () => node.prior,
+      otherLeader: () => other,
       propose: (data) => {
         proposed.push(decodeCommand(data).cmd);
         return new Promise<'applied' | 'refused' | 'pending'>((r) => answers.push(r));
@@ -98,6 +99,8 @@ describe('LeaseKeeper: the leader side of leases', () => {
     node.quiet = true;
     await tick(1_000);
     expect(store.load()).toEqual({ term: 2, deadlines: new Map([[1, 10_000]]) });
+    // A fresh instance of this node campaigns at once (see RaftNode.makeUpkeep).
+    expect(keeperOf(store).sleptAsLeader()).toBe(true);
 
     // A fresh instance (memory lost) that led term 2 and now leads term 3 with nothing in between: reused.
     const again = setup();
@@ -113,6 +116,7 @@ describe('LeaseKeeper: the leader side of leases', () => {
         quiet: () => false,
         term: () => 3,
         priorTerm: () => 2,
+        otherLeader: () => false,
         propose: async () => 'applied' as const,
       },
       store,
@@ -133,6 +137,7 @@ describe('LeaseKeeper: the leader side of leases', () => {
         quiet: () => false,
         term: () => 4,
         priorTerm: () => 3,
+        otherLeader: () => false,
         propose: async () => 'applied' as const,
       },
       store,
@@ -151,4 +156,39 @@ describe('LeaseKeeper: the leader side of leases', () => {
     (answers[0] as (a: 'applied') => void)('applied');
     expect(lessor.renew(9, 61_000)).toEqual({ ttl: 600, clearCheckpoint: true });
   });
+
+  it('forgets saved deadlines once another leader is known', async () => {
+    const { h, node, store, tick, keeper } = setup();
+    await tick(0);
+    h.run({ type: 'leaseGrant', id: 1, ttl: 10 });
+    node.quiet = true;
+    await tick(1_000);
+    expect(keeper.sleptAsLeader()).toBe(true);
+    node.leads = false;
+    await tick(2_000);
+    expect(keeper.sleptAsLeader()).toBe(true);
+    other = true;
+    await tick(3_000);
+    expect(store.load()).toBeUndefined();
+  });
 });
+
+let other = false;
+
+/** A keeper over `store` alone (its other parts unused). */
+function keeperOf(store: LeaseClockStore): LeaseKeeper {
+  return new LeaseKeeper(
+    new Lessor({ extendMs: 0, checkpointMs: 60_000, retryMs: 1_000 }),
+    new Harness().sm,
+    {
+      leading: () => false,
+      quiet: () => false,
+      term: () => 0,
+      priorTerm: () => 0,
+      otherLeader: () => other,
+      propose: async () => 'applied' as const,
+    },
+    store,
+    () => 0,
+  );
+}

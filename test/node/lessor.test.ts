@@ -61,12 +61,13 @@ describe('Lessor: the leader lease clock', () => {
     l.granted(1, 300, 0);
     l.granted(2, 30, 0);
     expect(l.nextWake()).toBe(30_000);
-    expect(l.checkpoints(59_999, 10)).toEqual([]);
-    expect(l.checkpoints(60_500, 10)).toEqual([{ id: 1, remaining: 240 }]);
+    // Due at 60 s, taken from a quarter interval before (so leases due close together share a round).
+    expect(l.checkpoints(44_999, 10)).toEqual([]);
+    expect(l.checkpoints(45_500, 10)).toEqual([{ id: 1, remaining: 255 }]);
     // After a checkpoint, the next renewal clears it; renewing moves the next checkpoint on.
     expect(l.renew(1, 61_000)).toEqual({ ttl: 300, clearCheckpoint: true });
-    expect(l.checkpoints(120_999, 10)).toEqual([]);
-    expect(l.checkpoints(121_000, 10)).toEqual([{ id: 1, remaining: 240 }]);
+    expect(l.checkpoints(105_999, 10)).toEqual([]);
+    expect(l.checkpoints(106_000, 10)).toEqual([{ id: 1, remaining: 255 }]);
     // A checkpoint applied from the log (an older leader's) also makes the next renewal clear it.
     l.granted(3, 300, 0);
     l.checkpointApplied(3, 100);
@@ -80,6 +81,15 @@ describe('Lessor: the leader lease clock', () => {
     l.renew(1, 59_000);
     // The next checkpoint is due an interval after the renewal, from the renewed deadline.
     expect(l.checkpoints(119_000, 10)).toEqual([{ id: 1, remaining: 240 }]);
+  });
+
+  it('leases renewed at different times are checkpointed in one round, then stay together', () => {
+    const l = new Lessor(opts);
+    l.promote(0, []);
+    for (let i = 1; i <= 5; i++) l.granted(i, 600, i * 2_000);
+    expect(l.checkpoints(62_000, 10).map((c) => c.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(l.checkpoints(121_999, 10)).toEqual([]);
+    expect(l.checkpoints(122_000, 10).map((c) => c.id)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('a saved deadline is reused as it is; leases not saved restart from their TTL plus the election timeout', () => {
