@@ -176,14 +176,19 @@ function typeOf(raw: unknown, at: string): unknown {
 }
 
 function put(raw: unknown, at: string, b: ReadBytes): PutCommand {
-  const o = record(raw, at, ['type', 'key', 'value', 'lease', 'prevKv']);
-  return {
+  const o = record(raw, at, ['type', 'key', 'value', 'lease', 'prevKv', 'ignoreValue', 'ignoreLease']);
+  const cmd: PutCommand = {
     type: 'put',
     key: key(o.key, `${at}.key`),
     value: b(o.value, `${at}.value`),
     lease: optLease(o.lease, `${at}.lease`),
     prevKv: flag(o.prevKv, `${at}.prevKv`),
+    ignoreValue: flag(o.ignoreValue, `${at}.ignoreValue`),
+    ignoreLease: flag(o.ignoreLease, `${at}.ignoreLease`),
   };
+  if (cmd.ignoreValue && cmd.value.byteLength > 0) throw new KvDecodeError(`${at}.value: given with ignoreValue`);
+  if (cmd.ignoreLease && cmd.lease !== undefined) throw new KvDecodeError(`${at}.lease: given with ignoreLease`);
+  return cmd;
 }
 
 function del(raw: unknown, at: string): DeleteCommand {

@@ -16,6 +16,7 @@ import type {
   KvEvent,
   KvResult,
   LeaseCommand,
+  PutCommand,
   RangeQuery,
   RangeResult,
   TxnCommand,
@@ -41,8 +42,9 @@ export function execute(
   const w = new Writer(table, revision, events);
   switch (cmd.type) {
     case 'put': {
-      if (missingLease(table, cmd.lease)) return leaseNotFound(cmd.lease as number);
-      const { prev } = w.put(cmd.key, cmd.value, cmd.lease);
+      const refused = putRefused(table, cmd);
+      if (refused) return refused;
+      const { prev } = w.put(cmd.key, ...kept(table, cmd));
       return { type: 'put', revision: w.revision(), ...(cmd.prevKv && prev ? { prev } : {}) };
     }
     case 'delete':
@@ -58,6 +60,21 @@ export function execute(
     case 'leaseCheckpoint':
       return lease(table, w, cmd, index);
   }
+}
+
+/** Why a put cannot run (its lease is missing, or it keeps the value or lease of a key that is not there). */
+function putRefused(table: KvTable, op: PutCommand): KvResult | undefined {
+  if (missingLease(table, op.lease)) return leaseNotFound(op.lease as number);
+  if ((op.ignoreValue || op.ignoreLease) && table.get(op.key) === undefined)
+    return { type: 'error', error: 'key_not_found', message: `key ${JSON.stringify(op.key)} not found` };
+  return undefined;
+}
+
+/** The value and lease a put writes: its own, or with etcd's ignore flags, the key's. */
+function kept(table: KvTable, op: PutCommand): [Uint8Array, number | undefined] {
+  if (!op.ignoreValue && !op.ignoreLease) return [op.value, op.lease];
+  const cur = table.get(op.key) as KeyValue;
+  return [op.ignoreValue ? cur.value : op.value, op.ignoreLease ? cur.lease : op.lease];
 }
 
 function missingLease(table: KvTable, id: number | undefined): boolean {
@@ -167,8 +184,10 @@ function expectHolds(kv: KeyValue | undefined, e: CasExpect): boolean {
 function txn(table: KvTable, w: Writer, cmd: TxnCommand): KvResult {
   const succeeded = cmd.compare.every((c) => compareHolds(table.get(c.key), c));
   const ops = succeeded ? cmd.success : cmd.failure;
-  for (const op of ops)
-    if (op.type === 'put' && missingLease(table, op.lease)) return leaseNotFound(op.lease as number);
+  for (const op of ops) {
+    const refused = op.type === 'put' ? putRefused(table, op) : undefined;
+    if (refused) return refused;
+  }
   const results = ops.map((op) => txnOp(table, w, op));
   return { type: 'txn', succeeded, revision: w.revision(), results };
 }
@@ -182,7 +201,7 @@ function txnOp(table: KvTable, w: Writer, op: TxnOp): TxnOpResult {
     case 'range':
       return { type: 'range', ...readRange(table, op) };
     case 'put': {
-      const { prev } = w.put(op.key, op.value, op.lease);
+      const { prev } = w.put(op.key, ...kept(table, op));
       return op.prevKv && prev ? { type: 'put', prev } : { type: 'put' };
     }
     case 'delete':

@@ -97,6 +97,10 @@ export interface PutCommand {
   readonly value: Uint8Array;
   readonly lease?: number | undefined;
   readonly prevKv?: boolean | undefined;
+  /** etcd's ignore_value: keep the key's value (`value` must be empty; the key must exist, else `key_not_found`). */
+  readonly ignoreValue?: boolean | undefined;
+  /** etcd's ignore_lease: keep the key's lease (`lease` must be absent; the key must exist). */
+  readonly ignoreLease?: boolean | undefined;
 }
 
 /** Delete one key; `prevKv` asks for the record deleted. */
@@ -354,7 +358,8 @@ export interface TxnResult {
  * - `compacted`: a compact at or below the compaction point (etcd's ErrCompacted);
  * - `future_revision`: a compact above the store revision (etcd's ErrFutureRev);
  * - `lease_not_found`: a revoke, or a put (also in cas or the txn branch that ran), names no existing lease;
- * - `lease_exists`: a grant chose an id in use (etcd's ErrLeaseExists).
+ * - `lease_exists`: a grant chose an id in use (etcd's ErrLeaseExists);
+ * - `key_not_found`: a put with ignoreValue or ignoreLease found no key (etcd's ErrKeyNotFound).
  */
 export interface ErrorResult {
   readonly type: 'error';
@@ -366,7 +371,8 @@ export interface ErrorResult {
     | 'compacted'
     | 'future_revision'
     | 'lease_not_found'
-    | 'lease_exists';
+    | 'lease_exists'
+    | 'key_not_found';
   readonly message: string;
   /** With `compacted`: the compaction point. */
   readonly compacted?: number | undefined;

@@ -86,6 +86,29 @@ describe.each(tables)('leases in the state machine over the %s table', (_name, m
     });
   });
 
+  it("etcd's ignore_value and ignore_lease keep the key's value or lease; the key must exist", () => {
+    const t = h();
+    t.run({ type: 'leaseGrant', id: 3, ttl: 10 });
+    t.run({ type: 'put', key: 'k', value: b('one'), lease: 3 });
+    as(t.run({ type: 'put', key: 'k', value: b(''), ignoreValue: true, lease: 3 }), 'put');
+    expect(t.value('k')).toBe('one');
+    as(t.run({ type: 'put', key: 'k', value: b('two'), ignoreLease: true }), 'put');
+    expect(t.sm.get('k')).toMatchObject({ lease: 3, version: 3 });
+    expect(t.value('k')).toBe('two');
+    const before = t.sm.revision();
+    expect(t.run({ type: 'put', key: 'nope', value: b(''), ignoreValue: true })).toMatchObject({
+      type: 'error',
+      error: 'key_not_found',
+    });
+    expect(t.sm.revision()).toBe(before);
+    expect(() => encodeCommand({ cmd: { type: 'put', key: 'k', value: b('x'), ignoreValue: true } })).toThrow(
+      'ignoreValue',
+    );
+    expect(() => encodeCommand({ cmd: { type: 'put', key: 'k', value: b(''), lease: 3, ignoreLease: true } })).toThrow(
+      'ignoreLease',
+    );
+  });
+
   it('a put without a lease detaches the key; a delete removes it from its lease', () => {
     const t = h();
     const { id } = as(t.run({ type: 'leaseGrant', id: 7, ttl: 10 }), 'leaseGrant');
