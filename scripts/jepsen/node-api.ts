@@ -10,6 +10,7 @@ export interface ChildProcess {
   on(event: 'exit', fn: (code: number | null, signal: string | null) => void): void;
   on(event: 'error', fn: (err: Error) => void): void;
   unref(): void;
+  kill(signal?: string): boolean;
 }
 
 interface ChildProcessModule {
@@ -18,6 +19,7 @@ interface ChildProcessModule {
     args: readonly string[],
     opts: { detached?: boolean; stdio?: unknown; env?: Record<string, string | undefined>; cwd?: string },
   ): ChildProcess;
+  spawnSync(cmd: string, args: readonly string[], opts: { encoding: 'utf8' }): { status: number | null; stdout: string };
 }
 
 interface FsModule {

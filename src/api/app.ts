@@ -14,6 +14,9 @@ import { historyRoutes } from './routes/history.ts';
 import { kvRoutes } from './routes/kv.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { lockRoutes } from './routes/locks.ts';
+import { EtcdError } from './v3/etcd-errors.ts';
+import { asEtcdError } from './v3/gateway.ts';
+import { v3KvRoutes } from './v3/kv-routes.ts';
 
 export type { ApiEnv, ApiOptions } from './config.ts';
 export type { ErrorBody } from './errors.ts';
@@ -56,6 +59,11 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   };
 
   app.onError((err, c) => {
+    // The /v3 gateway answers as etcd does, whatever failed.
+    if (rawPathOf(c.req.url).startsWith('/v3/') && (err instanceof EtcdError || err instanceof ApiError)) {
+      const e = err instanceof EtcdError ? err : asEtcdError(err);
+      return c.json(e.body(), e.status as 400);
+    }
     if (err instanceof ApiError) {
       return c.json(err.body(), err.status, err.headers);
     }
@@ -105,6 +113,15 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     await next();
   });
 
+  // etcd's v3 JSON gateway: the same tokens, also without the Bearer scheme.
+  app.use('/v3/*', async function etcdAuthenticated(c, next) {
+    const config = await configOf(c.env);
+    c.set('config', config);
+    c.set('principal', await principal(c, config, true));
+    c.set('client', clientFor(c, config));
+    await next();
+  });
+
   // One file per resource (routes/); keys first: `/v1/kv/*` also matches `/v1/kv`.
   kvRoutes(app);
   historyRoutes(app);
@@ -112,6 +129,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   lockRoutes(app);
   electionRoutes(app);
   adminRoutes(app);
+  v3KvRoutes(app);
   return app;
 }
 
@@ -120,13 +138,17 @@ function hasActiveQuorum(st: NodeStatus): boolean {
   return active > st.conf.voters.length / 2 && st.commit > 0;
 }
 
-async function principal(c: C, config: ApiConfig): Promise<Principal> {
+/**
+ * The caller, from `Authorization: Bearer <token>`; with `bareToken` (the
+ * /v3 gateway, as etcd's clients send it) also `Authorization: <token>`.
+ */
+async function principal(c: C, config: ApiConfig, bareToken = false): Promise<Principal> {
   const h = c.req.header('authorization');
   if (h === undefined) {
     if (config.allowAnonymous) return ANONYMOUS;
     throw new ApiError(401, 'unauthorized', 'a bearer token is required', {}, { 'WWW-Authenticate': 'Bearer' });
   }
-  const m = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(h.trim());
+  const m = (bareToken ? /^(?:Bearer )?([\x21-\x7e]{1,512})$/i : /^Bearer ([\x21-\x7e]{1,512})$/i).exec(h.trim());
   const entry = m?.[1] ? await authenticate(m[1], config.tokens) : undefined;
   if (!entry)
     throw new ApiError(

@@ -24,7 +24,7 @@ export type NodeStatus = Awaited<ReturnType<RaftNode['status']>>;
 export type Consistency = 'linearizable' | 'serializable';
 
 export type WriteOutcome<R> =
-  | { readonly kind: 'applied'; readonly result: R; readonly member: string }
+  | { readonly kind: 'applied'; readonly result: R; readonly member: string; readonly term: number }
   /** Sent, maybe committed, not seen to apply: report unknown (504). */
   | { readonly kind: 'unknown'; readonly detail: string }
   /** Never entered any log (no leader or quorum within the deadline): 503. */
@@ -39,12 +39,16 @@ export type ReadResult<T> =
       readonly revision: number;
       readonly stale: boolean;
       readonly member: string;
+      readonly term: number;
     }
   | { readonly kind: 'unavailable'; readonly detail: string }
   /** The revision asked for is below the compaction point (etcd's ErrCompacted). */
   | { readonly kind: 'compacted'; readonly compacted: number }
   /** The revision asked for is past the store's (etcd's ErrFutureRev). */
   | { readonly kind: 'futureRevision'; readonly revision: number };
+
+/** A range read that answered. */
+export type RangeRead = Extract<ReadResult<RangeReadResult>, { kind: 'ok' }>;
 
 export type WatchOpened =
   | {
@@ -172,7 +176,7 @@ export class ClusterClient {
     send: (
       s: NodeStub,
       timeoutMs: number,
-    ) => Promise<{ status: string; leader?: string; result?: R; reason?: string; code?: string }>,
+    ) => Promise<{ status: string; leader?: string; result?: R; reason?: string; code?: string; term?: number }>,
     retryUnknown: boolean,
   ): Promise<WriteOutcome<R>> {
     let target = this.first();
@@ -181,7 +185,7 @@ export class ClusterClient {
     let hops = 0;
     for (let attempt = 0; this.remaining() > 0; ) {
       const ms = this.remaining();
-      let out: { status: string; leader?: string; result?: R; reason?: string; code?: string };
+      let out: { status: string; leader?: string; result?: R; reason?: string; code?: string; term?: number };
       try {
         out = await withTimeout(send(this.stub(target), ms), ms + 250);
       } catch (e) {
@@ -190,7 +194,7 @@ export class ClusterClient {
       switch (out.status) {
         case 'applied':
           this.remember(target);
-          return { kind: 'applied', result: out.result as R, member: target };
+          return { kind: 'applied', result: out.result as R, member: target, term: out.term ?? 0 };
         case 'notLeader':
           last = `${target} is not the leader`;
           this.forget(target);
@@ -268,7 +272,14 @@ export class ClusterClient {
       }
       if (out.status === 'ok') {
         if (consistency === 'linearizable') this.remember(target);
-        return { kind: 'ok', value: out.value, revision: out.revision, stale: out.stale, member: target };
+        return {
+          kind: 'ok',
+          value: out.value,
+          revision: out.revision,
+          stale: out.stale,
+          member: target,
+          term: out.term,
+        };
       }
       if (out.status === 'compacted') return { kind: 'compacted', compacted: out.compacted };
       if (out.status === 'futureRevision') return { kind: 'futureRevision', revision: out.revision };

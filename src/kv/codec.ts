@@ -23,7 +23,20 @@ import type {
   TxnOp,
 } from './types.ts';
 import { MAX_LEASE_CHECKPOINTS, MAX_LEASE_TTL, MAX_REQUEST_ID_LENGTH, MAX_TXN_OPS } from './types.ts';
-import { array, bytes, flag, KvDecodeError, key, leaseId, nat, oneOf, optStr, record, str } from './validate.ts';
+import {
+  array,
+  bytes,
+  DuplicateKeyError,
+  flag,
+  KvDecodeError,
+  key,
+  leaseId,
+  nat,
+  oneOf,
+  optStr,
+  record,
+  str,
+} from './validate.ts';
 
 /** Bumped on any incompatible change of the command encoding. */
 export const COMMAND_VERSION = 1;
@@ -206,7 +219,7 @@ function delRange(raw: unknown, at: string): DeleteRangeCommand {
   return {
     type: 'deleteRange',
     start: str(o.start, `${at}.start`),
-    end: str(o.end, `${at}.end`),
+    end: optStr(o.end, `${at}.end`),
     prevKv: flag(o.prevKv, `${at}.prevKv`),
   };
 }
@@ -290,7 +303,7 @@ function checkWritesDisjoint(ops: readonly TxnOp[], at: string): void {
   const deletes: KeyInterval[] = [];
   for (const op of ops) {
     if (op.type === 'put') {
-      if (puts.has(op.key)) throw new KvDecodeError(`${at}: key ${JSON.stringify(op.key)} is put twice`);
+      if (puts.has(op.key)) throw new DuplicateKeyError(`${at}: key ${JSON.stringify(op.key)} is put twice`);
       puts.add(op.key);
     } else if (op.type === 'delete') {
       deletes.push({ start: op.key, end: `${op.key}\u0000` });
@@ -302,7 +315,7 @@ function checkWritesDisjoint(ops: readonly TxnOp[], at: string): void {
   }
   for (const k of puts) {
     for (const d of deletes) {
-      if (inInterval(k, d)) throw new KvDecodeError(`${at}: key ${JSON.stringify(k)} is both put and deleted`);
+      if (inInterval(k, d)) throw new DuplicateKeyError(`${at}: key ${JSON.stringify(k)} is both put and deleted`);
     }
   }
 }

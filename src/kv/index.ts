@@ -40,5 +40,5 @@ export {
 } from './state-machine.ts';
 export { EMPTY_META, type KvMeta, type KvTable } from './table.ts';
 export * from './types.ts';
-export { KvDecodeError } from './validate.ts';
+export { DuplicateKeyError, KvDecodeError } from './validate.ts';
 export { batchesFor, type WatchBatch, type WatchFilter, watches } from './watch-filter.ts';

@@ -117,11 +117,11 @@ export interface DeletePrefixCommand {
   readonly prevKv?: boolean | undefined;
 }
 
-/** Delete every key in [start, end) (etcd's DeleteRange with a range end). */
+/** Delete every key in [start, end) (etcd's DeleteRange with a range end); no end: every key from start on. */
 export interface DeleteRangeCommand {
   readonly type: 'deleteRange';
   readonly start: string;
-  readonly end: string;
+  readonly end?: string | undefined;
   readonly prevKv?: boolean | undefined;
 }
 

@@ -8,7 +8,12 @@ import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './types.ts';
 
 /** Bytes or a value that is not a valid command, snapshot or query; nothing was applied. */
 export class KvDecodeError extends Error {
-  override readonly name = 'KvDecodeError';
+  override readonly name: string = 'KvDecodeError';
+}
+
+/** A txn branch writes one key twice (etcd's ErrGRPCDuplicateKey). */
+export class DuplicateKeyError extends KvDecodeError {
+  override readonly name = 'DuplicateKeyError';
 }
 
 export function record(v: unknown, at: string, allowed: readonly string[]): Record<string, unknown> {

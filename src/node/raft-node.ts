@@ -28,7 +28,14 @@ export const WATCH_SOCKET_PATH = '/internal/watch';
 
 /** The answer to a read: the value (or nothing) and the revision it was read at, or why there is none. */
 export type ReadAnswer<T> =
-  | { readonly status: 'ok'; readonly value: T; readonly revision: number; readonly stale: boolean }
+  | {
+      readonly status: 'ok';
+      readonly value: T;
+      readonly revision: number;
+      readonly stale: boolean;
+      /** The Raft term this replica is in (etcd's header raft_term). */
+      readonly term: number;
+    }
   | { readonly status: 'notLeader'; readonly leader: string }
   | { readonly status: 'timeout' }
   /** A read at a revision below the compaction point (etcd's ErrCompacted). */
@@ -191,7 +198,7 @@ export class RaftNode extends NodeObject<KvResult> {
     const kv = this.kv as KvStateMachine;
     const value = await fn(rt, lessor, kv);
     if (value === 'timeout') return { status: 'timeout' };
-    return { status: 'ok', value, revision: kv.revision(), stale: false };
+    return { status: 'ok', value, revision: kv.revision(), stale: false, term: rt.driver.node.basicStatus().term };
   }
 
   /**
@@ -331,7 +338,8 @@ export class RaftNode extends NodeObject<KvResult> {
     if (why === 'compacted') return { status: 'compacted', compacted: kv.compacted() };
     if (why === 'future_revision') return { status: 'futureRevision', revision: kv.revision() };
     const stale = consistency === 'serializable' && node.driver.node.basicStatus().role !== 'leader';
-    return { status: 'ok', value: fn(kv), revision: kv.revision(), stale };
+    const term = node.driver.node.basicStatus().term;
+    return { status: 'ok', value: fn(kv), revision: kv.revision(), stale, term };
   }
 
   /**

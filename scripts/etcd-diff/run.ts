@@ -1,0 +1,215 @@
+/**
+ * Differential test of the v3 gateway against a real etcd:
+ *
+ *   npm run test:etcd-diff -- [--seeds 3] [--start 1] [--calls 300] [--keep]
+ *
+ * Starts Debian's etcd (`etcd`, on 127.0.0.1 only, a throwaway data dir) and
+ * a fresh local cluster (`wrangler dev --config wrangler.jepsen.toml`), then
+ * for each seed sends both the same seeded random sequence of gateway calls
+ * (kv range, put, deleterange, txn, compaction) and compares the answers
+ * field by field: HTTP status and JSON body, after removing only what must
+ * differ (the header's cluster_id, member_id and raft_term). Each seed runs
+ * on keys of its own (a fresh prefix) against both stores as they are, so
+ * revisions carry on from seed to seed in step. The first difference fails
+ * it, with the seed, the call and both answers. Exits 1 on a difference, 2
+ * on a harness error (etcd missing: install Debian's etcd-server).
+ * Plain Node 22 with --experimental-strip-types: no TS-only syntax.
+ */
+import { Cluster } from '../jepsen/cluster.ts';
+import { Rng } from '../jepsen/common.ts';
+import { childProcess, freePort, fs, os, path, proc, sleep } from '../jepsen/node-api.ts';
+import { type Call, callsFor } from './calls.ts';
+
+interface Args {
+  seeds: number;
+  start: number;
+  calls: number;
+  keep: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const a: Args = { seeds: 3, start: 1, calls: 300, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const int = (): number => {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a non-negative integer`);
+      return n;
+    };
+    if (flag === '--seeds') a.seeds = int();
+    else if (flag === '--start') a.start = int();
+    else if (flag === '--calls') a.calls = int();
+    else if (flag === '--keep') a.keep = true;
+    else throw new Error(`unknown argument ${flag}`);
+  }
+  return a;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+async function send(base: string, call: Call): Promise<Answer> {
+  const res = await fetch(base + call.path, {
+    method: 'POST',
+    body: JSON.stringify(call.body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: compared as text
+  }
+  return { status: res.status, body: normalize(body) };
+}
+
+/** Drops what must differ between two clusters: their ids and Raft terms. */
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'cluster_id' || k === 'member_id' || k === 'raft_term') continue;
+    out[k] = normalize(x);
+  }
+  return out;
+}
+
+/** Where two answers differ (a path into the JSON), or undefined if they agree. */
+function difference(a: unknown, b: unknown, at = ''): string | undefined {
+  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || (a === null) !== (b === null))
+    return `${at || '.'}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
+  if (typeof a !== 'object' || a === null)
+    return a === b ? undefined : `${at || '.'}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
+  const ka = Object.keys(a as object);
+  const kb = Object.keys(b as object);
+  for (const k of new Set([...ka, ...kb])) {
+    const d = difference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`);
+    if (d) return d;
+  }
+  return undefined;
+}
+
+/** Debian's etcd on free 127.0.0.1 ports, with a throwaway data dir. */
+async function startEtcd(dir: string): Promise<{ base: string; stop: () => void }> {
+  const client = await freePort();
+  const peer = await freePort();
+  const log = fs.openSync(path.join(dir, 'etcd.log'), 'w');
+  const child = childProcess.spawn(
+    'etcd',
+    [
+      '--data-dir',
+      path.join(dir, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${client}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${client}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peer}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${peer}`,
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  const base = `http://127.0.0.1:${client}`;
+  const stop = () => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // gone already
+    }
+  };
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`${base}/v3/kv/range`, { method: 'POST', body: '{"key":"AA=="}' }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { base, stop };
+    await sleep(100);
+  }
+  stop();
+  throw new Error(`etcd did not start (see ${path.join(dir, 'etcd.log')})`);
+}
+
+async function main(): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(proc.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  const which = childProcess.spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' });
+  if (which.status !== 0) {
+    console.error('etcd-diff: no etcd on PATH; install it with: apt-get install -y etcd-server');
+    return 2;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-etcd-diff-'));
+  const cluster = new Cluster(['node-0', 'node-1', 'node-2'], await freePort(), await freePort(), dir);
+  let etcd: { base: string; stop: () => void } | undefined;
+  const cleanup = () => {
+    etcd?.stop();
+    cluster.kill();
+    if (!args.keep) fs.rmSync(dir, { recursive: true, force: true });
+  };
+  proc.on('exit', cleanup);
+  const hard = setTimeout(() => {
+    console.error('etcd-diff: harness error: the run exceeded its time bound');
+    cleanup();
+    proc.exit(2);
+  }, 600_000);
+  try {
+    [etcd] = await Promise.all([startEtcd(dir), cluster.start()]);
+    for (let i = 0; i < 100; i++) {
+      const r = await fetch(`${cluster.base}/readyz`).then(
+        (x) => x.ok,
+        () => false,
+      );
+      if (r) break;
+      await sleep(200);
+    }
+    let total = 0;
+    for (let seed = args.start; seed < args.start + args.seeds; seed++) {
+      const calls = callsFor(new Rng(seed), `s${seed}/`, args.calls);
+      for (const [i, call] of calls.entries()) {
+        const [want, got] = [await send(etcd.base, call), await send(cluster.base, call)];
+        total++;
+        const d =
+          want.status !== got.status ? `status ${want.status} vs ${got.status}` : difference(want.body, got.body);
+        if (d) {
+          console.log(`DIFFERENCE: seed ${seed}, call ${i}: POST ${call.path} ${JSON.stringify(call.body)}`);
+          console.log(`  at ${d}`);
+          console.log(`  etcd:         ${want.status} ${JSON.stringify(want.body)}`);
+          console.log(`  durable-raft: ${got.status} ${JSON.stringify(got.body)}`);
+          console.log(`replay: npm run test:etcd-diff -- --seeds 1 --start ${seed} --calls ${args.calls}`);
+          return 1;
+        }
+      }
+      console.log(`seed ${seed}: ${calls.length} calls, every answer the same`);
+    }
+    console.log(`etcd-diff: ${total} calls over ${args.seeds} seeds, no difference`);
+    return 0;
+  } catch (e) {
+    console.error(`etcd-diff: harness error: ${(e as Error).stack ?? e}`);
+    return 2;
+  } finally {
+    clearTimeout(hard);
+    cleanup();
+  }
+}
+
+main().then(
+  (code) => {
+    proc.exitCode = code;
+    setTimeout(() => proc.exit(code), 300);
+  },
+  (e) => {
+    console.error(`etcd-diff: harness error: ${(e as Error).stack ?? e}`);
+    proc.exit(2);
+  },
+);

@@ -1,0 +1,117 @@
+/**
+ * etcd's TxnRequest as a state machine txn: compares and request ops, with
+ * etcd's limits and the revision offset applied to compared revisions.
+ */
+import { type Compare, MAX_TXN_OPS, type TxnCommand, type TxnOp } from '../../kv/index.ts';
+import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
+import { boolField, bytesField, enumField, intField, keyOf, listField, messageField } from './etcd-json.ts';
+import { intervalOf } from './range.ts';
+import { deleteOf, putOf } from './requests.ts';
+
+const RESULTS = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const;
+const TARGETS = ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] as const;
+const OP: Record<(typeof RESULTS)[number], Compare['op']> = { EQUAL: '=', GREATER: '>', LESS: '<', NOT_EQUAL: '!=' };
+/** A revision no key reaches: `x != NEVER` always holds. */
+const NEVER = Number.MAX_SAFE_INTEGER;
+
+export function txnOf(m: Record<string, unknown>): TxnCommand {
+  const compares = listField(m, 'compare');
+  const success = listField(m, 'success');
+  const failure = listField(m, 'failure');
+  if (compares.length > MAX_TXN_OPS || success.length > MAX_TXN_OPS || failure.length > MAX_TXN_OPS)
+    throw ETCD.tooManyOps();
+  return {
+    type: 'txn',
+    compare: compares.map((c) => compareOf(asMessage(c))),
+    success: success.map((op) => opOf(asMessage(op))),
+    failure: failure.map((op) => opOf(asMessage(op))),
+  };
+}
+
+function asMessage(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw EtcdError.badJson('expected an object');
+  return v as Record<string, unknown>;
+}
+
+/**
+ * An etcd Compare. Compared create and mod revisions are etcd's, one more
+ * than the store's for a key that exists, and 0 for one that does not (as
+ * in the store): so `x op v` becomes `x op v-1` for v >= 2, and the few
+ * values below that, which only a missing key (or none) can meet, become
+ * compares with the same truth.
+ */
+function compareOf(c: Record<string, unknown>): Compare {
+  const key = keyOf(bytesField(c, 'key'), 'key');
+  if (key === '') throw ETCD.emptyKey();
+  if (bytesField(c, 'range_end').byteLength > 0)
+    throw new EtcdError(GRPC.unimplemented, 'durable-raft: a compare over a range is not implemented yet');
+  const op = OP[enumField(c, 'result', RESULTS)];
+  const target = enumField(c, 'target', TARGETS);
+  switch (target) {
+    case 'VALUE':
+      return { key, target: 'value', op, value: bytesField(c, 'value') };
+    case 'VERSION':
+      return numeric(key, 'version', op, intField(c, 'version'));
+    case 'LEASE':
+      return numeric(key, 'lease', op, intField(c, 'lease'));
+    case 'CREATE':
+      return revisionCompare(key, 'createRevision', op, intField(c, 'create_revision'));
+    case 'MOD':
+      return revisionCompare(key, 'modRevision', op, intField(c, 'mod_revision'));
+  }
+}
+
+/** `x op v` for a count that is never negative: a negative v is always or never met. */
+function numeric(key: string, target: Compare['target'], op: Compare['op'], v: number): Compare {
+  if (v >= 0) return { key, target, op, value: v };
+  const always = op === '!=' || op === '>';
+  return always ? { key, target, op: '!=', value: NEVER } : { key, target, op: '<', value: 0 };
+}
+
+function revisionCompare(key: string, target: Compare['target'], op: Compare['op'], v: number): Compare {
+  if (v >= 2) return { key, target, op, value: v - 1 };
+  if (v === 0) return { key, target, op, value: 0 };
+  if (v < 0) return numeric(key, target, op, v);
+  // v = 1: an existing key is at 2 or more, a missing one at 0.
+  switch (op) {
+    case '=':
+      return { key, target, op: '<', value: 0 };
+    case '!=':
+      return { key, target, op: '!=', value: NEVER };
+    case '<':
+      return { key, target, op: '=', value: 0 };
+    case '>':
+      return { key, target, op: '>', value: 0 };
+  }
+}
+
+/** An etcd RequestOp: exactly one of request_range, request_put, request_delete_range (request_txn: not yet). */
+function opOf(o: Record<string, unknown>): TxnOp {
+  if (Object.hasOwn(o, 'request_range')) {
+    const r = messageField(o, 'request_range');
+    const key = keyOf(bytesField(r, 'key'), 'key');
+    if (key === '') throw ETCD.emptyKey();
+    const end = bytesField(r, 'range_end');
+    const { start, end: stop } = intervalOf({
+      key,
+      rangeEnd: end.byteLength === 0 ? undefined : keyOf(end, 'range_end'),
+    });
+    for (const f of ['revision', 'sort_order', 'sort_target', 'min_mod_revision', 'max_mod_revision'])
+      if (Object.hasOwn(r, f) && r[f] !== 0 && r[f] !== '0' && r[f] !== 'NONE' && r[f] !== 'KEY')
+        throw new EtcdError(GRPC.unimplemented, `durable-raft: ${f} in a txn's range is not implemented yet`);
+    const limit = Math.max(0, intField(r, 'limit'));
+    return {
+      type: 'range',
+      start,
+      end: stop,
+      ...(limit > 0 ? { limit } : {}),
+      ...(boolField(r, 'keys_only') ? { keysOnly: true } : {}),
+      ...(boolField(r, 'count_only') ? { countOnly: true } : {}),
+    };
+  }
+  if (Object.hasOwn(o, 'request_put')) return putOf(messageField(o, 'request_put'));
+  if (Object.hasOwn(o, 'request_delete_range')) return deleteOf(messageField(o, 'request_delete_range'));
+  if (Object.hasOwn(o, 'request_txn'))
+    throw new EtcdError(GRPC.unimplemented, 'durable-raft: a nested txn is not implemented yet');
+  throw EtcdError.invalid('etcdserver: request op is empty');
+}

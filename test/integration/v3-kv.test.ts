@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { json, newApi } from './api-helpers.ts';
+
+// Answer for answer parity with etcd is checked against a real etcd by `npm run test:etcd-diff`;
+// these are what only this store has: two faces of one store, its tokens, its UTF-8 keys.
+
+const b64 = (s: string) => btoa(s);
+const post = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  body: JSON.stringify(body),
+  headers,
+});
+
+describe('v3 gateway: etcd JSON over the same store', () => {
+  it('/v1 and /v3 are two faces of one store: etcd counts one more revision', async () => {
+    const api = await newApi();
+    const put = await json<{ header: { revision: string } }>(
+      await api.fetch('/v3/kv/put', post({ key: b64('shared'), value: b64('from-v3') })),
+    );
+    const v1 = await api.fetch('/v1/kv/shared');
+    expect(await v1.text()).toBe('from-v3');
+    expect(Number(v1.headers.get('x-revision')) + 1).toBe(Number(put.header.revision));
+    await api.fetch('/v1/kv/shared', { method: 'PUT', body: 'from-v1' });
+    const got = await json<{ kvs: { value: string; mod_revision: string; version: string }[] }>(
+      await api.fetch('/v3/kv/range', post({ key: b64('shared') })),
+    );
+    expect(got.kvs[0]).toMatchObject({
+      value: b64('from-v1'),
+      version: '2',
+      mod_revision: String(Number(put.header.revision) + 1),
+    });
+  });
+
+  it('takes the tokens of /v1, with or without the Bearer scheme, and answers auth failures as etcd', async () => {
+    const api = await newApi({
+      allowAnonymous: false,
+      authTokens: JSON.stringify([{ token: 'writer-token-01', role: 'write', prefixes: ['app/'] }]),
+    });
+    for (const auth of ['writer-token-01', 'Bearer writer-token-01']) {
+      const res = await api.fetch('/v3/kv/put', post({ key: b64('app/x'), value: b64('1') }, { authorization: auth }));
+      expect(res.status, auth).toBe(200);
+    }
+    const none = await api.fetch('/v3/kv/range', post({ key: b64('app/x') }));
+    expect(none.status).toBe(401);
+    expect(await json(none)).toEqual({
+      error: 'etcdserver: invalid auth token',
+      message: 'etcdserver: invalid auth token',
+      code: 16,
+    });
+    const outside = await api.fetch(
+      '/v3/kv/put',
+      post({ key: b64('other'), value: b64('1') }, { authorization: 'writer-token-01' }),
+    );
+    expect(outside.status).toBe(403);
+    expect(await json(outside)).toMatchObject({ code: 7, message: 'etcdserver: permission denied' });
+  });
+
+  it('refuses keys that are not UTF-8 as an invalid argument, and changes nothing', async () => {
+    const api = await newApi();
+    const res = await api.fetch('/v3/kv/put', post({ key: '/w==', value: b64('1') }));
+    expect(res.status).toBe(400);
+    expect(await json(res)).toMatchObject({ code: 3 });
+    const range = await json<{ header: { revision: string } }>(
+      await api.fetch('/v3/kv/range', post({ key: b64('\u0000'), range_end: b64('\u0000'), count_only: true })),
+    );
+    expect(range.header.revision).toBe('1');
+  });
+});
