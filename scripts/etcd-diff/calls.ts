@@ -23,7 +23,7 @@ const ORDERS = ['NONE', 'ASCEND', 'DESCEND'];
 const TARGETS = ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'];
 const RESULTS = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'];
 
-export function callsFor(rng: Rng, prefix: string, n: number): Call[] {
+export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Call[] {
   const key = () => prefix + rng.pick(NAMES);
   const value = () => `v${rng.int(5)}`;
   /** A small revision: real ones early in a run, future ones, compacted ones. */
@@ -59,6 +59,9 @@ export function callsFor(rng: Rng, prefix: string, n: number): Call[] {
         revision();
     return body;
   };
+  /** Lease ids of this run's own (etcd would pick random ones): a few per seed, granted and revoked at random. */
+  const leaseIds = Array.from({ length: 4 }, (_, i) => String(seed * 100 + i + 1));
+  const lease = () => rng.pick(leaseIds);
   const putBody = (): Record<string, unknown> => {
     const body: Record<string, unknown> = { key: b64(key()), value: b64(value()) };
     if (rng.next() < 0.3) body.prev_kv = true;
@@ -66,8 +69,24 @@ export function callsFor(rng: Rng, prefix: string, n: number): Call[] {
       body.ignore_value = true;
       if (rng.next() < 0.7) delete body.value;
     }
-    if (rng.next() < 0.03) body.lease = '999999';
+    if (rng.next() < 0.1) body.lease = lease();
+    if (rng.next() < 0.03) body.ignore_lease = true;
     return body;
+  };
+  const leaseCall = (): Call => {
+    switch (rng.int(5)) {
+      case 0:
+        // Long TTLs only: nothing expires during a run, where the two clocks would disagree.
+        return { path: '/v3/lease/grant', body: { ID: lease(), TTL: rng.pick(['60', '600', 3600, '9000000001']) } };
+      case 1:
+        return { path: rng.pick(['/v3/lease/revoke', '/v3/kv/lease/revoke']), body: { ID: lease() } };
+      case 2:
+        return { path: '/v3/lease/keepalive', body: { ID: lease() } };
+      case 3:
+        return { path: '/v3/lease/timetolive', body: { ID: lease(), ...(rng.next() < 0.5 ? { keys: true } : {}) } };
+      default:
+        return { path: '/v3/lease/leases', body: {} };
+    }
   };
   const deleteBody = (): Record<string, unknown> => ({ ...interval(), ...(rng.next() < 0.4 ? { prev_kv: true } : {}) });
   const compare = (): Record<string, unknown> => {
@@ -96,7 +115,8 @@ export function callsFor(rng: Rng, prefix: string, n: number): Call[] {
   const out: Call[] = [];
   for (let i = 0; i < n; i++) {
     const x = rng.next();
-    if (x < 0.3) out.push({ path: '/v3/kv/put', body: putBody() });
+    if (x < 0.1) out.push(leaseCall());
+    else if (x < 0.3) out.push({ path: '/v3/kv/put', body: putBody() });
     else if (x < 0.6) out.push({ path: '/v3/kv/range', body: rangeBody() });
     else if (x < 0.72) out.push({ path: '/v3/kv/deleterange', body: deleteBody() });
     else if (x < 0.97) {
@@ -109,8 +129,7 @@ export function callsFor(rng: Rng, prefix: string, n: number): Call[] {
     } else if (x < 0.99) {
       // Not 0 or 1: etcd records a compaction there (so a second one fails), the store does not yet (see README).
       out.push({ path: '/v3/kv/compaction', body: { revision: String(Math.max(2, revision())) } });
-    }
-    else out.push({ path: '/v3/kv/range', body: { key: '' } });
+    } else out.push({ path: '/v3/kv/range', body: { key: '' } });
   }
   return out;
 }

@@ -6,9 +6,10 @@
  * Starts Debian's etcd (`etcd`, on 127.0.0.1 only, a throwaway data dir) and
  * a fresh local cluster (`wrangler dev --config wrangler.jepsen.toml`), then
  * for each seed sends both the same seeded random sequence of gateway calls
- * (kv range, put, deleterange, txn, compaction) and compares the answers
- * field by field: HTTP status and JSON body, after removing only what must
- * differ (the header's cluster_id, member_id and raft_term). Each seed runs
+ * (kv range, put, deleterange, txn, compaction; lease grant, revoke,
+ * keepalive, timetolive, leases) and compares the answers field by field:
+ * HTTP status and JSON body, after removing only what must differ (the
+ * header's cluster_id, member_id and raft_term, a lease's time left). Each seed runs
  * on keys of its own (a fresh prefix) against both stores as they are, so
  * revisions carry on from seed to seed in step. The first difference fails
  * it, with the seed, the call and both answers. Exits 1 on a difference, 2
@@ -63,18 +64,26 @@ async function send(base: string, call: Call): Promise<Answer> {
   } catch {
     // not JSON: compared as text
   }
-  return { status: res.status, body: normalize(body) };
+  return { status: res.status, body: normalize(body, call.path) };
 }
 
-/** Drops what must differ between two clusters: their ids and Raft terms. */
-function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(normalize);
+/**
+ * Drops what must differ between two clusters (their ids and Raft terms, the
+ * time a lease has left) and puts in order what etcd lists in no order (a
+ * lease's keys, the leases).
+ */
+function normalize(v: unknown, path: string): unknown {
+  if (Array.isArray(v)) return v.map((x) => normalize(x, path));
   if (typeof v !== 'object' || v === null) return v;
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) {
     if (k === 'cluster_id' || k === 'member_id' || k === 'raft_term') continue;
-    out[k] = normalize(x);
+    if (path === '/v3/lease/timetolive' && k === 'TTL' && x !== '-1') continue;
+    out[k] = normalize(x, path);
   }
+  if (Array.isArray(out.keys)) out.keys = [...(out.keys as string[])].sort();
+  if (Array.isArray(out.leases))
+    out.leases = [...(out.leases as { ID: string }[])].sort((a, b) => Number(a.ID) - Number(b.ID));
   return out;
 }
 
@@ -175,7 +184,7 @@ async function main(): Promise<number> {
     }
     let total = 0;
     for (let seed = args.start; seed < args.start + args.seeds; seed++) {
-      const calls = callsFor(new Rng(seed), `s${seed}/`, args.calls);
+      const calls = callsFor(new Rng(seed), seed, `s${seed}/`, args.calls);
       for (const [i, call] of calls.entries()) {
         const [want, got] = [await send(etcd.base, call), await send(cluster.base, call)];
         total++;

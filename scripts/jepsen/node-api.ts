@@ -19,7 +19,11 @@ interface ChildProcessModule {
     args: readonly string[],
     opts: { detached?: boolean; stdio?: unknown; env?: Record<string, string | undefined>; cwd?: string },
   ): ChildProcess;
-  spawnSync(cmd: string, args: readonly string[], opts: { encoding: 'utf8' }): { status: number | null; stdout: string };
+  spawnSync(
+    cmd: string,
+    args: readonly string[],
+    opts: { encoding: 'utf8' },
+  ): { status: number | null; stdout: string };
 }
 
 interface FsModule {

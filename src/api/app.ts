@@ -17,6 +17,7 @@ import { lockRoutes } from './routes/locks.ts';
 import { EtcdError } from './v3/etcd-errors.ts';
 import { asEtcdError } from './v3/gateway.ts';
 import { v3KvRoutes } from './v3/kv-routes.ts';
+import { v3LeaseRoutes } from './v3/lease-routes.ts';
 
 export type { ApiEnv, ApiOptions } from './config.ts';
 export type { ErrorBody } from './errors.ts';
@@ -130,6 +131,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   electionRoutes(app);
   adminRoutes(app);
   v3KvRoutes(app);
+  v3LeaseRoutes(app);
   return app;
 }
 
