@@ -14,6 +14,7 @@ import { historyRoutes } from './routes/history.ts';
 import { kvRoutes } from './routes/kv.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { lockRoutes } from './routes/locks.ts';
+import { v3ClusterRoutes } from './v3/cluster-routes.ts';
 import { EtcdError } from './v3/etcd-errors.ts';
 import { asEtcdError } from './v3/gateway.ts';
 import { v3KvRoutes } from './v3/kv-routes.ts';
@@ -132,6 +133,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   adminRoutes(app);
   v3KvRoutes(app);
   v3LeaseRoutes(app);
+  v3ClusterRoutes(app);
   return app;
 }
 

@@ -65,4 +65,22 @@ describe('v3 gateway: etcd JSON over the same store', () => {
     );
     expect(range.header.revision).toBe('1');
   });
+
+  it('lists the members and the status from the leader; other admin calls answer Unimplemented', async () => {
+    const api = await newApi();
+    const list = await json<{ header: Record<string, string>; members: { ID: string; name: string }[] }>(
+      await api.fetch('/v3/cluster/member/list', post({})),
+    );
+    expect(list.members.map((m) => m.name).sort()).toEqual(['node-0', 'node-1', 'node-2']);
+    expect(new Set(list.members.map((m) => m.ID)).size).toBe(3);
+    expect(list.header.revision).toBeUndefined();
+    const st = await json<Record<string, string>>(await api.fetch('/v3/maintenance/status', post({})));
+    expect(list.members.map((m) => m.ID)).toContain(st.leader);
+    expect(Number(st.raftAppliedIndex)).toBeGreaterThan(0);
+    for (const path of ['/v3/maintenance/defragment', '/v3/cluster/member/add', '/v3/auth/enable']) {
+      const res = await api.fetch(path, post({}));
+      expect(res.status, path).toBe(501);
+      expect(await json(res)).toMatchObject({ code: 12 });
+    }
+  });
 });
