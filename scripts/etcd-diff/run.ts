@@ -7,7 +7,8 @@
  * a fresh local cluster (`wrangler dev --config wrangler.jepsen.toml`), then
  * for each seed sends both the same seeded random sequence of gateway calls
  * (kv range, put, deleterange, txn, compaction; lease grant, revoke,
- * keepalive, timetolive, leases) and compares the answers field by field:
+ * keepalive, timetolive, leases), then replays the seed's history with a
+ * watch from revision 1, and compares the answers field by field:
  * HTTP status and JSON body, after removing only what must differ (the
  * header's cluster_id, member_id and raft_term, a lease's time left). Each seed runs
  * on keys of its own (a fresh prefix) against both stores as they are, so
@@ -102,6 +103,50 @@ function difference(a: unknown, b: unknown, at = ''): string | undefined {
   return undefined;
 }
 
+/**
+ * The history of `prefix` as a watch from revision `from` (with prev_kv) replays
+ * it, read for a while: whether it was created, every event in order (how
+ * the gateway groups them into lines is timing, not content), and a cancel
+ * with its compact_revision if the history was compacted.
+ */
+async function replay(base: string, prefix: string, from: number): Promise<Answer> {
+  const enc = new TextEncoder();
+  const b64 = (t: string) => btoa(String.fromCharCode(...enc.encode(t)));
+  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  const body = {
+    create_request: { key: b64(prefix), range_end: b64(end), start_revision: String(from), prev_kv: true },
+  };
+  const res = await fetch(`${base}/v3/watch`, { method: 'POST', body: JSON.stringify(body) });
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const dec = new TextDecoder();
+  let text = '';
+  const until = Date.now() + 1500;
+  for (;;) {
+    const left = until - Date.now();
+    if (left <= 0) break;
+    const next = await Promise.race([reader.read(), sleep(left).then(() => 'late' as const)]);
+    if (next === 'late' || next.done) break;
+    text += dec.decode(next.value, { stream: true });
+  }
+  await reader.cancel().catch(() => {});
+  if (proc.env.ETCD_DIFF_DEBUG) console.log(`watch ${base}: ${text.length} bytes: ${text.slice(0, 300)}`);
+  const out: { created: boolean; events: unknown[]; canceled?: boolean; compact_revision?: unknown } = {
+    created: false,
+    events: [],
+  };
+  for (const l of text.split('\n')) {
+    if (l.trim() === '') continue;
+    const r = (JSON.parse(l) as { result?: Record<string, unknown> }).result ?? {};
+    if (r.created) out.created = true;
+    if (Array.isArray(r.events)) out.events.push(...r.events);
+    if (r.canceled) {
+      out.canceled = true;
+      out.compact_revision = r.compact_revision;
+    }
+  }
+  return { status: res.status, body: out };
+}
+
 /** Debian's etcd on free 127.0.0.1 ports, with a throwaway data dir. */
 async function startEtcd(dir: string): Promise<{ base: string; stop: () => void }> {
   const client = await freePort();
@@ -185,9 +230,13 @@ async function main(): Promise<number> {
     let total = 0;
     for (let seed = args.start; seed < args.start + args.seeds; seed++) {
       const calls = callsFor(new Rng(seed), seed, `s${seed}/`, args.calls);
+      // The replay starts at the last compaction point (the oldest revision still kept), or at 1.
+      let from = 1;
+      let events = 0;
       for (const [i, call] of calls.entries()) {
         const [want, got] = [await send(etcd.base, call), await send(cluster.base, call)];
         total++;
+        if (call.path === '/v3/kv/compaction' && want.status === 200) from = Math.max(from, Number(call.body.revision));
         const d =
           want.status !== got.status ? `status ${want.status} vs ${got.status}` : difference(want.body, got.body);
         if (d) {
@@ -199,7 +248,25 @@ async function main(): Promise<number> {
           return 1;
         }
       }
-      console.log(`seed ${seed}: ${calls.length} calls, every answer the same`);
+      // Then the history of the seed's keys, as a watch replays it; once more from 1, compacted.
+      for (const start of from > 1 ? [from, 1] : [1]) {
+        const [want, got] = [
+          await replay(etcd.base, `s${seed}/`, start),
+          await replay(cluster.base, `s${seed}/`, start),
+        ];
+        const d =
+          want.status !== got.status ? `status ${want.status} vs ${got.status}` : difference(want.body, got.body);
+        if (d) {
+          console.log(`DIFFERENCE: seed ${seed}, the watch replaying s${seed}/ from revision ${start}`);
+          console.log(`  at ${d}`);
+          console.log(`  etcd:         ${want.status} ${JSON.stringify(want.body).slice(0, 600)}`);
+          console.log(`  durable-raft: ${got.status} ${JSON.stringify(got.body).slice(0, 600)}`);
+          console.log(`replay: npm run test:etcd-diff -- --seeds 1 --start ${seed} --calls ${args.calls}`);
+          return 1;
+        }
+        if (start === from) events = (want.body as { events: unknown[] }).events.length;
+      }
+      console.log(`seed ${seed}: ${calls.length} calls and a watch of ${events} events, every answer the same`);
     }
     console.log(`etcd-diff: ${total} calls over ${args.seeds} seeds, no difference`);
     return 0;

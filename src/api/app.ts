@@ -19,6 +19,7 @@ import { EtcdError } from './v3/etcd-errors.ts';
 import { asEtcdError } from './v3/gateway.ts';
 import { v3KvRoutes } from './v3/kv-routes.ts';
 import { v3LeaseRoutes } from './v3/lease-routes.ts';
+import { v3WatchRoutes } from './v3/watch-route.ts';
 
 export type { ApiEnv, ApiOptions } from './config.ts';
 export type { ErrorBody } from './errors.ts';
@@ -134,6 +135,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   v3KvRoutes(app);
   v3LeaseRoutes(app);
   v3ClusterRoutes(app);
+  v3WatchRoutes(app);
   return app;
 }
 

@@ -57,7 +57,7 @@ export type WatchOpened =
       readonly revision: number;
       readonly member: string;
     }
-  | { readonly kind: 'compacted'; readonly compacted: number }
+  | { readonly kind: 'compacted'; readonly compacted: number; readonly revision: number; readonly member: string }
   | { readonly kind: 'unavailable'; readonly detail: string };
 
 /** The leader each cluster (by prefix) was last seen with, per isolate. */
@@ -309,7 +309,8 @@ export class ClusterClient {
       const ms = Math.max(1, Math.min(this.remaining(), 2000));
       try {
         const out = (await withTimeout(this.stub(target).watchEvents(spec) as Promise<WatchAnswer>, ms)) as WatchAnswer;
-        if (out.status === 'compacted') return { kind: 'compacted', compacted: out.compacted };
+        if (out.status === 'compacted')
+          return { kind: 'compacted', compacted: out.compacted, revision: out.revision, member: target };
         return { kind: 'ok', stream: out.stream, revision: out.revision, member: target };
       } catch (e) {
         last = `${target}: ${callFailed(target, e)}`;

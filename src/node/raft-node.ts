@@ -1,4 +1,5 @@
 import type { Principal } from '../api/auth.ts';
+import { memberId } from '../api/v3/ids.ts';
 import type { StateMachine } from '../driver/index.ts';
 import {
   encodeCommand,
@@ -71,7 +72,7 @@ export type ChangeAnswer =
 /** A watch opened, or why not: its start is below the compaction point. */
 export type WatchAnswer =
   | { readonly status: 'ok'; readonly stream: ReadableStream<Uint8Array>; readonly revision: number }
-  | { readonly status: 'compacted'; readonly compacted: number };
+  | { readonly status: 'compacted'; readonly compacted: number; readonly revision: number };
 
 /**
  * One replica of the key-value store: a Raft node whose state machine is
@@ -245,8 +246,17 @@ export class RaftNode extends NodeObject<KvResult> {
     const hub = this.hub as WatchHub;
     const start = spec.startRevision;
     if (start !== undefined && start !== 0 && start < kv.compacted())
-      return { status: 'compacted', compacted: kv.compacted() };
-    const stream = openSseWatch(hub, spec, () => void this.catchUp());
+      return { status: 'compacted', compacted: kv.compacted(), revision: kv.revision() };
+    const rt = this.node();
+    const etcd = spec.etcd && {
+      ctx: {
+        clusterId: spec.etcd.clusterId,
+        memberId: memberId(spec.etcd.clusterPrefix, rt.id),
+        term: () => rt.driver.node.basicStatus().term,
+      },
+      revision: kv.revision(),
+    };
+    const stream = openSseWatch(hub, spec, () => void this.catchUp(), etcd);
     return { status: 'ok', stream, revision: kv.revision() };
   }
 

@@ -5,6 +5,7 @@
  * keeps the object in memory (it is a request in flight), so SSE suits a few
  * watchers; idle watchers that cost nothing are WebSocket ones (watch-sockets.ts).
  */
+import { createdLine, type EtcdWatchContext, etcdWatchLine } from '../api/v3/watch-frames.ts';
 import { sseFrame } from '../api/watch-json.ts';
 import type { WatchFilter } from '../kv/index.ts';
 import type { WatchHub, WatchMessage, WatchSink } from './watch-hub.ts';
@@ -15,6 +16,8 @@ export interface WatchSpec extends WatchFilter {
   readonly startRevision: number | undefined;
   /** Send a progress notification every PROGRESS_EVERY_MS (etcd's progress_notify). */
   readonly progressNotify: boolean;
+  /** Stream etcd's gateway lines (`{"result":…}` per line) instead of Server-Sent Events. */
+  readonly etcd?: { readonly clusterId: string; readonly clusterPrefix: string } | undefined;
 }
 
 /** Bytes a stream may hold unread before its watcher is canceled as too slow (it resumes by revision). */
@@ -26,11 +29,19 @@ const utf8 = new TextEncoder();
 
 /**
  * Opens `spec` on `hub` as a stream of SSE frames, starting with a comment
- * line so headers and the first bytes leave at once. The caller has checked
- * that the start is not compacted. `onAdded` runs once the watcher is in
- * the hub (the node then drives its catch-up).
+ * line so headers and the first bytes leave at once; or, given `etcd` (the
+ * gateway's header context), as etcd's gateway lines starting with
+ * `created` at store revision `revision`. The caller has checked that the
+ * start is not compacted. `onAdded` runs once the watcher is in the hub (the
+ * node then drives its catch-up).
  */
-export function openSseWatch(hub: WatchHub, spec: WatchSpec, onAdded: () => void): ReadableStream<Uint8Array> {
+export function openSseWatch(
+  hub: WatchHub,
+  spec: WatchSpec,
+  onAdded: () => void,
+  etcd?: { readonly ctx: EtcdWatchContext; readonly revision: number },
+): ReadableStream<Uint8Array> {
+  const frame = etcd ? (m: WatchMessage) => etcdWatchLine(etcd.ctx, m) : sseFrame;
   const ts = new TransformStream<Uint8Array, Uint8Array>(
     undefined,
     new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
@@ -61,16 +72,20 @@ export function openSseWatch(hub: WatchHub, spec: WatchSpec, onAdded: () => void
     send(m: WatchMessage): boolean {
       if (closed) return false;
       if (m.kind === 'canceled') {
-        write(sseFrame(m));
+        write(frame(m));
         close();
         return true;
       }
       if ((writer.desiredSize ?? 0) < -MAX_BACKLOG_BYTES) return false;
-      write(sseFrame(m));
+      write(frame(m));
       return true;
     },
   };
-  write(`: watching [${JSON.stringify(spec.start)}, ${JSON.stringify(spec.end ?? null)})\n\n`);
+  write(
+    etcd
+      ? createdLine(etcd.ctx, etcd.revision)
+      : `: watching [${JSON.stringify(spec.start)}, ${JSON.stringify(spec.end ?? null)})\n\n`,
+  );
   id = hub.add(spec, spec.startRevision, sink);
   // The client went away: the readable side was canceled.
   writer.closed.catch(close);

@@ -7,7 +7,8 @@
 import { needRole } from '../commands.ts';
 import type { App } from '../env.ts';
 import { ETCD, unimplemented } from './etcd-errors.ts';
-import { header, id64, readMessage } from './gateway.ts';
+import { header, readMessage } from './gateway.ts';
+import { memberId } from './ids.ts';
 
 /** The etcd API version this gateway answers as. */
 export const ETCD_API_VERSION = '3.4.0';
@@ -38,7 +39,7 @@ export function v3ClusterRoutes(app: App): void {
     if (!lead) throw ETCD.noLeader();
     const prefix = c.get('config').clusterPrefix;
     const member = (name: string, learner: boolean) => ({
-      ID: id64(`${prefix}|${name}`),
+      ID: memberId(prefix, name),
       name,
       ...(learner ? { isLearner: true } : {}),
     });
@@ -61,7 +62,7 @@ export function v3ClusterRoutes(app: App): void {
     return c.json({
       header: header(c, lead.id, lead.term, revision),
       version: ETCD_API_VERSION,
-      leader: id64(`${prefix}|${lead.id}`),
+      leader: memberId(prefix, lead.id),
       raftIndex: String(lead.commit),
       raftTerm: String(lead.term),
       raftAppliedIndex: String(lead.applied),

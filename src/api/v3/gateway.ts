@@ -18,6 +18,7 @@ import { readBody } from '../input.ts';
 import { MAX_COMMAND_BYTES } from '../outcomes.ts';
 import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
 import { type Header, headerJson } from './etcd-json.ts';
+import { id64, memberId } from './ids.ts';
 
 /** etcd's default --max-request-bytes (1.5 MiB) plus room for the JSON around base64. */
 const MAX_BODY_BYTES = 2 * 1024 * 1024 + 64 * 1024;
@@ -86,21 +87,24 @@ export function header(c: C, member: string, term: number, revision?: number): R
   return headerJson(headerOf(c, member, term), revision);
 }
 
-function headerOf(c: C, member: string, term: number): Header {
+/** The cluster id etcd's answers carry: stable, from the cluster's name and its initial members. */
+export function clusterIdOf(c: C): string {
   const config = c.get('config');
-  const ids = config.members.map((m) => m.id).sort();
-  return {
-    clusterId: id64(`${config.clusterPrefix}|${ids.join(',')}`),
-    memberId: id64(`${config.clusterPrefix}|${member}`),
-    raftTerm: term,
-  };
+  return id64(
+    `${config.clusterPrefix}|${config.members
+      .map((m) => m.id)
+      .sort()
+      .join(',')}`,
+  );
 }
 
-/** A stable unsigned 64-bit id (FNV-1a) of `text`, in decimal as etcd writes its ids. */
-export function id64(text: string): string {
-  let h = 0xcbf29ce484222325n;
-  for (const b of new TextEncoder().encode(text)) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
-  return h.toString();
+function headerOf(c: C, member: string, term: number): Header {
+  const config = c.get('config');
+  return {
+    clusterId: clusterIdOf(c),
+    memberId: memberId(config.clusterPrefix, member),
+    raftTerm: term,
+  };
 }
 
 /** An ApiError raised by the shared middleware (auth, input decoding), as etcd's error. */

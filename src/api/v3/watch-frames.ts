@@ -1,0 +1,63 @@
+/**
+ * A watch as etcd's gateway streams it: one JSON object per line,
+ * `{"result":{…}}`: `created` first, then the events of each revision
+ * (a put event has no `type`, PUT being the zero value; a delete's `kv`
+ * holds only the key and its mod revision), progress, and `canceled` with
+ * the `compact_revision` when the history before the start is gone. The
+ * node writes these lines itself (watch-streams.ts), so the Worker pipes them.
+ */
+import type { KvEvent } from '../../kv/index.ts';
+import type { WatchOut } from '../watch-json.ts';
+import { kvJson, showKey, showRevision } from './etcd-json.ts';
+
+/** What a line's header says besides the revision: which cluster and member, and the member's term now. */
+export interface EtcdWatchContext {
+  readonly clusterId: string;
+  readonly memberId: string;
+  readonly term: () => number;
+}
+
+function head(ctx: EtcdWatchContext, storeRevision?: number): Record<string, string> {
+  return {
+    cluster_id: ctx.clusterId,
+    member_id: ctx.memberId,
+    ...(storeRevision === undefined ? {} : { revision: showRevision(storeRevision) }),
+    raft_term: String(ctx.term()),
+  };
+}
+
+const line = (result: Record<string, unknown>): string => `${JSON.stringify({ result })}\n`;
+
+export function createdLine(ctx: EtcdWatchContext, storeRevision: number): string {
+  return line({ header: head(ctx, storeRevision), created: true });
+}
+
+/** The gateway's answer to a watch that starts below the compaction point (`compacted`, the store's). */
+export function compactedLines(ctx: EtcdWatchContext, storeRevision: number, compacted: number): string {
+  return (
+    createdLine(ctx, storeRevision) +
+    line({ header: head(ctx), canceled: true, compact_revision: showRevision(compacted) })
+  );
+}
+
+export function eventJson(e: KvEvent): Record<string, unknown> {
+  const prev = e.prev ? { prev_kv: kvJson(e.prev) } : {};
+  if (e.type === 'put') return { kv: kvJson(e.kv), ...prev };
+  return { type: 'DELETE', kv: { key: showKey(e.kv.key), mod_revision: showRevision(e.kv.modRevision) }, ...prev };
+}
+
+export function etcdWatchLine(ctx: EtcdWatchContext, m: WatchOut): string {
+  switch (m.kind) {
+    case 'batch':
+      return line({ header: head(ctx, m.batch.revision), events: m.batch.events.map(eventJson) });
+    case 'progress':
+      return line({ header: head(ctx, m.revision) });
+    case 'canceled':
+      return line({
+        header: head(ctx),
+        canceled: true,
+        ...(m.compactRevision !== undefined ? { compact_revision: showRevision(m.compactRevision) } : {}),
+        ...(m.compactRevision === undefined ? { cancel_reason: m.reason } : {}),
+      });
+  }
+}
