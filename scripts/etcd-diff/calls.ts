@@ -92,12 +92,21 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
   const compare = (): Record<string, unknown> => {
     const target = rng.pick(['VERSION', 'CREATE', 'MOD', 'VALUE']);
     const c: Record<string, unknown> = { key: b64(key()), target, result: rng.pick(RESULTS) };
+    if (rng.next() < 0.2) Object.assign(c, interval());
     if (target === 'VALUE') c.value = b64(value());
     else if (target === 'VERSION') c.version = String(rng.int(4));
     else c[target === 'CREATE' ? 'create_revision' : 'mod_revision'] = String(revision());
     return c;
   };
-  const op = (): Record<string, unknown> => {
+  const op = (depth = 0): Record<string, unknown> => {
+    if (depth < 2 && rng.next() < 0.1)
+      return {
+        request_txn: {
+          compare: Array.from({ length: rng.int(2) }, compare),
+          success: Array.from({ length: rng.int(3) }, () => op(depth + 1)),
+          failure: Array.from({ length: rng.int(3) }, () => op(depth + 1)),
+        },
+      };
     switch (rng.int(3)) {
       case 0: {
         const r: Record<string, unknown> = interval();
@@ -122,8 +131,8 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
     else if (x < 0.97) {
       const body = {
         compare: Array.from({ length: rng.int(3) }, compare),
-        success: Array.from({ length: rng.int(4) }, op),
-        failure: Array.from({ length: rng.int(3) }, op),
+        success: Array.from({ length: rng.int(4) }, () => op()),
+        failure: Array.from({ length: rng.int(3) }, () => op()),
       };
       out.push({ path: '/v3/kv/txn', body });
     } else if (x < 0.99) {

@@ -185,6 +185,8 @@ export function rangeJson(r: RangeResult, keysOnly: boolean): Record<string, unk
 
 export function txnResultJson(r: TxnOpResult): Record<string, unknown> {
   switch (r.type) {
+    case 'txn':
+      return { type: 'txn', succeeded: r.succeeded, results: r.results.map(txnResultJson) };
     case 'get':
       return { type: 'get', kv: r.kv ? kvJson(r.kv) : null };
     case 'range':

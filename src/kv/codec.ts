@@ -244,7 +244,7 @@ function txn(raw: unknown, at: string, b: ReadBytes): TxnCommand {
 }
 
 function cmp(raw: unknown, at: string, b: ReadBytes): Compare {
-  const o = record(raw, at, ['key', 'target', 'op', 'value']);
+  const o = record(raw, at, ['key', 'rangeEnd', 'target', 'op', 'value']);
   const target = oneOf(o.target, `${at}.target`, [
     'value',
     'version',
@@ -254,12 +254,13 @@ function cmp(raw: unknown, at: string, b: ReadBytes): Compare {
   ] as const);
   const op = oneOf(o.op, `${at}.op`, ['=', '!=', '<', '>'] as const);
   const value = target === 'value' ? b(o.value, `${at}.value`) : nat(o.value, `${at}.value`);
-  return { key: key(o.key, `${at}.key`), target, op, value };
+  const rangeEnd = optStr(o.rangeEnd, `${at}.rangeEnd`);
+  return { key: key(o.key, `${at}.key`), ...(rangeEnd !== undefined ? { rangeEnd } : {}), target, op, value };
 }
 
 function branch(raw: unknown, at: string, b: ReadBytes): TxnOp[] {
   const ops = array(raw, at, MAX_TXN_OPS).map((op, i) => txnOp(op, `${at}[${i}]`, b));
-  checkWritesDisjoint(ops, at);
+  writesOf(ops, at);
   return ops;
 }
 
@@ -274,6 +275,8 @@ function txnOp(raw: unknown, at: string, b: ReadBytes): TxnOp {
     }
     case 'range':
       return rangeOp(raw, at);
+    case 'txn':
+      return txn(raw, at, b);
     default:
       throw new KvDecodeError(`${at}.type: unknown txn op ${JSON.stringify(type)}`);
   }
@@ -294,28 +297,34 @@ function rangeOp(raw: unknown, at: string): RangeOp {
 }
 
 /**
- * As etcd's txn check: within one branch no key is put twice and no put
- * lands in a range the branch deletes, so the order of writes never matters
- * to what a branch leaves behind.
+ * As etcd's txn check (checkIntervals): within one branch, nested txns
+ * included, no key is put twice and no put lands in a range the branch
+ * deletes, so the order of writes never matters to what a branch leaves
+ * behind. A nested txn's two branches never both run: a key put in both is
+ * fine. Returns the branch's puts and deletes.
  */
-function checkWritesDisjoint(ops: readonly TxnOp[], at: string): void {
-  const puts = new Set<string>();
+function writesOf(ops: readonly TxnOp[], at: string): { puts: Set<string>; deletes: KeyInterval[] } {
   const deletes: KeyInterval[] = [];
   for (const op of ops) {
-    if (op.type === 'put') {
-      if (puts.has(op.key)) throw new DuplicateKeyError(`${at}: key ${JSON.stringify(op.key)} is put twice`);
-      puts.add(op.key);
-    } else if (op.type === 'delete') {
-      deletes.push({ start: op.key, end: `${op.key}\u0000` });
-    } else if (op.type === 'deletePrefix') {
-      deletes.push({ start: op.prefix, end: prefixEnd(op.prefix) });
-    } else if (op.type === 'deleteRange') {
-      deletes.push({ start: op.start, end: op.end });
-    }
+    if (op.type === 'delete') deletes.push({ start: op.key, end: `${op.key}\u0000` });
+    else if (op.type === 'deletePrefix') deletes.push({ start: op.prefix, end: prefixEnd(op.prefix) });
+    else if (op.type === 'deleteRange') deletes.push({ start: op.start, end: op.end });
   }
-  for (const k of puts) {
-    for (const d of deletes) {
-      if (inInterval(k, d)) throw new DuplicateKeyError(`${at}: key ${JSON.stringify(k)} is both put and deleted`);
-    }
+  const puts = new Set<string>();
+  const put = (k: string, dupOk: boolean) => {
+    if (puts.has(k) && !dupOk) throw new DuplicateKeyError(`${at}: key ${JSON.stringify(k)} is put twice`);
+    if (deletes.some((d) => inInterval(k, d)))
+      throw new DuplicateKeyError(`${at}: key ${JSON.stringify(k)} is both put and deleted`);
+    puts.add(k);
+  };
+  for (const op of ops) {
+    if (op.type !== 'txn') continue;
+    const then = writesOf(op.success, at);
+    const otherwise = writesOf(op.failure, at);
+    for (const k of then.puts) put(k, false);
+    for (const k of otherwise.puts) put(k, then.puts.has(k));
+    deletes.push(...then.deletes, ...otherwise.deletes);
   }
+  for (const op of ops) if (op.type === 'put') put(op.key, false);
+  return { puts, deletes };
 }

@@ -180,19 +180,69 @@ function expectHolds(kv: KeyValue | undefined, e: CasExpect): boolean {
   return (kv?.version ?? 0) === e.version;
 }
 
-/** As etcd: the branch that runs is checked for missing leases first, and fails whole if one is. */
+/**
+ * As etcd's applyTxn: every compare, nested txns' included, is taken on the
+ * state before the txn (its path); the puts on that path are checked first
+ * (a missing lease, a key to keep that is not there), and fail it whole;
+ * then the ops run, nested ones along the path.
+ */
 function txn(table: KvTable, w: Writer, cmd: TxnCommand): KvResult {
-  const succeeded = cmd.compare.every((c) => compareHolds(table.get(c.key), c));
-  const ops = succeeded ? cmd.success : cmd.failure;
-  for (const op of ops) {
-    const refused = op.type === 'put' ? putRefused(table, op) : undefined;
-    if (refused) return refused;
-  }
-  const results = ops.map((op) => txnOp(table, w, op));
+  const path = pathOf(table, cmd);
+  const refused = refusedOn(table, cmd, path);
+  if (refused) return refused;
+  const { succeeded, results } = runTxn(table, w, cmd, path);
   return { type: 'txn', succeeded, revision: w.revision(), results };
 }
 
-function txnOp(table: KvTable, w: Writer, op: TxnOp): TxnOpResult {
+/** Which branch a txn takes, and the paths of the nested txns of that branch, in order. */
+interface TxnPath {
+  readonly succeeded: boolean;
+  readonly nested: readonly TxnPath[];
+}
+
+function pathOf(table: KvTable, t: TxnCommand): TxnPath {
+  const succeeded = t.compare.every((c) => compareAt(table, c));
+  const ops = succeeded ? t.success : t.failure;
+  return { succeeded, nested: ops.flatMap((op) => (op.type === 'txn' ? [pathOf(table, op)] : [])) };
+}
+
+function refusedOn(table: KvTable, t: TxnCommand, path: TxnPath): KvResult | undefined {
+  let n = 0;
+  for (const op of path.succeeded ? t.success : t.failure) {
+    const refused =
+      op.type === 'put'
+        ? putRefused(table, op)
+        : op.type === 'txn'
+          ? refusedOn(table, op, path.nested[n++] as TxnPath)
+          : undefined;
+    if (refused) return refused;
+  }
+  return undefined;
+}
+
+function runTxn(
+  table: KvTable,
+  w: Writer,
+  t: TxnCommand,
+  path: TxnPath,
+): { succeeded: boolean; results: TxnOpResult[] } {
+  let n = 0;
+  const results = (path.succeeded ? t.success : t.failure).map((op): TxnOpResult => {
+    if (op.type !== 'txn') return txnOp(table, w, op);
+    return { type: 'txn', ...runTxn(table, w, op, path.nested[n++] as TxnPath) };
+  });
+  return { succeeded: path.succeeded, results };
+}
+
+/** A compare on its key, or (etcd's range compare) on every key of its range. */
+function compareAt(table: KvTable, c: Compare): boolean {
+  if (c.rangeEnd === undefined) return compareHolds(table.get(c.key), c);
+  const kvs = table.range(c.key, c.rangeEnd === '\u0000' ? undefined : c.rangeEnd);
+  if (kvs.length === 0) return compareHolds(undefined, c);
+  return kvs.every((kv) => compareHolds(kv, c));
+}
+
+function txnOp(table: KvTable, w: Writer, op: Exclude<TxnOp, TxnCommand>): TxnOpResult {
   switch (op.type) {
     case 'get': {
       const kv = table.get(op.key);

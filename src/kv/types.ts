@@ -155,6 +155,12 @@ export type CompareOp = '=' | '!=' | '<' | '>';
  */
 export interface Compare {
   readonly key: string;
+  /**
+   * etcd's range compare: every key in [key, rangeEnd) must meet it ("\0":
+   * every key from `key` on); with no key there, it holds as for a missing
+   * key (a value compare fails).
+   */
+  readonly rangeEnd?: string | undefined;
   readonly target: CompareTarget;
   readonly op: CompareOp;
   readonly value: Uint8Array | number;
@@ -185,8 +191,19 @@ export interface RangeOp extends RangeQuery {
   readonly type: 'range';
 }
 
-/** One operation of a txn branch, run in order; reads see the branch's earlier writes. */
-export type TxnOp = GetOp | RangeOp | PutCommand | DeleteCommand | DeletePrefixCommand | DeleteRangeCommand;
+/**
+ * One operation of a txn branch, run in order; reads see the branch's
+ * earlier writes. A nested txn (etcd's request_txn) compares and runs there
+ * too, its writes in the same revision.
+ */
+export type TxnOp =
+  | GetOp
+  | RangeOp
+  | PutCommand
+  | DeleteCommand
+  | DeletePrefixCommand
+  | DeleteRangeCommand
+  | TxnCommand;
 
 /**
  * etcd's Txn: if every compare holds, run `success`, else `failure`. A branch
@@ -331,6 +348,7 @@ export interface RangeResult {
 
 export type TxnOpResult =
   | { readonly type: 'get'; readonly kv?: KeyValue | undefined }
+  | { readonly type: 'txn'; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
   | ({ readonly type: 'range' } & RangeResult)
   | { readonly type: 'put'; readonly prev?: KeyValue | undefined }
   | {

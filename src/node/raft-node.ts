@@ -253,6 +253,7 @@ export class RaftNode extends NodeObject<KvResult> {
         clusterId: spec.etcd.clusterId,
         memberId: memberId(spec.etcd.clusterPrefix, rt.id),
         term: () => rt.driver.node.basicStatus().term,
+        compacted: () => kv.compacted(),
       },
       revision: kv.revision(),
     };

@@ -85,7 +85,7 @@ describe('command codec', () => {
     ['an empty requestId', raw({ type: 'delete', key: 'k' }, { requestId: '' })],
     ['a numeric requestId', raw({ type: 'delete', key: 'k' }, { requestId: 5 })],
     ['an empty deletePrefix', raw({ type: 'deletePrefix', prefix: '' })],
-    ['a deleteRange without end', raw({ type: 'deleteRange', start: 'a' })],
+    ['a deleteRange with a numeric end', raw({ type: 'deleteRange', start: 'a', end: 5 })],
     ['cas expecting two things', raw({ type: 'cas', key: 'k', expect: { version: 1, modRevision: 1 }, value: b('v') })],
     ['cas expecting nothing', raw({ type: 'cas', key: 'k', expect: {}, value: b('v') })],
     ['cas expecting absent: false', raw({ type: 'cas', key: 'k', expect: { absent: false }, value: b('v') })],
@@ -119,8 +119,8 @@ describe('command codec', () => {
       }),
     ],
     [
-      'a txn op that is a txn',
-      raw({ type: 'txn', compare: [], success: [{ type: 'txn', compare: [], success: [], failure: [] }], failure: [] }),
+      'a nested txn with an unknown field',
+      raw({ type: 'txn', compare: [], success: [{ type: 'txn', compare: [], success: [], x: 1 }], failure: [] }),
     ],
     [
       'a branch that is not an array',

@@ -3,7 +3,14 @@
  * deleterange, txn and compaction, answered as etcd answers them (see
  * etcd-json.ts for the encoding and the revision offset).
  */
-import { type KeyValue, type KvResult, prefixEnd, type TxnOp, type TxnOpResult } from '../../kv/index.ts';
+import {
+  type KeyValue,
+  type KvResult,
+  prefixEnd,
+  type TxnCommand,
+  type TxnOp,
+  type TxnOpResult,
+} from '../../kv/index.ts';
 import { needInterval, needKey, needRole } from '../commands.ts';
 import type { App, C } from '../env.ts';
 import { ETCD, EtcdError } from './etcd-errors.ts';
@@ -58,21 +65,12 @@ export function v3KvRoutes(app: App): void {
     const txn = txnOf(m);
     const p = c.get('principal');
     needRole(p, 'read');
-    for (const cmp of txn.compare) needKey(p, cmp.key, 'compare');
-    for (const op of [...txn.success, ...txn.failure]) {
-      if (op.type === 'range') needInterval(p, op.start ?? '', op.end, 'request_range');
-      else if (op.type !== 'get') allowWrites(c, [op]);
-    }
+    allowTxn(c, txn);
     const { result, term, member } = await propose(c, txn);
     const r = settled(result, 'txn');
-    const ops = r.succeeded ? txn.success : txn.failure;
     // Each op's header has the revision right after it: the txn's first write moves it by one.
-    const wrote = r.results.map((x) => x.type === 'put' || (x.type === 'delete' && x.deleted > 0));
-    let rev = wrote.some(Boolean) ? r.revision - 1 : r.revision;
-    const responses = r.results.map((x, i) => {
-      if (wrote[i]) rev = r.revision;
-      return opJson(x, ops[i] as TxnOp, { revision: showRevision(rev) });
-    });
+    const state = { rev: wrote(r.results) ? r.revision - 1 : r.revision, final: r.revision };
+    const responses = responsesJson(r.results, r.succeeded ? txn.success : txn.failure, state);
     return c.json({
       header: header(c, member, term, r.revision),
       ...(r.succeeded ? { succeeded: true } : {}),
@@ -171,8 +169,63 @@ async function rangeRead(
   return { kvs, count: all.length, more, revision: first.value.revision, term: first.term, member: first.member };
 }
 
+/** The principal may read and write what a txn (and its nested txns) touches. */
+function allowTxn(c: C, t: TxnCommand): void {
+  const p = c.get('principal');
+  for (const cmp of t.compare)
+    needInterval(
+      p,
+      cmp.key,
+      cmp.rangeEnd === undefined ? `${cmp.key}\u0000` : cmp.rangeEnd === '\u0000' ? undefined : cmp.rangeEnd,
+      'compare',
+    );
+  for (const op of [...t.success, ...t.failure]) {
+    if (op.type === 'range') needInterval(p, op.start ?? '', op.end, 'request_range');
+    else if (op.type === 'txn') allowTxn(c, op);
+    else if (op.type !== 'get') allowWrites(c, [op]);
+  }
+}
+
+/** Whether these results (nested ones included) wrote anything. */
+function wrote(results: readonly TxnOpResult[]): boolean {
+  return results.some(writes);
+}
+
+function writes(x: TxnOpResult): boolean {
+  return x.type === 'put' || (x.type === 'delete' && x.deleted > 0) || (x.type === 'txn' && wrote(x.results));
+}
+
+/** The ResponseOps of a branch that ran, in order, each with the revision right after it. */
+function responsesJson(
+  results: readonly TxnOpResult[],
+  ops: readonly TxnOp[],
+  state: { rev: number; final: number },
+): Record<string, unknown>[] {
+  return results.map((x, i) => {
+    const op = ops[i] as TxnOp;
+    if (x.type === 'txn') {
+      const nested = op.type === 'txn' ? (x.succeeded ? op.success : op.failure) : [];
+      const responses = responsesJson(x.results, nested, state);
+      // A nested txn's own header carries no revision (etcd sets only the outermost one).
+      return {
+        response_txn: {
+          header: {},
+          ...(x.succeeded ? { succeeded: true } : {}),
+          ...(responses.length ? { responses } : {}),
+        },
+      };
+    }
+    if (writes(x)) state.rev = state.final;
+    return opJson(x, op, { revision: showRevision(state.rev) });
+  });
+}
+
 /** etcd's ResponseOp for one op of the branch that ran. */
-function opJson(r: TxnOpResult, op: TxnOp, sub: { revision: string }): Record<string, unknown> {
+function opJson(
+  r: Exclude<TxnOpResult, { type: 'txn' }>,
+  op: TxnOp,
+  sub: { revision: string },
+): Record<string, unknown> {
   switch (r.type) {
     case 'get':
     case 'range': {

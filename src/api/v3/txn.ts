@@ -43,22 +43,25 @@ function asMessage(v: unknown): Record<string, unknown> {
 function compareOf(c: Record<string, unknown>): Compare {
   const key = keyOf(bytesField(c, 'key'), 'key');
   if (key === '') throw ETCD.emptyKey();
-  if (bytesField(c, 'range_end').byteLength > 0)
-    throw new EtcdError(GRPC.unimplemented, 'durable-raft: a compare over a range is not implemented yet');
+  const end = bytesField(c, 'range_end');
+  const over = end.byteLength === 0 ? {} : { rangeEnd: keyOf(end, 'range_end') };
   const op = OP[enumField(c, 'result', RESULTS)];
   const target = enumField(c, 'target', TARGETS);
-  switch (target) {
-    case 'VALUE':
-      return { key, target: 'value', op, value: bytesField(c, 'value') };
-    case 'VERSION':
-      return numeric(key, 'version', op, intField(c, 'version'));
-    case 'LEASE':
-      return numeric(key, 'lease', op, intField(c, 'lease'));
-    case 'CREATE':
-      return revisionCompare(key, 'createRevision', op, intField(c, 'create_revision'));
-    case 'MOD':
-      return revisionCompare(key, 'modRevision', op, intField(c, 'mod_revision'));
-  }
+  const compare = ((): Compare => {
+    switch (target) {
+      case 'VALUE':
+        return { key, target: 'value', op, value: bytesField(c, 'value') };
+      case 'VERSION':
+        return numeric(key, 'version', op, intField(c, 'version'));
+      case 'LEASE':
+        return numeric(key, 'lease', op, intField(c, 'lease'));
+      case 'CREATE':
+        return revisionCompare(key, 'createRevision', op, intField(c, 'create_revision'));
+      case 'MOD':
+        return revisionCompare(key, 'modRevision', op, intField(c, 'mod_revision'));
+    }
+  })();
+  return { ...compare, ...over };
 }
 
 /** `x op v` for a count that is never negative: a negative v is always or never met. */
@@ -85,7 +88,7 @@ function revisionCompare(key: string, target: Compare['target'], op: Compare['op
   }
 }
 
-/** An etcd RequestOp: exactly one of request_range, request_put, request_delete_range (request_txn: not yet). */
+/** An etcd RequestOp: one of request_range, request_put, request_delete_range, request_txn. */
 function opOf(o: Record<string, unknown>): TxnOp {
   if (Object.hasOwn(o, 'request_range')) {
     const r = messageField(o, 'request_range');
@@ -111,7 +114,6 @@ function opOf(o: Record<string, unknown>): TxnOp {
   }
   if (Object.hasOwn(o, 'request_put')) return putOf(messageField(o, 'request_put'));
   if (Object.hasOwn(o, 'request_delete_range')) return deleteOf(messageField(o, 'request_delete_range'));
-  if (Object.hasOwn(o, 'request_txn'))
-    throw new EtcdError(GRPC.unimplemented, 'durable-raft: a nested txn is not implemented yet');
+  if (Object.hasOwn(o, 'request_txn')) return txnOf(messageField(o, 'request_txn'));
   throw EtcdError.invalid('etcdserver: request op is empty');
 }

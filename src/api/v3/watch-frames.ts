@@ -15,6 +15,8 @@ export interface EtcdWatchContext {
   readonly clusterId: string;
   readonly memberId: string;
   readonly term: () => number;
+  /** The replica's compaction point (the store's): etcd reads an event's prev_kv at the revision before it. */
+  readonly compacted: () => number;
 }
 
 function head(ctx: EtcdWatchContext, storeRevision?: number): Record<string, string> {
@@ -40,8 +42,12 @@ export function compactedLines(ctx: EtcdWatchContext, storeRevision: number, com
   );
 }
 
-export function eventJson(e: KvEvent): Record<string, unknown> {
-  const prev = e.prev ? { prev_kv: kvJson(e.prev) } : {};
+/**
+ * An event as etcd sends it. `withPrev` false: etcd reads prev_kv at the
+ * revision before the event, and leaves it out when that one is compacted.
+ */
+export function eventJson(e: KvEvent, withPrev = true): Record<string, unknown> {
+  const prev = e.prev && withPrev ? { prev_kv: kvJson(e.prev) } : {};
   if (e.type === 'put') return { kv: kvJson(e.kv), ...prev };
   return { type: 'DELETE', kv: { key: showKey(e.kv.key), mod_revision: showRevision(e.kv.modRevision) }, ...prev };
 }
@@ -49,7 +55,10 @@ export function eventJson(e: KvEvent): Record<string, unknown> {
 export function etcdWatchLine(ctx: EtcdWatchContext, m: WatchOut): string {
   switch (m.kind) {
     case 'batch':
-      return line({ header: head(ctx, m.batch.revision), events: m.batch.events.map(eventJson) });
+      return line({
+        header: head(ctx, m.batch.revision),
+        events: m.batch.events.map((e) => eventJson(e, e.revision > ctx.compacted())),
+      });
     case 'progress':
       return line({ header: head(ctx, m.revision) });
     case 'canceled':

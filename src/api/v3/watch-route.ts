@@ -44,6 +44,7 @@ export function v3WatchRoutes(app: App): void {
           clusterId: clusterIdOf(c),
           memberId: memberId(config.clusterPrefix, now.member),
           term: () => now.term,
+          compacted: () => at0.compacted,
         };
         return streamed(compactedLines(ctx, now.revision, at0.compacted));
       }
@@ -54,7 +55,12 @@ export function v3WatchRoutes(app: App): void {
     });
     if (out.kind === 'unavailable') throw ETCD.noLeader();
     if (out.kind === 'compacted') {
-      const ctx = { clusterId: clusterIdOf(c), memberId: memberId(config.clusterPrefix, out.member), term: () => 0 };
+      const ctx = {
+        clusterId: clusterIdOf(c),
+        memberId: memberId(config.clusterPrefix, out.member),
+        term: () => 0,
+        compacted: () => 0,
+      };
       return streamed(compactedLines(ctx, out.revision, out.compacted));
     }
     return streamed(out.stream);
