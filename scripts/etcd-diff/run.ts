@@ -228,10 +228,10 @@ async function main(): Promise<number> {
       await sleep(200);
     }
     let total = 0;
+    // A replay starts at the last compaction point (the oldest revision still kept, any seed's), or at 1.
+    let from = 1;
     for (let seed = args.start; seed < args.start + args.seeds; seed++) {
       const calls = callsFor(new Rng(seed), seed, `s${seed}/`, args.calls);
-      // The replay starts at the last compaction point (the oldest revision still kept), or at 1.
-      let from = 1;
       let events = 0;
       for (const [i, call] of calls.entries()) {
         const [want, got] = [await send(etcd.base, call), await send(cluster.base, call)];
