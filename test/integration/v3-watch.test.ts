@@ -38,7 +38,8 @@ describe('v3 gateway: watch', () => {
     const got = await lines(res, 1000);
     // The replica that serves it may not have applied the delete yet: its revision then.
     expect(got[0]).toMatchObject({ created: true });
-    expect(['2', '3']).toContain((got[0]?.header as { revision: string }).revision);
+    const created = got[0] as { header: { revision: string } };
+    expect(['2', '3']).toContain(created.header.revision);
     const events = got.flatMap((r) => (r.events as unknown[]) ?? []);
     expect(events).toEqual([
       { kv: { key: b64('w/a'), create_revision: '2', mod_revision: '2', version: '1', value: b64('1') } },
