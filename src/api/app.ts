@@ -15,6 +15,7 @@ import { kvRoutes } from './routes/kv.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { lockRoutes } from './routes/locks.ts';
 import { v3ClusterRoutes } from './v3/cluster-routes.ts';
+import { v3ConcurrencyRoutes } from './v3/concurrency-routes.ts';
 import { EtcdError } from './v3/etcd-errors.ts';
 import { asEtcdError } from './v3/gateway.ts';
 import { v3KvRoutes } from './v3/kv-routes.ts';
@@ -136,6 +137,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   v3LeaseRoutes(app);
   v3ClusterRoutes(app);
   v3WatchRoutes(app);
+  v3ConcurrencyRoutes(app);
   return app;
 }
 

@@ -7,6 +7,7 @@
 
 /** gRPC codes used here. */
 export const GRPC = {
+  unknown: 2,
   invalidArgument: 3,
   deadlineExceeded: 4,
   notFound: 5,
@@ -21,6 +22,7 @@ export const GRPC = {
 
 /** grpc-gateway v1's HTTPStatusFromCode for the codes above. */
 const HTTP_STATUS: Record<number, number> = {
+  2: 500,
   3: 400,
   4: 504,
   5: 404,

@@ -119,6 +119,7 @@ export function asEtcdError(e: ApiError): EtcdError {
     504: GRPC.deadlineExceeded,
   };
   if (e.status === 401) return ETCD.invalidToken();
+  if (e.code === 'lease_not_found') return ETCD.leaseNotFound();
   if (e.status === 403) return ETCD.permissionDenied();
   return new EtcdError(code[e.status] ?? GRPC.internal, e.message);
 }

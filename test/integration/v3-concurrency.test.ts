@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { json, newApi, sleep, type TestApi } from './api-helpers.ts';
+
+const b64 = (s: string) => btoa(s);
+const post = (api: TestApi, path: string, body: unknown) =>
+  api.fetch(path, { method: 'POST', body: JSON.stringify(body) });
+
+async function grant(api: TestApi, id: string): Promise<void> {
+  const res = await post(api, '/v3/lease/grant', { ID: id, TTL: '60' });
+  expect(res.status).toBe(200);
+}
+
+describe('v3 gateway: lock and election', () => {
+  it('lock blocks until the holder unlocks; keys are {name}/{lease in hex}, as etcd makes them', async () => {
+    const api = await newApi();
+    await grant(api, '100');
+    await grant(api, '200');
+    const first = await json<{ key: string }>(await post(api, '/v3/lock/lock', { name: b64('job'), lease: '100' }));
+    expect(atob(first.key)).toBe('job/64');
+    let second: { key: string } | undefined;
+    const waiting = post(api, '/v3/lock/lock', { name: b64('job'), lease: '200' }).then(async (r) => {
+      second = await json(r);
+    });
+    await sleep(300);
+    expect(second).toBeUndefined();
+    expect((await post(api, '/v3/lock/unlock', { key: first.key })).status).toBe(200);
+    await waiting;
+    expect(atob((second as { key: string }).key)).toBe('job/c8');
+    const missing = await post(api, '/v3/lock/lock', { name: b64('job'), lease: '999' });
+    // As etcd's lock server: the recipe's error passed on as Unknown.
+    expect(missing.status).toBe(500);
+    expect(await json(missing)).toMatchObject({ code: 2, message: 'etcdserver: requested lease not found' });
+  });
+
+  it('campaign, leader, proclaim and resign: one leader at a time', async () => {
+    const api = await newApi();
+    await grant(api, '1');
+    expect((await post(api, '/v3/election/leader', { name: b64('e') })).status).toBe(500);
+    const won = await json<{ leader: { name: string; key: string; rev: string; lease: string } }>(
+      await post(api, '/v3/election/campaign', { name: b64('e'), lease: '1', value: b64('a') }),
+    );
+    expect(won.leader).toMatchObject({ name: b64('e'), key: b64('e/1'), lease: '1' });
+    const leader = await json<{ kv: { key: string; value: string } }>(
+      await post(api, '/v3/election/leader', { name: b64('e') }),
+    );
+    expect(leader.kv).toMatchObject({ key: b64('e/1'), value: b64('a') });
+    expect((await post(api, '/v3/election/proclaim', { leader: won.leader, value: b64('b') })).status).toBe(200);
+    const after = await json<{ kv: { value: string } }>(await post(api, '/v3/election/leader', { name: b64('e') }));
+    expect(after.kv.value).toBe(b64('b'));
+    const stranger = { ...won.leader, rev: String(Number(won.leader.rev) + 5) };
+    const refused = await post(api, '/v3/election/proclaim', { leader: stranger, value: b64('c') });
+    expect(refused.status).toBe(500);
+    expect(await json(refused)).toMatchObject({ code: 2, message: 'election: not leader' });
+    expect((await post(api, '/v3/election/resign', { leader: won.leader })).status).toBe(200);
+    const gone = await post(api, '/v3/election/leader', { name: b64('e') });
+    expect(await json(gone)).toEqual({ error: 'election: no leader', message: 'election: no leader', code: 2 });
+  });
+});
