@@ -66,7 +66,7 @@ export function openSseWatch(
     writer.write(utf8.encode(text)).catch(close);
   };
   const write = (text: string): void => {
-    if (pending.push(text) === 1) queueMicrotask(flush);
+    if (text !== '' && pending.push(text) === 1) queueMicrotask(flush);
   };
   const sink: WatchSink = {
     send(m: WatchMessage): boolean {

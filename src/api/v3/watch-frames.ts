@@ -52,13 +52,27 @@ export function eventJson(e: KvEvent, withPrev = true): Record<string, unknown> 
   return { type: 'DELETE', kv: { key: showKey(e.kv.key), mod_revision: showRevision(e.kv.modRevision) }, ...prev };
 }
 
+/**
+ * The events etcd still has: its compaction keeps, at the compaction
+ * revision, each key's latest version but drops a deletion's tombstone, so a
+ * delete at that revision is gone from its history.
+ */
+function kept(ctx: EtcdWatchContext, events: readonly KvEvent[]): readonly KvEvent[] {
+  const c = ctx.compacted();
+  return events.some((e) => e.type === 'delete' && e.revision <= c)
+    ? events.filter((e) => e.type === 'put' || e.revision > c)
+    : events;
+}
+
 export function etcdWatchLine(ctx: EtcdWatchContext, m: WatchOut): string {
   switch (m.kind) {
-    case 'batch':
-      return line({
-        header: head(ctx, m.batch.revision),
-        events: m.batch.events.map((e) => eventJson(e, e.revision > ctx.compacted())),
-      });
+    case 'batch': {
+      const events = kept(ctx, m.batch.events);
+      // Nothing left of the revision: etcd sends nothing for it.
+      if (events.length === 0) return '';
+      const shown = events.map((e) => eventJson(e, e.revision > ctx.compacted()));
+      return line({ header: head(ctx, m.batch.revision), events: shown });
+    }
     case 'progress':
       return line({ header: head(ctx, m.revision) });
     case 'canceled':
