@@ -9,6 +9,7 @@
  * later holder always has a larger one.
  */
 import { type KeyValue, prefixEnd } from '../kv/index.ts';
+import type { ClusterClient } from './cluster.ts';
 import { needInterval } from './commands.ts';
 import type { C } from './env.ts';
 import { ApiError, badRequest } from './errors.ts';
@@ -137,4 +138,64 @@ export function freshClient(c: C, budgetMs: number): void {
 
 export function busy(code: string, message: string): ApiError {
   return new ApiError(409, code, message);
+}
+
+/** How an observer's stream writes what it sees (/v1 as Server-Sent Events, /v3 as etcd's lines). */
+export interface ObserverFrames {
+  leader(kv: KeyValue): string;
+  /** Sent when nothing changed for OBSERVE_IDLE_MS ('' for nothing). */
+  waiting(): string;
+  /** Sent when no leader with a quorum answered ('' for nothing); the observer tries again a second later. */
+  unavailable(): string;
+}
+
+/** How long an observer waits for a change before it sends `waiting` (a comment keeps a connection open). */
+const OBSERVE_IDLE_MS = 25_000;
+
+/**
+ * Each new leader or value of `prefix` (the first contender, and its
+ * proclamations), as `frames` writes them. It reads the leader, then waits
+ * for any change under the prefix by a one-shot watch, and reads again; it
+ * runs only while the client reads, and stops when the client goes.
+ */
+export function observeLeaders(
+  base: ClusterClient,
+  prefix: string,
+  budgetMs: number,
+  frames: ObserverFrames,
+): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder();
+  let sent = '';
+  let closed = false;
+  const emit = (controller: ReadableStreamDefaultController<Uint8Array>, text: string): boolean => {
+    if (text === '') return false;
+    controller.enqueue(enc.encode(text));
+    return true;
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (!closed) {
+        const r = await base.withDeadline(Date.now() + budgetMs).range({ prefix }, 'linearizable');
+        if (r.kind !== 'ok') {
+          const said = emit(controller, frames.unavailable());
+          await new Promise((res) => setTimeout(res, 1000));
+          if (said) return;
+          continue;
+        }
+        let first: KeyValue | undefined;
+        for (const kv of r.value.kvs) if (!first || kv.createRevision < first.createRevision) first = kv;
+        const seen = first ? `${first.key}@${first.modRevision}` : '';
+        if (first && seen !== sent) {
+          sent = seen;
+          if (emit(controller, frames.leader(first))) return;
+        }
+        const filter = { start: prefix, end: prefixEnd(prefix), prevKv: false, noPut: false, noDelete: false };
+        const change = await base.withDeadline(Date.now() + OBSERVE_IDLE_MS).nextChange(filter, r.value.revision + 1);
+        if (change.status !== 'change' && emit(controller, frames.waiting())) return;
+      }
+    },
+    cancel() {
+      closed = true;
+    },
+  });
 }

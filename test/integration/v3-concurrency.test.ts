@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { json, newApi, sleep, type TestApi } from './api-helpers.ts';
+import { lines } from './json-lines.ts';
 
 const b64 = (s: string) => btoa(s);
 const post = (api: TestApi, path: string, body: unknown) =>
@@ -54,5 +55,25 @@ describe('v3 gateway: lock and election', () => {
     expect((await post(api, '/v3/election/resign', { leader: won.leader })).status).toBe(200);
     const gone = await post(api, '/v3/election/leader', { name: b64('e') });
     expect(await json(gone)).toEqual({ error: 'election: no leader', message: 'election: no leader', code: 2 });
+  });
+
+  it('observe streams the leader, each proclamation, and the next leader, one line each', async () => {
+    const api = await newApi();
+    await grant(api, '7');
+    await grant(api, '8');
+    const a = await json<{ leader: Record<string, string> }>(
+      await post(api, '/v3/election/campaign', { name: b64('o'), lease: '7', value: b64('a1') }),
+    );
+    const res = await post(api, '/v3/election/observe', { name: b64('o') });
+    expect(res.status).toBe(200);
+    const reading = lines(res, 1500);
+    await sleep(300);
+    await post(api, '/v3/election/proclaim', { leader: a.leader, value: b64('a2') });
+    const b = post(api, '/v3/election/campaign', { name: b64('o'), lease: '8', value: b64('b1') });
+    await sleep(200);
+    await post(api, '/v3/election/resign', { leader: a.leader });
+    await b;
+    const seen = (await reading).map((r) => atob((r.kv as { value: string }).value));
+    expect(seen).toEqual(['a1', 'a2', 'b1']);
   });
 });

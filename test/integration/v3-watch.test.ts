@@ -1,27 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { newApi } from './api-helpers.ts';
+import { lines } from './json-lines.ts';
 
 const b64 = (s: string) => btoa(s);
-
-/** The JSON lines a /v3/watch stream sends within `ms`. */
-async function lines(res: Response, ms: number): Promise<Record<string, unknown>[]> {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  let text = '';
-  const until = Date.now() + ms;
-  for (;;) {
-    const left = until - Date.now();
-    if (left <= 0) break;
-    const next = await Promise.race([reader.read(), new Promise<'late'>((r) => setTimeout(() => r('late'), left))]);
-    if (next === 'late' || next.done) break;
-    text += dec.decode(next.value, { stream: true });
-  }
-  await reader.cancel().catch(() => {});
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => (JSON.parse(l) as { result: Record<string, unknown> }).result);
-}
 
 describe('v3 gateway: watch', () => {
   it('streams created, then the history from a revision, one JSON line per result', async () => {

@@ -5,8 +5,7 @@
  * leader and GET …/observe streams each new leader and value (Server-Sent
  * Events). A name may hold `/`, but may not end in one of these actions.
  */
-import { type KeyValue, prefixEnd } from '../../kv/index.ts';
-import type { ClusterClient } from '../cluster.ts';
+import type { KeyValue } from '../../kv/index.ts';
 import { needRole } from '../commands.ts';
 import {
   busy,
@@ -15,6 +14,8 @@ import {
   enqueue,
   firstOf,
   freshClient,
+  type ObserverFrames,
+  observeLeaders,
   type Place,
   refuseIdempotencyKey,
   requiredLease,
@@ -28,8 +29,6 @@ import { write } from '../outcomes.ts';
 import { pathTail, queryOf } from '../request.ts';
 
 const ACTIONS = new Set(['campaign', 'proclaim', 'resign', 'observe']);
-/** How long an observer waits for a change before it sends a comment to keep the connection. */
-const OBSERVE_IDLE_MS = 25_000;
 
 export function electionRoutes(app: App): void {
   app.get('/v1/elections/*', async (c) => {
@@ -39,7 +38,7 @@ export function electionRoutes(app: App): void {
     if (action !== undefined && action !== 'observe') throw notFound(c);
     const prefix = contendersOf(c, name);
     if (action === 'observe') {
-      return c.body(observe(c.get('client'), prefix, c.get('client').remaining()), 200, {
+      return c.body(observeLeaders(c.get('client'), prefix, c.get('client').remaining(), SSE_OBSERVER), 200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache',
       });
@@ -133,44 +132,9 @@ function leaderJson(kv: KeyValue): Record<string, unknown> {
   return { key: kv.key, revision: create_revision, ...rest };
 }
 
-/**
- * Each new leader or value of `prefix`, as Server-Sent Events (`leader`,
- * id = its mod revision). It reads the leader, then waits for any change
- * under the prefix by a one-shot watch, and reads again; a comment every
- * OBSERVE_IDLE_MS keeps the connection. Stops when the client goes.
- */
-function observe(base: ClusterClient, prefix: string, budgetMs: number): ReadableStream<Uint8Array> {
-  const enc = new TextEncoder();
-  let sent = '';
-  let closed = false;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      while (!closed) {
-        const r = await base.withDeadline(Date.now() + budgetMs).range({ prefix }, 'linearizable');
-        if (r.kind !== 'ok') {
-          controller.enqueue(enc.encode(': no leader with a quorum answered; retrying\n\n'));
-          await new Promise((res) => setTimeout(res, 1000));
-          return;
-        }
-        let first: KeyValue | undefined;
-        for (const kv of r.value.kvs) if (!first || kv.createRevision < first.createRevision) first = kv;
-        const seen = first ? `${first.key}@${first.modRevision}` : '';
-        if (first && seen !== sent) {
-          sent = seen;
-          const data = JSON.stringify(leaderJson(first));
-          controller.enqueue(enc.encode(`event: leader\nid: ${first.modRevision}\ndata: ${data}\n\n`));
-          return;
-        }
-        const filter = { start: prefix, end: prefixEnd(prefix), prevKv: false, noPut: false, noDelete: false };
-        const change = await base.withDeadline(Date.now() + OBSERVE_IDLE_MS).nextChange(filter, r.value.revision + 1);
-        if (change.status !== 'change') {
-          controller.enqueue(enc.encode(': waiting\n\n'));
-          return;
-        }
-      }
-    },
-    cancel() {
-      closed = true;
-    },
-  });
-}
+/** An observer's Server-Sent Events: `leader` (id = its mod revision), and comments while it waits. */
+const SSE_OBSERVER: ObserverFrames = {
+  leader: (kv) => `event: leader\nid: ${kv.modRevision}\ndata: ${JSON.stringify(leaderJson(kv))}\n\n`,
+  waiting: () => ': waiting\n\n',
+  unavailable: () => ': no leader with a quorum answered; retrying\n\n',
+};

@@ -14,6 +14,8 @@ import {
   firstOf,
   freshClient,
   MAX_WAIT_MS,
+  type ObserverFrames,
+  observeLeaders,
   type Place,
   waitTurn,
 } from '../coordination.ts';
@@ -31,7 +33,7 @@ import {
   showRevision,
   storeRevision,
 } from './etcd-json.ts';
-import { header, readMessage } from './gateway.ts';
+import { header, readMessage, streamed } from './gateway.ts';
 
 /** A header from the leader this Worker last reached (the recipes' reads and writes went there). */
 function here(c: C, revision: number | undefined): Record<string, string> {
@@ -97,6 +99,19 @@ export function v3ConcurrencyRoutes(app: App): void {
     if (!first) throw noLeader();
     const r = await c.get('client').range({ countOnly: true }, 'linearizable');
     return c.json({ header: here(c, r.kind === 'ok' ? r.value.revision : undefined), kv: kvJson(first) });
+  });
+
+  app.post('/v3/election/observe', async (c) => {
+    needRole(c.get('principal'), 'read');
+    const prefix = contendersOf(c, nameOf(await readMessage(c)));
+    const client = c.get('client');
+    // etcd's gateway streams one `{"result":{header, kv}}` line per leader and value, and nothing while it waits.
+    const frames: ObserverFrames = {
+      leader: (kv) => `${JSON.stringify({ result: { header: here(c, kv.modRevision), kv: kvJson(kv) } })}\n`,
+      waiting: () => '',
+      unavailable: () => '',
+    };
+    return streamed(observeLeaders(client, prefix, client.remaining(), frames));
   });
 
   app.post('/v3/election/resign', async (c) => {

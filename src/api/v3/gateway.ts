@@ -123,3 +123,15 @@ export function asEtcdError(e: ApiError): EtcdError {
   if (e.status === 403) return ETCD.permissionDenied();
   return new EtcdError(code[e.status] ?? GRPC.internal, e.message);
 }
+
+/**
+ * A streamed answer, left uncompressed: a compressor would hold the lines back
+ * until it has enough to compress, and a watcher waits for each line.
+ */
+export function streamed(body: ReadableStream<Uint8Array> | string): Response {
+  return new Response(body, {
+    status: 200,
+    headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'identity', 'Cache-Control': 'no-transform' },
+    encodeBody: 'manual',
+  } as ResponseInit);
+}

@@ -10,7 +10,7 @@ import { needInterval, needRole } from '../commands.ts';
 import type { App } from '../env.ts';
 import { ETCD, EtcdError } from './etcd-errors.ts';
 import { boolField, bytesField, intField, keyOf, listField, messageField } from './etcd-json.ts';
-import { clusterIdOf, header, readMessage } from './gateway.ts';
+import { clusterIdOf, header, readMessage, streamed } from './gateway.ts';
 import { memberId } from './ids.ts';
 import { intervalOf } from './range.ts';
 import { compactedLines } from './watch-frames.ts';
@@ -65,18 +65,6 @@ export function v3WatchRoutes(app: App): void {
     }
     return streamed(out.stream);
   });
-}
-
-/**
- * A streamed answer, left uncompressed: a compressor would hold the lines back
- * until it has enough to compress, and a watcher waits for each line.
- */
-function streamed(body: ReadableStream<Uint8Array> | string): Response {
-  return new Response(body, {
-    status: 200,
-    headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'identity', 'Cache-Control': 'no-transform' },
-    encodeBody: 'manual',
-  } as ResponseInit);
 }
 
 /**
