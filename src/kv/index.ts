@@ -8,7 +8,7 @@ export {
   validateRangeQuery,
 } from './codec.ts';
 export type { ApplyItem, StateMachine } from './contract.ts';
-export { compareHolds, execute, readRange } from './execute.ts';
+export { compareBytes, compareHolds, execute, readRange } from './execute.ts';
 export {
   compareKeys,
   inInterval,

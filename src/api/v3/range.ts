@@ -4,7 +4,7 @@
  * of that interval: the revision filters, the sort, the limit, `count` (every
  * record of the interval, before filters) and `more`.
  */
-import { compareKeys, type KeyValue } from '../../kv/index.ts';
+import { compareBytes, compareKeys, type KeyValue } from '../../kv/index.ts';
 import { storeRevision } from './etcd-json.ts';
 
 export const SORT_ORDERS = ['NONE', 'ASCEND', 'DESCEND'] as const;
@@ -80,15 +80,6 @@ function compareBy(target: EtcdRange['sortTarget']): (a: KeyValue, b: KeyValue) 
     case 'VALUE':
       return (a, b) => compareBytes(a.value, b.value);
   }
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
 }
 
 /** The store revision a range reads at (undefined: now). */
