@@ -13,6 +13,11 @@ export function needKey(p: Principal, key: string, field: string): void {
   if (!keyAllowed(p, key)) throw forbidden(`${field}: key outside the token's prefixes`);
 }
 
+/** Every key of a lease (revoking deletes them all, as etcd's auth sees it). */
+export function needKeys(p: Principal, keys: readonly string[]): void {
+  for (const k of keys) needKey(p, k, 'lease keys');
+}
+
 export function needInterval(p: Principal, start: string, end: string | undefined, field: string): void {
   if (!intervalAllowed(p, start, end)) throw forbidden(`${field}: range outside the token's prefixes`);
 }

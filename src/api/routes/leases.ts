@@ -7,8 +7,7 @@
  */
 
 import { MAX_LEASE_TTL } from '../../kv/index.ts';
-import type { Principal } from '../auth.ts';
-import { needKey, needRole } from '../commands.ts';
+import { needKeys, needRole } from '../commands.ts';
 import type { App, C } from '../env.ts';
 import { badRequest } from '../errors.ts';
 import { leaseIdOf, nat, obj, queryBool, queryInt, readJson } from '../input.ts';
@@ -112,8 +111,4 @@ function pathLease(c: C): number {
   const id = leaseIdOf(raw, 'id');
   if (id === undefined) throw leaseNotFound(0);
   return id;
-}
-
-function needKeys(p: Principal, keys: readonly string[]): void {
-  for (const k of keys) needKey(p, k, 'lease keys');
 }

@@ -4,7 +4,7 @@
  * as the gateway streams it), timetolive and leases.
  */
 import { MAX_LEASE_TTL } from '../../kv/index.ts';
-import { needKey, needRole } from '../commands.ts';
+import { needKeys, needRole } from '../commands.ts';
 import type { App, C } from '../env.ts';
 import { ETCD, EtcdError } from './etcd-errors.ts';
 import { boolField, intField, showKey } from './etcd-json.ts';
@@ -30,7 +30,7 @@ export function v3LeaseRoutes(app: App): void {
     if (p.prefixes !== undefined) {
       // As etcd's auth: revoking deletes the lease's keys, so the principal must be allowed to write them all.
       const s = await c.get('client').leaseStatus(id, true);
-      if (s.kind === 'ok' && s.value) for (const k of s.value.keys ?? []) needKey(p, k, 'lease keys');
+      if (s.kind === 'ok' && s.value) needKeys(p, s.value.keys ?? []);
     }
     const { result, term, member } = await propose(c, { type: 'leaseRevoke', id });
     const r = settled(result, 'leaseRevoke');
@@ -65,7 +65,7 @@ export function v3LeaseRoutes(app: App): void {
     const h = header(c, r.member, r.term, r.revision);
     const s = id > 0 ? r.value : undefined;
     if (!s) return c.json({ header: h, ID: String(id), TTL: '-1' });
-    for (const k of s.keys ?? []) needKey(p, k, 'lease keys');
+    needKeys(p, s.keys ?? []);
     const keys = (s.keys ?? []).map(showKey);
     return c.json({
       header: h,
