@@ -19,7 +19,7 @@
  */
 import { Cluster } from '../jepsen/cluster.ts';
 import { Rng } from '../jepsen/common.ts';
-import { childProcess, freePort, fs, os, path, proc, sleep } from '../jepsen/node-api.ts';
+import { childProcess, freePorts, fs, os, path, proc, sleep } from '../jepsen/node-api.ts';
 import { type Call, callsFor } from './calls.ts';
 
 interface Args {
@@ -147,10 +147,8 @@ async function replay(base: string, prefix: string, from: number): Promise<Answe
   return { status: res.status, body: out };
 }
 
-/** Debian's etcd on free 127.0.0.1 ports, with a throwaway data dir. */
-async function startEtcd(dir: string): Promise<{ base: string; stop: () => void }> {
-  const client = await freePort();
-  const peer = await freePort();
+/** Debian's etcd on the given 127.0.0.1 ports, with a throwaway data dir. */
+async function startEtcd(dir: string, client: number, peer: number): Promise<{ base: string; stop: () => void }> {
   const log = fs.openSync(path.join(dir, 'etcd.log'), 'w');
   const child = childProcess.spawn(
     'etcd',
@@ -204,7 +202,9 @@ async function main(): Promise<number> {
     return 2;
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-etcd-diff-'));
-  const cluster = new Cluster(['node-0', 'node-1', 'node-2'], await freePort(), await freePort(), dir);
+  // All four ports picked at once, so etcd and wrangler never get the same one.
+  const [port, inspectorPort, etcdClient, etcdPeer] = await freePorts(4);
+  const cluster = new Cluster(['node-0', 'node-1', 'node-2'], port, inspectorPort, dir);
   let etcd: { base: string; stop: () => void } | undefined;
   const cleanup = () => {
     etcd?.stop();
@@ -218,7 +218,14 @@ async function main(): Promise<number> {
     proc.exit(2);
   }, 600_000);
   try {
-    [etcd] = await Promise.all([startEtcd(dir), cluster.start()]);
+    // wrangler dev is started a second time if it exits during its first start (what the log said is printed).
+    const startCluster = () =>
+      cluster.start().catch(async (e: Error) => {
+        console.error(`etcd-diff: starting the cluster once more, as ${e.message}`);
+        await cluster.killAndWait();
+        await cluster.start();
+      });
+    [etcd] = await Promise.all([startEtcd(dir, etcdClient, etcdPeer), startCluster()]);
     for (let i = 0; i < 100; i++) {
       const r = await fetch(`${cluster.base}/readyz`).then(
         (x) => x.ok,

@@ -3,7 +3,7 @@
  * own process group (so kill -9 takes wrangler and workerd together), bound to
  * 127.0.0.1, persisting to a directory that survives restarts.
  */
-import { type ChildProcess, childProcess, fs, path, proc, sleep, url } from './node-api.ts';
+import { type ChildProcess, childProcess, fs, path, proc, sleep, tailOf, url } from './node-api.ts';
 
 export interface FaultRules {
   blocked?: string[];
@@ -98,7 +98,7 @@ export class Cluster {
     this.starts++;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (gone) throw new Error(`wrangler dev exited early; see ${this.logPath}`);
+      if (gone) throw new Error(`wrangler dev exited early; see ${this.logPath}, which ends:\n${tailOf(this.logPath)}`);
       try {
         const r = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(1000) });
         if (r.ok) return;

@@ -33,6 +33,7 @@ interface FsModule {
   closeSync(fd: number): void;
   writeFileSync(path: string, data: string): void;
   existsSync(path: string): boolean;
+  readFileSync(path: string, encoding: 'utf8'): string;
 }
 
 interface OsModule {
@@ -82,17 +83,40 @@ export const path = proc.getBuiltinModule('node:path') as PathModule;
 export const net = proc.getBuiltinModule('node:net') as NetModule;
 export const url = proc.getBuiltinModule('node:url') as UrlModule;
 
-/** A free TCP port on 127.0.0.1 (the OS picks one; there is a small race until it is reused). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
+/**
+ * `n` distinct free TCP ports on 127.0.0.1. All `n` listeners are held open until
+ * every port is known, so two picks of one run never collide (a process started
+ * elsewhere may still take one before we bind it).
+ */
+export async function freePorts(n: 2): Promise<[number, number]>;
+export async function freePorts(n: 4): Promise<[number, number, number, number]>;
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const srv = net.createServer();
+          srv.on('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
+  );
+  const ports = servers.map((srv) => {
+    const a = srv.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
   });
+  await Promise.all(servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))));
+  return ports;
+}
+
+/** The last `lines` lines of a text file, or '' when it cannot be read. */
+export function tailOf(file: string, lines = 30): string {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

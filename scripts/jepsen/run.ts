@@ -42,7 +42,7 @@ import {
 import { describe, type JRecord, toFileLine, toHistory } from './history.ts';
 import { leaseWorkload } from './lease-workload.ts';
 import { lockWorkload } from './lock-workload.ts';
-import { freePort, fs, os, path, proc, sleep } from './node-api.ts';
+import { freePorts, fs, os, path, proc, sleep } from './node-api.ts';
 import { checkWatchers, newWatcher, runWatcher, type Watcher } from './watchers.ts';
 
 const WORKLOADS = ['kv', 'lock', 'lease'] as const;
@@ -490,7 +490,8 @@ async function main(): Promise<number> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-jepsen-'));
   const historyPath = path.resolve(args.history ?? path.join(workDir, 'history.jsonl'));
   const nodes = Array.from({ length: args.nodes }, (_, i) => `node-${i}`);
-  const cluster = new Cluster(nodes, await freePort(), await freePort(), workDir);
+  const [port, inspectorPort] = await freePorts(2);
+  const cluster = new Cluster(nodes, port, inspectorPort, workDir);
 
   // Whatever happens, stop what we started, and never run unbounded.
   let cleaned = false;
