@@ -3,14 +3,25 @@
  * deleterange, txn and compaction on a few keys under one prefix, with the
  * edge cases etcd answers in particular ways (a missing key, a range end of
  * "\0", limits, sorts, filters, future and compacted revisions, duplicate
- * keys in a txn, ignore_value, a missing lease). The same calls go to both
- * stores, so each call is fixed in advance, not drawn from earlier answers.
+ * keys in a txn, ignore_value, a missing lease); and etcd's lock and
+ * election recipes on names under a prefix of their own. The same calls go
+ * to both stores, so each call is fixed in advance, except the leader key a
+ * proclaim or resign sends, which is what etcd answered to an earlier
+ * campaign (both stores answered the same, or the run has already failed).
+ * The generator keeps a model of which leases are granted and who holds each
+ * lock and election, so that it never sends a lock or campaign that would
+ * wait for another holder: a sequential run would wait forever.
  */
 import type { Rng } from '../jepsen/common.ts';
 
 export interface Call {
   readonly path: string;
-  readonly body: Record<string, unknown>;
+  /** The body, or how to make it from the leader keys etcd's earlier campaigns answered (see `remember`). */
+  readonly body: Record<string, unknown> | ((leaders: ReadonlyMap<string, unknown>) => Record<string, unknown>);
+  /** A campaign's tag: the leader key etcd answers is kept under it for later proclaims and resigns. */
+  readonly remember?: string;
+  /** A streamed answer (observe): its lines are read for a while, then the call is cut. */
+  readonly stream?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -62,6 +73,13 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
   /** Lease ids of this run's own (etcd would pick random ones): a few per seed, granted and revoked at random. */
   const leaseIds = Array.from({ length: 4 }, (_, i) => String(seed * 100 + i + 1));
   const lease = () => rng.pick(leaseIds);
+  const granted = new Set<string>();
+  /** Lock and election names under `c{seed}/`, which no kv call's interval reaches, and their holders' leases. */
+  const holders = new Map<string, string>();
+  const revoke = (id: string) => {
+    granted.delete(id);
+    for (const [name, holder] of holders) if (holder === id) holders.delete(name);
+  };
   const putBody = (): Record<string, unknown> => {
     const body: Record<string, unknown> = { key: b64(key()), value: b64(value()) };
     if (rng.next() < 0.3) body.prev_kv = true;
@@ -75,11 +93,17 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
   };
   const leaseCall = (): Call => {
     switch (rng.int(5)) {
-      case 0:
+      case 0: {
         // Long TTLs only: nothing expires during a run, where the two clocks would disagree.
-        return { path: '/v3/lease/grant', body: { ID: lease(), TTL: rng.pick(['600', '1200', 3600, '9000000001']) } };
-      case 1:
-        return { path: rng.pick(['/v3/lease/revoke', '/v3/kv/lease/revoke']), body: { ID: lease() } };
+        const [id, ttl] = [lease(), rng.pick(['600', '1200', 3600, '9000000001'])];
+        if (ttl !== '9000000001') granted.add(id); // etcd's largest TTL is 9,000,000,000 s
+        return { path: '/v3/lease/grant', body: { ID: id, TTL: ttl } };
+      }
+      case 1: {
+        const id = lease();
+        revoke(id);
+        return { path: rng.pick(['/v3/lease/revoke', '/v3/kv/lease/revoke']), body: { ID: id } };
+      }
       case 2:
         return { path: '/v3/lease/keepalive', body: { ID: lease() } };
       case 3:
@@ -87,6 +111,47 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
       default:
         return { path: '/v3/lease/leases', body: {} };
     }
+  };
+  const coordinationCall = (): Call => {
+    const isLock = rng.next() < 0.5;
+    const name = `c${seed}/${isLock ? 'lock' : 'election'}/${rng.pick(['a', 'b'])}`;
+    const id = lease();
+    const key = `${name}/${BigInt(id).toString(16)}`;
+    if (!granted.has(id) && rng.next() < 0.6) {
+      // Mostly a lease first, so that most locks and campaigns get somewhere.
+      granted.add(id);
+      return { path: '/v3/lease/grant', body: { ID: id, TTL: '600' } };
+    }
+    const holder = holders.get(name);
+    // A lock or campaign that would wait (another lease holds the name) is not sent.
+    const mayContend = !granted.has(id) || holder === undefined || holder === id;
+    const x = rng.next();
+    if (mayContend && x < 0.35) {
+      if (granted.has(id)) holders.set(name, id);
+      if (isLock) return { path: '/v3/lock/lock', body: { name: b64(name), lease: id } };
+      return {
+        path: '/v3/election/campaign',
+        body: { name: b64(name), lease: id, value: b64(value()) },
+        remember: `${name}|${id}`,
+      };
+    }
+    if (isLock) {
+      if (x < 0.7) {
+        if (holder === id) holders.delete(name);
+        return { path: '/v3/lock/unlock', body: { key: b64(key) } };
+      }
+      return { path: '/v3/kv/range', body: { key: b64(`${name}/`), range_end: b64(prefixEnd(`${name}/`)) } };
+    }
+    // A remembered leader key is current while its lease still holds the name; an invented one never is.
+    const leader = (leaders: ReadonlyMap<string, unknown>) =>
+      leaders.get(`${name}|${id}`) ?? { name: b64(name), key: b64(key), rev: '1', lease: id };
+    if (x < 0.55) return { path: '/v3/election/proclaim', body: (l) => ({ leader: leader(l), value: b64(value()) }) };
+    if (x < 0.7) {
+      if (holder === id) holders.delete(name);
+      return { path: '/v3/election/resign', body: (l) => ({ leader: leader(l) }) };
+    }
+    if (x < 0.9) return { path: '/v3/election/leader', body: { name: b64(name) } };
+    return { path: '/v3/election/observe', body: { name: b64(name) }, stream: true };
   };
   const deleteBody = (): Record<string, unknown> => ({ ...interval(), ...(rng.next() < 0.4 ? { prev_kv: true } : {}) });
   const compare = (): Record<string, unknown> => {
@@ -125,7 +190,8 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
   for (let i = 0; i < n; i++) {
     const x = rng.next();
     if (x < 0.1) out.push(leaseCall());
-    else if (x < 0.3) out.push({ path: '/v3/kv/put', body: putBody() });
+    else if (x < 0.2) out.push(coordinationCall());
+    else if (x < 0.34) out.push({ path: '/v3/kv/put', body: putBody() });
     else if (x < 0.6) out.push({ path: '/v3/kv/range', body: rangeBody() });
     else if (x < 0.72) out.push({ path: '/v3/kv/deleterange', body: deleteBody() });
     else if (x < 0.97) {

@@ -56,14 +56,15 @@ export function requiredLease(v: unknown, field: string): number {
 /**
  * Joins the queue of `prefix` with lease `lease` (etcd's tryAcquire): puts
  * the contender's key if it is not there, else takes the one there (the same
- * lease contending again). `created` says whether this call put it.
+ * lease contending again). `created` says whether this call put it, `at`
+ * is the store revision its txn answered.
  */
 export async function enqueue(
   c: C,
   prefix: string,
   lease: number,
   value: Uint8Array,
-): Promise<Place & { created: boolean; existing?: KeyValue }> {
+): Promise<Place & { created: boolean; existing?: KeyValue; at: number }> {
   const key = prefix + lease.toString(16);
   const result = await write(c, {
     type: 'txn',
@@ -72,11 +73,11 @@ export async function enqueue(
     failure: [{ type: 'get', key }],
   });
   if (result.type !== 'txn') throw new Error(`unexpected result ${result.type}`);
-  if (result.succeeded) return { key, revision: result.revision, lease, created: true };
+  if (result.succeeded) return { key, revision: result.revision, lease, created: true, at: result.revision };
   const got = result.results[0];
   const existing = got?.type === 'get' ? got.kv : undefined;
   if (!existing) throw new Error('txn failure branch lost its get');
-  return { key, revision: existing.createRevision, lease, created: false, existing };
+  return { key, revision: existing.createRevision, lease, created: false, existing, at: result.revision };
 }
 
 /** How a wait ended: our turn (seen at store revision `revision`), our key gone, or out of time. */
@@ -142,7 +143,8 @@ export function busy(code: string, message: string): ApiError {
 
 /** How an observer's stream writes what it sees (/v1 as Server-Sent Events, /v3 as etcd's lines). */
 export interface ObserverFrames {
-  leader(kv: KeyValue): string;
+  /** The leader `kv`, as read at store revision `revision`. */
+  leader(kv: KeyValue, revision: number): string;
   /** Sent when nothing changed for OBSERVE_IDLE_MS ('' for nothing). */
   waiting(): string;
   /** Sent when no leader with a quorum answered ('' for nothing); the observer tries again a second later. */
@@ -187,7 +189,7 @@ export function observeLeaders(
         const seen = first ? `${first.key}@${first.modRevision}` : '';
         if (first && seen !== sent) {
           sent = seen;
-          if (emit(controller, frames.leader(first))) return;
+          if (emit(controller, frames.leader(first, r.value.revision))) return;
         }
         const filter = { start: prefix, end: prefixEnd(prefix), prevKv: false, noPut: false, noDelete: false };
         const change = await base.withDeadline(Date.now() + OBSERVE_IDLE_MS).nextChange(filter, r.value.revision + 1);

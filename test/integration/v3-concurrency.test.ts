@@ -57,6 +57,33 @@ describe('v3 gateway: lock and election', () => {
     expect(await json(gone)).toEqual({ error: 'election: no leader', message: 'election: no leader', code: 2 });
   });
 
+  it("campaigning again with another value proclaims it, answering the first txn's header, as etcd's Campaign", async () => {
+    const api = await newApi();
+    await grant(api, '7');
+    type Won = { header: { revision: string }; leader: { rev: string } };
+    const won = await json<Won>(
+      await post(api, '/v3/election/campaign', { name: b64('e'), lease: '7', value: b64('a') }),
+    );
+    const again = await json<Won>(
+      await post(api, '/v3/election/campaign', { name: b64('e'), lease: '7', value: b64('b') }),
+    );
+    // The same place (create revision), the header before the proclamation, and the value taken.
+    expect(again.leader.rev).toBe(won.leader.rev);
+    expect(again.header.revision).toBe(won.header.revision);
+    const now = await json<{ header: { revision: string }; kv: { value: string } }>(
+      await post(api, '/v3/election/leader', { name: b64('e') }),
+    );
+    expect(now.kv.value).toBe(b64('b'));
+    expect(Number(now.header.revision)).toBe(Number(won.header.revision) + 1);
+    // A leader key at rev 1 (an empty store's revision) names no key etcd could have: not leader, nothing put.
+    const made = { name: b64('e'), key: b64('e/7'), rev: '1', lease: '7' };
+    expect((await post(api, '/v3/election/proclaim', { leader: made, value: b64('c') })).status).toBe(500);
+    const missing = { name: b64('e'), key: b64('e/8'), rev: '1', lease: '7' };
+    expect((await post(api, '/v3/election/proclaim', { leader: missing, value: b64('c') })).status).toBe(500);
+    const range = await json<{ count?: string }>(await post(api, '/v3/kv/range', { key: b64('e/8') }));
+    expect(range.count).toBeUndefined();
+  });
+
   it('observe streams the leader, each proclamation, and the next leader, one line each', async () => {
     const api = await newApi();
     await grant(api, '7');

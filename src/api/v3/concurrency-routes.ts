@@ -6,6 +6,8 @@
  * A lock or campaign waits until it is its turn (up to MAX_WAIT_MS, then
  * etcd's deadline error), as etcd's blocking calls do.
  */
+
+import { compareBytes } from '../../kv/index.ts';
 import { needRole } from '../commands.ts';
 import {
   contendersOf,
@@ -34,6 +36,7 @@ import {
   storeRevision,
 } from './etcd-json.ts';
 import { header, readMessage, streamed } from './gateway.ts';
+import { NEVER } from './txn.ts';
 
 /** A header from the leader this Worker last reached (the recipes' reads and writes went there). */
 function here(c: C, revision: number | undefined): Record<string, string> {
@@ -50,8 +53,8 @@ export function v3ConcurrencyRoutes(app: App): void {
     needRole(c.get('principal'), 'write');
     const m = await readMessage(c);
     const prefix = contendersOf(c, nameOf(m));
-    const lease = leaseOf(m);
-    const { place, revision } = await contend(c, prefix, lease, new Uint8Array(0));
+    const place = await join(c, prefix, leaseOf(m), new Uint8Array(0));
+    const revision = await awaitTurn(c, prefix, place);
     return c.json({ header: here(c, revision), key: showKey(place.key) });
   });
 
@@ -69,27 +72,23 @@ export function v3ConcurrencyRoutes(app: App): void {
     const m = await readMessage(c);
     const name = nameOf(m);
     const prefix = contendersOf(c, name);
-    const lease = leaseOf(m);
     const value = bytesField(m, 'value');
-    const { place, revision } = await contend(c, prefix, lease, value);
-    return c.json({ header: here(c, revision), leader: leaderKey(name, place) });
+    const place = await join(c, prefix, leaseOf(m), value);
+    // As etcd's Election.Campaign: the same lease campaigning again with another value proclaims it,
+    // and the header is the one of the first txn, before that proclamation and the wait.
+    if (place.existing && compareBytes(place.existing.value, value) !== 0) await proclaim(c, place, value);
+    await awaitTurn(c, prefix, place);
+    return c.json({ header: here(c, place.at), leader: leaderKey(name, place) });
   });
 
   app.post('/v3/election/proclaim', async (c) => {
     needRole(c.get('principal'), 'write');
     const m = await readMessage(c);
     const { name, place } = leaderOf(messageField(m, 'leader'));
-    const prefix = contendersOf(c, name);
-    const first = await firstOf(c, prefix);
-    if (first?.key !== place.key || first.createRevision !== place.revision) throw notLeader();
-    const r = await write(c, {
-      type: 'txn',
-      compare: [{ key: place.key, target: 'createRevision', op: '=', value: place.revision }],
-      success: [{ type: 'put', key: place.key, value: bytesField(m, 'value'), lease: place.lease }],
-      failure: [],
-    });
-    if (r.type !== 'txn' || !r.succeeded) throw notLeader();
-    return c.json({ header: here(c, r.revision) });
+    contendersOf(c, name);
+    // etcd checks only that the key still has its create revision, not that it leads.
+    const revision = await proclaim(c, place, bytesField(m, 'value'));
+    return c.json({ header: here(c, revision) });
   });
 
   app.post('/v3/election/leader', async (c) => {
@@ -107,7 +106,7 @@ export function v3ConcurrencyRoutes(app: App): void {
     const client = c.get('client');
     // etcd's gateway streams one `{"result":{header, kv}}` line per leader and value, and nothing while it waits.
     const frames: ObserverFrames = {
-      leader: (kv) => `${JSON.stringify({ result: { header: here(c, kv.modRevision), kv: kvJson(kv) } })}\n`,
+      leader: (kv, revision) => `${JSON.stringify({ result: { header: here(c, revision), kv: kvJson(kv) } })}\n`,
       waiting: () => '',
       unavailable: () => '',
     };
@@ -124,23 +123,39 @@ export function v3ConcurrencyRoutes(app: App): void {
   });
 }
 
-/** Joins the queue and waits for the turn; etcd's deadline error (and no key left) if it does not come. */
-async function contend(
-  c: C,
-  prefix: string,
-  lease: number,
-  value: Uint8Array,
-): Promise<{ place: Place; revision: number }> {
-  const budget = c.get('client').remaining();
-  const place = await enqueue(c, prefix, lease, value).catch((e: unknown) => {
+/** Joins the queue of `prefix` (etcd's tryAcquire), with etcd's error for a lease that is not there. */
+function join(c: C, prefix: string, lease: number, value: Uint8Array): ReturnType<typeof enqueue> {
+  return enqueue(c, prefix, lease, value).catch((e: unknown) => {
     throw e instanceof ApiError && e.code === 'lease_not_found' ? noLease() : e;
   });
+}
+
+/**
+ * Waits for the turn and answers the revision that saw it; if it does not
+ * come, etcd's deadline error (the key taken back first, if this call put it).
+ */
+async function awaitTurn(c: C, prefix: string, place: Place & { created: boolean }): Promise<number> {
+  const budget = c.get('client').remaining();
   const turn = await waitTurn(c, prefix, place, Date.now() + MAX_WAIT_MS, budget);
-  if (turn.status === 'turn') return { place, revision: turn.revision };
+  if (turn.status === 'turn') return turn.revision;
   freshClient(c, budget);
   if (turn.status === 'timeout' && place.created) await dequeue(c, place);
   if (turn.status === 'gone') throw noLease();
   throw ETCD.unknownOutcome();
+}
+
+/** etcd's Proclaim: puts `value` with the place's lease if its key still has the place's create revision. */
+async function proclaim(c: C, place: Place, value: Uint8Array): Promise<number> {
+  const r = await write(c, {
+    type: 'txn',
+    compare: [{ key: place.key, target: 'createRevision', op: '=', value: place.revision }],
+    success: [{ type: 'put', key: place.key, value, lease: place.lease }],
+    failure: [],
+  }).catch((e: unknown) => {
+    throw e instanceof ApiError && e.code === 'lease_not_found' ? noLease() : e;
+  });
+  if (r.type !== 'txn' || !r.succeeded) throw notLeader();
+  return r.revision;
 }
 
 function nameOf(m: Record<string, unknown>): string {
@@ -164,5 +179,8 @@ function leaderOf(l: Record<string, unknown>): { name: string; place: Place } {
   const name = keyOf(bytesField(l, 'name'), 'name');
   const key = keyOf(bytesField(l, 'key'), 'key');
   if (name === '' || key === '') throw notLeader();
-  return { name, place: { key, revision: storeRevision(intField(l, 'rev')), lease: intField(l, 'lease') } };
+  // The create revision compared: etcd's 0 is a missing key's; 1 (an empty store) and below are no key's.
+  const rev = intField(l, 'rev');
+  const revision = rev === 0 ? 0 : rev <= 1 ? NEVER : storeRevision(rev);
+  return { name, place: { key, revision, lease: intField(l, 'lease') } };
 }

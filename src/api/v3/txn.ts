@@ -12,7 +12,7 @@ const RESULTS = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const;
 const TARGETS = ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] as const;
 const OP: Record<(typeof RESULTS)[number], Compare['op']> = { EQUAL: '=', GREATER: '>', LESS: '<', NOT_EQUAL: '!=' };
 /** A revision no key reaches: `x != NEVER` always holds. */
-const NEVER = Number.MAX_SAFE_INTEGER;
+export const NEVER = Number.MAX_SAFE_INTEGER;
 
 export function txnOf(m: Record<string, unknown>): TxnCommand {
   const compares = listField(m, 'compare');
