@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { apiFetch, json, newApi, type TestApi } from './api-helpers.ts';
-import { leader, status } from './cluster-helpers.ts';
+import { apiFetch, json, newApi } from './api-helpers.ts';
+import { footprint, INHERITED, weird, withField } from './fuzz-helpers.ts';
 
 /**
  * A property-based probe of the whole public API (issue 20): random and
@@ -33,8 +33,6 @@ const TOKENS = JSON.stringify([
   { token: 'admin-token-01', role: 'admin' },
 ]);
 
-/** Names that a careless or hostile client might send where we look names up. */
-const INHERITED = ['toString', '__proto__', 'constructor', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];
 /** Percent-encoded byte runs that are not UTF-8, and malformed escapes. */
 const BAD_BYTES = ['%FF', '%C0%AF', '%ED%A0%80', '%F4%90%80%80', '%E2%82', '%zz', '%', '%4'];
 
@@ -146,20 +144,6 @@ const headers = fc
   .subarray(Object.keys(HEADER_VALUES), { maxLength: 4 })
   .chain((names) => fc.tuple(...names.map((n) => fc.constantFrom(...(HEADER_VALUES[n] ?? [''])).map((v) => [n, v]))))
   .map((pairs) => Object.fromEntries(pairs as [string, string][]));
-
-/** Values that are the wrong type, size or name almost everywhere. */
-const weird = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, 1.5, 2 ** 53, -(2 ** 53), 1e308, '', 'toString', '\uFFFD'),
-  fc.constantFrom({}, [], [[]], { __proto__: null }),
-  fc.jsonValue({ maxDepth: 2 }),
-);
-
-/** Sets `name` as an own, enumerable property (so `__proto__` is a key, not the prototype). */
-function withField(o: Record<string, unknown>, name: string, value: unknown): Record<string, unknown> {
-  const out = { ...o };
-  Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
-  return out;
-}
 
 /** A valid body for some route, then zero to three mutations at its top level. */
 const VALID_BODIES: Record<string, unknown>[] = [
@@ -353,21 +337,6 @@ async function firstChunk(res: Response): Promise<string> {
   const { value } = await reader.read();
   await reader.cancel();
   return new TextDecoder().decode(value);
-}
-
-interface Footprint {
-  readonly leader: string;
-  readonly term: number;
-  readonly applied: number;
-  readonly revision: number;
-}
-
-async function footprint(api: TestApi): Promise<Footprint> {
-  const lead = await leader(api.names);
-  const st = await status(lead);
-  const res = await api.fetch('/v1/kv?count_only=true&consistency=serializable');
-  const { revision } = await json<{ revision: number }>(res);
-  return { leader: lead, term: st.term, applied: st.applied, revision };
 }
 
 describe('api: property-based probe of every route', () => {
