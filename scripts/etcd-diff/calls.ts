@@ -22,7 +22,37 @@ export interface Call {
   readonly remember?: string;
   /** A streamed answer (observe): its lines are read for a while, then the call is cut. */
   readonly stream?: boolean;
+  /** A malformed body, sent as it is: only the status and the gRPC code are compared (the messages are Go's). */
+  readonly raw?: string;
 }
+
+/** Bodies etcd's gateway refuses (or, for some, takes), whatever route they go to. */
+const MALFORMED = [
+  '',
+  '{',
+  '[]',
+  'null',
+  '{"key":1}',
+  '{"key":"not base64!"}',
+  '{"key":"YQ==","limit":"x"}',
+  '{"key":"YQ==","limit":1.5}',
+  '{"key":"YQ==","unknown_field":true}',
+  '{"ID":"x"}',
+  '{"ID":[]}',
+  '{"TTL":"60","ID":"-0"}',
+  '{"key":"YQ==","sort_order":"SIDEWAYS"}',
+  '{"compare":{}}',
+  '{"success":[{}]}',
+  '{"key":"YQ==","limit":1.0}',
+  '{"key":"YQ==","limit":1e3}',
+  '{"key":"YQ==","limit":"01"}',
+  '{"key":"YQ==","limit":" 1 "}',
+  '{"key":"YQ"}',
+  '{"key":"_-8="}',
+  '{"key":"YQ==\\n"}',
+  '{"key":"YQ==","unknown":1.5}',
+  '{"ID":" 77"}',
+];
 
 const enc = new TextEncoder();
 const b64 = (s: string): string => btoa(String.fromCharCode(...enc.encode(s)));
@@ -189,7 +219,14 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
   const out: Call[] = [];
   for (let i = 0; i < n; i++) {
     const x = rng.next();
-    if (x < 0.1) out.push(leaseCall());
+    if (x < 0.015)
+      out.push({
+        // Not grant: without an ID etcd picks a random one.
+        path: rng.pick(['/v3/kv/range', '/v3/kv/put', '/v3/kv/txn', '/v3/lease/revoke', '/v3/lease/timetolive']),
+        body: {},
+        raw: rng.pick(MALFORMED),
+      });
+    else if (x < 0.1) out.push(leaseCall());
     else if (x < 0.2) out.push(coordinationCall());
     else if (x < 0.34) out.push({ path: '/v3/kv/put', body: putBody() });
     else if (x < 0.6) out.push({ path: '/v3/kv/range', body: rangeBody() });

@@ -55,10 +55,15 @@ interface Answer {
   body: unknown;
 }
 
-async function send(base: string, path: string, body: Record<string, unknown>, stream = false): Promise<Answer> {
+async function send(
+  base: string,
+  path: string,
+  body: Record<string, unknown> | string,
+  stream = false,
+): Promise<Answer> {
   const res = await fetch(base + path, {
     method: 'POST',
-    body: JSON.stringify(body),
+    body: typeof body === 'string' ? body : JSON.stringify(body),
     signal: AbortSignal.timeout(stream ? 1000 : 10_000),
   }).catch((e: Error) => e);
   // etcd holds a stream's headers back until its first line; a Worker sends them when it returns the
@@ -84,6 +89,12 @@ async function send(base: string, path: string, body: Record<string, unknown>, s
     // not JSON: compared as text
   }
   return { status: res.status, body: normalize(answer, path) };
+}
+
+/** An error answer as far as it is compared for a malformed body: its status and its gRPC code. */
+function errorCode(a: Answer): Answer {
+  const code = typeof a.body === 'object' && a.body !== null ? (a.body as { code?: unknown }).code : undefined;
+  return { status: a.status, body: { code } };
 }
 
 /** What a streamed answer sends within `ms`; then the stream is cut. */
@@ -267,14 +278,16 @@ async function main(): Promise<number> {
       const leaders = new Map<string, unknown>();
       const tally = new Map<string, number>();
       for (const [i, call] of calls.entries()) {
-        const body = typeof call.body === 'function' ? call.body(leaders) : call.body;
-        const want = await send(etcd.base, call.path, body, call.stream);
-        const got = await send(cluster.base, call.path, body, call.stream);
+        const body = call.raw ?? (typeof call.body === 'function' ? call.body(leaders) : call.body);
+        let want = await send(etcd.base, call.path, body, call.stream);
+        let got = await send(cluster.base, call.path, body, call.stream);
+        if (call.raw !== undefined && want.status !== 200) [want, got] = [errorCode(want), errorCode(got)];
         const seen = `${call.path} ${want.status}`;
         tally.set(seen, (tally.get(seen) ?? 0) + 1);
         if (call.remember && want.status === 200) leaders.set(call.remember, (want.body as { leader: unknown }).leader);
         total++;
-        if (call.path === '/v3/kv/compaction' && want.status === 200) from = Math.max(from, Number(body.revision));
+        if (call.path === '/v3/kv/compaction' && want.status === 200 && typeof body !== 'string')
+          from = Math.max(from, Number(body.revision));
         const d =
           want.status !== got.status ? `status ${want.status} vs ${got.status}` : difference(want.body, got.body);
         if (d) {

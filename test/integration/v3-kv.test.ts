@@ -66,6 +66,33 @@ describe('v3 gateway: etcd JSON over the same store', () => {
     expect(range.header.revision).toBe('1');
   });
 
+  it("decodes a body as Go's JSON decoder in etcd's gateway does (seen against etcd 3.4)", async () => {
+    const api = await newApi();
+    const range = (raw: string) => api.fetch('/v3/kv/range', { method: 'POST', body: raw });
+    // Refused: a number that is not an integer literal, a string integer with a leading zero, base64
+    // without its padding or in the URL alphabet.
+    for (const raw of [
+      '{"key":"YQ==","limit":1.0}',
+      '{"key":"YQ==","limit":1e3}',
+      '{"key":"YQ==","limit":"01"}',
+      '{"key":"YQ"}',
+      '{"key":"_-8="}',
+      '{"key":"YQ==","limit":"\\t1"}',
+    ]) {
+      const res = await range(raw);
+      expect(res.status, raw).toBe(400);
+      expect(await json(res), raw).toMatchObject({ code: 3 });
+    }
+    // Taken: spaces around a string integer, CR and LF inside base64, a float in a field etcd does not
+    // have, and `null` as the empty message.
+    for (const raw of ['{"key":"YQ==","limit":" 1 "}', '{"key":"YQ==\\r\\n"}', '{"key":"YQ==","unknown":1.5}'])
+      expect((await range(raw)).status, raw).toBe(200);
+    const empty = await api.fetch('/v3/lease/timetolive', { method: 'POST', body: 'null' });
+    const answer = await json(empty);
+    expect(answer).toMatchObject({ TTL: '-1' });
+    expect(answer).not.toHaveProperty('ID');
+  });
+
   it('lists the members and the status from the leader; other admin calls answer Unimplemented', async () => {
     const api = await newApi();
     const list = await json<{ header: Record<string, string>; members: { ID: string; name: string }[] }>(

@@ -61,15 +61,24 @@ export function kvJson(kv: KeyValue, keysOnly = false): Record<string, string> {
 
 // ---- reading a request (protobuf JSON: every field optional, zero when absent) ----
 
-/** Bytes: base64 (standard or URL-safe, padding optional), "" or absent for none. */
+/** A JSON number that is not an integer literal (`1.0`, `1e3`): no field of etcd's API takes one. */
+export class NotAnInteger {
+  readonly source: string;
+  constructor(source: string) {
+    this.source = source;
+  }
+}
+
+/**
+ * Bytes: standard base64 with its padding, as Go's decoder takes it (which
+ * skips CR and LF); "" or absent for none.
+ */
 export function bytesField(o: Record<string, unknown>, name: string): Uint8Array {
   const v = Object.hasOwn(o, name) ? o[name] : undefined;
   if (v === undefined || v === null || v === '') return new Uint8Array(0);
   if (typeof v !== 'string') throw EtcdError.badJson(`${name}: expected base64 bytes`);
-  const std = v.replace(/-/g, '+').replace(/_/g, '/');
-  const padded = std + '='.repeat((4 - (std.length % 4)) % 4);
   try {
-    return fromBase64(padded, name);
+    return fromBase64(v.replace(/[\r\n]/g, ''), name);
   } catch {
     throw EtcdError.badJson(`${name}: expected base64 bytes`);
   }
@@ -87,11 +96,17 @@ export function keyOf(bytes: Uint8Array, name: string): string {
   }
 }
 
-/** An int64 field: a JSON number or a decimal string; 0 when absent. */
+/**
+ * An int64 field: a JSON integer, or one in a string (spaces around it
+ * allowed, no leading zeros, as Go's decoder reads it); 0 when absent.
+ * Values beyond 2^53 are refused (etcd takes them up to 2^63).
+ */
 export function intField(o: Record<string, unknown>, name: string): number {
   const v = Object.hasOwn(o, name) ? o[name] : undefined;
   if (v === undefined || v === null) return 0;
-  const n = typeof v === 'string' && /^-?\d{1,19}$/.test(v) ? Number(v) : typeof v === 'number' ? v : Number.NaN;
+  const text = typeof v === 'string' ? v.replace(/^ +| +$/g, '') : undefined;
+  const n =
+    text !== undefined && /^-?(0|[1-9]\d{0,18})$/.test(text) ? Number(text) : typeof v === 'number' ? v : Number.NaN;
   if (!Number.isSafeInteger(n)) throw EtcdError.badJson(`${name}: expected an integer`);
   return n;
 }
@@ -117,7 +132,8 @@ export function enumField<T extends string>(o: Record<string, unknown>, name: st
 export function messageField(o: Record<string, unknown>, name: string): Record<string, unknown> {
   const v = Object.hasOwn(o, name) ? o[name] : undefined;
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw EtcdError.badJson(`${name}: expected an object`);
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof NotAnInteger)
+    throw EtcdError.badJson(`${name}: expected an object`);
   return v as Record<string, unknown>;
 }
 

@@ -64,7 +64,8 @@ export function v3LeaseRoutes(app: App): void {
     if (r.kind !== 'ok') throw ETCD.noLeader();
     const h = header(c, r.member, r.term, r.revision);
     const s = id > 0 ? r.value : undefined;
-    if (!s) return c.json({ header: h, ID: String(id), TTL: '-1' });
+    // A missing lease: TTL -1, and its ID left out when 0 (a zero field, as etcd writes it).
+    if (!s) return c.json({ header: h, ...(id === 0 ? {} : { ID: String(id) }), TTL: '-1' });
     needKeys(p, s.keys ?? []);
     const keys = (s.keys ?? []).map(showKey);
     return c.json({
