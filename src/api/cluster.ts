@@ -62,10 +62,13 @@ export type WatchOpened =
 
 /** The leader each cluster (by prefix) was last seen with, per isolate. */
 const leaders = new Map<string, string>();
+/** The term that leader answered in (for etcd's response headers). */
+const terms = new Map<string, number>();
 
 /** Forget remembered leaders (tests). */
 export function forgetLeaders(): void {
   leaders.clear();
+  terms.clear();
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -117,8 +120,14 @@ export class ClusterClient {
     return leaders.get(this.prefix);
   }
 
-  private remember(id: string): void {
+  /** The term the known leader last answered in (0 if none is known). */
+  knownTerm(): number {
+    return leaders.has(this.prefix) ? (terms.get(this.prefix) ?? 0) : 0;
+  }
+
+  private remember(id: string, term?: number): void {
     leaders.set(this.prefix, id);
+    if (term !== undefined && term > 0) terms.set(this.prefix, term);
   }
 
   private forget(id: string): void {
@@ -193,7 +202,7 @@ export class ClusterClient {
       }
       switch (out.status) {
         case 'applied':
-          this.remember(target);
+          this.remember(target, out.term);
           return { kind: 'applied', result: out.result as R, member: target, term: out.term ?? 0 };
         case 'notLeader':
           last = `${target} is not the leader`;
@@ -271,7 +280,7 @@ export class ClusterClient {
         out = { status: 'error', reason: callFailed(target, e) };
       }
       if (out.status === 'ok') {
-        if (consistency === 'linearizable') this.remember(target);
+        if (consistency === 'linearizable') this.remember(target, out.term);
         return {
           kind: 'ok',
           value: out.value,
@@ -393,7 +402,7 @@ export class ClusterClient {
     for (let attempt = 0; this.remaining() > 0; ) {
       const st = await this.status(target);
       if (st?.role === 'leader') {
-        this.remember(target);
+        this.remember(target, st.term);
         return st;
       }
       this.forget(target);

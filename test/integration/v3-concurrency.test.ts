@@ -16,8 +16,13 @@ describe('v3 gateway: lock and election', () => {
     const api = await newApi();
     await grant(api, '100');
     await grant(api, '200');
-    const first = await json<{ key: string }>(await post(api, '/v3/lock/lock', { name: b64('job'), lease: '100' }));
+    const first = await json<{ key: string; header: { raft_term?: string } }>(
+      await post(api, '/v3/lock/lock', { name: b64('job'), lease: '100' }),
+    );
     expect(atob(first.key)).toBe('job/64');
+    // The leader's term, as in every other header (not 0).
+    const st = await json<{ header: { raft_term: string } }>(await post(api, '/v3/maintenance/status', {}));
+    expect(first.header.raft_term).toBe(st.header.raft_term);
     let second: { key: string } | undefined;
     const waiting = post(api, '/v3/lock/lock', { name: b64('job'), lease: '200' }).then(async (r) => {
       second = await json(r);

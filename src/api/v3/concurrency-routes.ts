@@ -40,7 +40,8 @@ import { NEVER } from './txn.ts';
 
 /** A header from the leader this Worker last reached (the recipes' reads and writes went there). */
 function here(c: C, revision: number | undefined): Record<string, string> {
-  return header(c, c.get('client').knownLeader() ?? '', 0, revision);
+  const client = c.get('client');
+  return header(c, client.knownLeader() ?? '', client.knownTerm(), revision);
 }
 
 // etcd's lock and election servers pass their recipes' errors on as Unknown (HTTP 500), word for word.
