@@ -160,8 +160,9 @@ export class Cluster {
     return this.call('GET', `dump/${node}`, undefined, 8000);
   }
 
-  crash(node: string): Promise<unknown> {
-    return this.call('POST', `crash/${node}`);
+  /** Crashes `node` (ctx.abort()); with `downMs`, it also refuses every call for that long. */
+  crash(node: string, downMs = 0): Promise<unknown> {
+    return this.call('POST', `crash/${node}${downMs > 0 ? `?down_ms=${downMs}` : ''}`);
   }
 
   /** The leader most nodes agree on, if any answers. */

@@ -34,6 +34,7 @@ interface FsModule {
   writeFileSync(path: string, data: string): void;
   existsSync(path: string): boolean;
   readFileSync(path: string, encoding: 'utf8'): string;
+  mkdirSync(path: string, opts: { recursive: boolean }): void;
 }
 
 interface OsModule {

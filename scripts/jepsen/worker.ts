@@ -7,7 +7,8 @@
  *   PUT  /__jepsen/faults/:node          set a node's fault rules (its /internal/faults)
  *   GET  /__jepsen/status/:node          a node's Raft status (role, term, commit, applied, ...)
  *   GET  /__jepsen/dump/:node            a node's whole key space, read locally (serializable), and its hash
- *   POST /__jepsen/crash/:node           crash one node: ctx.abort() (it restarts on its next event)
+ *   POST /__jepsen/crash/:node           crash one node: ctx.abort() (it restarts on its next event;
+ *                                        with ?down_ms=N it refuses everything for N ms first)
  *
  * The crash hook lives in a subclass of RaftNode exported under the same class
  * name, so the Durable Object binding and migration match wrangler.toml.
@@ -22,12 +23,36 @@ const CRASH_PATH = '/__jepsen/crash';
 
 export class RaftNode extends BaseRaftNode {
   override async fetch(req: Request): Promise<Response> {
-    if (new URL(req.url).pathname === CRASH_PATH && req.method === 'POST') {
+    const url = new URL(req.url);
+    if (url.pathname === CRASH_PATH && req.method === 'POST') {
+      // With down_ms, it stays down that long: it refuses its peers and status calls (kept in SQLite,
+      // which outlives the crash), as a member that does not answer.
+      const downMs = Number(url.searchParams.get('down_ms') ?? 0);
+      if (Number.isSafeInteger(downMs) && downMs > 0) {
+        this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS jepsen_down (until INTEGER NOT NULL)');
+        this.ctx.storage.sql.exec('DELETE FROM jepsen_down');
+        this.ctx.storage.sql.exec('INSERT INTO jepsen_down (until) VALUES (?)', Date.now() + downMs);
+        // Committed before the abort, which would discard writes still in flight.
+        await this.ctx.storage.sync();
+      }
       // Drops the in-memory object (core, fault rules, timers) as if it crashed; SQLite stays.
       this.ctx.abort('jepsen: crash');
       return Response.json({ crashed: true });
     }
+    this.refuseWhileDown();
     return super.fetch(req);
+  }
+
+  override status(): ReturnType<BaseRaftNode['status']> {
+    this.refuseWhileDown();
+    return super.status();
+  }
+
+  private refuseWhileDown(): void {
+    const sql = this.ctx.storage.sql;
+    if (sql.exec("SELECT 1 FROM sqlite_master WHERE name = 'jepsen_down'").toArray().length === 0) return;
+    const row = sql.exec<{ until: number }>('SELECT until FROM jepsen_down').toArray()[0];
+    if (row && Date.now() < row.until) throw new Error('jepsen: this node is down');
   }
 }
 
@@ -104,7 +129,9 @@ async function jepsen(req: Request, env: JepsenEnv): Promise<Response> {
     }
     if (what === 'crash' && req.method === 'POST') {
       try {
-        const res = await withTimeout(stub.fetch(`https://node${CRASH_PATH}`, { method: 'POST' }), 3000);
+        const down = new URL(req.url).searchParams.get('down_ms');
+        const target = `https://node${CRASH_PATH}${down ? `?down_ms=${encodeURIComponent(down)}` : ''}`;
+        const res = await withTimeout(stub.fetch(target, { method: 'POST' }), 3000);
         return Response.json({ crashed: true, status: res.status });
       } catch (e) {
         // abort() fails the request that triggered it: that is the expected outcome.

@@ -14,6 +14,7 @@ import { historyRoutes } from './routes/history.ts';
 import { kvRoutes } from './routes/kv.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { lockRoutes } from './routes/locks.ts';
+import { statusRoutes } from './routes/status.ts';
 import { v3ClusterRoutes } from './v3/cluster-routes.ts';
 import { v3ConcurrencyRoutes } from './v3/concurrency-routes.ts';
 import { EtcdError } from './v3/etcd-errors.ts';
@@ -107,6 +108,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   });
 
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument));
+  statusRoutes(app);
 
   // Everything else under /v1 needs a principal.
   app.use('/v1/*', async function authenticated(c, next) {

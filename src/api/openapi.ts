@@ -90,6 +90,16 @@ export const openApiDocument = {
   },
   security: [{ bearer: [] }],
   paths: {
+    '/': {
+      get: {
+        security: [],
+        summary: 'The status page (HTML; its script reads /v1/cluster/events)',
+        responses: { '200': { description: 'The page' } },
+      },
+    },
+    '/status.js': {
+      get: { security: [], summary: "The status page's script", responses: { '200': { description: 'JavaScript' } } },
+    },
     '/healthz': {
       get: { security: [], summary: 'The Worker is up', responses: { '200': { description: 'ok' } } },
     },
@@ -447,6 +457,13 @@ export const openApiDocument = {
         summary: 'Members, their roles and indexes, and the leader (admin)',
         parameters: [timeoutHeader],
         responses: { '200': { description: 'Cluster status', content: json({ type: 'object' }) }, ...common },
+      },
+    },
+    '/v1/cluster/events': {
+      get: {
+        summary:
+          'GET /v1/cluster every second, as Server-Sent Events (`event: cluster`), while the client reads (admin)',
+        responses: { '200': { description: 'An event stream', content: { 'text/event-stream': {} } }, ...common },
       },
     },
     '/v1/cluster/members': {

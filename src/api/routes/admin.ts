@@ -1,5 +1,10 @@
-/** Cluster administration (admin role): GET /v1/cluster, POST /v1/cluster/members and /v1/cluster/leader. */
+/**
+ * Cluster administration (admin role): GET /v1/cluster (and its event
+ * stream, for the status page), POST /v1/cluster/members and /v1/cluster/leader.
+ */
+import type { ClusterClient } from '../cluster.ts';
 import { needRole } from '../commands.ts';
+import type { ApiConfig } from '../config.ts';
 import type { App } from '../env.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { obj, readJson } from '../input.ts';
@@ -20,44 +25,18 @@ export function adminRoutes(app: App): void {
   app.get('/v1/cluster', async (c) => {
     needRole(c.get('principal'), 'admin');
     queryOf(c.get('input'), []);
-    const config = c.get('config');
-    const client = c.get('client');
-    const lead = await client.findLeader();
-    const ids = new Set(config.members.map((m) => m.id));
-    for (const id of [...(lead?.conf.voters ?? []), ...(lead?.conf.learners ?? [])]) ids.add(id);
-    const statuses = await Promise.all([...ids].map(async (id) => [id, await client.status(id)] as const));
-    const members = statuses.map(([id, st]) => {
-      const pr = lead?.progress[id];
-      const hint = config.members.find((m) => m.id === id)?.locationHint;
-      return {
-        name: id,
-        membership: lead
-          ? lead.conf.voters.includes(id)
-            ? 'voter'
-            : lead.conf.learners.includes(id)
-              ? 'learner'
-              : 'none'
-          : 'unknown',
-        location_hint: hint ?? null,
-        reachable: st !== undefined,
-        role: st?.role ?? null,
-        term: st?.term ?? null,
-        commit_index: st?.commit ?? null,
-        applied_index: st?.applied ?? null,
-        last_index: st?.lastIndex ?? null,
-        match_index: pr?.match ?? null,
-        recent_active: id === lead?.id ? true : (pr?.recentActive ?? null),
-        // When the leader last heard from this member (ISO time), as the leader's clock says.
-        last_contact:
-          id === lead?.id ? null : lead?.lastContact[id] ? new Date(lead.lastContact[id]).toISOString() : null,
-        quiet: st?.quiet ?? null,
-      };
-    });
-    return c.json({
-      leader: lead?.id ?? null,
-      term: lead?.term ?? null,
-      commit_index: lead?.commit ?? null,
-      members,
+    return c.json(await clusterView(c.get('config'), c.get('client')));
+  });
+
+  // The same view every STATUS_EVERY_MS, as Server-Sent Events, while the client reads (the status page).
+  app.get('/v1/cluster/events', (c) => {
+    needRole(c.get('principal'), 'admin');
+    queryOf(c.get('input'), []);
+    const { config, client } = { config: c.get('config'), client: c.get('client') };
+    return c.body(clusterEvents(config, client), 200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'Content-Encoding': 'identity',
     });
   });
 
@@ -98,5 +77,75 @@ export function adminRoutes(app: App): void {
       {},
       { 'Retry-After': '1' },
     );
+  });
+}
+
+/** How often the cluster's event stream sends the view. */
+const STATUS_EVERY_MS = 1000;
+
+/**
+ * GET /v1/cluster's answer: every member (configured, or in the leader's
+ * configuration) with its role and indexes as it reports them, and what the
+ * leader knows of it; a member that does not answer is `reachable: false`.
+ * `revision` is the store's, as one replica has applied it.
+ */
+export async function clusterView(config: ApiConfig, client: ClusterClient): Promise<Record<string, unknown>> {
+  const lead = await client.findLeader();
+  const ids = new Set(config.members.map((m) => m.id));
+  for (const id of [...(lead?.conf.voters ?? []), ...(lead?.conf.learners ?? [])]) ids.add(id);
+  const statuses = await Promise.all([...ids].map(async (id) => [id, await client.status(id)] as const));
+  const members = statuses.map(([id, st]) => {
+    const pr = lead?.progress[id];
+    const hint = config.members.find((m) => m.id === id)?.locationHint;
+    return {
+      name: id,
+      membership: lead
+        ? lead.conf.voters.includes(id)
+          ? 'voter'
+          : lead.conf.learners.includes(id)
+            ? 'learner'
+            : 'none'
+        : 'unknown',
+      location_hint: hint ?? null,
+      reachable: st !== undefined,
+      role: st?.role ?? null,
+      term: st?.term ?? null,
+      commit_index: st?.commit ?? null,
+      applied_index: st?.applied ?? null,
+      last_index: st?.lastIndex ?? null,
+      match_index: pr?.match ?? null,
+      recent_active: id === lead?.id ? true : (pr?.recentActive ?? null),
+      // When the leader last heard from this member (ISO time), as the leader's clock says.
+      last_contact:
+        id === lead?.id ? null : lead?.lastContact[id] ? new Date(lead.lastContact[id]).toISOString() : null,
+      quiet: st?.quiet ?? null,
+    };
+  });
+  const counted = await client.range({ countOnly: true }, 'serializable');
+  return {
+    leader: lead?.id ?? null,
+    term: lead?.term ?? null,
+    commit_index: lead?.commit ?? null,
+    revision: counted.kind === 'ok' ? counted.value.revision : null,
+    members,
+  };
+}
+
+/** The view as an event each STATUS_EVERY_MS, each with a fresh deadline, until the reader goes. */
+function clusterEvents(config: ApiConfig, base: ClusterClient): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder();
+  let closed = false;
+  let first = true;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!first) await new Promise((r) => setTimeout(r, STATUS_EVERY_MS));
+      first = false;
+      if (closed) return;
+      const view = await clusterView(config, base.withDeadline(Date.now() + Math.max(STATUS_EVERY_MS, 2000)));
+      controller.enqueue(enc.encode(`event: cluster\ndata: ${JSON.stringify(view)}\n\n`));
+    },
+    cancel() {
+      closed = true;
+    },
   });
 }
