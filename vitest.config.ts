@@ -66,7 +66,7 @@ export default defineConfig({
         ],
         test: {
           name: 'workers',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/client/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
