@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { ANONYMOUS, authenticate, type Principal, principalOf } from './auth.ts';
 import { ClusterClient, type NodeStatus } from './cluster.ts';
 import { conditionals } from './conditions.ts';
@@ -14,6 +14,7 @@ import { historyRoutes } from './routes/history.ts';
 import { kvRoutes } from './routes/kv.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { lockRoutes } from './routes/locks.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { statusRoutes } from './routes/status.ts';
 import { v3ClusterRoutes } from './v3/cluster-routes.ts';
 import { v3ConcurrencyRoutes } from './v3/concurrency-routes.ts';
@@ -110,14 +111,16 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument));
   statusRoutes(app);
 
-  // Everything else under /v1 needs a principal.
-  app.use('/v1/*', async function authenticated(c, next) {
+  // Everything else under /v1, and /metrics, needs a principal.
+  const authenticated: MiddlewareHandler<Env> = async function authenticated(c, next) {
     const config = await configOf(c.env);
     c.set('config', config);
     c.set('principal', await principal(c, config));
     c.set('client', clientFor(c, config));
     await next();
-  });
+  };
+  app.use('/v1/*', authenticated);
+  app.use('/metrics', authenticated);
 
   // etcd's v3 JSON gateway: the same tokens, also without the Bearer scheme.
   app.use('/v3/*', async function etcdAuthenticated(c, next) {
@@ -135,6 +138,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   lockRoutes(app);
   electionRoutes(app);
   adminRoutes(app);
+  metricsRoutes(app);
   v3KvRoutes(app);
   v3LeaseRoutes(app);
   v3ClusterRoutes(app);

@@ -9,9 +9,14 @@
 import { compareKeys, prefixEnd } from '../kv/index.ts';
 import { ConfigError } from './errors.ts';
 
-export type Role = 'read' | 'write' | 'admin';
-const ROLES: readonly Role[] = ['read', 'write', 'admin'];
-const RANK: Record<Role, number> = { read: 0, write: 1, admin: 2 };
+/**
+ * `read` < `write` < `admin`, each allowed what the one before is; `metrics`
+ * stands apart: it may scrape GET /metrics and nothing else (admin may too).
+ */
+export type Role = 'read' | 'write' | 'admin' | 'metrics';
+const ROLES: readonly Role[] = ['read', 'write', 'admin', 'metrics'];
+/** `metrics` ranks below every role of the ladder, so it passes no `hasRole` check. */
+const RANK: Record<Role, number> = { metrics: -1, read: 0, write: 1, admin: 2 };
 
 export interface TokenEntry {
   readonly digest: Uint8Array;
@@ -134,8 +139,13 @@ export function principalOf(e: TokenEntry): Principal {
 
 export const ANONYMOUS: Principal = { role: 'admin', id: 'anonymous' };
 
-export function hasRole(p: Principal, need: Role): boolean {
+export function hasRole(p: Principal, need: Exclude<Role, 'metrics'>): boolean {
   return RANK[p.role] >= RANK[need];
+}
+
+/** May `p` read GET /metrics? The admin and metrics roles may (not read or write: the metrics describe the cluster). */
+export function mayScrape(p: Principal): boolean {
+  return p.role === 'admin' || p.role === 'metrics';
 }
 
 /** May `p` touch `key`? */

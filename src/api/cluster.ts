@@ -7,6 +7,7 @@
  * once, so it is retried).
  */
 import type { KeyValue, KvResult, Lease, RangeQuery, RangeReadResult, WatchFilter } from '../kv/index.ts';
+import type { MetricsSnapshot } from '../node/node-object.ts';
 import {
   type ChangeAnswer,
   type LeaseStatus,
@@ -388,6 +389,17 @@ export class ClusterClient {
   async status(id: string, timeoutMs = Math.max(1, Math.min(this.remaining(), 2000))): Promise<NodeStatus | undefined> {
     try {
       return (await withTimeout(this.stub(id).status(), timeoutMs)) as NodeStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One member's metrics (see src/node/metrics.ts), or undefined if it does not answer before the deadline. */
+  async metrics(id: string): Promise<MetricsSnapshot | undefined> {
+    const ms = this.remaining();
+    if (ms <= 0) return undefined;
+    try {
+      return (await withTimeout(this.stub(id).metrics() as Promise<MetricsSnapshot>, ms)) as MetricsSnapshot;
     } catch {
       return undefined;
     }

@@ -110,6 +110,23 @@ export const openApiDocument = {
         responses: { '200': { description: 'ready' }, '503': common['503'] },
       },
     },
+    '/metrics': {
+      get: {
+        summary:
+          "Every member's metrics in the Prometheus text format, each series labelled `node`; a member that does not answer in time is `durable_raft_member_up{node} 0` (admin or metrics role)",
+        parameters: [timeoutHeader],
+        responses: {
+          '200': {
+            description: 'Prometheus text exposition format 0.0.4',
+            content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
+          },
+          '400': common['400'],
+          '401': common['401'],
+          '403': err('The token has neither the admin nor the metrics role'),
+          '500': common['500'],
+        },
+      },
+    },
     '/v1/openapi.json': {
       get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
     },

@@ -59,7 +59,7 @@ export const STATUS_HTML = `<!doctype html>
 export const STATUS_JS = `'use strict';
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'durable-raft-token';
-const WATCHER_METRIC = 'durable_raft_watch_watchers';
+const WATCHER_METRIC = 'durable_raft_mvcc_watchers';
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 let stream;
 let last;

@@ -50,6 +50,11 @@ export class Lessor {
     this.opts = opts;
   }
 
+  /** Leases on this clock (a metric). */
+  get size(): number {
+    return this.clocks.size;
+  }
+
   isPrimary(): boolean {
     return this.primary;
   }

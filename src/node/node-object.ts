@@ -4,6 +4,7 @@ import type { ConfChange, NodeId, Rng } from '../raft/index.ts';
 import { migrate, type SnapshotTables, type Sql } from '../storage/index.ts';
 import { EnvelopeError, FaultLayer, RAFT_PATH, SNAPSHOT_PATH } from '../transport/index.ts';
 import { durableObjectSql } from './do-sql.ts';
+import { type MetricFamily, NodeMetrics } from './metrics.ts';
 import { type Host, NodeRuntime, type Timed, type Upkeep } from './runtime.ts';
 import { type NodeSettings, readSettings, type SettingsEnv } from './settings.ts';
 
@@ -14,6 +15,16 @@ export interface NodeEnv extends SettingsEnv {
 /** Where a peer's internal routes live; the public Worker never routes here. */
 export const STATUS_PATH = '/internal/status';
 export const FAULTS_PATH = '/internal/faults';
+
+/** A node's metrics as its RPC returns them: plain data, with what the Worker needs to find every member. */
+export interface MetricsSnapshot {
+  readonly id: NodeId;
+  readonly role: string;
+  readonly term: number;
+  /** The membership this node knows (the leader's is the one to trust). */
+  readonly conf: { readonly voters: readonly NodeId[]; readonly learners: readonly NodeId[] };
+  readonly families: readonly MetricFamily[];
+}
 
 /** Randomness for election timeouts: the platform's CSPRNG, behind the core's Rng interface. */
 const cryptoRng: Rng = {
@@ -33,6 +44,8 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
   private runtime: NodeRuntime<R> | undefined;
   protected readonly settings: NodeSettings;
   private readonly faults: FaultLayer | undefined;
+  /** Counters since this object started (they reset with it; Prometheus reads that as a reset). */
+  protected readonly meters = new NodeMetrics();
 
   constructor(ctx: DurableObjectState, env: NodeEnv) {
     super(ctx, env);
@@ -117,6 +130,7 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
       },
       rng: cryptoRng,
       faults: this.faults,
+      metrics: this.meters,
       reset: (reason) => {
         console.error(`raft node ${id}: resetting after`, reason);
         this.runtime = undefined;
@@ -183,16 +197,21 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
 
   /** Propose a state machine command, waiting at most `timeoutMs`. */
   propose(command: Uint8Array, timeoutMs: number): Promise<Timed<ProposeOutcome<R>> & { leader?: NodeId }> {
-    return this.withLeaderHint(this.node().propose(command, timeoutMs));
+    return this.timed('propose', () => this.withLeaderHint(this.node().propose(command, timeoutMs)));
   }
 
   /** Linearizable read barrier (ReadIndex); once ready, the caller may read this node's state. */
   readBarrier(timeoutMs: number): Promise<Timed<ReadOutcome> & { leader?: NodeId }> {
+    return this.timed('read_barrier', () => this.barrier(timeoutMs));
+  }
+
+  /** The read barrier of readBarrier, for the subclass's reads (which time themselves). */
+  protected barrier(timeoutMs: number): Promise<Timed<ReadOutcome> & { leader?: NodeId }> {
     return this.withLeaderHint(this.node().readBarrier(timeoutMs));
   }
 
   changeMembership(cc: ConfChange, timeoutMs: number): Promise<Timed<ProposeOutcome<R | undefined>>> {
-    return this.node().proposeConfChange(cc, timeoutMs);
+    return this.timed('change_membership', () => this.node().proposeConfChange(cc, timeoutMs));
   }
 
   transferLeadership(to: NodeId): void {
@@ -202,6 +221,45 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
   status(): ReturnType<NodeRuntime<R>['status']> & { leaderHint: NodeId } {
     const rt = this.node();
     return { ...rt.status(), leaderHint: rt.leaderHint() };
+  }
+
+  /**
+   * This node's metrics (see src/node/metrics.ts). Like `status`, it observes
+   * without acting: it neither ticks nor wakes a quiet node, and sets no alarm.
+   */
+  metrics(): MetricsSnapshot {
+    const rt = this.node();
+    const m = this.meters;
+    rt.collectMetrics(m);
+    m.dbSize.set({}, this.ctx.storage.sql.databaseSize);
+    this.collectMetrics(m);
+    const st = rt.driver.status();
+    return {
+      id: rt.id,
+      role: st.role,
+      term: st.term,
+      conf: { voters: [...st.conf.voters], learners: [...st.conf.learners] },
+      families: m.snapshot(),
+    };
+  }
+
+  /** Gauges of the subclass, set when a scrape asks. */
+  protected collectMetrics(_m: NodeMetrics): void {}
+
+  /**
+   * Request latency, measured here rather than in the Worker: the Worker's
+   * isolates are many and short-lived, so a histogram kept in one would show
+   * only the requests that isolate happened to serve, and vanish with it.
+   * Each member keeps one histogram per operation for as long as it runs,
+   * and a scrape gathers every member's. It is the time the node took (the
+   * Worker's hops and retries come on top); a `notLeader` redirect is not a
+   * served request and is not recorded.
+   */
+  protected async timed<T extends { readonly status: string }>(op: string, serve: () => Promise<T>): Promise<T> {
+    const start = Date.now();
+    const out = await serve();
+    if (out.status !== 'notLeader') this.meters.requestDone(op, start, Date.now());
+    return out;
   }
 
   private async withLeaderHint<T extends { status: string }>(p: Promise<T>): Promise<T & { leader?: NodeId }> {

@@ -17,6 +17,7 @@ import { SqliteKvStateMachine } from '../storage/index.ts';
 import { LeaseClockStore } from './lease-clock-store.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { Lessor } from './lessor.ts';
+import type { NodeMetrics } from './metrics.ts';
 import { NodeObject } from './node-object.ts';
 import type { NodeRuntime, Timed, Upkeep } from './runtime.ts';
 import { electionTimeoutMs } from './settings.ts';
@@ -99,7 +100,13 @@ export class RaftNode extends NodeObject<KvResult> {
       hub.onEvents(events);
       this.maybeCompact(kv);
     };
-    kv.onLeases = (changes) => this.keeper?.onLeases(changes);
+    kv.onLeases = (changes) => {
+      for (const ch of changes) {
+        if (ch.type === 'granted') this.meters.leasesGranted.inc();
+        else if (ch.type === 'revoked') this.meters.leasesRevoked.inc();
+      }
+      this.keeper?.onLeases(changes);
+    };
     // Before anything applies: sockets that outlived the object's memory get their watches back.
     this.sockets = new WatchSockets(
       hub,
@@ -152,6 +159,10 @@ export class RaftNode extends NodeObject<KvResult> {
    * checkpointed clears that checkpoint through the log before it answers.
    */
   async leaseKeepAlive(id: number, timeoutMs: number): Promise<ReadAnswer<{ ttl: number } | undefined>> {
+    return this.timed('lease_keepalive', () => this.keepAlive(id, timeoutMs));
+  }
+
+  private async keepAlive(id: number, timeoutMs: number): Promise<ReadAnswer<{ ttl: number } | undefined>> {
     return this.onLeader(timeoutMs, async (rt, lessor, kv) => {
       if (!kv.getLease(id)) return undefined;
       const renewed = lessor.renew(id, Date.now());
@@ -164,25 +175,30 @@ export class RaftNode extends NodeObject<KvResult> {
         const out = await rt.propose(cmd, timeoutMs);
         if (out.status !== 'applied') return 'timeout';
       }
+      this.meters.leasesRenewed.inc();
       return { ttl: renewed.ttl };
     });
   }
 
   /** A lease's granted TTL and seconds left by the leader's clock (etcd's LeaseTimeToLive); undefined if none. */
   async leaseStatus(id: number, withKeys: boolean, timeoutMs: number): Promise<ReadAnswer<LeaseStatus | undefined>> {
-    return this.onLeader(timeoutMs, (_rt, lessor, kv) => {
-      const lease = kv.getLease(id);
-      if (!lease) return undefined;
-      const left = lessor.timeLeft(id, Date.now()) ?? 0;
-      // Whole seconds, rounded down as etcd does: never more than there is.
-      const status = { id, grantedTtl: lease.ttl, ttl: Math.floor(left / 1000) };
-      return withKeys ? { ...status, keys: kv.leaseKeys(id, MAX_LEASE_KEYS) } : status;
-    });
+    return this.timed('lease_status', () =>
+      this.onLeader(timeoutMs, (_rt, lessor, kv) => {
+        const lease = kv.getLease(id);
+        if (!lease) return undefined;
+        const left = lessor.timeLeft(id, Date.now()) ?? 0;
+        // Whole seconds, rounded down as etcd does: never more than there is.
+        const status = { id, grantedTtl: lease.ttl, ttl: Math.floor(left / 1000) };
+        return withKeys ? { ...status, keys: kv.leaseKeys(id, MAX_LEASE_KEYS) } : status;
+      }),
+    );
   }
 
   /** Leases in id order after `after` (at most `limit`), linearizable. */
   async leaseList(after: number, limit: number, timeoutMs: number): Promise<ReadAnswer<Lease[]>> {
-    return this.read('linearizable', timeoutMs, undefined, (kv) => kv.leases(after, limit));
+    return this.timed('lease_list', () =>
+      this.read('linearizable', timeoutMs, undefined, (kv) => kv.leases(after, limit)),
+    );
   }
 
   /** Runs `fn` on the leader once a read barrier proves it leads; elsewhere, `notLeader` with the leader to try. */
@@ -241,6 +257,10 @@ export class RaftNode extends NodeObject<KvResult> {
    * below the compaction point is refused before any stream exists.
    */
   async watchEvents(spec: WatchSpec): Promise<WatchAnswer> {
+    return this.timed('watch_open', () => this.openWatch(spec));
+  }
+
+  private async openWatch(spec: WatchSpec): Promise<WatchAnswer> {
     this.node();
     const kv = this.kv as KvStateMachine;
     const hub = this.hub as WatchHub;
@@ -315,8 +335,10 @@ export class RaftNode extends NodeObject<KvResult> {
     timeoutMs: number,
     revision?: number,
   ): Promise<ReadAnswer<KeyValue | undefined>> {
-    return this.read(consistency, timeoutMs, revision, (kv) =>
-      revision === undefined ? kv.get(key) : kv.getAt(key, revision),
+    return this.timed('get', () =>
+      this.read(consistency, timeoutMs, revision, (kv) =>
+        revision === undefined ? kv.get(key) : kv.getAt(key, revision),
+      ),
     );
   }
 
@@ -326,8 +348,10 @@ export class RaftNode extends NodeObject<KvResult> {
     timeoutMs: number,
     revision?: number,
   ): Promise<ReadAnswer<RangeReadResult>> {
-    return this.read(consistency, timeoutMs, revision, (kv) =>
-      revision === undefined ? kv.range(query) : kv.rangeAt(query, revision),
+    return this.timed('range', () =>
+      this.read(consistency, timeoutMs, revision, (kv) =>
+        revision === undefined ? kv.range(query) : kv.rangeAt(query, revision),
+      ),
     );
   }
 
@@ -340,7 +364,7 @@ export class RaftNode extends NodeObject<KvResult> {
     const node = this.node();
     const kv = this.kv as KvStateMachine;
     if (consistency === 'linearizable') {
-      const barrier: Timed<{ status: string; leader?: string }> = await this.readBarrier(timeoutMs);
+      const barrier: Timed<{ status: string; leader?: string }> = await this.barrier(timeoutMs);
       if (barrier.status === 'notLeader') return { status: 'notLeader', leader: barrier.leader ?? '' };
       if (barrier.status !== 'ready') return { status: 'timeout' };
     }
@@ -351,6 +375,21 @@ export class RaftNode extends NodeObject<KvResult> {
     const stale = consistency === 'serializable' && node.driver.node.basicStatus().role !== 'leader';
     const term = node.driver.node.basicStatus().term;
     return { status: 'ok', value: fn(kv), revision: kv.revision(), stale, term };
+  }
+
+  /**
+   * Watchers, leases (the leader's clock holds them all: only it reports the
+   * gauge) and the log's bytes. The log's size is summed over its rows, one
+   * row read per stored batch: compaction keeps that bounded
+   * (COMPACT_AFTER_ENTRIES), and only a scrape pays for it.
+   */
+  protected override collectMetrics(m: NodeMetrics): void {
+    m.watchers.set({}, this.hub?.size ?? 0);
+    const lessor = this.lessor;
+    m.leasesActive.clear();
+    if (lessor?.isPrimary()) m.leasesActive.set({}, lessor.size);
+    const row = this.sql?.exec('SELECT COALESCE(SUM(length(data)), 0) AS bytes FROM raft_log')[0];
+    m.logSize.set({}, Number(row?.bytes ?? 0));
   }
 
   /**

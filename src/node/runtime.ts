@@ -12,6 +12,7 @@ import {
   type Peer,
   SNAPSHOT_PATH,
 } from '../transport/index.ts';
+import type { NodeMetrics } from './metrics.ts';
 import type { NodeSettings } from './settings.ts';
 import { SnapshotStream, stageChunk } from './snapshot-stream.ts';
 
@@ -26,6 +27,8 @@ export interface Host {
   faults: FaultLayer | undefined;
   /** The in-memory state is no longer trustworthy: drop it and restart from storage. */
   reset(reason: unknown): void;
+  /** Where the runtime counts what happens (in memory: it starts from 0 with the object). */
+  readonly metrics: NodeMetrics;
 }
 
 export type Timed<T> = T | { readonly status: 'timeout' };
@@ -85,6 +88,10 @@ export class NodeRuntime<R> {
   private readonly sm: StateMachine<R>;
   /** Set by the owner once; see Upkeep. */
   upkeep: Upkeep | undefined;
+  /** Proposals made here that have not settled (a metric). */
+  private pendingProposals = 0;
+  /** The last leader seen, as `term/leader`: a new one counts as a leader change. */
+  private seenLeader = '';
 
   /** Streams snapshots in chunks when the state machine's snapshots live in SQLite tables. */
   private readonly stream: SnapshotStream | undefined;
@@ -109,6 +116,8 @@ export class NodeRuntime<R> {
       onUnreachable: (to) => this.driver.node.reportUnreachable(to),
       onReply: (from, body) => this.receiveReply(from, body),
       faults: host.faults,
+      onSent: (to, bytes, types) => host.metrics.sent(to, bytes, types),
+      onSendFailed: (to) => host.metrics.sentFailures.inc({ to }),
     });
     const log = new SqliteLogStore(host.sql);
     this.log = log;
@@ -146,6 +155,17 @@ export class NodeRuntime<R> {
         this.transport.send(rest);
       },
     };
+    // The state machine as the driver sees it: the same, counting snapshot installs.
+    const counted: StateMachine<R> = {
+      applied: () => sm.applied(),
+      conf: () => sm.conf(),
+      apply: (items) => sm.apply(items),
+      snapshot: () => sm.snapshot(),
+      restore: (snap) => {
+        sm.restore(snap);
+        host.metrics.snapshotInstalls.inc();
+      },
+    };
     this.driver = new Driver<R>({
       raft: {
         id,
@@ -160,7 +180,7 @@ export class NodeRuntime<R> {
         lazyCommit: true,
       },
       log,
-      sm,
+      sm: counted,
       transport,
       bootstrap: { voters: [...initialMembers], learners: [] },
       compactAfterEntries: settings.compactAfterEntries,
@@ -178,7 +198,7 @@ export class NodeRuntime<R> {
    */
   receive(body: Uint8Array): Uint8Array | undefined {
     const env = decodeEnvelope(body);
-    return this.receiveEnvelope(env, env.from);
+    return this.receiveEnvelope(env, env.from, body.byteLength);
   }
 
   /** A peer's answer in the response to our batch: handled like a batch it sent, with no response to ride in. */
@@ -186,15 +206,20 @@ export class NodeRuntime<R> {
     try {
       const env = decodeEnvelope(body);
       if (env.from !== from) throw new EnvelopeError(`reply from ${from} claims to be from ${env.from}`);
-      this.receiveEnvelope(env, undefined);
+      this.receiveEnvelope(env, undefined, body.byteLength);
     } catch (e) {
       // A bad reply is dropped like a lost one; any other error has already reset the node.
       if (e instanceof EnvelopeError) console.warn(`raft node ${this.id}: ${e.message}`);
     }
   }
 
-  private receiveEnvelope(env: Envelope, replyTo: NodeId | undefined): Uint8Array | undefined {
+  private receiveEnvelope(env: Envelope, replyTo: NodeId | undefined, bytes: number): Uint8Array | undefined {
     if (this.host.faults?.blocks(env.from, this.id)) return undefined;
+    this.host.metrics.received(
+      env.from,
+      bytes,
+      env.msgs.map((m) => m.type),
+    );
     this.lastContact.set(env.from, this.host.now());
     // Acks of the leader's last heartbeat round must not wake a quiet leader.
     const wakes = env.msgs.some((m) => m.type !== 'heartbeatResp' && m.type !== 'appResp');
@@ -212,6 +237,7 @@ export class NodeRuntime<R> {
   receiveStream(body: Uint8Array): void {
     const m = decodeStreamMsg(body);
     if (m.to !== this.id || this.host.faults?.blocks(m.from, this.id)) return;
+    this.host.metrics.received(m.from, body.byteLength, []);
     const tables = this.tables;
     const stream = this.stream;
     if (!tables || !stream) return;
@@ -250,31 +276,71 @@ export class NodeRuntime<R> {
    * sends), so a crash meanwhile loses only unacknowledged proposals.
    */
   propose(data: Uint8Array, timeoutMs: number): Promise<Timed<ProposeOutcome<R>>> {
-    return this.wait(
-      timeoutMs,
-      (done) => {
-        this.idleTicks = 0;
-        this.campaignIfLeaderless();
-        this.driver.propose(data, done);
-      },
-      { batch: true },
+    return this.countProposal(
+      this.wait(
+        timeoutMs,
+        (done) => {
+          this.idleTicks = 0;
+          this.campaignIfLeaderless();
+          this.driver.propose(data, done);
+        },
+        { batch: true },
+      ),
     );
   }
 
   proposeConfChange(cc: ConfChange, timeoutMs: number): Promise<Timed<ProposeOutcome<R | undefined>>> {
-    return this.wait(timeoutMs, (done) => {
-      this.idleTicks = 0;
-      this.driver.proposeConfChange(cc, done);
-    });
+    return this.countProposal(
+      this.wait(timeoutMs, (done) => {
+        this.idleTicks = 0;
+        this.driver.proposeConfChange(cc, done);
+      }),
+    );
   }
 
   /** A linearizable read barrier; once `ready`, read the state machine directly. */
-  readBarrier(timeoutMs: number): Promise<Timed<ReadOutcome>> {
-    return this.wait(timeoutMs, (done) => {
+  async readBarrier(timeoutMs: number): Promise<Timed<ReadOutcome>> {
+    const out = await this.wait<ReadOutcome>(timeoutMs, (done) => {
       this.idleTicks = 0;
       this.campaignIfLeaderless();
       this.driver.read(done);
     });
+    this.host.metrics.readIndexes.inc({ result: out.status === 'notLeader' ? 'not_leader' : out.status });
+    return out;
+  }
+
+  /** Counts a proposal as pending until it settles, and as failed unless it applied (a redirect is no failure). */
+  private async countProposal<T extends { readonly status: string }>(p: Promise<T>): Promise<T> {
+    this.pendingProposals++;
+    try {
+      const out = await p;
+      if (out.status !== 'applied' && out.status !== 'notLeader')
+        this.host.metrics.proposalsFailed.inc({ reason: out.status });
+      return out;
+    } finally {
+      this.pendingProposals--;
+    }
+  }
+
+  /**
+   * Sets the gauges of `m` from this node as it is now, reading only memory
+   * (and nothing that ticks or wakes it): for a scrape.
+   */
+  collectMetrics(m: NodeMetrics): void {
+    const st = this.driver.status();
+    m.hasLeader.set({}, this.leaderHint() === '' ? 0 : 1);
+    m.isLeader.set({}, st.role === 'leader' ? 1 : 0);
+    m.term.set({}, st.term);
+    m.quiet.set({}, this.quiet ? 1 : 0);
+    m.proposalsCommitted.setTotal({}, st.commit);
+    m.proposalsApplied.setTotal({}, this.sm.applied());
+    m.proposalsPending.set({}, this.pendingProposals);
+    m.logEntries.set({}, Math.max(0, st.lastIndex - st.firstIndex + 1));
+    const stream = this.stream?.stats;
+    if (stream) {
+      m.snapshotSends.setTotal({}, stream.installs);
+      m.snapshotChunksSent.setTotal({}, stream.chunks);
+    }
   }
 
   /** Leading, with an entry of its own term applied: every entry of older terms has applied too. */
@@ -377,6 +443,7 @@ export class NodeRuntime<R> {
         act();
         this.deferred = 0;
         this.host.sql.transaction(() => this.driver.process());
+        this.observeLeader();
         return this.transport.flush(false, replyTo);
       }
       this.catchUpTicks();
@@ -389,6 +456,7 @@ export class NodeRuntime<R> {
       }
       this.deferred = 0;
       this.host.sql.transaction(() => this.driver.process());
+      this.observeLeader();
       const reply = this.transport.flush(this.maybeQuiesce(), replyTo);
       if (this.driver.node.basicStatus().leader !== '') this.quietLeader = '';
       this.upkeep?.afterEvent();
@@ -399,6 +467,16 @@ export class NodeRuntime<R> {
       this.host.reset(e);
       throw e;
     }
+  }
+
+  /** Counts a leader change: a leader (a node in a term) other than the last one seen. Waking to the same one is none. */
+  private observeLeader(): void {
+    const { leader, term } = this.driver.node.basicStatus();
+    if (leader === '') return;
+    const seen = `${term}/${leader}`;
+    if (seen === this.seenLeader) return;
+    this.seenLeader = seen;
+    this.host.metrics.leaderChanges.inc();
   }
 
   private wake(): void {

@@ -19,6 +19,10 @@ export interface FetchTransportOptions {
   /** A peer answered a batch with a batch of its own (its replies to us, in the response body). */
   readonly onReply?: (from: NodeId, body: Uint8Array) => void;
   readonly faults?: FaultLayer | undefined;
+  /** A body left for `to` (a post, or a reply riding in a response) with messages of these types (none: a stream message). */
+  readonly onSent?: (to: NodeId, bytes: number, types: readonly string[]) => void;
+  /** A post to `to` failed or got no answer in time. */
+  readonly onSendFailed?: (to: NodeId) => void;
 }
 
 /**
@@ -75,12 +79,16 @@ export class FetchTransport implements Transport {
     for (const [to, msgs] of byPeer) {
       const plan = this.opts.faults?.plan(this.opts.self, to) ?? { copies: 1, delayMs: 0 };
       const body = encodeEnvelope(this.opts.self, msgs, quiet);
+      const types = msgs.map((m) => m.type);
       if (to === replyTo && plan.copies === 1 && plan.delayMs === 0) {
+        this.opts.onSent?.(to, body.byteLength, types);
         reply = body;
         continue;
       }
-      for (let i = 0; i < plan.copies; i++)
-        this.post(to, RAFT_PATH, body, plan.delayMs, () => this.opts.onUnreachable(to));
+      for (let i = 0; i < plan.copies; i++) {
+        if (this.post(to, RAFT_PATH, body, plan.delayMs, () => this.opts.onUnreachable(to)))
+          this.opts.onSent?.(to, body.byteLength, types);
+      }
     }
     return reply;
   }
@@ -89,12 +97,13 @@ export class FetchTransport implements Transport {
   postNow(to: NodeId, path: string, body: Uint8Array, onFail: () => void): void {
     const plan = this.opts.faults?.plan(this.opts.self, to) ?? { copies: 1, delayMs: 0 };
     if (plan.copies === 0) return;
-    this.post(to, path, body, plan.delayMs, onFail);
+    if (this.post(to, path, body, plan.delayMs, onFail)) this.opts.onSent?.(to, body.byteLength, []);
   }
 
-  private post(to: NodeId, path: string, body: Uint8Array, delayMs: number, onFail: () => void): void {
+  /** Starts one POST; false if `to` is no known peer (nothing was sent). */
+  private post(to: NodeId, path: string, body: Uint8Array, delayMs: number, onFail: () => void): boolean {
     const peer = this.opts.peer(to);
-    if (!peer) return;
+    if (!peer) return false;
     this.sentThisEvent++;
     this.maxSentPerEvent = Math.max(this.maxSentPerEvent, this.sentThisEvent);
     const go = async () => {
@@ -121,6 +130,10 @@ export class FetchTransport implements Transport {
         clearTimeout(timer);
       }
     };
-    go().catch(onFail);
+    go().catch(() => {
+      this.opts.onSendFailed?.(to);
+      onFail();
+    });
+    return true;
   }
 }
