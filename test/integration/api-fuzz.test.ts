@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { apiFetch, json, newApi } from './api-helpers.ts';
+import { apiFetch, newApi } from './api-helpers.ts';
 import { footprint, INHERITED, weird, withField } from './fuzz-helpers.ts';
 
 /**
