@@ -48,6 +48,7 @@ export default defineConfig({
             'test/driver/**/*.test.ts',
             'test/transport/**/*.test.ts',
             'test/node/**/*.test.ts',
+            'test/cli/**/*.test.ts',
           ],
           testTimeout: 20_000,
           hookTimeout: 20_000,
