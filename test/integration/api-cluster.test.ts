@@ -56,6 +56,12 @@ describe('api: cluster', () => {
     let res = await api.fetch('/v1/cluster/members', post({ action: 'add_learner', node: 'node-3' }));
     expect(res.status).toBe(200);
     expect(await json(res)).toMatchObject({ conf: { learners: ['node-3'] } });
+    // Only a learner is promoted: not a voter, not a name that is no member (it would add a voter that is not there).
+    for (const node of ['node-0', 'node-9']) {
+      const refused = await api.fetch('/v1/cluster/members', post({ action: 'promote', node }));
+      expect(refused.status).toBe(409);
+      expect(await json(refused)).toMatchObject({ error: { code: 'not_a_learner' } });
+    }
     res = await api.fetch('/v1/cluster/members', post({ action: 'promote', node: 'node-3' }));
     expect(res.status).toBe(200);
     const conf = (await json<{ conf: { voters: string[] } }>(res)).conf;

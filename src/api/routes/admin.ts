@@ -48,6 +48,14 @@ export function adminRoutes(app: App): void {
     if (type === undefined) throw badRequest('action', `expected one of ${[...MEMBER_ACTIONS.keys()].join(', ')}`);
     if (typeof body.node !== 'string' || !MEMBER_NAME.test(body.node))
       throw badRequest('node', 'expected 1-64 of [A-Za-z0-9_-]');
+    // Promote is for a learner only (as etcd's MemberPromote): a voter cannot be promoted, and
+    // promoting a name that is no member would add a voter that does not exist.
+    if (type === 'addVoter') {
+      const lead = await c.get('client').findLeader();
+      if (!lead) throw unavailable('no leader to check the membership with');
+      if (!lead.conf.learners.includes(body.node))
+        throw new ApiError(409, 'not_a_learner', `${body.node} is not a learner: add it with add_learner first`);
+    }
     const out = await c.get('client').changeMembership({ type, node: body.node });
     settle(out);
     const lead = await c.get('client').findLeader();
