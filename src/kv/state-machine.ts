@@ -76,6 +76,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
   onEvents: ((events: readonly KvEvent[]) => void) | undefined;
   /** Called with the leases each applied batch granted or revoked (expired included), once it has committed. */
   onLeases: ((changes: readonly LeaseChange[]) => void) | undefined;
+  /**
+   * Called once a snapshot has replaced the state: the revisions it skipped
+   * were never applied here, so no onEvents saw them (watchers must read them
+   * from the history the snapshot brought).
+   */
+  onRestored: (() => void) | undefined;
 
   constructor(table: KvTable, opts: KvStateMachineOptions = {}) {
     this.table = table;
@@ -270,6 +276,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         compacted: data.compacted,
       });
     });
+    this.onRestored?.();
   }
 
   private applyCommand(index: Index, data: Uint8Array, batch: Batch): KvResult {

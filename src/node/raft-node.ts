@@ -100,6 +100,11 @@ export class RaftNode extends NodeObject<KvResult> {
       hub.onEvents(events);
       this.maybeCompact(kv);
     };
+    // A snapshot skipped revisions no batch fed the watchers: they catch up from its history.
+    kv.onRestored = () => {
+      hub.resync();
+      void this.catchUp();
+    };
     kv.onLeases = (changes) => {
       for (const ch of changes) {
         if (ch.type === 'granted') this.meters.leasesGranted.inc();

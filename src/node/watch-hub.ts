@@ -90,6 +90,17 @@ export class WatchHub {
   }
 
   /**
+   * The state jumped ahead (a snapshot installed): the revisions it skipped
+   * reached no synced watcher, so every watcher now reads the history from
+   * the first revision it has not been sent (the snapshot carries it, or
+   * cancels the watcher as compacted).
+   */
+  resync(): void {
+    const current = this.history.revision();
+    for (const w of this.watchers.values()) w.synced = w.next > current;
+  }
+
+  /**
    * Feeds unsynced watchers from the history, reading at most about
    * `maxEvents` events in all (a revision is never split, so one larger than
    * that is read whole). True if some watcher is still behind.

@@ -40,5 +40,6 @@ export class SqliteKvStateMachine extends KvStateMachine {
       const { revision, compacted } = this.kvTable.meta();
       this.kvTable.setMeta({ revision, applied: snapshot.meta.index, conf: snapshot.meta.conf, compacted });
     });
+    this.onRestored?.();
   }
 }
