@@ -153,7 +153,15 @@ export class RaftNode extends NodeObject<KvResult> {
     this.lessor = lessor;
     this.keeper = keeper;
     if (keeper.sleptAsLeader()) queueMicrotask(() => rt.campaign());
-    return { afterEvent: () => keeper.upkeep(), wakeAt: (quiet) => keeper.wakeAt(quiet) };
+    return {
+      afterEvent: () => {
+        keeper.upkeep();
+        // Removed from the cluster: nothing new will reach this replica, so its watchers resume elsewhere.
+        const hub = this.hub as WatchHub;
+        if (hub.size > 0 && !this.isMember(rt.id)) hub.closeAll('this member was removed from the cluster');
+      },
+      wakeAt: (quiet) => keeper.wakeAt(quiet),
+    };
   }
 
   /**
@@ -232,7 +240,9 @@ export class RaftNode extends NodeObject<KvResult> {
     if (path !== WATCH_SOCKET_PATH || req.headers.get('upgrade')?.toLowerCase() !== 'websocket') return undefined;
     const principal = principalOf(req.headers.get('x-watch-principal'));
     if (!principal) return Response.json({ error: { code: 'bad_request', message: 'no principal' } }, { status: 400 });
-    this.node(hint);
+    const id = this.node(hint).id;
+    if (!this.isMember(id))
+      return Response.json({ error: { code: 'not_a_member', message: `${id} serves no watch` } }, { status: 503 });
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
     server.serializeAttachment(WatchSockets.attachment(principal));
@@ -265,8 +275,23 @@ export class RaftNode extends NodeObject<KvResult> {
     return this.timed('watch_open', () => this.openWatch(spec));
   }
 
+  /**
+   * Whether `id` is in the configuration this replica has applied. A removed
+   * member serves no watch: it hears of no later revision, so a watch there
+   * would stall (the Worker tries another member when this one refuses).
+   */
+  private isMember(id: string): boolean {
+    const conf = (this.kv as KvStateMachine).conf();
+    return conf === undefined || conf.voters.includes(id) || conf.learners.includes(id);
+  }
+
+  private refuseUnlessMember(): void {
+    const id = this.node().id;
+    if (!this.isMember(id)) throw new Error(`${id} is no longer a member of the cluster: it serves no watch`);
+  }
+
   private async openWatch(spec: WatchSpec): Promise<WatchAnswer> {
-    this.node();
+    this.refuseUnlessMember();
     const kv = this.kv as KvStateMachine;
     const hub = this.hub as WatchHub;
     const start = spec.startRevision;
@@ -293,7 +318,7 @@ export class RaftNode extends NodeObject<KvResult> {
    * below the compaction point.
    */
   async nextChange(filter: WatchFilter, fromRevision: number, timeoutMs: number): Promise<ChangeAnswer> {
-    this.node();
+    this.refuseUnlessMember();
     const hub = this.hub as WatchHub;
     return new Promise<ChangeAnswer>((resolve) => {
       let id: number | undefined;

@@ -174,4 +174,36 @@ describe('api: watch (Server-Sent Events)', () => {
     expect((await w.changes(2)).map(brief)).toEqual(['1: put t/1=a', '2: put t/2=b']);
     await w.cancel();
   });
+
+  it('a member removed from the cluster cancels its watchers and serves no new watch, so they resume elsewhere (jepsen)', async () => {
+    const api = await newApi();
+    const lead = await leader(api.names);
+    const follower = api.names.find((n) => n !== lead) as string;
+    const out = await stub(follower).watchEvents(prefixSpec('r/', undefined));
+    if (out.status !== 'ok') throw new Error('watch refused');
+    const w = new SseReader(out.stream);
+    await put(api, 'r/1', 'a');
+    expect((await w.changes(1)).map(brief)).toEqual(['1: put r/1=a']);
+    const removed = await api.fetch('/v1/cluster/members', {
+      method: 'POST',
+      body: JSON.stringify({ action: 'remove', node: member(follower) }),
+    });
+    expect(removed.status).toBe(200);
+    // Before, the stream stayed open and silent for ever: the removed member hears of no later revision.
+    let m = await w.next(5000);
+    while (m && m.event !== 'canceled') m = await w.next(5000);
+    expect(m?.event).toBe('canceled');
+    const refused = await stub(follower)
+      .watchEvents(prefixSpec('r/', 2))
+      .then(
+        () => 'served',
+        (e: Error) => e.message,
+      );
+    expect(refused).toMatch(/no longer a member/);
+    // Through the API the watch resumes on a member, and loses nothing.
+    await put(api, 'r/2', 'b');
+    const again = await watch(api, 'prefix=r/&start_revision=2');
+    expect((await again.changes(1)).map(brief)).toEqual(['2: put r/2=b']);
+    await again.cancel();
+  });
 });
