@@ -195,7 +195,10 @@ export class Driver<R> {
     // 3. Send: only now may messages promise what step 1 made durable.
     if (rd.messages.length > 0) transport.send(rd.messages);
     // 4. Serve reads whose index is applied.
-    for (const rs of rd.readStates) this.readyReads.push(rs);
+    for (const rs of rd.readStates) {
+      if (rs.refused) this.refuseRead(rs.ctx);
+      else this.readyReads.push(rs);
+    }
     this.serveReads();
     this.node.advance(rd);
     this.maybeCompact();
@@ -251,6 +254,13 @@ export class Driver<R> {
       cb?.({ status: 'ready', index: rs.index });
     }
     this.readyReads = waiting;
+  }
+
+  /** The leader refused the read (it has not heard from a quorum lately): the caller tries another node. */
+  private refuseRead(ctx: string): void {
+    const cb = this.reads.get(ctx);
+    this.reads.delete(ctx);
+    cb?.({ status: 'notLeader', leader: '' });
   }
 
   /** A read waiting on a leader that is gone will never be answered: tell its caller to retry. */

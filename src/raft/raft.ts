@@ -383,7 +383,7 @@ export class Raft {
         if (this.promotable()) this.campaign(true);
         return;
       case 'readIndexResp':
-        this.readStates.push({ index: m.index, ctx: m.ctx });
+        this.readStates.push(m.reject ? { index: 0, ctx: m.ctx, refused: true } : { index: m.index, ctx: m.ctx });
         return;
       default:
         return;

@@ -144,9 +144,15 @@ function handleHeartbeatResp(r: Raft, m: HeartbeatRespMsg): void {
  * ReadIndex on the leader (thesis §6.4): record the commit index, then
  * confirm leadership with a heartbeat round; the read is answered when a
  * quorum acknowledges. Until an entry of this term is committed the commit
- * index may be stale, so the read waits for that first.
+ * index may be stale, so the read waits for that first. A leader out of
+ * touch with its quorum refuses it at once, as it refuses proposals: its
+ * round would most likely go unanswered until the caller gives up.
  */
 export function leaderReadIndex(r: Raft, ctx: string, from: NodeId): void {
+  if (!r.quorumInContact()) {
+    refuseRead(r, ctx, from);
+    return;
+  }
   if (r.log.term(r.log.committed) !== r.term) {
     r.pendingReads.push({ ctx, from });
     return;
@@ -168,7 +174,12 @@ function releaseReadsAwaitingCommit(r: Raft): void {
 
 function answerRead(r: Raft, ctx: string, index: number, from: NodeId): void {
   if (from === r.id) r.readStates.push({ index, ctx });
-  else r.send({ type: 'readIndexResp', to: from, ctx, index });
+  else r.send({ type: 'readIndexResp', to: from, ctx, index, reject: false });
+}
+
+function refuseRead(r: Raft, ctx: string, from: NodeId): void {
+  if (from === r.id) r.readStates.push({ index: 0, ctx, refused: true });
+  else r.send({ type: 'readIndexResp', to: from, ctx, index: 0, reject: true });
 }
 
 /** The follower's AppendEntries receiver (Figure 2), replying with a conflict hint on mismatch. */

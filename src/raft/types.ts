@@ -59,10 +59,16 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
-/** Answers a `readIndex(ctx)` call: the read may be served once `applied >= index` (thesis §6.4). */
+/**
+ * Answers a `readIndex(ctx)` call: the read may be served once `applied >= index`
+ * (thesis §6.4). `refused`: the leader has not heard from a quorum lately and
+ * could not confirm it leads before the caller gives up, so the read fails at
+ * once (`index` is 0) and the caller tries another node.
+ */
 export interface ReadState {
   readonly index: Index;
   readonly ctx: string;
+  readonly refused?: boolean;
 }
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -146,11 +152,16 @@ export interface ReadIndexMsg extends Envelope {
   readonly ctx: string;
 }
 
-/** The leader's answer: `index` is the commit index confirmed by a quorum. */
+/**
+ * The leader's answer: `index` is the commit index confirmed by a quorum; on
+ * `reject` (a leader that has not heard from a quorum lately, see
+ * `Raft.quorumInContact`) `index` is 0 and the read fails at once.
+ */
 export interface ReadIndexRespMsg extends Envelope {
   readonly type: 'readIndexResp';
   readonly ctx: string;
   readonly index: Index;
+  readonly reject: boolean;
 }
 
 export type Message =

@@ -2,8 +2,12 @@ import { decode, encode } from '@msgpack/msgpack';
 import type { Entry, Message, NodeId, Snapshot } from '../raft/index.ts';
 import { bool, EnvelopeError, nat, pos, record, str } from './validate.ts';
 
-/** Bumped on any incompatible change of the envelope or of a message's fields. */
-export const ENVELOPE_VERSION = 1;
+/**
+ * Bumped on any incompatible change of the envelope or of a message's fields.
+ * 2: `readIndexResp.reject` (a node of version 1 would ignore it and serve a
+ * refused read at once, at index 0).
+ */
+export const ENVELOPE_VERSION = 2;
 /** Larger bodies are refused before decoding (a few max-size entries fit). */
 export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
 
@@ -94,7 +98,13 @@ function message(raw: unknown, at: string): Message {
     case 'readIndex':
       return { ...base, type: 'readIndex', ctx: str(o.ctx, `${at}.ctx`) };
     case 'readIndexResp':
-      return { ...base, type: 'readIndexResp', ctx: str(o.ctx, `${at}.ctx`), index: nat(o.index, `${at}.index`) };
+      return {
+        ...base,
+        type: 'readIndexResp',
+        ctx: str(o.ctx, `${at}.ctx`),
+        index: nat(o.index, `${at}.index`),
+        reject: bool(o.reject, `${at}.reject`),
+      };
     default:
       throw new EnvelopeError(`${at}.type: unknown message type ${JSON.stringify(o.type)}`);
   }

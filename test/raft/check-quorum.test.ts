@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { ReadOutcome } from '../../src/driver/index.ts';
+import type { Message } from '../../src/raft/index.ts';
 import { Cluster } from './harness.ts';
-import { heartbeat, heartbeatResp, Peer, RawNet, voteMsg, voteResp } from './raw.ts';
+import { heartbeat, heartbeatResp, ofType, Peer, RawNet, voteMsg, voteResp } from './raw.ts';
 
 const ABC = ['a', 'b', 'c'];
 const CQ = { config: { checkQuorum: true, preVote: true, electionTicks: 10, heartbeatTicks: 1 } };
@@ -187,6 +189,79 @@ describe('a leader out of touch with its quorum refuses new work at once', () =>
     const outcomes: unknown[] = [];
     c.node(l).driver.read((o) => outcomes.push(o));
     expect(outcomes).toEqual([{ status: 'notLeader', leader: '' }]);
+  });
+});
+
+describe('issue 16: a read forwarded to a leader out of touch with its quorum', () => {
+  it('is refused at once (reject, index 0), starting no heartbeat round, and served again once a quorum answers', () => {
+    const net = leaderA();
+    const a = net.node('a');
+    const b = net.peer('b');
+    // a's heartbeats go out but nothing comes back, though b still reaches a (and a reaches b).
+    net.tick('a', 10);
+    net.take();
+    expect(a.quorumInContact()).toBe(false);
+    expect(a.status().role).toBe('leader');
+    b.node.readIndex('f1');
+    const [fwd] = net.flush('b');
+    expect(fwd).toMatchObject({ type: 'readIndex', from: 'b', to: 'a', ctx: 'f1' });
+    net.queue = [];
+    const answer = net.step(fwd as Message);
+    expect(answer).toEqual([{ type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'f1', index: 0, reject: true }]);
+    net.deliver();
+    expect(b.readStates).toEqual([{ index: 0, ctx: 'f1', refused: true }]);
+    // A read on the leader itself is refused the same way.
+    a.readIndex('l1');
+    expect(net.flush('a')).toEqual([]);
+    expect(net.peer('a').readStates).toEqual([{ index: 0, ctx: 'l1', refused: true }]);
+    // c answers a heartbeat: with a that is a quorum, and b's next read is confirmed as usual.
+    net.step(heartbeatResp('c', 'a', 1, ''));
+    expect(a.quorumInContact()).toBe(true);
+    net.queue = [];
+    b.node.readIndex('f2');
+    net.flush('b');
+    net.deliver();
+    expect(ofType(net.sent, 'readIndexResp').at(-1)).toEqual({
+      type: 'readIndexResp',
+      from: 'a',
+      to: 'b',
+      term: 1,
+      ctx: 'f2',
+      index: 1,
+      reject: false,
+    });
+    expect(b.readStates.at(-1)).toEqual({ index: 1, ctx: 'f2' });
+  });
+
+  it('through the driver: the follower answers notLeader at once, and reads again once the quorum is back', () => {
+    const c = new Cluster(ABC, { seed: 3, checkQuorum: true });
+    const l = c.elect();
+    expect(c.propose(l, 'v=1')?.status).toBe('applied');
+    const [f, g] = ABC.filter((id) => id !== l) as [string, string];
+    // g is cut off; f still talks with l, but l never hears f's answers to its heartbeats and appends.
+    c.cut(l, g);
+    const unheard = (m: Message) => !(m.to === l && (m.type === 'heartbeatResp' || m.type === 'appResp'));
+    for (let t = 0; t < 10; t++) {
+      c.node(l).driver.tick();
+      c.node(f).driver.tick();
+      c.deliver(100_000, unheard);
+    }
+    expect(c.node(l).driver.status().role).toBe('leader');
+    expect(c.node(l).driver.node.quorumInContact()).toBe(false);
+    expect(c.node(f).driver.status().leader).toBe(l);
+    const outcomes: ReadOutcome[] = [];
+    c.node(f).driver.read((o) => outcomes.push(o));
+    c.deliver(100_000, unheard);
+    expect(outcomes).toEqual([{ status: 'notLeader', leader: '' }]);
+    expect(c.node(f).driver.idle()).toBe(true);
+    // The quorum is back: l hears f again at its next heartbeat, and f's read is served.
+    c.heal();
+    c.tickAll();
+    expect(c.node(l).driver.node.quorumInContact()).toBe(true);
+    c.node(f).driver.read((o) => outcomes.push(o));
+    c.deliver();
+    expect(outcomes[1]).toMatchObject({ status: 'ready' });
+    expect(c.node(l).driver.status().role).toBe('leader');
   });
 });
 

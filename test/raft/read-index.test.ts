@@ -246,7 +246,7 @@ describe('thesis §6.4 ReadIndex from a follower', () => {
       'readIndexResp:a>b',
     ]);
     expect(ofType(net.sent, 'readIndexResp')).toEqual([
-      { type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'f1', index: 3 },
+      { type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'f1', index: 3, reject: false },
     ]);
     expect(b.readStates).toEqual([{ index: 3, ctx: 'f1' }]);
     expect(net.peer('a').readStates).toEqual([]);
@@ -269,7 +269,7 @@ describe('thesis §6.4 ReadIndex from a follower', () => {
     net.queue.push(...appends);
     net.deliver();
     expect(ofType(net.sent, 'readIndexResp')).toEqual([
-      { type: 'readIndexResp', from: 'a', to: 'b', term: 2, ctx: 'fwd', index: 3 },
+      { type: 'readIndexResp', from: 'a', to: 'b', term: 2, ctx: 'fwd', index: 3, reject: false },
     ]);
     expect(net.peer('b').readStates).toEqual([{ index: 3, ctx: 'fwd' }]);
   });

@@ -1,7 +1,13 @@
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/index.ts';
-import { decodeEnvelope, EnvelopeError, encodeEnvelope, MAX_ENVELOPE_BYTES } from '../../src/transport/index.ts';
+import {
+  decodeEnvelope,
+  ENVELOPE_VERSION,
+  EnvelopeError,
+  encodeEnvelope,
+  MAX_ENVELOPE_BYTES,
+} from '../../src/transport/index.ts';
 
 const app: Message = {
   type: 'app',
@@ -30,7 +36,8 @@ const every: Message[] = [
   },
   { type: 'timeoutNow', from: 'a', to: 'b', term: 1 },
   { type: 'readIndex', from: 'a', to: 'b', term: 1, ctx: 'x' },
-  { type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'x', index: 7 },
+  { type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'x', index: 7, reject: false },
+  { type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'y', index: 0, reject: true },
 ];
 
 describe('transport envelope codec', () => {
@@ -45,28 +52,53 @@ describe('transport envelope codec', () => {
     ['empty body', new Uint8Array(0)],
     ['not msgpack', new TextEncoder().encode('{"v":1}')],
     ['truncated', encodeEnvelope('a', [app]).slice(0, 20)],
-    ['wrong version', encode({ v: 2, from: 'a', msgs: [] })],
-    ['msgs not an array', encode({ v: 1, from: 'a', msgs: {} })],
-    ['unknown type', encode({ v: 1, from: 'a', msgs: [{ ...app, type: 'nope' }] })],
-    ['negative term', encode({ v: 1, from: 'a', msgs: [{ ...app, term: -1 }] })],
-    ['fractional index', encode({ v: 1, from: 'a', msgs: [{ ...app, prevIndex: 1.5 }] })],
+    ['wrong version', encode({ v: ENVELOPE_VERSION + 1, from: 'a', msgs: [] })],
+    ['the previous version', encode({ v: ENVELOPE_VERSION - 1, from: 'a', msgs: [] })],
+    ['msgs not an array', encode({ v: ENVELOPE_VERSION, from: 'a', msgs: {} })],
+    ['unknown type', encode({ v: ENVELOPE_VERSION, from: 'a', msgs: [{ ...app, type: 'nope' }] })],
+    ['negative term', encode({ v: ENVELOPE_VERSION, from: 'a', msgs: [{ ...app, term: -1 }] })],
+    ['fractional index', encode({ v: ENVELOPE_VERSION, from: 'a', msgs: [{ ...app, prevIndex: 1.5 }] })],
     [
       'string where bytes',
-      encode({ v: 1, from: 'a', msgs: [{ ...app, entries: [{ index: 5, term: 3, type: 'normal', data: 'x' }] }] }),
+      encode({
+        v: ENVELOPE_VERSION,
+        from: 'a',
+        msgs: [{ ...app, entries: [{ index: 5, term: 3, type: 'normal', data: 'x' }] }],
+      }),
     ],
     [
       'entry index 0',
       encode({
-        v: 1,
+        v: ENVELOPE_VERSION,
         from: 'a',
         msgs: [{ ...app, entries: [{ index: 0, term: 3, type: 'normal', data: new Uint8Array() }] }],
       }),
     ],
     [
       'missing field',
-      encode({ v: 1, from: 'a', msgs: [{ type: 'voteResp', from: 'a', to: 'b', term: 1, preVote: false }] }),
+      encode({
+        v: ENVELOPE_VERSION,
+        from: 'a',
+        msgs: [{ type: 'voteResp', from: 'a', to: 'b', term: 1, preVote: false }],
+      }),
     ],
-    ['spoofed sender', encode({ v: 1, from: 'c', msgs: [app] })],
+    [
+      'a read answer without reject',
+      encode({
+        v: ENVELOPE_VERSION,
+        from: 'a',
+        msgs: [{ type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'x', index: 7 }],
+      }),
+    ],
+    [
+      'a read answer whose reject is not a boolean',
+      encode({
+        v: ENVELOPE_VERSION,
+        from: 'a',
+        msgs: [{ type: 'readIndexResp', from: 'a', to: 'b', term: 1, ctx: 'x', index: 0, reject: 1 }],
+      }),
+    ],
+    ['spoofed sender', encode({ v: ENVELOPE_VERSION, from: 'c', msgs: [app] })],
     ['a map at the top is required', encode([1, 2, 3])],
   ];
   for (const [name, body] of bad) {
