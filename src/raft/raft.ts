@@ -466,8 +466,13 @@ export class Raft {
         this.progress.set(id, pr);
       }
     }
-    for (const id of [...this.progress.keys()]) {
-      if (!this.members().includes(id)) this.progress.delete(id);
+    for (const [id, pr] of [...this.progress]) {
+      if (this.members().includes(id)) continue;
+      // A last heartbeat, so a removed member that holds the change commits and applies it too and
+      // knows it is out (its node can then send its clients elsewhere); nothing reaches it after this.
+      if (id !== this.id)
+        this.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, this.log.committed), ctx: '' });
+      this.progress.delete(id);
     }
     if (!this.promotable()) {
       // A removed leader steps down once the change is committed (thesis §4.2.2).

@@ -74,6 +74,8 @@ export interface ClusterOptions {
   compactAfterEntries?: number;
   maxInflightMsgs?: number;
   maxMsgBytes?: number;
+  /** Followers learn the commit index with the next append or heartbeat (as the node runtime runs). */
+  lazyCommit?: boolean;
 }
 
 /**
@@ -108,6 +110,7 @@ export class Cluster {
         checkQuorum: o.checkQuorum ?? true,
         maxInflightMsgs: o.maxInflightMsgs ?? 256,
         maxMsgBytes: o.maxMsgBytes ?? 1024 * 1024,
+        lazyCommit: o.lazyCommit ?? false,
       },
       log,
       sm,

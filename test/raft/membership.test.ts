@@ -159,6 +159,17 @@ describe('thesis §4.1 adding and removing voters', () => {
     expect(c.propose(l, 'alone')).toBeUndefined();
   });
 
+  it("a removed follower that holds the change learns it is out from the leader's last heartbeat", () => {
+    // lazyCommit, as the node runtime runs: the commit index travels only with the next append or heartbeat.
+    const c = new Cluster(ABC, { seed: 5, lazyCommit: true });
+    const l = c.elect();
+    const [gone] = others(c, l) as [NodeId, NodeId];
+    expect(changeConf(c, l, { type: 'remove', node: gone })?.status).toBe('applied');
+    c.tickAll(3);
+    // Without the last heartbeat it held the entry but never learned it was committed: it still counted itself in.
+    expect(c.node(gone).driver.status().conf.voters).not.toContain(gone);
+  });
+
   it('a removed follower that never learns of its removal does not disrupt the others (thesis §4.2.3)', () => {
     const c = new Cluster(ABC, { seed: 37 });
     const l = c.elect();
