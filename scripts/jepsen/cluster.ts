@@ -19,7 +19,19 @@ export interface NodeStatus {
   leader: string;
   commit: number;
   applied: number;
+  firstIndex: number;
   lastIndex: number;
+  conf: { voters: string[]; learners: string[] };
+  /** The snapshot streams this node has sent since its object started (a leader's), if it streams them. */
+  snapshotStream: { installs: number; chunks: number } | null;
+}
+
+export interface CompactResult {
+  firstIndexBefore: number;
+  firstIndex: number;
+  applied: number;
+  lastIndex: number;
+  role: string;
 }
 
 export interface NodeDump {
@@ -33,7 +45,10 @@ const ROOT = path.resolve(path.dirname(url.fileURLToPath(import.meta.url)), '..'
 
 export class Cluster {
   readonly base: string;
+  /** Every node the run has known: the configured ones (CLUSTER_NODES), then those added during the run. */
   readonly nodes: string[];
+  /** The configured nodes (CLUSTER_NODES), the cluster's initial voters. */
+  readonly configured: readonly string[];
   private readonly port: number;
   private readonly inspectorPort: number;
   private readonly persistDir: string;
@@ -44,7 +59,8 @@ export class Cluster {
   starts = 0;
 
   constructor(nodes: string[], port: number, inspectorPort: number, workDir: string) {
-    this.nodes = nodes;
+    this.nodes = [...nodes];
+    this.configured = [...nodes];
     this.port = port;
     this.inspectorPort = inspectorPort;
     this.base = `http://127.0.0.1:${port}`;
@@ -165,11 +181,39 @@ export class Cluster {
     return this.call('POST', `crash/${node}${downMs > 0 ? `?down_ms=${downMs}` : ''}`);
   }
 
+  /** Compacts `node`'s Raft log up to its applied index now (see worker.ts). */
+  compact(node: string): Promise<CompactResult> {
+    return this.call('POST', `compact/${node}`);
+  }
+
+  /** Remembers a node added during the run (status, dump and fault rules then reach it too). */
+  addNode(node: string): void {
+    if (!this.nodes.includes(node)) this.nodes.push(node);
+  }
+
+  /** The status of the leader with the highest term among the nodes that answer, if any. */
+  async leaderStatus(): Promise<NodeStatus | undefined> {
+    const sts = await Promise.all(this.nodes.map((n) => this.status(n).catch(() => undefined)));
+    let best: NodeStatus | undefined;
+    for (const st of sts) if (st?.role === 'leader' && (!best || st.term > best.term)) best = st;
+    return best;
+  }
+
   /** The leader most nodes agree on, if any answers. */
   async leader(): Promise<string | undefined> {
     const sts = await Promise.all(this.nodes.map((n) => this.status(n).catch(() => undefined)));
     let best: NodeStatus | undefined;
     for (const st of sts) if (st?.role === 'leader' && (!best || st.term > best.term)) best = st;
     return best?.id ?? sts.find((s) => s?.leader)?.leader;
+  }
+
+  /**
+   * The membership as the leader has it (voters and learners), or undefined
+   * when no leader answers. Removed nodes are in `nodes` but not here.
+   */
+  async membership(): Promise<{ leader: string; term: number; voters: string[]; learners: string[] } | undefined> {
+    const st = await this.leaderStatus();
+    if (!st) return undefined;
+    return { leader: st.id, term: st.term, voters: [...st.conf.voters], learners: [...st.conf.learners] };
   }
 }

@@ -2,13 +2,18 @@
  * Jepsen-style fault run against a local durable-raft cluster (wrangler dev):
  *
  *   npm run jepsen -- [--workload kv|lock|lease] [--nodes 3|5] [--clients 8] [--duration 30] [--seed 7]
- *                     [--faults partition,crash,restart,slow] [--history out.jsonl]
- *                     [--op-timeout-ms 3000] [--recovery-ms 5000] [--keep]
+ *                     [--faults partition,crash,restart,slow,transfer,member,compact] [--cover]
+ *                     [--history out.jsonl] [--op-timeout-ms 3000] [--recovery-ms 5000] [--keep]
  *
  * Starts `wrangler dev --config wrangler.jepsen.toml` (127.0.0.1, a free port, a
  * fresh --persist-to dir), runs concurrent clients of one workload while a
- * seeded nemesis partitions, crashes, restarts (kill -9 of the whole workerd)
- * and slows nodes, heals, then checks the workload and the cluster.
+ * seeded nemesis (nemesis.ts) partitions, crashes, restarts (kill -9 of the
+ * whole workerd) and slows nodes, and, as an operator would through the
+ * public API (operator-faults.ts), transfers leadership, changes the
+ * membership (remove and re-add a voter, replace one by a fresh node, remove
+ * the leader) and compacts the leader's Raft log past a cut-off follower;
+ * heals, then checks the workload and the cluster. The default faults are
+ * the first four; --cover injects each listed fault once before drawing.
  *
  * --workload kv (the default): linearizable get, put, cas by value, delete on 5
  * keys, unique values; checks (1) the history is linearizable, (2) no
@@ -18,16 +23,18 @@
  * inside their holder's interval. --workload lease (lease-workload.ts): leases
  * with keys, renewed then let go; checks that no key goes before its TTL, that
  * every key goes within a bound, and that a lease's keys go in one revision.
- * For every workload: (3) every replica converges (same applied index, same
- * key-space hash), (4) writes succeed again within --recovery-ms of the last
- * heal, and with --watchers, (5) the watchers saw the whole history. Exits 1
+ * For every workload: (3) every replica of the final membership (voters and
+ * learners) converges (same applied index, same key-space hash), (4) writes
+ * succeed again within --recovery-ms of the last heal, and with --watchers,
+ * (5) the watchers saw the whole history. Exits 1
  * on an anomaly (printing the seed and the replay command), 2 on a harness
  * error. Plain Node 22 with --experimental-strip-types: no TS-only syntax.
  */
 import { checkLinearizable } from '../../test/support/linearizability.ts';
-import { Cluster, type FaultRules } from './cluster.ts';
+import { Cluster } from './cluster.ts';
 import {
   type Check,
+  DEFAULT_FAULTS,
   FAULT_KINDS,
   type FaultClock,
   type FaultEvent,
@@ -42,6 +49,7 @@ import {
 import { describe, type JRecord, toFileLine, toHistory } from './history.ts';
 import { leaseWorkload } from './lease-workload.ts';
 import { lockWorkload } from './lock-workload.ts';
+import { heal, nemesis } from './nemesis.ts';
 import { freePorts, fs, os, path, proc, sleep } from './node-api.ts';
 import { checkWatchers, newWatcher, runWatcher, type Watcher } from './watchers.ts';
 
@@ -60,12 +68,15 @@ interface Args {
   recoveryMs: number;
   keep: boolean;
   watchers: number;
+  cover: boolean;
 }
 
 const USAGE =
-  'usage: npm run jepsen -- [--workload kv|lock|lease] [--nodes 3|5] [--clients N] [--duration S] [--faults partition,crash,restart,slow|none]\n' +
-  '                         [--seed N] [--history out.jsonl] [--op-timeout-ms MS] [--recovery-ms MS] [--keep]\n' +
-  '                         [--watchers N]';
+  'usage: npm run jepsen -- [--workload kv|lock|lease] [--nodes 3|5] [--clients N] [--duration S]\n' +
+  `                         [--faults K,K,...|none] [--cover] [--seed N] [--history out.jsonl] [--op-timeout-ms MS]\n` +
+  '                         [--recovery-ms MS] [--keep] [--watchers N]\n' +
+  `  fault kinds: ${FAULT_KINDS.join(', ')} (default ${DEFAULT_FAULTS.join(',')})\n` +
+  '  --cover: inject each listed fault once first, in the order listed, then draw from the seed';
 
 function parseArgs(argv: readonly string[]): Args {
   const a: Args = {
@@ -73,13 +84,14 @@ function parseArgs(argv: readonly string[]): Args {
     nodes: 3,
     clients: 8,
     duration: 30,
-    faults: [...FAULT_KINDS],
+    faults: [...DEFAULT_FAULTS],
     seed: Math.floor(Math.random() * 1e9),
     history: undefined,
     opTimeoutMs: 3000,
     recoveryMs: 5000,
     keep: false,
     watchers: 0,
+    cover: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -123,6 +135,9 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case '--keep':
         a.keep = true;
+        break;
+      case '--cover':
+        a.cover = true;
         break;
       case '--watchers':
         a.watchers = int(0, 64);
@@ -249,120 +264,6 @@ async function client(
   }
 }
 
-// ---- nemesis ----
-
-function cut(groups: string[][]): string[] {
-  const blocked: string[] = [];
-  for (const g of groups)
-    for (const h of groups) if (g !== h) for (const a of g) for (const b of h) blocked.push(`${a}>${b}`);
-  return blocked;
-}
-
-function isolate(node: string, nodes: readonly string[]): string[] {
-  return cut([[node], nodes.filter((n) => n !== node)]);
-}
-
-async function setAll(cluster: Cluster, rules: (node: string) => FaultRules): Promise<void> {
-  await Promise.all(
-    cluster.nodes.map(async (n) => {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        try {
-          await cluster.setFaults(n, rules(n));
-          return;
-        } catch (e) {
-          if (attempt === 2) console.error(`  ! faults on ${n}: ${(e as Error).message}`);
-          await sleep(200);
-        }
-      }
-    }),
-  );
-}
-
-async function heal(cluster: Cluster): Promise<void> {
-  await setAll(cluster, () => ({ blocked: [], dropRate: 0, duplicateRate: 0, delayMs: 0 }));
-}
-
-async function nemesis(
-  cluster: Cluster,
-  args: Args,
-  rng: Rng,
-  events: FaultEvent[],
-  t0: number,
-  endAt: number,
-  live: FaultClock,
-): Promise<void> {
-  const nodes = cluster.nodes;
-  let t = t0 + 2;
-  while (args.faults.length > 0) {
-    const kind = rng.pick(args.faults);
-    const dur = kind === 'restart' ? rng.between(0.3, 1.5) : rng.between(2, 5);
-    const quiet = rng.between(1, 3);
-    if (t + dur > endAt - 3) break;
-    if (nowS() < t) await sleep((t - nowS()) * 1000);
-    if (nowS() + dur > endAt - 3) break;
-    const ev: FaultEvent = { kind, at: t - t0, detail: '', start: nowS() - t0, healed: 0 };
-    live.active = true;
-    const leader = await cluster.leader().catch(() => undefined);
-    if (kind === 'partition') {
-      const sub = rng.pick(['halves', 'leader', 'asymmetric', 'bridge'] as const);
-      let blocked: string[];
-      if (sub === 'leader' && leader) {
-        blocked = isolate(leader, nodes);
-        ev.detail = `isolate leader ${leader}`;
-      } else if (sub === 'asymmetric') {
-        const victim = leader ?? rng.pick(nodes);
-        // The victim hears nobody, but everybody hears it.
-        blocked = nodes.filter((n) => n !== victim).map((n) => `${n}>${victim}`);
-        ev.detail = `asymmetric: ${victim} deaf`;
-      } else if (sub === 'bridge') {
-        const [bridge, ...rest] = rng.shuffle(nodes);
-        const half = Math.ceil(rest.length / 2);
-        const a = rest.slice(0, half);
-        const b = rest.slice(half);
-        blocked = cut([a, b]);
-        ev.detail = `bridge ${bridge} between [${a}] and [${b}]`;
-      } else {
-        const sh = rng.shuffle(nodes);
-        const minority = sh.slice(0, Math.floor(nodes.length / 2));
-        blocked = cut([minority, sh.slice(minority.length)]);
-        ev.detail = `halves [${minority}] | [${sh.slice(minority.length)}]`;
-      }
-      await setAll(cluster, () => ({ blocked }));
-      await sleep(dur * 1000);
-      await heal(cluster);
-    } else if (kind === 'slow') {
-      const victim = rng.next() < 0.5 && leader ? leader : rng.pick(nodes);
-      const delayMs = Math.round(rng.between(100, 600));
-      ev.detail = `${victim} +${delayMs} ms per batch`;
-      await setAll(cluster, (n) => (n === victim ? { delayMs } : {}));
-      await sleep(dur * 1000);
-      await heal(cluster);
-    } else if (kind === 'crash') {
-      const victim = rng.next() < 0.5 && leader ? leader : rng.pick(nodes);
-      ev.detail = `crash ${victim}${victim === leader ? ' (leader)' : ''}, down ${dur.toFixed(1)} s`;
-      await cluster.crash(victim).catch((e) => console.error(`  ! crash ${victim}: ${(e as Error).message}`));
-      // Keep it cut off while "down" (it restarts from SQLite on its next event).
-      const blocked = isolate(victim, nodes);
-      await setAll(cluster, (n) => (n === victim ? {} : { blocked }));
-      await sleep(dur * 1000);
-      await heal(cluster);
-    } else {
-      ev.detail = `kill -9 all of workerd, down ${dur.toFixed(1)} s`;
-      await cluster.killAndWait();
-      await sleep(dur * 1000);
-      const up = nowS();
-      await cluster.start();
-      ev.detail += `, wrangler back up in ${(nowS() - up).toFixed(1)} s`;
-    }
-    ev.healed = nowS() - t0;
-    live.active = false;
-    live.lastHeal = nowS();
-    events.push(ev);
-    console.log(`  [${ev.start.toFixed(1)}s..${ev.healed.toFixed(1)}s] ${kind}: ${ev.detail}`);
-    t = nowS() + quiet;
-  }
-}
-
 // ---- checks ----
 
 /** Reads every key (linearizable) until it succeeds, as recorded ops of client `id`. */
@@ -409,26 +310,39 @@ function lostWrites(records: readonly JRecord[], finals: Map<string, string | nu
   return lost;
 }
 
+/**
+ * Every member of the final membership (the leader's voters and learners,
+ * nodes added during the run included, removed ones not) has the same
+ * applied index and the same key-space hash.
+ */
 async function convergence(cluster: Cluster, timeoutMs: number): Promise<Check> {
+  const name = 'replicas converge';
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const sts = await Promise.all(cluster.nodes.map((n) => cluster.status(n)));
-      const dumps = await Promise.all(cluster.nodes.map((n) => cluster.dump(n)));
+      const m = await cluster.membership();
+      if (!m) throw new Error('no leader answers');
+      const members = [...m.voters, ...m.learners].sort();
+      const sts = await Promise.all(members.map((n) => cluster.status(n)));
+      const dumps = await Promise.all(members.map((n) => cluster.dump(n)));
       const applied = sts.map((s) => s.applied);
       const hashes = dumps.map((d) => d.hash.slice(0, 12));
-      last = cluster.nodes
-        .map((n, i) => `${n}: applied ${applied[i]} rev ${dumps[i]?.revision} ${hashes[i]}`)
-        .join('; ');
-      if (new Set(applied).size === 1 && new Set(hashes).size === 1)
-        return { name: 'replicas converge', ok: true, detail: last };
+      const removed = cluster.nodes.filter((n) => !members.includes(n));
+      last =
+        members
+          .map(
+            (n, i) =>
+              `${n}${m.learners.includes(n) ? ' (learner)' : ''}: applied ${applied[i]} rev ${dumps[i]?.revision} ${hashes[i]}`,
+          )
+          .join('; ') + (removed.length > 0 ? `; removed: ${removed.join(', ')}` : '');
+      if (new Set(applied).size === 1 && new Set(hashes).size === 1) return { name, ok: true, detail: last };
     } catch (e) {
       last = (e as Error).message;
     }
     await sleep(500);
   }
-  return { name: 'replicas converge', ok: false, detail: `not within ${timeoutMs} ms: ${last}` };
+  return { name, ok: false, detail: `not within ${timeoutMs} ms: ${last}` };
 }
 
 /** Writes the probe key until one succeeds; the time from `since` (s) in ms, or undefined. */
@@ -486,7 +400,7 @@ async function main(): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
-  const replay = `npm run jepsen -- ${args.workload === 'kv' ? '' : `--workload ${args.workload} `}--nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}${args.watchers > 0 ? ` --watchers ${args.watchers}` : ''}`;
+  const replay = `npm run jepsen -- ${args.workload === 'kv' ? '' : `--workload ${args.workload} `}--nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}${args.watchers > 0 ? ` --watchers ${args.watchers}` : ''}${args.cover ? ' --cover' : ''}`;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-jepsen-'));
   const historyPath = path.resolve(args.history ?? path.join(workDir, 'history.jsonl'));
   const nodes = Array.from({ length: args.nodes }, (_, i) => `node-${i}`);
@@ -568,7 +482,8 @@ async function main(): Promise<number> {
   const watchers = Array.from({ length: args.watchers }, (_, i) => newWatcher(i));
   let watchDeadline = Number.POSITIVE_INFINITY;
   const watching = watchers.map((w) => runWatcher(w, cluster.base, () => watchDeadline));
-  const nem = nemesis(cluster, args, new Rng(rng.int(2 ** 31)), events, t0, stop.at, live).catch((e) => {
+  const nemesisOpts = { faults: args.faults, size: args.nodes, cover: args.cover };
+  const nem = nemesis(cluster, nemesisOpts, new Rng(rng.int(2 ** 31)), events, t0, stop.at, live).catch((e) => {
     console.error(`harness error in the nemesis: ${(e as Error).stack}`);
     throw e;
   });

@@ -9,9 +9,14 @@
  *   GET  /__jepsen/dump/:node            a node's whole key space, read locally (serializable), and its hash
  *   POST /__jepsen/crash/:node           crash one node: ctx.abort() (it restarts on its next event;
  *                                        with ?down_ms=N it refuses everything for N ms first)
+ *   POST /__jepsen/compact/:node         compact one node's Raft log up to its applied index now, as it
+ *                                        does by itself past COMPACT_AFTER_ENTRIES (a follower behind
+ *                                        that index then needs a snapshot)
  *
- * The crash hook lives in a subclass of RaftNode exported under the same class
- * name, so the Durable Object binding and migration match wrangler.toml.
+ * :node is any node name, configured or not: nodes added during a run (node-5,
+ * node-6, ...) are not in CLUSTER_NODES. The crash and compaction hooks live in
+ * a subclass of RaftNode exported under the same class name, so the Durable
+ * Object binding and migration match wrangler.toml.
  */
 import { createApp } from '../../src/api/app.ts';
 import type { RangeReadResult } from '../../src/kv/index.ts';
@@ -20,6 +25,29 @@ import { RaftNode as BaseRaftNode } from '../../src/node/raft-node.ts';
 import { parseMembers } from '../../src/node/settings.ts';
 
 const CRASH_PATH = '/__jepsen/crash';
+const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The runtime's log and state machine, which it keeps private: the compaction
+ * hook reaches them by these names (test-only; it fails loudly if they move).
+ */
+interface RuntimeInsides {
+  readonly log?: {
+    firstIndex(): number;
+    term(i: number): number | undefined;
+    compact(meta: { index: number; term: number; conf: unknown }, data: Uint8Array): void;
+  };
+  readonly sm?: { applied(): number; conf(): unknown; snapshot(): Uint8Array };
+}
+
+/** What a forced compaction did: the log's first index before and after, and the applied index it compacted to. */
+export interface CompactResult {
+  readonly firstIndexBefore: number;
+  readonly firstIndex: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly role: string;
+}
 
 export class RaftNode extends BaseRaftNode {
   override async fetch(req: Request): Promise<Response> {
@@ -41,6 +69,27 @@ export class RaftNode extends BaseRaftNode {
     }
     this.refuseWhileDown();
     return super.fetch(req);
+  }
+
+  /**
+   * Compacts the log up to the applied index now, keeping nothing behind it:
+   * what the driver does once COMPACT_AFTER_ENTRIES applied entries sit in the
+   * log (Driver.maybeCompact), with the same snapshot point (the applied
+   * index, its term, the state machine's membership). Synchronous, between
+   * events, so no Ready is half done.
+   */
+  jepsenCompact(): CompactResult {
+    this.refuseWhileDown();
+    const rt = this.node();
+    const { log, sm } = rt as unknown as RuntimeInsides;
+    if (!log || !sm) throw new Error('jepsen: the runtime no longer has log and sm fields');
+    const firstIndexBefore = log.firstIndex();
+    const applied = sm.applied();
+    const term = log.term(applied);
+    const st = rt.driver.status();
+    if (applied >= firstIndexBefore && term !== undefined)
+      log.compact({ index: applied, term, conf: sm.conf() ?? st.conf }, sm.snapshot());
+    return { firstIndexBefore, firstIndex: log.firstIndex(), applied, lastIndex: st.lastIndex, role: st.role };
   }
 
   override status(): ReturnType<BaseRaftNode['status']> {
@@ -89,7 +138,7 @@ async function jepsen(req: Request, env: JepsenEnv): Promise<Response> {
   const [, what, node] = parts;
   const members = parseMembers(env.CLUSTER_NODES ?? 'node-0,node-1,node-2').map((m) => m.id);
   if (what === 'nodes' && req.method === 'GET') return Response.json({ nodes: members });
-  if (node === undefined || !members.includes(node) || parts.length !== 3)
+  if (node === undefined || !NODE_NAME.test(node) || parts.length !== 3)
     return Response.json({ error: { code: 'not_found', message: 'unknown jepsen route or node' } }, { status: 404 });
   const stub = stubOf(env, node);
   try {
@@ -126,6 +175,9 @@ async function jepsen(req: Request, env: JepsenEnv): Promise<Response> {
         hash: await sha256(JSON.stringify([r.revision, kvs])),
         kvs,
       });
+    }
+    if (what === 'compact' && req.method === 'POST') {
+      return Response.json(await withTimeout(stub.jepsenCompact(), 3000));
     }
     if (what === 'crash' && req.method === 'POST') {
       try {
