@@ -1,5 +1,5 @@
-/** The `result`s of the JSON lines a /v3 stream (watch, observe) sends within `ms`; stops reading then. */
-export async function lines(res: Response, ms: number): Promise<Record<string, unknown>[]> {
+/** What a streamed answer sends within `ms` (all of it, if it ends sooner); then it stops reading. */
+export async function textWithin(res: Response, ms: number): Promise<string> {
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const dec = new TextDecoder();
   let text = '';
@@ -12,7 +12,12 @@ export async function lines(res: Response, ms: number): Promise<Record<string, u
     text += dec.decode(next.value, { stream: true });
   }
   await reader.cancel().catch(() => {});
-  return text
+  return text;
+}
+
+/** The `result`s of the JSON lines a /v3 stream (watch, observe) sends within `ms`. */
+export async function lines(res: Response, ms: number): Promise<Record<string, unknown>[]> {
+  return (await textWithin(res, ms))
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => (JSON.parse(l) as { result: Record<string, unknown> }).result);

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { apiFetch, newApi } from './api-helpers.ts';
 import { footprint, INHERITED, weird, withField } from './fuzz-helpers.ts';
+import { textWithin } from './json-lines.ts';
 
 /**
  * The property-based probe of the etcd v3 gateway: every /v3 route (and
@@ -192,23 +193,6 @@ function mayWait(p: Probe): boolean {
   }
 }
 
-/** What a streamed answer (watch, observe, keepalive) sends within `ms`; then it is cut. */
-async function readSome(res: Response, ms: number): Promise<string> {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  let text = '';
-  const until = Date.now() + ms;
-  for (;;) {
-    const left = until - Date.now();
-    if (left <= 0) break;
-    const next = await Promise.race([reader.read(), new Promise<'late'>((r) => setTimeout(() => r('late'), left))]);
-    if (next === 'late' || next.done) break;
-    text += dec.decode(next.value, { stream: true });
-  }
-  await reader.cancel().catch(() => {});
-  return text;
-}
-
 /** grpc-gateway's HTTP status for each gRPC code. */
 const HTTP_OF: Record<number, number> = {
   2: 500,
@@ -248,7 +232,8 @@ describe('v3 gateway: property-based probe', () => {
           const init: RequestInit = { method: p.method, headers };
           if (p.method !== 'GET') init.body = p.body;
           const res = await (p.anonymous ? open : guarded)(p.route, init);
-          const text = await readSome(res, 300);
+          // Streams (watch, observe, keepalive) are cut after what they send in 300 ms.
+          const text = await textWithin(res, 300);
           const what = `${p.method} ${p.route} ${typeof p.body === 'string' ? p.body.slice(0, 200) : '<bytes>'} (auth ${p.auth}) -> ${res.status} ${text.slice(0, 300)}`;
           let code: number | undefined;
           if (res.status >= 300) {
