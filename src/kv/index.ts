@@ -24,9 +24,14 @@ export {
   decodeSnapshot,
   encodeResult,
   encodeSnapshot,
+  type HistKey,
+  type HistRow,
+  type KvRow,
   type KvSnapshotData,
   keyValue,
   kvTuple,
+  type LeaseRow,
+  type RequestRow,
   SNAPSHOT_VERSION,
 } from './snapshot.ts';
 export {

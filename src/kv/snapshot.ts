@@ -234,3 +234,20 @@ export function decodeResult(data: Uint8Array): KvResult {
     throw new KvDecodeError('stored result: unknown type');
   return r;
 }
+
+// ---- the rows of a snapshot as it travels in chunks (storage exports them, the snapshot stream carries them) ----
+
+/**
+ * A kv row as it travels: key and value bytes, create_revision, mod_revision,
+ * version, and the lease if it has one (left out for none, so a row without
+ * one is as it was before leases).
+ */
+export type KvRow = [key: Uint8Array, value: Uint8Array, create: number, mod: number, version: number, lease?: number];
+/** A kv_request row: id, index, revision, fingerprint, result bytes. */
+export type RequestRow = [string, number, number, number, Uint8Array];
+/** A kv_history row (src/storage/history-segment.ts): first_revision, first_seq, part, last_revision, data bytes. */
+export type HistRow = [number, number, number, number, Uint8Array];
+/** A kv_history row's primary key: first_revision, first_seq, part. */
+export type HistKey = readonly [number, number, number];
+/** A kv_lease row: id, ttl, remaining. */
+export type LeaseRow = [number, number, number];

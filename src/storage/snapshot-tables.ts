@@ -1,4 +1,5 @@
 import { decode, encode } from '@msgpack/msgpack';
+import type { HistKey, HistRow, KvRow, LeaseRow, RequestRow } from '../kv/index.ts';
 import type { ConfState, Index, Term } from '../raft/index.ts';
 import { migrate, NO_LEASE } from './schema.ts';
 import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
@@ -16,20 +17,8 @@ import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
  * the Raft log's reset: atomic, and bounded in memory by one chunk.
  */
 
-/**
- * A kv row as it travels: key and value bytes, create_revision, mod_revision,
- * version, and the lease if it has one (left out for none, so a row without
- * one is as it was before leases).
- */
-export type KvRow = [key: Uint8Array, value: Uint8Array, create: number, mod: number, version: number, lease?: number];
-/** A kv_request row: id, index, revision, fingerprint, result bytes. */
-export type RequestRow = [string, number, number, number, Uint8Array];
-/** A kv_history row (history-segment.ts): first_revision, first_seq, part, last_revision, data bytes. */
-export type HistRow = [number, number, number, number, Uint8Array];
-/** A kv_history row's primary key: first_revision, first_seq, part. */
-export type HistKey = readonly [number, number, number];
-/** A kv_lease row: id, ttl, remaining. */
-export type LeaseRow = [number, number, number];
+// The rows a snapshot travels in are the state machine's snapshot format (src/kv/snapshot.ts).
+export type { HistKey, HistRow, KvRow, LeaseRow, RequestRow };
 
 export interface ExportInfo {
   /** Bumped by every export, so a stream can tell its rows were replaced under it. */

@@ -1,6 +1,6 @@
 import { decode, encode } from '@msgpack/msgpack';
+import type { HistRow, KvRow, LeaseRow, RequestRow } from '../kv/index.ts';
 import type { NodeId, Term } from '../raft/index.ts';
-import type { HistRow, KvRow, LeaseRow, RequestRow } from '../storage/index.ts';
 import { bool, bytes, EnvelopeError, list, nat, pos, record, str } from './validate.ts';
 
 /**
