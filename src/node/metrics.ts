@@ -107,16 +107,27 @@ class Series<T> {
   }
 }
 
-/** A value that only goes up (until the process restarts). */
-export class Counter {
+/** A number per label set, rendered as one family of `type`: what counters and gauges share. */
+abstract class Scalar {
   readonly name: string;
   readonly help: string;
-  private readonly series = new Series(() => 0);
+  protected readonly series = new Series(() => 0);
+  protected abstract readonly type: 'counter' | 'gauge';
 
   constructor(name: string, help: string) {
     this.name = name;
     this.help = help;
   }
+
+  family(): MetricFamily {
+    const samples = [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
+    return { name: this.name, help: this.help, type: this.type, samples };
+  }
+}
+
+/** A value that only goes up (until the process restarts). */
+export class Counter extends Scalar {
+  protected readonly type = 'counter';
 
   inc(labels: Labels = {}, by = 1): void {
     if (!(by >= 0)) throw new Error(`metrics: ${this.name} cannot go down (by ${by})`);
@@ -133,23 +144,11 @@ export class Counter {
   value(labels: Labels = {}): number {
     return this.series.get(labels)?.value ?? 0;
   }
-
-  family(): MetricFamily {
-    const samples = [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
-    return { name: this.name, help: this.help, type: 'counter', samples };
-  }
 }
 
 /** A value read at scrape time: the series set at the last collection. */
-export class Gauge {
-  readonly name: string;
-  readonly help: string;
-  private readonly series = new Series(() => 0);
-
-  constructor(name: string, help: string) {
-    this.name = name;
-    this.help = help;
-  }
+export class Gauge extends Scalar {
+  protected readonly type = 'gauge';
 
   set(labels: Labels, value: number): void {
     const s = this.series.get(labels);
@@ -159,11 +158,6 @@ export class Gauge {
   /** Drops every series (a gauge only some nodes report, e.g. the leader's). */
   clear(): void {
     this.series.clear();
-  }
-
-  family(): MetricFamily {
-    const samples = [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
-    return { name: this.name, help: this.help, type: 'gauge', samples };
   }
 }
 
