@@ -18,6 +18,8 @@
  * on a harness error (etcd missing: install Debian's etcd-server).
  * Plain Node 22 with --experimental-strip-types: no TS-only syntax.
  */
+
+import { textWithin } from '../../test/integration/json-lines.ts';
 import { Cluster } from '../jepsen/cluster.ts';
 import { Rng } from '../jepsen/common.ts';
 import { childProcess, freePorts, fs, os, path, proc, sleep } from '../jepsen/node-api.ts';
@@ -72,7 +74,7 @@ async function send(
   // A call that waits (a lock held elsewhere) is an answer too, and a difference if only one store waits.
   if (res instanceof Error) return { status: 0, body: `no answer: ${res.name}` };
   if (stream) {
-    const lines = (await readFor(res, 400)).split('\n').filter((l) => l.trim() !== '');
+    const lines = (await textWithin(res, 400)).split('\n').filter((l) => l.trim() !== '');
     return {
       status: res.status,
       body: normalize(
@@ -95,23 +97,6 @@ async function send(
 function errorCode(a: Answer): Answer {
   const code = typeof a.body === 'object' && a.body !== null ? (a.body as { code?: unknown }).code : undefined;
   return { status: a.status, body: { code } };
-}
-
-/** What a streamed answer sends within `ms`; then the stream is cut. */
-async function readFor(res: Response, ms: number): Promise<string> {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  let text = '';
-  const until = Date.now() + ms;
-  for (;;) {
-    const left = until - Date.now();
-    if (left <= 0) break;
-    const next = await Promise.race([reader.read(), sleep(left).then(() => 'late' as const)]);
-    if (next === 'late' || next.done) break;
-    text += dec.decode(next.value, { stream: true });
-  }
-  await reader.cancel().catch(() => {});
-  return text;
 }
 
 /**
@@ -163,7 +148,7 @@ async function replay(base: string, prefix: string, from: number): Promise<Answe
     create_request: { key: b64(prefix), range_end: b64(end), start_revision: String(from), prev_kv: true },
   };
   const res = await fetch(`${base}/v3/watch`, { method: 'POST', body: JSON.stringify(body) });
-  const text = await readFor(res, 1500);
+  const text = await textWithin(res, 1500);
   if (proc.env.ETCD_DIFF_DEBUG) console.log(`watch ${base}: ${text.length} bytes: ${text.slice(0, 300)}`);
   const out: { created: boolean; events: unknown[]; canceled?: boolean; compact_revision?: unknown } = {
     created: false,
