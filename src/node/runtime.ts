@@ -41,6 +41,8 @@ interface EventOptions {
   readonly replyTo?: NodeId | undefined;
   /** A proposal: leave the Ready to the next event if no follower could be sent anything now. */
   readonly batch?: boolean;
+  /** `act` steps peer messages: they are judged together with the time that passed before them. */
+  readonly steps?: boolean;
 }
 
 /** Work the node's owner does on its own schedule (the leader's lease clock). */
@@ -59,7 +61,8 @@ const MAX_DEFERRED_PROPOSALS = 256;
  * calls, alarms) into driver calls, and time into ticks.
  *
  * Discipline (shared/DESIGN.md, Durable Object facts):
- * - every event first catches up on the ticks that elapsed, then acts, then
+ * - every event first catches up on the ticks that elapsed (a peer's
+ *   messages are judged together with them: RawNode.elapse), then acts, then
  *   runs the Ready loop inside one storage transaction, then sends: so state
  *   is durable before any message leaves, and nothing is held across an await;
  * - messages are only sent from the handler of the event that caused them,
@@ -227,7 +230,7 @@ export class NodeRuntime<R> {
       () => {
         for (const m of env.msgs) if (m.to === this.id && this.installable(m)) this.driver.node.step(m);
       },
-      { wakes, replyTo },
+      { wakes, replyTo, steps: true },
     );
     if (env.quiet && env.from === this.driver.node.basicStatus().leader) this.sleep(env.from);
     return reply;
@@ -434,7 +437,10 @@ export class NodeRuntime<R> {
    * transaction, send, re-arm. Returns the messages for `replyTo`, for the
    * response to the request that caused the event.
    */
-  private event(act: () => void, { wakes = true, replyTo, batch = false }: EventOptions = {}): Uint8Array | undefined {
+  private event(
+    act: () => void,
+    { wakes = true, replyTo, batch = false, steps = false }: EventOptions = {},
+  ): Uint8Array | undefined {
     this.transport.resetCount();
     try {
       if (wakes) this.wake();
@@ -446,8 +452,12 @@ export class NodeRuntime<R> {
         this.observeLeader();
         return this.transport.flush(false, replyTo);
       }
-      this.catchUpTicks();
-      act();
+      // Peer messages are judged together with the time that passed before them (RawNode.elapse).
+      if (steps) this.catchUpTicks(act);
+      else {
+        this.catchUpTicks();
+        act();
+      }
       if (batch && this.deferred < MAX_DEFERRED_PROPOSALS && this.driver.node.followersPaused()) {
         // The next answer's event (or the heartbeat alarm, if it is lost) takes it from here.
         this.deferred++;
@@ -494,19 +504,19 @@ export class NodeRuntime<R> {
     this.armAlarm();
   }
 
-  private catchUpTicks(): void {
+  private catchUpTicks(step?: () => void): void {
     const { tickMs, electionTicks } = this.settings;
     const elapsed = Math.floor((this.host.now() - this.lastTickAt) / tickMs);
-    if (elapsed <= 0) return;
+    if (elapsed <= 0) {
+      step?.();
+      return;
+    }
     this.lastTickAt += elapsed * tickMs;
     // After a long absence a few election timeouts' worth is as good as all of them.
-    const ticks = Math.min(elapsed, 4 * electionTicks);
-    for (let i = 0; i < ticks; i++) this.driver.node.tick();
+    // Time past the node's own timeout is a stall: the core counts it, but
+    // judges it only after the messages that queued meanwhile (RawNode.elapse).
+    this.driver.node.elapse(Math.min(elapsed, 4 * electionTicks), step);
     this.idleTicks += elapsed;
-    // Longer than two heartbeats without running (the isolate was busy): the
-    // followers' answers are still queued, so their silence must not make
-    // this leader refuse work (a leader cut off runs its heartbeat alarms on time).
-    if (elapsed > 2 * this.settings.heartbeatTicks) this.driver.node.forgiveSilence();
   }
 
   /**

@@ -67,6 +67,12 @@ export class Raft {
   heartbeatElapsed = 0;
   /** Ticks since this node became leader: the clock of Progress.lastHeardTick. */
   leaderTicks = 0;
+  /**
+   * Set by `advance` until the next tick: the leader's clock before a stall,
+   * up to which followers' silence is judged while the messages they sent
+   * during the stall are still being stepped.
+   */
+  private judgedUpTo: number | undefined;
   randomizedElectionTicks: number;
 
   constructor(cfg: ResolvedConfig) {
@@ -149,6 +155,7 @@ export class Raft {
     this.role = 'leader';
     const last = this.log.lastIndex();
     this.leaderTicks = 0;
+    this.judgedUpTo = undefined;
     for (const id of this.members()) {
       const pr = new Progress(last + 1, this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
       pr.recentActive = true;
@@ -250,7 +257,37 @@ export class Raft {
     }
   }
 
+  /**
+   * `ticks` that passed while this node could not run (its process was busy
+   * or paused): whatever was sent to it meanwhile is still queued. The time
+   * counts, but nothing is judged on it before the next tick(), by which the
+   * runtime has stepped that queue. Silence over a stall says something only
+   * once what was sent during it has arrived: without this, a stalled leader
+   * would fail CheckQuorum on its followers' queued answers, and a stalled
+   * follower would campaign just before stepping its leader's heartbeat.
+   */
+  advance(ticks: number): void {
+    if (ticks <= 0) return;
+    const stopShortOf = (elapsed: number, timeout: number) => Math.max(elapsed, Math.min(elapsed + ticks, timeout - 1));
+    if (this.role !== 'leader') {
+      this.electionElapsed = this.promotable()
+        ? stopShortOf(this.electionElapsed, this.randomizedElectionTicks)
+        : this.electionElapsed + ticks;
+      return;
+    }
+    this.judgedUpTo ??= this.leaderTicks;
+    this.leaderTicks += ticks;
+    this.electionElapsed = stopShortOf(this.electionElapsed, this.cfg.electionTicks);
+    // Not a judgement but a duty: followers heard nothing during the stall either.
+    this.heartbeatElapsed += ticks;
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      replication.broadcastHeartbeat(this, this.readOnly.lastCtx());
+    }
+  }
+
   private tickLeader(): void {
+    this.judgedUpTo = undefined;
     this.heartbeatElapsed++;
     this.electionElapsed++;
     this.leaderTicks++;
@@ -435,13 +472,15 @@ export class Raft {
    * nothing it could not commit: new proposals and reads are refused at once,
    * so clients go looking for the next leader instead of waiting out their
    * deadline; CheckQuorum deposes it later. Always true without CheckQuorum.
+   * Right after a stall (see `advance`) silence counts only up to its start.
    */
   quorumInContact(): boolean {
     if (this.role !== 'leader' || !this.cfg.checkQuorum) return true;
     const within = Math.max(2 * this.cfg.heartbeatTicks, this.cfg.electionTicks - this.cfg.heartbeatTicks);
+    const now = this.judgedUpTo ?? this.leaderTicks;
     return hasQuorum(this.conf.voters, (id) => {
       const pr = this.progress.get(id);
-      return id === this.id || (pr !== undefined && this.leaderTicks - pr.lastHeardTick <= within);
+      return id === this.id || (pr !== undefined && now - pr.lastHeardTick <= within);
     });
   }
 

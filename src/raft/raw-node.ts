@@ -59,6 +59,28 @@ export class RawNode {
     this.raft.tick();
   }
 
+  /**
+   * The `ticks` that passed since the runtime last ran this node, then
+   * `step` (the messages of the event, if any), judged together:
+   * - Within its next timeout, the ticks are ticked one by one, but the
+   *   last one after `step`: a heartbeat waiting in the same event counts
+   *   before the timeout is judged (and a follower's answer before CheckQuorum).
+   * - Past it, the runtime overslept its own timer (its process stalled) and
+   *   more messages may be queued behind this one: the time is counted and
+   *   judged at the next tick (Raft.advance).
+   */
+  elapse(ticks: number, step?: () => void): void {
+    if (ticks > this.raft.ticksUntilTimeout()) {
+      this.raft.advance(ticks);
+      step?.();
+      return;
+    }
+    const last = step && ticks > 0 ? 1 : 0;
+    for (let i = 0; i < ticks - last; i++) this.raft.tick();
+    step?.();
+    if (last) this.raft.tick();
+  }
+
   /** How many ticks may pass before this node needs its next tick (so a runtime can sleep until then). */
   ticksUntilTimeout(): number {
     return this.raft.ticksUntilTimeout();
@@ -185,16 +207,6 @@ export class RawNode {
     if (r.role !== 'leader' || r.progress.size < 2) return false;
     for (const [id, pr] of r.progress) if (id !== r.id && !pr.isPaused()) return false;
     return true;
-  }
-
-  /**
-   * Leader: count every follower as heard from now. For a runtime that was
-   * itself stalled: the answers it has not read yet are waiting in its
-   * queue, so silence over the stall says nothing about the followers.
-   */
-  forgiveSilence(): void {
-    const r = this.raft;
-    if (r.role === 'leader') for (const pr of r.progress.values()) pr.lastHeardTick = r.leaderTicks;
   }
 
   /** False for a leader that has not heard from a quorum lately (it refuses proposals; see Raft.quorumInContact). */

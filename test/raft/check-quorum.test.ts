@@ -265,15 +265,92 @@ describe('issue 16: a read forwarded to a leader out of touch with its quorum', 
   });
 });
 
-describe('forgiveSilence: a runtime that was itself stalled', () => {
-  it('counts every follower as heard from now, so the stall alone causes no refusal', () => {
+describe('a stall: time that passed while a node could not run is judged after its queued messages', () => {
+  it('a leader stalled for two election timeouts keeps leading on the answers that queued meanwhile', () => {
     const net = leaderA();
     const a = net.node('a');
-    net.tick('a', 12);
-    net.take();
-    expect(a.quorumInContact()).toBe(false);
-    a.forgiveSilence();
+    net.tick('a');
+    net.deliverOnly((m) => m.from === 'a'); // the followers answer; a has not read the answers yet
+    const queued = net.take((m) => m.to === 'a');
+    expect(queued.map((m) => m.type)).toEqual(['heartbeatResp', 'heartbeatResp']);
+    a.elapse(25);
+    // Nothing judged yet: still leading, still in contact, serving, and heartbeating at once.
+    expect(a.status().role).toBe('leader');
     expect(a.quorumInContact()).toBe(true);
-    expect(a.propose(new Uint8Array([1]))).toMatchObject({ ok: true });
+    expect(ofType(net.flush('a'), 'heartbeat').map((m) => m.to)).toEqual(['b', 'c']);
+    expect(net.propose('a', 'x')).toMatchObject({ ok: true });
+    for (const m of queued) net.step(m);
+    net.deliver();
+    for (let t = 0; t < 30; t++) {
+      net.tick('a');
+      net.deliver();
+    }
+    expect(a.status()).toMatchObject({ role: 'leader', term: 1 });
+  });
+
+  it('a stalled leader that hears nothing judges the stall at its next tick, and steps down on schedule', () => {
+    const net = leaderA();
+    const a = net.node('a');
+    net.isolate('a');
+    a.elapse(25);
+    expect(a.quorumInContact()).toBe(true);
+    net.tick('a');
+    // The stall counts now that nothing arrived during it.
+    expect(a.quorumInContact()).toBe(false);
+    expect(net.propose('a', 'x')).toMatchObject({ ok: false, reason: 'noQuorum' });
+    // The check at that tick still saw the acks from before the stall (the first check passes); the next fails.
+    expect(a.status().role).toBe('leader');
+    net.tick('a', 10);
+    expect(a.status()).toMatchObject({ role: 'follower', term: 1 });
+  });
+
+  it('ticked one by one instead, the same stall deposes the leader before its queued answers are stepped', () => {
+    const net = leaderA();
+    net.tick('a');
+    net.deliverOnly((m) => m.from === 'a');
+    expect(net.take((m) => m.to === 'a')).toHaveLength(2);
+    net.tick('a', 25);
+    expect(net.node('a').status().role).toBe('follower');
+  });
+
+  it("a follower stalled past its election timeout steps its leader's queued heartbeat before it may campaign", () => {
+    const net = leaderA();
+    const b = net.node('b');
+    net.tick('a');
+    const hb = net.take((m) => m.to === 'b');
+    net.take();
+    b.elapse(30);
+    expect(net.flush('b')).toEqual([]);
+    for (const m of hb) net.step(m);
+    expect(ofType(net.tick('b'), 'vote')).toEqual([]);
+    expect(b.status()).toMatchObject({ role: 'follower', leader: 'a', term: 1 });
+  });
+
+  it('a follower stalled with nothing queued campaigns at its next tick', () => {
+    const net = leaderA();
+    const b = net.node('b');
+    b.elapse(30);
+    expect(net.flush('b')).toEqual([]);
+    const votes = ofType(net.tick('b'), 'vote');
+    expect(votes.map((m) => m.to)).toEqual(['a', 'c']);
+    expect(votes.every((m) => m.preVote)).toBe(true);
+  });
+
+  it('an alarm on time ticks as usual: the follower campaigns in that call', () => {
+    const net = leaderA();
+    const b = net.node('b');
+    b.elapse(b.ticksUntilTimeout());
+    expect(ofType(net.flush('b'), 'vote')).toHaveLength(2);
+  });
+
+  it("a heartbeat that arrives as the timeout falls due counts before it is judged (the event's last tick follows its messages)", () => {
+    const net = leaderA();
+    const b = net.node('b');
+    net.tick('a');
+    const [hb] = net.take((m) => m.to === 'b');
+    net.take();
+    b.elapse(b.ticksUntilTimeout(), () => b.step(hb as Message));
+    expect(ofType(net.flush('b'), 'vote')).toEqual([]);
+    expect(b.status()).toMatchObject({ role: 'follower', leader: 'a' });
   });
 });

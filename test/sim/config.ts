@@ -51,6 +51,10 @@ export interface SimConfig {
     readonly historyCompactEvery?: number;
     /** The leader proposes a lease command: grant, attach a key, checkpoint or revoke (absent: never). */
     readonly leaseEvery?: number;
+    /** A node stops running for up to three election timeouts, its messages queued (absent: never). */
+    readonly stallEvery?: number;
+    /** Stalls strike only nodes that are not leading. */
+    readonly stallFollowersOnly?: boolean;
   };
   /** One node's messages (both ways) take this many extra ms: it lags and needs snapshots. */
   readonly slowNodeDelay: number;
@@ -156,5 +160,7 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   const historyCompactEvery = new SimRng(seed ^ 0x0c0ffee5).chance(0.5) ? 200 : 0;
   // Half the seeds grant, attach, checkpoint and revoke leases on keys of their own (its own stream, too).
   const leaseEvery = new SimRng(seed ^ 0x1ea5e5).chance(0.5) ? 40 : 0;
-  return { ...base, faults: { ...base.faults, historyCompactEvery, leaseEvery }, ...override };
+  // Half the seeds stall a node now and then: a busy isolate (its own stream, too).
+  const stallEvery = new SimRng(seed ^ 0x57a11ed).chance(0.5) ? 300 : 0;
+  return { ...base, faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery }, ...override };
 }

@@ -15,6 +15,8 @@ export interface FaultWorld {
   leader(): SimNode | undefined;
   /** Crash now, or at the node's next apply or send (mid-Ready). */
   crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void;
+  /** The node stops running for `ms`; what is sent to it waits. */
+  stall(n: SimNode, ms: number): void;
   log(line: string): void;
 }
 
@@ -25,6 +27,7 @@ export interface FaultStats {
   confChanges: number;
   historyCompactions: number;
   leaseOps: number;
+  stalls: number;
 }
 
 type Phase = 'remove' | 'addLearner' | 'addVoter';
@@ -45,7 +48,7 @@ interface Plan {
 export class Faults {
   private readonly w: FaultWorld;
   private readonly cfg: SimConfig;
-  private next = { partition: 0, crash: 0, membership: 0, transfer: 0, history: 0, lease: 0 };
+  private next = { partition: 0, crash: 0, membership: 0, transfer: 0, history: 0, lease: 0, stall: 0 };
   private healAt = Number.POSITIVE_INFINITY;
   private plan: Plan | undefined;
   readonly stats: FaultStats = {
@@ -55,6 +58,7 @@ export class Faults {
     confChanges: 0,
     historyCompactions: 0,
     leaseOps: 0,
+    stalls: 0,
   };
 
   constructor(w: FaultWorld, cfg: SimConfig) {
@@ -68,6 +72,7 @@ export class Faults {
       transfer: this.after(f.transferEvery),
       history: this.after(f.historyCompactEvery ?? 0),
       lease: this.after(f.leaseEvery ?? 0),
+      stall: this.after(f.stallEvery ?? 0),
     };
   }
 
@@ -95,6 +100,10 @@ export class Faults {
     if (now >= this.next.lease) {
       this.next.lease = now + this.after(f.leaseEvery ?? 0);
       this.leaseOp();
+    }
+    if (now >= this.next.stall) {
+      this.next.stall = now + this.after(f.stallEvery ?? 0);
+      this.stallOne();
     }
     if (now >= this.next.transfer) {
       this.next.transfer = now + this.after(f.transferEvery);
@@ -163,6 +172,18 @@ export class Faults {
     const when = rng.pick(['now', 'now', 'apply', 'send'] as const);
     this.stats.crashes++;
     this.w.crash(victim, when, 20 + rng.int(600));
+  }
+
+  /** One node's process is busy for up to three election timeouts: it neither ticks nor steps meanwhile. */
+  private stallOne(): void {
+    const { rng, nodes } = this.w;
+    const leader = this.w.leader();
+    const now = this.w.now();
+    if (nodes.some((n) => n.stalledUntil > now)) return;
+    const candidates = nodes.filter((n) => n.driver && !(this.cfg.faults.stallFollowersOnly && n === leader));
+    if (candidates.length === 0) return;
+    this.stats.stalls++;
+    this.w.stall(rng.pick(candidates), 10 + rng.int(3 * this.cfg.electionTicks * this.cfg.tickMs));
   }
 
   private transfer(): void {

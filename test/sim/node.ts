@@ -1,6 +1,6 @@
 import type { ApplyItem, Driver } from '../../src/driver/index.ts';
 import { beforeRevision, type KvEvent, type KvResult, KvStateMachine, MemoryKvTable } from '../../src/kv/index.ts';
-import type { Entry, HardState, NodeId, Snapshot, SnapshotMeta } from '../../src/raft/index.ts';
+import type { Entry, HardState, Message, NodeId, Snapshot, SnapshotMeta } from '../../src/raft/index.ts';
 import { MemoryLogStore } from '../../src/storage/index.ts';
 import { hashBytes, hashString } from './hash.ts';
 import type { Invariants } from './invariants.ts';
@@ -111,4 +111,12 @@ export interface SimNode {
   /** Crash anyway at this time if the armed point never comes. */
   armedUntil: number;
   downFor: number;
+  /** Virtual ms until which the node does not run (its process is busy): what arrives meanwhile waits in `held`. */
+  stalledUntil: number;
+  /** What arrived during the stall, each with the ticks that had fallen due before it. */
+  held: { readonly m: Message; readonly after: number }[];
+  /** Ticks that fell due during the stall, handed to the core at once when it ends (RawNode.elapse). */
+  missedTicks: number;
+  /** The node's own timeout, in ticks, when the stall began: where its alarm would have fired. */
+  dueTicks: number;
 }

@@ -19,6 +19,10 @@ export interface SimStats {
   /** History compactions applied (compact commands through the log). */
   historyCompactions: number;
   leaseOps: number;
+  /** Nodes stalled (their process busy, messages queued). */
+  stalls: number;
+  /** Vote requests sent (PreVote included). */
+  voteRequests: number;
   delivered: number;
   dropped: number;
   duplicated: number;
@@ -82,6 +86,8 @@ export function runSeed(seed: number, config: SimConfig = configForSeed(seed), o
     confChanges: f.confChanges,
     historyCompactions: f.historyCompactions,
     leaseOps: f.leaseOps,
+    stalls: f.stalls,
+    voteRequests: w.voteRequests,
     delivered: w.delivered,
     dropped: w.net.dropped,
     duplicated: w.net.duplicated,

@@ -45,6 +45,32 @@ describe('regressions', () => {
   }
 });
 
+describe('issue 16: a stalled node judges the stall after the messages that queued meanwhile', () => {
+  it('in a calm cluster, followers stalled for up to three election timeouts never start a campaign', () => {
+    let stalls = 0;
+    for (const seed of [1, 8, 15, 22, 29, 36]) {
+      const calm = configForSeed(seed);
+      const r = runSeed(seed, {
+        ...calm,
+        net: { ...calm.net, drop: 0, duplicate: 0, longDelay: 0 },
+        slowNodeDelay: 0,
+        faults: {
+          partitionEvery: 0,
+          crashEvery: 0,
+          membershipEvery: 0,
+          transferEvery: 0,
+          stallEvery: 150,
+          stallFollowersOnly: true,
+        },
+      });
+      expectOk(r);
+      stalls += r.stats.stalls;
+      expect(r.stats.voteRequests, `seed ${seed}`).toBe(0);
+    }
+    expect(stalls).toBeGreaterThan(50);
+  });
+});
+
 describe('determinism', () => {
   it('the same seed gives the same trace, history and stats', () => {
     for (const seed of [3, 6, 11, 19]) {

@@ -35,6 +35,8 @@ export class World implements FaultWorld {
   private readonly verbose: ((line: string) => void) | undefined;
   time = 0;
   delivered = 0;
+  /** Vote requests (PreVote included) sent once a first leader was elected: campaigns started after the first. */
+  voteRequests = 0;
   /** The node whose driver call the world is running (the only place a mid-Ready crash may strike). */
   private inCall: SimNode | undefined;
 
@@ -61,6 +63,10 @@ export class World implements FaultWorld {
         armed: undefined,
         armedUntil: 0,
         downFor: 0,
+        stalledUntil: 0,
+        held: [],
+        missedTicks: 0,
+        dueTicks: 0,
       };
       const nodeHash = hashString(id);
       sm.onItem = (it) => {
@@ -84,9 +90,10 @@ export class World implements FaultWorld {
     return this.time;
   }
 
+  /** The node if it is up and running (not crashed, not stalled). */
   live(id: NodeId): SimNode | undefined {
     const n = this.byId.get(id);
-    return n?.driver ? n : undefined;
+    return n?.driver && n.stalledUntil <= this.time ? n : undefined;
   }
 
   log(line: string): void {
@@ -97,6 +104,7 @@ export class World implements FaultWorld {
     let best: SimNode | undefined;
     let term = -1;
     for (const n of this.nodes) {
+      if (n.stalledUntil > this.time) continue;
       const st = n.driver?.status();
       if (st?.role === 'leader' && st.term > term) {
         best = n;
@@ -134,6 +142,7 @@ export class World implements FaultWorld {
   /** One virtual ms: deliveries, ticks and restarts, clients, faults. */
   private step(faulty: boolean): void {
     const now = this.time;
+    for (const n of this.nodes) if (n.driver && n.stalledUntil === now) this.resume(n);
     for (const { msg: m, lost } of this.net.due(now)) {
       if (lost) {
         this.lose(m);
@@ -142,6 +151,10 @@ export class World implements FaultWorld {
       const n = this.byId.get(m.to);
       if (!n?.driver) {
         this.lose(m);
+        continue;
+      }
+      if (n.stalledUntil > now) {
+        n.held.push({ m, after: n.missedTicks });
         continue;
       }
       this.delivered++;
@@ -156,14 +169,15 @@ export class World implements FaultWorld {
       if (n.armed && now >= n.armedUntil) this.crash(n, 'now', n.downFor);
       else if (now >= n.nextTick) {
         n.nextTick += n.tickMs;
-        this.call(n, (d) => d.tick());
+        if (n.stalledUntil > now) n.missedTicks++;
+        else this.call(n, (d) => d.tick());
       }
     }
     this.clients.step();
     if (faulty) this.faults.step();
     else this.faults.finishMembership();
     for (const n of this.nodes) {
-      if (!n.driver) continue;
+      if (!n.driver || n.stalledUntil > now) continue;
       if (this.cfg.batching) this.call(n, (d) => d.process());
       else this.after(n);
     }
@@ -210,6 +224,47 @@ export class World implements FaultWorld {
     if (d) this.inv.afterEvent(n.id, d.status(), n.store);
   }
 
+  stall(n: SimNode, ms: number): void {
+    if (!n.driver) return;
+    n.stalledUntil = this.time + ms;
+    n.dueTicks = n.driver.node.ticksUntilTimeout();
+    this.log(`stall ${n.id} until ${n.stalledUntil}`);
+  }
+
+  /**
+   * A stall ends as it does in a Durable Object, whose events wait in
+   * arrival order: the node's alarm among them once its timeout fell due.
+   * The first event hands the core every tick that fell due, with its
+   * message if it is one (RawNode.elapse, as NodeRuntime does); the rest
+   * follow with no time between them.
+   */
+  private resume(n: SimNode): void {
+    const held = n.held;
+    const ticks = n.missedTicks;
+    n.held = [];
+    n.missedTicks = 0;
+    if (ticks === 0 && held.length === 0) return;
+    this.log(`resume ${n.id}: ${ticks} ticks, ${held.length} messages`);
+    const first = held[0];
+    const alarmFirst = ticks >= n.dueTicks && (first === undefined || first.after >= n.dueTicks);
+    const withFirst = alarmFirst ? undefined : first;
+    if (withFirst) {
+      this.delivered++;
+      this.traceMessage(withFirst.m);
+    }
+    const caughtUp = this.call(n, (d) => {
+      d.node.elapse(ticks, withFirst && (() => d.node.step(withFirst.m)));
+      d.process();
+    });
+    if (!caughtUp) return;
+    const rest = withFirst ? held.slice(1) : held;
+    for (const { m } of rest) {
+      this.delivered++;
+      this.traceMessage(m);
+      if (!this.call(n, (d) => d.receive(m))) return;
+    }
+  }
+
   crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void {
     if (!n.driver) return;
     n.downFor = downFor;
@@ -221,6 +276,9 @@ export class World implements FaultWorld {
     }
     n.driver = undefined;
     n.armed = undefined;
+    n.stalledUntil = 0;
+    n.held = [];
+    n.missedTicks = 0;
     n.restartAt = this.time + downFor;
     this.log(`crash ${n.id} until ${n.restartAt}`);
     this.clients.onCrash(n.id);
@@ -250,7 +308,10 @@ export class World implements FaultWorld {
       transport: {
         send: (ms: readonly Message[]) => {
           if (n.armed === 'send' && this.inCall === n) throw new CrashSignal();
-          for (const m of ms) this.net.send(m, this.time);
+          for (const m of ms) {
+            if (m.type === 'vote' && this.inv.elections > 0) this.voteRequests++;
+            this.net.send(m, this.time);
+          }
         },
       },
       bootstrap: this.bootstrap,
@@ -265,6 +326,8 @@ export class World implements FaultWorld {
   }
 
   private healAll(): void {
+    for (const n of this.nodes) if (n.stalledUntil > this.time) n.stalledUntil = this.time;
+    for (const n of this.nodes) if (n.driver && n.stalledUntil === this.time) this.resume(n);
     this.net.heal();
     this.net.calm = true;
     this.net.slow.clear();
