@@ -329,9 +329,34 @@ export class Raft {
 
   // ---- input --------------------------------------------------------------
 
+  /**
+   * A vote request, or an answer only members give (to a candidate, a
+   * leader), from a node outside this member's configuration: it was
+   * removed, perhaps without knowing it and campaigning on its old
+   * configuration, or never was a member. Dropped, as etcd's transport drops
+   * what a removed member sends, so it can neither bump a member's term nor
+   * win an election. What a leader sends is still stepped: a node that lags
+   * learns from it the configuration that names that leader.
+   */
+  private fromOutsider(m: Message): boolean {
+    switch (m.type) {
+      case 'vote':
+      case 'voteResp':
+      case 'appResp':
+      case 'heartbeatResp':
+      case 'readIndex': {
+        const { voters, learners } = this.conf;
+        const member = (id: NodeId) => voters.includes(id) || learners.includes(id);
+        return member(this.id) && !member(m.from);
+      }
+      default:
+        return false;
+    }
+  }
+
   /** Feed a message from a peer. Stale or unexpected messages are dropped, never thrown. */
   step(m: Message): void {
-    if (m.to !== this.id || m.from === this.id) return;
+    if (m.to !== this.id || m.from === this.id || this.fromOutsider(m)) return;
     if (m.term > this.term) {
       if (m.type === 'vote') {
         // §4.2.3 / thesis §6.2: while we believe a leader is alive, ignore disruptive votes,

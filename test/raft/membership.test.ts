@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ProposeOutcome } from '../../src/driver/index.ts';
-import type { ConfChange, NodeId } from '../../src/raft/index.ts';
+import type { ConfChange, Message, NodeId } from '../../src/raft/index.ts';
 import { MemoryLogStore } from '../../src/storage/index.ts';
 import { Cluster, ListMachine } from './harness.ts';
-import { appResp, bytes, ofType, Peer, RawNet, voteResp } from './raw.ts';
+import { appResp, bytes, ofType, Peer, RawNet, voteMsg, voteResp } from './raw.ts';
 
 const ABC = ['a', 'b', 'c'];
 
@@ -185,6 +185,38 @@ describe('thesis §4.1 adding and removing voters', () => {
     expect(c.node(l).driver.status()).toMatchObject({ role: 'leader', term });
     expect(c.node(stay).driver.status()).toMatchObject({ leader: l, term });
     expect(c.propose(l, 'undisturbed')?.status).toBe('applied');
+  });
+
+  it('issue 16: members drop what a removed node asks of them, even with no leader to lease them', () => {
+    // d is removed while cut off: it never learns, and campaigns on its old configuration {a,b,c,d}.
+    const net = new RawNet(['a', 'b', 'c', 'd'], {}, { config: { checkQuorum: true, preVote: true } });
+    net.elect('a');
+    net.deliver();
+    net.isolate('d');
+    expect(net.node('a').proposeConfChange({ type: 'remove', node: 'd' })).toMatchObject({ ok: true });
+    net.flush('a');
+    net.deliver();
+    net.tick('a');
+    net.deliver();
+    for (const id of ABC) expect(net.node(id).status().conf.voters).toEqual(ABC);
+    net.heal();
+    const { term, lastIndex } = net.node('b').status();
+    const lastTerm = net.peer('b').terms().at(-1) ?? 0;
+    // The leader is gone: b and c no longer ignore votes (no lease), and d's log is as long as theirs.
+    for (const id of ['b', 'c']) net.node(id).forgetLeader();
+    for (const preVote of [true, false]) {
+      for (const to of ['b', 'c']) {
+        expect(net.step(voteMsg('d', to, term + 1, lastIndex, lastTerm, { preVote }))).toEqual([]);
+        expect(net.node(to).status()).toMatchObject({ term, vote: 'a' });
+      }
+    }
+    // Its answers are dropped too: a higher term in them changes nothing.
+    net.step({ type: 'heartbeatResp', from: 'd', to: 'b', term: term + 5, ctx: '' } as Message);
+    expect(net.node('b').status().term).toBe(term);
+    // The same request from a member is granted: only the outsider is dropped.
+    expect(ofType(net.step(voteMsg('c', 'b', term + 1, lastIndex, lastTerm, { preVote: true })), 'voteResp')).toEqual([
+      expect.objectContaining({ reject: false }),
+    ]);
   });
 
   it('a removed leader steps down once the change applies; the others elect a leader among themselves', () => {
