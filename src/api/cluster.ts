@@ -176,7 +176,7 @@ export class ClusterClient {
   }
 
   async changeMembership(cc: {
-    type: 'addLearner' | 'addVoter' | 'remove';
+    type: 'addLearner' | 'addVoter' | 'promote' | 'remove';
     node: string;
   }): Promise<WriteOutcome<unknown>> {
     return this.proposeWith((s, ms) => s.changeMembership(cc, ms), false);

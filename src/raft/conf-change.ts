@@ -19,7 +19,7 @@ export function decodeConfChange(data: Uint8Array): ConfChange | undefined {
   }
 }
 
-const CHANGE_TYPES: ReadonlySet<string> = new Set<ConfChange['type']>(['addVoter', 'addLearner', 'remove']);
+const CHANGE_TYPES: ReadonlySet<string> = new Set<ConfChange['type']>(['addVoter', 'addLearner', 'promote', 'remove']);
 
 /** Whether `v` has a ConfChange's shape: a known type (an own entry of a fixed set) and a node name. */
 function isConfChange(v: unknown): v is ConfChange {
@@ -33,7 +33,7 @@ function isConfChange(v: unknown): v is ConfChange {
  * `cc` may come from outside (an RPC), so its shape is checked first.
  */
 export function validateConfChange(conf: ConfState, cc: ConfChange): string | undefined {
-  if (!isConfChange(cc)) return 'not a membership change (type addVoter, addLearner or remove, and a node)';
+  if (!isConfChange(cc)) return 'not a membership change (type addVoter, addLearner, promote or remove, and a node)';
   const isVoter = conf.voters.includes(cc.node);
   const isLearner = conf.learners.includes(cc.node);
   switch (cc.type) {
@@ -42,6 +42,8 @@ export function validateConfChange(conf: ConfState, cc: ConfChange): string | un
     case 'addLearner':
       if (isVoter) return `${cc.node} is a voter; remove it first to demote it`;
       return isLearner ? `${cc.node} is already a learner` : undefined;
+    case 'promote':
+      return isLearner ? undefined : `${cc.node} is not a learner`;
     case 'remove':
       if (!isVoter && !isLearner) return `${cc.node} is not a member`;
       if (isVoter && conf.voters.length === 1) return 'cannot remove the last voter';
@@ -51,9 +53,11 @@ export function validateConfChange(conf: ConfState, cc: ConfChange): string | un
 
 /** The configuration after `cc`; a change that does not apply leaves it as it was. */
 export function applyToConf(conf: ConfState, cc: ConfChange): ConfState {
+  // Checked again as it applies: the learner may have been removed since the proposal.
+  if (cc.type === 'promote' && !conf.learners.includes(cc.node)) return conf;
   const voters = conf.voters.filter((id) => id !== cc.node);
   const learners = conf.learners.filter((id) => id !== cc.node);
-  if (cc.type === 'addVoter') voters.push(cc.node);
+  if (cc.type === 'addVoter' || cc.type === 'promote') voters.push(cc.node);
   if (cc.type === 'addLearner') learners.push(cc.node);
   if (voters.length === 0) return conf; // never leave a cluster without voters
   return { voters: sortIds(voters), learners: sortIds(learners) };

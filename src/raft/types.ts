@@ -30,10 +30,12 @@ export interface ConfState {
 
 /**
  * One membership change at a time (Raft thesis §4.1, single-server changes),
- * applied when its entry is applied. `addLearner` then `addVoter` promotes.
+ * applied when its entry is applied. `addLearner` then `promote` makes a
+ * caught-up voter; `promote` changes nothing unless the node is a learner
+ * when it applies (so a learner removed meanwhile does not come back as a voter).
  */
 export interface ConfChange {
-  readonly type: 'addVoter' | 'addLearner' | 'remove';
+  readonly type: 'addVoter' | 'addLearner' | 'promote' | 'remove';
   readonly node: NodeId;
 }
 

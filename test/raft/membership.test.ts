@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProposeOutcome } from '../../src/driver/index.ts';
+import { applyToConf, decodeConfChange, encodeConfChange } from '../../src/raft/conf-change.ts';
 import type { ConfChange, Message, NodeId } from '../../src/raft/index.ts';
 import { MemoryLogStore } from '../../src/storage/index.ts';
 import { Cluster, ListMachine } from './harness.ts';
@@ -269,6 +270,28 @@ describe('thesis §4.2.1 learners (non-voting members) and promotion', () => {
       net.deliver();
     }
     expect(net.node('a').status().role).toBe('follower');
+  });
+
+  it('promote makes a learner a voter, and is refused for anyone else', () => {
+    const net = leaderA(['d']);
+    expect(net.node('a').proposeConfChange({ type: 'promote', node: 'b' })).toMatchObject({ ok: false });
+    expect(net.node('a').proposeConfChange({ type: 'promote', node: 'x' })).toMatchObject({ ok: false });
+    expect(net.node('a').proposeConfChange({ type: 'promote', node: 'd' })).toMatchObject({ ok: true });
+    net.flush('a');
+    net.deliver();
+    net.tick('a');
+    net.deliver();
+    for (const id of ['a', 'b', 'c', 'd'])
+      expect(net.node(id).status().conf).toEqual({ voters: ['a', 'b', 'c', 'd'], learners: [] });
+  });
+
+  it('a promotion that applies after its learner was removed changes nothing (no voter that never caught up)', () => {
+    const conf = { voters: ABC, learners: ['d'] };
+    const removed = applyToConf(conf, { type: 'remove', node: 'd' });
+    expect(applyToConf(removed, { type: 'promote', node: 'd' })).toEqual(removed);
+    // What promote guards against: a plain addVoter in its place would add d back, as a voter.
+    expect(applyToConf(removed, { type: 'addVoter', node: 'd' }).voters).toContain('d');
+    expect(decodeConfChange(encodeConfChange({ type: 'promote', node: 'd' }))).toEqual({ type: 'promote', node: 'd' });
   });
 
   it('adds a learner, which replicates but never campaigns, then promotes it to voter', () => {

@@ -13,9 +13,9 @@ import { queryOf } from '../request.ts';
 
 const MEMBER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** The actions of POST /v1/cluster/members, by name (a Map: inherited names like toString are not actions). */
-const MEMBER_ACTIONS = new Map<string, 'addLearner' | 'addVoter' | 'remove'>([
+const MEMBER_ACTIONS = new Map<string, 'addLearner' | 'addVoter' | 'promote' | 'remove'>([
   ['add_learner', 'addLearner'],
-  ['promote', 'addVoter'],
+  ['promote', 'promote'],
   ['remove', 'remove'],
 ]);
 
@@ -49,8 +49,9 @@ export function adminRoutes(app: App): void {
     if (typeof body.node !== 'string' || !MEMBER_NAME.test(body.node))
       throw badRequest('node', 'expected 1-64 of [A-Za-z0-9_-]');
     // Promote is for a learner only (as etcd's MemberPromote): a voter cannot be promoted, and
-    // promoting a name that is no member would add a voter that does not exist.
-    if (type === 'addVoter') {
+    // promoting a name that is no member would add a voter that does not exist. Checked here
+    // for a clear answer, and again by the entry as it applies (ConfChange 'promote').
+    if (type === 'promote') {
       const lead = await c.get('client').findLeader();
       if (!lead) throw unavailable('no leader to check the membership with');
       if (!lead.conf.learners.includes(body.node))
