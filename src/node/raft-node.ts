@@ -276,11 +276,13 @@ export class RaftNode extends NodeObject<KvResult> {
   }
 
   /**
-   * Whether `id` is in the configuration this replica has applied. A removed
+   * Whether `id` is in the configuration this replica has applied (and no
+   * member has told it it was removed: NodeRuntime.heedRemoval). A removed
    * member serves no watch: it hears of no later revision, so a watch there
    * would stall (the Worker tries another member when this one refuses).
    */
   private isMember(id: string): boolean {
+    if (this.node().removedFromCluster()) return false;
     const conf = (this.kv as KvStateMachine).conf();
     return conf === undefined || conf.voters.includes(id) || conf.learners.includes(id);
   }

@@ -1,5 +1,5 @@
 import { Driver, type ProposeOutcome, type ReadOutcome, type StateMachine } from '../driver/index.ts';
-import type { ConfChange, Message, NodeId, Rng, Status } from '../raft/index.ts';
+import { type ConfChange, MEMBERS_ONLY, type Message, type NodeId, type Rng, type Status } from '../raft/index.ts';
 import type { SnapshotTables, Sql } from '../storage/index.ts';
 import { decodeSnapshotRef, SqliteLogStore } from '../storage/index.ts';
 import {
@@ -7,6 +7,7 @@ import {
   decodeStreamMsg,
   type Envelope,
   EnvelopeError,
+  encodeEnvelope,
   type FaultLayer,
   FetchTransport,
   type Peer,
@@ -53,6 +54,14 @@ export interface Upkeep {
   wakeAt(quiet: boolean): number | undefined;
 }
 
+/** What only a leader sends: whoever sends it counts this node as a member. */
+const FROM_A_LEADER: ReadonlySet<Message['type']> = new Set<Message['type']>([
+  'app',
+  'heartbeat',
+  'snapshot',
+  'timeoutNow',
+]);
+
 /** At most this many proposals wait in memory for a batch: a bound on unpersisted entries. */
 const MAX_DEFERRED_PROPOSALS = 256;
 
@@ -95,6 +104,8 @@ export class NodeRuntime<R> {
   private pendingProposals = 0;
   /** The last leader seen, as `term/leader`: a new one counts as a leader change. */
   private seenLeader = '';
+  /** A member told us we are not in its (newer) configuration: see heedRemoval. */
+  private toldRemoved = false;
 
   /** Streams snapshots in chunks when the state machine's snapshots live in SQLite tables. */
   private readonly stream: SnapshotStream | undefined;
@@ -224,6 +235,12 @@ export class NodeRuntime<R> {
       env.msgs.map((m) => m.type),
     );
     this.lastContact.set(env.from, this.host.now());
+    // A node outside our configuration asking what only members may (one
+    // removed while cut off, campaigning on its old configuration): the core
+    // would drop it all. Tell it so, without waking, ticking or writing.
+    if (env.msgs.length > 0 && env.msgs.every((m) => MEMBERS_ONLY.has(m.type)) && this.driver.node.isOutsider(env.from))
+      return replyTo === undefined ? undefined : encodeEnvelope(this.id, [], false, this.sm.applied());
+    if (env.msgs.some((m) => FROM_A_LEADER.has(m.type))) this.toldRemoved = false;
     // Acks of the leader's last heartbeat round must not wake a quiet leader.
     const wakes = env.msgs.some((m) => m.type !== 'heartbeatResp' && m.type !== 'appResp');
     const reply = this.event(
@@ -233,7 +250,35 @@ export class NodeRuntime<R> {
       { wakes, replyTo, steps: true },
     );
     if (env.quiet && env.from === this.driver.node.basicStatus().leader) this.sleep(env.from);
+    if (env.notMemberAt !== undefined) this.heedRemoval(env.from, env.notMemberAt);
     return reply;
+  }
+
+  /**
+   * `from` dropped what we sent: we are not in its configuration as applied
+   * up to `at`. If that is later than ours, and `from` is a member of ours,
+   * its configuration is the newer one: we were removed without learning it
+   * (cut off as the change committed). Stop campaigning and keep no alarm,
+   * as etcd stops a member its peers answer 410 Gone, and close the watches
+   * here (nothing new will reach them), until a leader sends us something
+   * again (we were added back).
+   */
+  private heedRemoval(from: NodeId, at: number): void {
+    if (this.toldRemoved || at <= this.sm.applied()) return;
+    const { conf } = this.driver.status();
+    const member = (id: NodeId) => conf.voters.includes(id) || conf.learners.includes(id);
+    if (!member(this.id) || !member(from)) return;
+    this.toldRemoved = true;
+    this.driver.node.forgetLeader();
+    this.quiet = true;
+    this.quietLeader = '';
+    this.armAlarm();
+    this.upkeep?.afterEvent();
+  }
+
+  /** Whether a member told this node it was removed (heedRemoval), and no leader has sent it anything since. */
+  removedFromCluster(): boolean {
+    return this.toldRemoved;
   }
 
   /** A snapshot chunk or its acknowledgement (the body of the snapshot route). Throws EnvelopeError on bad input. */
@@ -384,10 +429,12 @@ export class NodeRuntime<R> {
     maxSentPerEvent: number;
     snapshotStream: SnapshotStream['stats'] | null;
     lastContact: Record<NodeId, number>;
+    removed: boolean;
   } {
     return {
       ...this.driver.status(),
       quiet: this.quiet,
+      removed: this.toldRemoved,
       alarmAt: this.alarmAt ?? null,
       maxSentPerEvent: this.transport.maxSentPerEvent,
       snapshotStream: this.stream ? { ...this.stream.stats } : null,
@@ -429,7 +476,8 @@ export class NodeRuntime<R> {
    */
   private campaignIfLeaderless(): void {
     const st = this.driver.node.basicStatus();
-    if (st.leader === '' && this.quietLeader === '' && st.role === 'follower') this.driver.node.campaign();
+    if (st.leader === '' && this.quietLeader === '' && st.role === 'follower' && !this.toldRemoved)
+      this.driver.node.campaign();
   }
 
   /**
@@ -490,7 +538,8 @@ export class NodeRuntime<R> {
   }
 
   private wake(): void {
-    if (!this.quiet) return;
+    // Told it was removed: only a leader's message (which clears that) wakes it.
+    if (!this.quiet || this.toldRemoved) return;
     this.quiet = false;
     this.idleTicks = 0;
     // Time asleep does not count towards timeouts: nobody expected to hear anything.

@@ -36,6 +36,15 @@ type OutMessage = Message extends infer M
     : never
   : never;
 
+/** What only members send (to ask for votes, or to answer a candidate or a leader): dropped from outsiders. */
+export const MEMBERS_ONLY: ReadonlySet<Message['type']> = new Set<Message['type']>([
+  'vote',
+  'voteResp',
+  'appResp',
+  'heartbeatResp',
+  'readIndex',
+]);
+
 /**
  * The Raft protocol state machine of one node. Pure: time is `tick()`,
  * input is `step()`, output accumulates in `msgs`, `readStates` and the log,
@@ -339,19 +348,14 @@ export class Raft {
    * learns from it the configuration that names that leader.
    */
   private fromOutsider(m: Message): boolean {
-    switch (m.type) {
-      case 'vote':
-      case 'voteResp':
-      case 'appResp':
-      case 'heartbeatResp':
-      case 'readIndex': {
-        const { voters, learners } = this.conf;
-        const member = (id: NodeId) => voters.includes(id) || learners.includes(id);
-        return member(this.id) && !member(m.from);
-      }
-      default:
-        return false;
-    }
+    return MEMBERS_ONLY.has(m.type) && this.isOutsider(m.from);
+  }
+
+  /** Whether `id` is outside the configuration of this node, itself a member of it. */
+  isOutsider(id: NodeId): boolean {
+    const { voters, learners } = this.conf;
+    const member = (x: NodeId) => voters.includes(x) || learners.includes(x);
+    return member(this.id) && !member(id);
   }
 
   /** Feed a message from a peer. Stale or unexpected messages are dropped, never thrown. */

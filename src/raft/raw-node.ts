@@ -91,6 +91,14 @@ export class RawNode {
     this.raft.step(m);
   }
 
+  /**
+   * Whether `id` is outside this node's configuration while this node is in
+   * it: what it sends that only members may (MEMBERS_ONLY) is dropped.
+   */
+  isOutsider(id: NodeId): boolean {
+    return this.raft.isOutsider(id);
+  }
+
   /** Start an election now (with PreVote when enabled), e.g. when a request finds no leader. */
   campaign(): void {
     this.raft.campaign();

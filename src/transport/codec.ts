@@ -18,12 +18,23 @@ export interface Envelope {
   readonly msgs: readonly Message[];
   /** The leader is going quiet (nothing to replicate): followers may stop their election timers. */
   readonly quiet: boolean;
+  /**
+   * In an answer: what the recipient sent was dropped, since it is not in
+   * the sender's configuration as applied up to this index. Absent otherwise
+   * (a node of an older version ignores it).
+   */
+  readonly notMemberAt?: number | undefined;
 }
 
 export { EnvelopeError };
 
-export function encodeEnvelope(from: NodeId, msgs: readonly Message[], quiet = false): Uint8Array {
-  return encode({ v: ENVELOPE_VERSION, from, msgs, quiet }, { ignoreUndefined: true });
+export function encodeEnvelope(
+  from: NodeId,
+  msgs: readonly Message[],
+  quiet = false,
+  notMemberAt?: number,
+): Uint8Array {
+  return encode({ v: ENVELOPE_VERSION, from, msgs, quiet, notMemberAt }, { ignoreUndefined: true });
 }
 
 /** Decodes and validates every field; throws EnvelopeError on anything malformed, truncated or oversized. */
@@ -44,7 +55,8 @@ export function decodeEnvelope(body: Uint8Array): Envelope {
   for (const m of msgs)
     if (m.from !== from) throw new EnvelopeError(`message from ${m.from} in an envelope from ${from}`);
   const quiet = o.quiet === undefined ? false : bool(o.quiet, 'quiet');
-  return { v: ENVELOPE_VERSION, from, msgs, quiet };
+  const notMemberAt = o.notMemberAt === undefined ? undefined : nat(o.notMemberAt, 'notMemberAt');
+  return { v: ENVELOPE_VERSION, from, msgs, quiet, notMemberAt };
 }
 
 function message(raw: unknown, at: string): Message {

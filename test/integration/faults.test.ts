@@ -14,6 +14,7 @@ import {
   stub,
   waitFor,
 } from './cluster-helpers.ts';
+import { SseReader } from './sse.ts';
 
 const enc = new TextEncoder();
 
@@ -156,5 +157,57 @@ describe('quiescence: an idle cluster keeps no timer and no alarm', () => {
     for (const n of names) expect((await status(n)).quiet).toBe(true);
     expect(await put(names, 'b', '2')).toBe('applied');
     expect(await localValue(await leader(names), 'b')).toBe('2');
+  });
+});
+
+describe('issue 16: a member removed while cut off', () => {
+  it('learns it from the members it asks for votes: it stops campaigning, keeps no alarm and closes its watchers; added back, it follows again', async () => {
+    const names = await newCluster();
+    const l = await leader(names);
+    const gone = names.find((n) => n !== l) as string;
+    const stay = names.find((n) => n !== l && n !== gone) as string;
+    const out = await stub(gone).watchEvents({
+      start: 'r/',
+      end: 'r0',
+      startRevision: undefined,
+      prevKv: false,
+      noPut: false,
+      noDelete: false,
+      progressNotify: false,
+    });
+    if (out.status !== 'ok') throw new Error('watch refused');
+    const w = new SseReader(out.stream);
+    expect(await put(names, 'r/1', 'a')).toBe('applied');
+    await partition([gone], [l, stay]);
+    const removed = await stub(l).changeMembership({ type: 'remove', node: member(gone) }, 5000);
+    expect(removed.status).toBe('applied');
+    const term = (await status(l)).term;
+    await heal(names);
+    // It never heard of the change, so it campaigns on its old configuration: the members
+    // drop its requests and answer that it is not in their (newer) configuration.
+    const told = await waitFor('the removed node to learn it', async () => {
+      const s = await status(gone);
+      return s.removed ? s : undefined;
+    });
+    expect(told.conf.voters).toContain(member(gone));
+    let m = await w.next(5000);
+    while (m && m.event !== 'canceled') m = await w.next(5000);
+    expect(m?.event).toBe('canceled');
+    // From then on it costs nothing: no alarm, no campaign, and the members' term never moved.
+    await sleep(1000);
+    const quiet = await status(gone);
+    expect(quiet).toMatchObject({ removed: true, quiet: true, alarmAt: null, term: told.term });
+    expect((await status(l)).term).toBe(term);
+    expect((await status(stay)).term).toBe(term);
+    // Added back (as a learner), the leader's first message tells it it is a member again.
+    const back = await stub(await leader([l, stay])).changeMembership({ type: 'addLearner', node: member(gone) }, 5000);
+    expect(back.status).toBe('applied');
+    expect(await put([l, stay], 'r/2', 'b')).toBe('applied');
+    await waitFor('the node to follow again', async () => {
+      const s = await status(gone);
+      return !s.removed && s.conf.learners.includes(member(gone)) && (await localValue(gone, 'r/2')) === 'b'
+        ? true
+        : undefined;
+    });
   });
 });
