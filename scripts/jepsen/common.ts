@@ -8,8 +8,8 @@ import { proc } from './node-api.ts';
 
 export const FAULT_KINDS = ['partition', 'crash', 'restart', 'slow', 'transfer', 'member', 'compact'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
-/** The faults a run injects unless --faults says otherwise. */
-export const DEFAULT_FAULTS: readonly FaultKind[] = ['partition', 'crash', 'restart', 'slow'];
+/** The faults a run injects unless --faults says otherwise: all of them. */
+export const DEFAULT_FAULTS: readonly FaultKind[] = FAULT_KINDS;
 
 /** One fault the nemesis injected: `at` scheduled, `start`..`healed` as it happened (s since the run's t0). */
 export interface FaultEvent {

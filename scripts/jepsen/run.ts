@@ -12,8 +12,8 @@
  * public API (operator-faults.ts), transfers leadership, changes the
  * membership (remove and re-add a voter, replace one by a fresh node, remove
  * the leader) and compacts the leader's Raft log past a cut-off follower;
- * heals, then checks the workload and the cluster. The default faults are
- * the first four; --cover injects each listed fault once before drawing.
+ * heals, then checks the workload and the cluster. Every fault kind is
+ * drawn by default; --cover injects each listed fault once before drawing.
  *
  * --workload kv (the default): linearizable get, put, cas by value, delete on 5
  * keys, unique values; checks (1) the history is linearizable, (2) no
