@@ -27,19 +27,6 @@ import { parseMembers } from '../../src/node/settings.ts';
 const CRASH_PATH = '/__jepsen/crash';
 const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-/**
- * The runtime's log and state machine, which it keeps private: the compaction
- * hook reaches them by these names (test-only; it fails loudly if they move).
- */
-interface RuntimeInsides {
-  readonly log?: {
-    firstIndex(): number;
-    term(i: number): number | undefined;
-    compact(meta: { index: number; term: number; conf: unknown }, data: Uint8Array): void;
-  };
-  readonly sm?: { applied(): number; conf(): unknown; snapshot(): Uint8Array };
-}
-
 /** What a forced compaction did: the log's first index before and after, and the applied index it compacted to. */
 export interface CompactResult {
   readonly firstIndexBefore: number;
@@ -72,24 +59,18 @@ export class RaftNode extends BaseRaftNode {
   }
 
   /**
-   * Compacts the log up to the applied index now, keeping nothing behind it:
-   * what the driver does once COMPACT_AFTER_ENTRIES applied entries sit in the
-   * log (Driver.maybeCompact), with the same snapshot point (the applied
-   * index, its term, the state machine's membership). Synchronous, between
-   * events, so no Ready is half done.
+   * Compacts the log up to the applied index now, keeping nothing behind it
+   * (NodeRuntime.compactLog): what the driver does by itself once
+   * COMPACT_AFTER_ENTRIES applied entries sit in the log. Synchronous,
+   * between events, so no Ready is half done.
    */
   jepsenCompact(): CompactResult {
     this.refuseWhileDown();
     const rt = this.node();
-    const { log, sm } = rt as unknown as RuntimeInsides;
-    if (!log || !sm) throw new Error('jepsen: the runtime no longer has log and sm fields');
-    const firstIndexBefore = log.firstIndex();
-    const applied = sm.applied();
-    const term = log.term(applied);
+    const firstIndexBefore = rt.driver.status().firstIndex;
+    rt.compactLog();
     const st = rt.driver.status();
-    if (applied >= firstIndexBefore && term !== undefined)
-      log.compact({ index: applied, term, conf: sm.conf() ?? st.conf }, sm.snapshot());
-    return { firstIndexBefore, firstIndex: log.firstIndex(), applied, lastIndex: st.lastIndex, role: st.role };
+    return { firstIndexBefore, firstIndex: st.firstIndex, applied: st.applied, lastIndex: st.lastIndex, role: st.role };
   }
 
   override status(): ReturnType<BaseRaftNode['status']> {

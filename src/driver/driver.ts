@@ -285,12 +285,29 @@ export class Driver<R> {
     if (every <= 0 || applied - log.firstIndex() + 1 < every) return;
     const data = sm.snapshot();
     const keep = data.byteLength === 0 ? (this.opts.compactKeepEntries ?? 0) : 0;
-    const index = applied - Math.min(keep, every - 1);
+    this.compactThrough(applied - Math.min(keep, every - 1), data);
+  }
+
+  /**
+   * Snapshots the state machine and compacts the log through the applied
+   * index now, keeping no entry behind it: any follower behind that index
+   * then needs a snapshot. For operators and fault tests; what the driver
+   * does by itself past compactAfterEntries. False if there was nothing to compact.
+   */
+  compactNow(): boolean {
+    const { sm } = this.opts;
+    return this.compactThrough(sm.applied(), sm.snapshot());
+  }
+
+  private compactThrough(index: Index, data: Uint8Array): boolean {
+    const { log, sm } = this.opts;
+    const applied = sm.applied();
     const term = log.term(index);
-    if (term === undefined || index < log.firstIndex()) return;
+    if (term === undefined || index < log.firstIndex()) return false;
     // The conf as of `index`: the current one unless a conf entry applied after it (then wait).
     const conf = sm.conf() ?? this.node.status().conf;
-    if (index < applied && this.confChangedAfter(index, applied)) return;
+    if (index < applied && this.confChangedAfter(index, applied)) return false;
     log.compact({ index, term, conf }, data);
+    return true;
   }
 }

@@ -418,6 +418,11 @@ export class NodeRuntime<R> {
     });
   }
 
+  /** Compacts the Raft log through the applied index now (Driver.compactNow), between events. */
+  compactLog(): boolean {
+    return this.host.sql.transaction(() => this.driver.compactNow());
+  }
+
   transferLeader(to: NodeId): void {
     this.event(() => this.driver.node.transferLeader(to));
   }
