@@ -60,6 +60,8 @@ export interface LoadResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** The load process's own CPU over the measured window, as a share of one core (it shares the machine with workerd). */
+  readonly loadCpu: number;
   /** recordPuts: the measured window (wall-clock ms, as PutRecord.sentAt) and every put. */
   readonly windowStartAt?: number;
   readonly windowEndAt?: number;
@@ -258,9 +260,11 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   await new Promise((r) => setTimeout(r, job.warmupMs));
   recording = true;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, job.durationMs));
   recording = false;
   const t1 = performance.now();
+  const cpu = process.cpuUsage(cpu0);
   const elapsedMs = t1 - t0;
   stop = true;
   await Promise.all(running);
@@ -277,6 +281,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     maxMs: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+    loadCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
     ...(job.scenario === 'lock'
       ? { release: { p50Ms: percentile(released, 0.5), p99Ms: percentile(released, 0.99), errors: releaseErrors } }
       : {}),

@@ -12,7 +12,9 @@
  *
  *   npm run bench                 # about 5 minutes (1.5 of them the coordination scenario)
  *   npm run bench -- --quick      # about 1.5 minutes: 3 nodes + baseline, short runs, no expiry window
- *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N
+ *   npm run bench -- --repeat 3   # each scenario's baseline and cluster runs 3 times, interleaved:
+ *                                 # ratios judged on their median, with their spread
+ *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N  --repeat N
  *            --scenarios put,cas  --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
  *            --watch-sockets N (idle watchers, 1000)  --watchers N (under load, 100)
  *            --watch-clients N (put clients under the watchers, 16)  --no-watch
@@ -54,6 +56,9 @@ const warmupMs = Number(opt('warmup-ms') ?? (quick ? 200 : 500));
 const failoverTrials = flag('no-failover') ? 0 : Number(opt('failover-trials') ?? 5);
 const idleMs = flag('no-idle') ? 0 : Number(opt('idle-ms') ?? (quick ? 5_000 : 20_000));
 const outDir = path.resolve(opt('out') ?? path.join(root, 'bench', 'results'));
+/** How many times each scenario's baseline-then-cluster pair runs (interleaved): one run on a shared machine is noise. */
+const repeat = Number(opt('repeat') ?? 1);
+if (!Number.isSafeInteger(repeat) || repeat < 1) throw new Error('--repeat: a positive integer');
 const target = opt('target') ?? 'durable-raft';
 if (target !== 'durable-raft' && target !== 'etcd') throw new Error('--target: durable-raft or etcd');
 const KEYS = 100;
@@ -258,10 +263,67 @@ interface Row {
   maxMs: number;
   ratio: number | null;
   errors: number;
+  /** The load generator's CPU in the window, in cores. */
+  loadCpu: number;
   /** Baseline rows: the cluster size they were measured next to (and are the ratio's denominator for). */
   against?: number;
   /** Rows measured against an etcd cluster (`nodes` is its member count). */
   target?: 'etcd';
+  /** Which of the --repeat pairs (0-based) this row belongs to. */
+  repeat?: number;
+}
+
+/** One cluster scenario over its --repeat pairs: medians, and the spread of the ratio. */
+interface MedianRow {
+  scenario: Scenario;
+  nodes: number;
+  clients: number;
+  repeats: number;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  baselineOpsPerSec: number;
+  baselineP99Ms: number;
+  ratio: number | null;
+  ratioMin: number | null;
+  ratioMax: number | null;
+}
+
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+/** Groups the cluster rows (and the baseline rows measured just before each) by scenario, size and clients. */
+function medians(rows: Row[]): MedianRow[] {
+  const out: MedianRow[] = [];
+  const seen = new Set<string>();
+  for (const r of rows) {
+    if (r.nodes === 0 || r.target === 'etcd') continue;
+    const key = `${r.scenario}/${r.nodes}/${r.clients}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const same = rows.filter((x) => x.scenario === r.scenario && x.clients === r.clients);
+    const cluster = same.filter((x) => x.nodes === r.nodes);
+    const base = same.filter((x) => x.nodes === 0 && x.against === r.nodes);
+    const ratios = cluster.flatMap((x) => (x.ratio === null ? [] : [x.ratio]));
+    out.push({
+      scenario: r.scenario,
+      nodes: r.nodes,
+      clients: r.clients,
+      repeats: cluster.length,
+      opsPerSec: round(median(cluster.map((x) => x.opsPerSec)), 1),
+      p50Ms: round(median(cluster.map((x) => x.p50Ms))),
+      p99Ms: round(median(cluster.map((x) => x.p99Ms))),
+      baselineOpsPerSec: round(median(base.map((x) => x.opsPerSec)), 1),
+      baselineP99Ms: round(median(base.map((x) => x.p99Ms))),
+      ratio: ratios.length ? round(median(ratios), 3) : null,
+      ratioMin: ratios.length ? Math.min(...ratios) : null,
+      ratioMax: ratios.length ? Math.max(...ratios) : null,
+    });
+  }
+  return out;
 }
 
 const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
@@ -277,6 +339,7 @@ function rowOf(scenario: Scenario, nodes: number, clients: number, r: LoadResult
     maxMs: round(r.maxMs),
     ratio: null,
     errors: r.errors,
+    loadCpu: round(r.loadCpu),
   };
 }
 
@@ -292,6 +355,8 @@ interface CostResult {
   rowsWrittenPerPutByNode: Record<string, number>;
   sqlStatementsPerPutPerNode: number;
   baselineNote: string;
+  /** Which of the --repeat pairs it was measured in. */
+  repeat?: number;
 }
 
 async function measureCost(
@@ -518,7 +583,7 @@ function summary(xs: (number | null)[]): { min: number; median: number; max: num
 // ---- output ----
 
 function table(rows: Row[]): string {
-  const head = ['scenario', 'nodes', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'ratio', 'errors'];
+  const head = ['scenario', 'nodes', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'ratio', 'errors', 'load cpu'];
   const lines = rows.map((r) => [
     r.scenario,
     r.target === 'etcd' ? `etcd(${r.nodes})` : r.nodes === 0 ? `base(${r.against})` : String(r.nodes),
@@ -529,6 +594,26 @@ function table(rows: Row[]): string {
     r.maxMs.toFixed(1),
     r.ratio === null ? '' : r.ratio.toFixed(2),
     String(r.errors),
+    r.loadCpu.toFixed(2),
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const fmt = (l: string[]) => l.map((c, i) => (i < 1 ? c.padEnd(w[i] ?? 0) : c.padStart(w[i] ?? 0))).join('  ');
+  return [fmt(head), ...lines.map(fmt)].join('\n');
+}
+
+function medianTable(ms: MedianRow[]): string {
+  const head = ['scenario', 'nodes', 'clients', 'n', 'ops/s', 'p99 ms', 'base ops/s', 'base p99', 'ratio', 'spread'];
+  const lines = ms.map((m) => [
+    m.scenario,
+    String(m.nodes),
+    String(m.clients),
+    String(m.repeats),
+    m.opsPerSec.toFixed(1),
+    m.p99Ms.toFixed(2),
+    m.baselineOpsPerSec.toFixed(1),
+    m.baselineP99Ms.toFixed(2),
+    m.ratio === null ? '' : m.ratio.toFixed(2),
+    m.ratioMin === null || m.ratioMax === null ? '' : `${m.ratioMin.toFixed(2)}..${m.ratioMax.toFixed(2)}`,
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   const fmt = (l: string[]) => l.map((c, i) => (i < 1 ? c.padEnd(w[i] ?? 0) : c.padStart(w[i] ?? 0))).join('  ');
@@ -637,7 +722,6 @@ async function main(): Promise<void> {
   const scriptPath = await bundle(tmp);
   const load = new LoadProcess();
   const rows: Row[] = [];
-  const baseline = new Map<string, Row>();
   const costs: CostResult[] = [];
   const idle: IdleResult[] = [];
   let failover: unknown = null;
@@ -661,39 +745,34 @@ async function main(): Promise<void> {
       await preload(url);
       await waitWritable(`${url}/baseline`);
       await preload(`${url}/baseline`);
+      /** The baseline, then the cluster, for one scenario: the ratio compares neighbours in time. */
+      const measurePair = async (scenario: Scenario, clients: number, rep: number) => {
+        const job = (base: string): LoadJob => ({ base, scenario, clients, warmupMs, durationMs, keys: KEYS });
+        const b = { ...rowOf(scenario, 0, clients, await load.run(job(`${url}/baseline`))), against: n, repeat: rep };
+        rows.push(b);
+        let r: LoadResult | undefined;
+        if (scenario === 'put' && clients === Math.max(...clientCounts)) {
+          const cost = await measureCost(
+            url,
+            ids,
+            async () => {
+              r = await load.run(job(url));
+            },
+            clients,
+          );
+          if (cost) costs.push({ ...cost, repeat: rep });
+        } else r = await load.run(job(url));
+        const row = { ...rowOf(scenario, n, clients, r as LoadResult), repeat: rep };
+        row.ratio = round(row.opsPerSec / b.opsPerSec, 3);
+        rows.push(row);
+        log(
+          `${scenario} n=${n} c=${clients}${repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} ratio ${row.ratio} errors ${row.errors}`,
+        );
+        if (r && r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
+      };
       for (const scenario of SCENARIOS) {
         for (const clients of clientCounts) {
-          const job = (base: string): LoadJob => ({ base, scenario, clients, warmupMs, durationMs, keys: KEYS });
-          {
-            // The baseline runs next to each cluster size, just before it: ratios compare neighbours in time.
-            const b = { ...rowOf(scenario, 0, clients, await load.run(job(`${url}/baseline`))), against: n };
-            baseline.set(`${scenario}/${clients}`, b);
-            rows.push(b);
-          }
-          let r: LoadResult | undefined;
-          if (scenario === 'put' && clients === Math.max(...clientCounts)) {
-            const cost = await measureCost(
-              url,
-              ids,
-              async () => {
-                r = await load.run(job(url));
-              },
-              clients,
-            );
-            if (cost) costs.push(cost);
-          } else r = await load.run(job(url));
-          const row = rowOf(scenario, n, clients, r as LoadResult);
-          const b = baseline.get(`${scenario}/${clients}`);
-          if (b)
-            row.ratio = round(
-              scenario.startsWith('get') || scenario === 'put' || scenario === 'cas' ? row.opsPerSec / b.opsPerSec : 0,
-              3,
-            );
-          rows.push(row);
-          log(
-            `${scenario} n=${n} c=${clients}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} ratio ${row.ratio ?? '-'} errors ${row.errors}`,
-          );
-          if (r && r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
+          for (let rep = 0; rep < repeat; rep++) await measurePair(scenario, clients, rep);
         }
       }
       if (first && idleMs > 0) {
@@ -822,9 +901,11 @@ async function main(): Promise<void> {
       valueBytes: 64,
       clients: clientCounts,
       nodes: nodeCounts,
+      repeat,
       persistence: 'Miniflare durableObjectsPersist on a temp dir (SQLite on disk)',
     },
     rows,
+    medians: medians(rows),
     cost: costs,
     idle,
     watch,
@@ -836,6 +917,17 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 
   console.log(table(rows));
+  if (repeat > 1) {
+    console.log(`\nmedians of ${repeat} interleaved baseline/cluster pairs (spread: lowest..highest ratio)`);
+    console.log(medianTable(result.medians));
+    for (const n of nodeCounts) {
+      const per = costs.filter((c) => c.nodes === n);
+      if (per.length > 0)
+        console.log(
+          `cost n=${n}: peer messages per put ${round(median(per.map((c) => c.peerMessagesPerPut)), 3)} (median of ${per.length}), requests per put ${round(median(per.map((c) => c.requestsPerPut)), 3)}`,
+        );
+    }
+  }
   for (const c of costs) console.log(`cost: ${JSON.stringify(c)}`);
   for (const i of idle)
     console.log(`idle: ${i.invocationsPerIdleMinute} invocations per idle minute (quiet after ${i.quietAfterMs} ms)`);
