@@ -206,15 +206,24 @@ export class RawNode {
   }
 
   /**
-   * A leader with followers none of which can be sent anything now (a full
-   * in-flight window, a probe or a snapshot outstanding): a Ready would only
-   * persist new entries, which can as well wait for the next answer.
+   * A leader whose voters that could be sent something now (their in-flight
+   * window not full, no probe or snapshot outstanding) cannot make a quorum
+   * with it: new entries cannot commit before a busy follower answers, so a
+   * Ready now would only persist them and send them to a few followers. They
+   * can as well wait for that answer, and go out with it in one persist and
+   * one append per follower. With 3 voters this is every follower busy; with
+   * 5, any 3 of 4. Learners do not count either way.
    */
   followersPaused(): boolean {
     const r = this.raft;
-    if (r.role !== 'leader' || r.progress.size < 2) return false;
-    for (const [id, pr] of r.progress) if (id !== r.id && !pr.isPaused()) return false;
-    return true;
+    const voters = r.conf.voters;
+    if (r.role !== 'leader' || voters.length < 2) return false;
+    let ready = 1; // the leader itself
+    for (const id of voters) {
+      const pr = id === r.id ? undefined : r.progress.get(id);
+      if (pr && !pr.isPaused()) ready++;
+    }
+    return ready < Math.floor(voters.length / 2) + 1;
   }
 
   /** False for a leader that has not heard from a quorum lately (it refuses proposals; see Raft.quorumInContact). */

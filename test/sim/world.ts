@@ -178,8 +178,11 @@ export class World implements FaultWorld {
     else this.faults.finishMembership();
     for (const n of this.nodes) {
       if (!n.driver || n.stalledUntil > now) continue;
-      if (this.cfg.batching) this.call(n, (d) => d.process());
-      else this.after(n);
+      // As NodeRuntime does: a leader whose ready followers cannot make a quorum with it
+      // leaves new proposals for the next answer (or tick) to persist and send.
+      if (this.cfg.batching) {
+        if (!n.driver.node.followersPaused()) this.call(n, (d) => d.process());
+      } else this.after(n);
     }
     if (now % this.cfg.tickMs === 0) this.inv.checkLogMatching(this.nodes);
   }
