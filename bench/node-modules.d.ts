@@ -81,3 +81,13 @@ declare module 'node:path' {
 declare module 'node:url' {
   function fileURLToPath(url: string): string;
 }
+
+declare module 'node:net' {
+  interface Server {
+    once(event: 'error', cb: (e: unknown) => void): this;
+    listen(port: number, host: string, cb: () => void): this;
+    address(): { port: number } | string | null;
+    close(cb?: () => void): this;
+  }
+  function createServer(): Server;
+}

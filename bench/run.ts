@@ -14,6 +14,8 @@
  *   npm run bench -- --quick      # about 1.5 minutes: 3 nodes + baseline, short runs, no expiry window
  *   npm run bench -- --repeat 3   # each scenario's baseline and cluster runs 3 times, interleaved:
  *                                 # ratios judged on their median, with their spread
+ *   npm run bench -- --profile DIR # CPU profiles (workerd's inspector) of the baseline and the cluster
+ *                                 # at the most clients of each scenario, first repeat: DIR/*.cpuprofile
  *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N  --repeat N
  *            --scenarios put,cas  --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
  *            --watch-sockets N (idle watchers, 1000)  --watchers N (under load, 100)
@@ -25,6 +27,7 @@
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +36,7 @@ import { Miniflare } from 'miniflare';
 import { readSettings } from '../src/node/settings.ts';
 import { type CoordinationResult, coordination, coordinationSummary } from './coordination.ts';
 import type { LoadJob, LoadResult, Scenario } from './load.ts';
+import { Profiler } from './profile.ts';
 import { type WatchDeliveryResult, type WatchIdleResult, watchDelivery, watchIdle, watchSummary } from './watch.ts';
 import type { BenchStats as Stats } from './worker.ts';
 
@@ -59,6 +63,7 @@ const outDir = path.resolve(opt('out') ?? path.join(root, 'bench', 'results'));
 /** How many times each scenario's baseline-then-cluster pair runs (interleaved): one run on a shared machine is noise. */
 const repeat = Number(opt('repeat') ?? 1);
 if (!Number.isSafeInteger(repeat) || repeat < 1) throw new Error('--repeat: a positive integer');
+const profileDir = opt('profile') === undefined ? undefined : path.resolve(opt('profile') as string);
 const target = opt('target') ?? 'durable-raft';
 if (target !== 'durable-raft' && target !== 'etcd') throw new Error('--target: durable-raft or etcd');
 const KEYS = 100;
@@ -126,8 +131,10 @@ async function startCluster(
   cfg: BenchConfig,
   nodes: number,
   persistDir: string,
+  inspectorPort?: number,
 ): Promise<{ mf: Miniflare; url: string }> {
   const mf = new Miniflare({
+    ...(inspectorPort === undefined ? {} : { inspectorPort }),
     modules: true,
     scriptPath,
     modulesRoot: path.dirname(scriptPath),
@@ -143,6 +150,18 @@ async function startCluster(
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   return { mf, url };
+}
+
+/** A port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 // ---- HTTP helpers (the runner's own few requests) ----
@@ -736,9 +755,20 @@ async function main(): Promise<void> {
       const ids = nodeNames(n);
       const persist = path.join(tmp, `do-${n}`);
       mkdirSync(persist);
-      const started = await startCluster(scriptPath, cfg, n, persist);
+      const inspectorPort = profileDir === undefined ? undefined : await freePort();
+      const started = await startCluster(scriptPath, cfg, n, persist, inspectorPort);
       mf = started.mf;
       const url = started.url;
+      const profiler = inspectorPort === undefined ? undefined : await Profiler.connect(inspectorPort);
+      if (profileDir) mkdirSync(profileDir, { recursive: true });
+      /** Runs `run`, profiled (at the most clients, first repeat) when --profile is given. */
+      const profiled = async (label: string, clients: number, rep: number, run: () => Promise<LoadResult>) => {
+        if (!profiler || !profileDir || clients !== Math.max(...clientCounts) || rep !== 0) return run();
+        const file = path.join(profileDir, `${label}.cpuprofile`);
+        const { result, top } = await profiler.around(file, run);
+        log(`profile ${label} (${path.relative(process.cwd(), file)}):\n  ${top.join('\n  ')}`);
+        return result;
+      };
       log(`${n}-node cluster on ${url}`);
       const first = ci === 0;
       await waitWritable(url);
@@ -748,7 +778,10 @@ async function main(): Promise<void> {
       /** The baseline, then the cluster, for one scenario: the ratio compares neighbours in time. */
       const measurePair = async (scenario: Scenario, clients: number, rep: number) => {
         const job = (base: string): LoadJob => ({ base, scenario, clients, warmupMs, durationMs, keys: KEYS });
-        const b = { ...rowOf(scenario, 0, clients, await load.run(job(`${url}/baseline`))), against: n, repeat: rep };
+        const base = await profiled(`${scenario}-base-c${clients}`, clients, rep, () =>
+          load.run(job(`${url}/baseline`)),
+        );
+        const b = { ...rowOf(scenario, 0, clients, base), against: n, repeat: rep };
         rows.push(b);
         let r: LoadResult | undefined;
         if (scenario === 'put' && clients === Math.max(...clientCounts)) {
@@ -756,12 +789,12 @@ async function main(): Promise<void> {
             url,
             ids,
             async () => {
-              r = await load.run(job(url));
+              r = await profiled(`${scenario}-n${n}-c${clients}`, clients, rep, () => load.run(job(url)));
             },
             clients,
           );
           if (cost) costs.push({ ...cost, repeat: rep });
-        } else r = await load.run(job(url));
+        } else r = await profiled(`${scenario}-n${n}-c${clients}`, clients, rep, () => load.run(job(url)));
         const row = { ...rowOf(scenario, n, clients, r as LoadResult), repeat: rep };
         row.ratio = round(row.opsPerSec / b.opsPerSec, 3);
         rows.push(row);
@@ -867,6 +900,7 @@ async function main(): Promise<void> {
           trials,
         };
       }
+      profiler?.close();
       await mf.dispose();
       mf = undefined;
     }
