@@ -601,6 +601,13 @@ function summary(xs: (number | null)[]): { min: number; median: number; max: num
 
 // ---- output ----
 
+/** Aligned columns: the first left-aligned, the rest right-aligned. */
+function columns(head: string[], lines: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const fmt = (l: string[]) => l.map((c, i) => (i < 1 ? c.padEnd(w[i] ?? 0) : c.padStart(w[i] ?? 0))).join('  ');
+  return [fmt(head), ...lines.map(fmt)].join('\n');
+}
+
 function table(rows: Row[]): string {
   const head = ['scenario', 'nodes', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'ratio', 'errors', 'load cpu'];
   const lines = rows.map((r) => [
@@ -615,9 +622,7 @@ function table(rows: Row[]): string {
     String(r.errors),
     r.loadCpu.toFixed(2),
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const fmt = (l: string[]) => l.map((c, i) => (i < 1 ? c.padEnd(w[i] ?? 0) : c.padStart(w[i] ?? 0))).join('  ');
-  return [fmt(head), ...lines.map(fmt)].join('\n');
+  return columns(head, lines);
 }
 
 function medianTable(ms: MedianRow[]): string {
@@ -634,9 +639,7 @@ function medianTable(ms: MedianRow[]): string {
     m.ratio === null ? '' : m.ratio.toFixed(2),
     m.ratioMin === null || m.ratioMax === null ? '' : `${m.ratioMin.toFixed(2)}..${m.ratioMax.toFixed(2)}`,
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const fmt = (l: string[]) => l.map((c, i) => (i < 1 ? c.padEnd(w[i] ?? 0) : c.padStart(w[i] ?? 0))).join('  ');
-  return [fmt(head), ...lines.map(fmt)].join('\n');
+  return columns(head, lines);
 }
 
 function versionOf(pkg: string): string {
