@@ -157,9 +157,7 @@ export class World implements FaultWorld {
         n.held.push({ m, after: n.missedTicks });
         continue;
       }
-      this.delivered++;
-      this.traceMessage(m);
-      if (!this.call(n, (d) => d.receive(m))) this.lose(m);
+      if (!this.deliver(n, m)) this.lose(m);
     }
     for (const n of this.nodes) {
       if (!n.driver) {
@@ -261,11 +259,14 @@ export class World implements FaultWorld {
     });
     if (!caughtUp) return;
     const rest = withFirst ? held.slice(1) : held;
-    for (const { m } of rest) {
-      this.delivered++;
-      this.traceMessage(m);
-      if (!this.call(n, (d) => d.receive(m))) return;
-    }
+    for (const { m } of rest) if (!this.deliver(n, m)) return;
+  }
+
+  /** Steps `m` into `n`, counted and traced; false if the node crashed doing it. */
+  private deliver(n: SimNode, m: Message): boolean {
+    this.delivered++;
+    this.traceMessage(m);
+    return this.call(n, (d) => d.receive(m));
   }
 
   crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void {
@@ -329,8 +330,12 @@ export class World implements FaultWorld {
   }
 
   private healAll(): void {
-    for (const n of this.nodes) if (n.stalledUntil > this.time) n.stalledUntil = this.time;
-    for (const n of this.nodes) if (n.driver && n.stalledUntil === this.time) this.resume(n);
+    // Every stall ends now: what a stalled node missed reaches it before the heal.
+    for (const n of this.nodes) {
+      if (!n.driver || n.stalledUntil < this.time) continue;
+      n.stalledUntil = this.time;
+      this.resume(n);
+    }
     this.net.heal();
     this.net.calm = true;
     this.net.slow.clear();
