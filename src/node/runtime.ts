@@ -265,9 +265,8 @@ export class NodeRuntime<R> {
    */
   private heedRemoval(from: NodeId, at: number): void {
     if (this.toldRemoved || at <= this.sm.applied()) return;
-    const { conf } = this.driver.status();
-    const member = (id: NodeId) => conf.voters.includes(id) || conf.learners.includes(id);
-    if (!member(this.id) || !member(from)) return;
+    const node = this.driver.node;
+    if (!node.isMember(this.id) || !node.isMember(from)) return;
     this.toldRemoved = true;
     this.driver.node.forgetLeader();
     this.quiet = true;

@@ -351,11 +351,14 @@ export class Raft {
     return MEMBERS_ONLY.has(m.type) && this.isOutsider(m.from);
   }
 
+  /** Whether `id` is a voter or a learner of this node's configuration. */
+  isMember(id: NodeId): boolean {
+    return this.conf.voters.includes(id) || this.conf.learners.includes(id);
+  }
+
   /** Whether `id` is outside the configuration of this node, itself a member of it. */
   isOutsider(id: NodeId): boolean {
-    const { voters, learners } = this.conf;
-    const member = (x: NodeId) => voters.includes(x) || learners.includes(x);
-    return member(this.id) && !member(id);
+    return this.isMember(this.id) && !this.isMember(id);
   }
 
   /** Feed a message from a peer. Stale or unexpected messages are dropped, never thrown. */

@@ -99,6 +99,11 @@ export class RawNode {
     return this.raft.isOutsider(id);
   }
 
+  /** Whether `id` is a voter or a learner of this node's configuration. */
+  isMember(id: NodeId): boolean {
+    return this.raft.isMember(id);
+  }
+
   /** Start an election now (with PreVote when enabled), e.g. when a request finds no leader. */
   campaign(): void {
     this.raft.campaign();
