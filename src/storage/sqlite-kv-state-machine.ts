@@ -35,7 +35,7 @@ export class SqliteKvStateMachine extends KvStateMachine {
     }
     this.kvTable.transaction(() => {
       this.snapshots.install(session);
-      this.kvTable.reloadMeta();
+      this.kvTable.reload();
       // The installed meta row is the leader's as of the export: keep its revision and compaction point.
       const { revision, compacted } = this.kvTable.meta();
       this.kvTable.setMeta({ revision, applied: snapshot.meta.index, conf: snapshot.meta.conf, compacted });

@@ -9,6 +9,7 @@ import {
   type Lease,
   type RequestRecord,
 } from '../kv/index.ts';
+import { KvRowCache } from './kv-row-cache.ts';
 import { migrate, NO_LEASE } from './schema.ts';
 import { asBytes, asNumber, asString, type Sql, type SqlRow } from './sql.ts';
 import { SqliteHistory } from './sqlite-history.ts';
@@ -16,12 +17,17 @@ import { SqliteHistory } from './sqlite-history.ts';
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+/** Rows kept in memory (KvRowCache): the hot keys of a metadata store, far below a DO's 128 MB. */
+const ROW_CACHE_BYTES_MAX = 8 * 1024 * 1024;
+const ROW_CACHE_ROWS_MAX = 16_384;
+
 /**
  * The state machine's table in the node's SQLite database (tables kv,
  * kv_meta, kv_request, kv_history, kv_lease). Keys are stored as BLOBs of
  * their UTF-8 bytes, so SQLite's memcmp order is the order compareKeys
  * defines. A record's lease is its `lease` column, 0 for none. The meta row
- * is cached in memory: the state machine reads it on every call. The history
+ * is cached in memory: the state machine reads it on every call; so are the
+ * hot rows (KvRowCache: every write to a key first reads it). The history
  * (kv_history) is SqliteHistory's.
  *
  * Empty byte arrays may bind as NULL (node:sqlite does for some), so empty
@@ -31,6 +37,7 @@ export class SqliteKvTable implements KvTable {
   private readonly sql: Sql;
   private readonly history: SqliteHistory;
   private cachedMeta: KvMeta | undefined;
+  private readonly rows = new KvRowCache(ROW_CACHE_BYTES_MAX, ROW_CACHE_ROWS_MAX);
 
   constructor(sql: Sql) {
     this.sql = sql;
@@ -39,8 +46,13 @@ export class SqliteKvTable implements KvTable {
   }
 
   get(key: string): KeyValue | undefined {
+    const hit = this.rows.get(key);
+    if (hit) return hit;
     const row = this.sql.exec('SELECT * FROM kv WHERE key = ?', enc.encode(key))[0];
-    return row ? toKv(row) : undefined;
+    if (!row) return undefined;
+    const kv = toKv(row);
+    this.rows.set(kv);
+    return kv;
   }
 
   put(kv: KeyValue): void {
@@ -55,9 +67,11 @@ export class SqliteKvTable implements KvTable {
       kv.version,
       kv.lease ?? NO_LEASE,
     );
+    this.rows.set(kv);
   }
 
   delete(key: string): boolean {
+    this.rows.delete(key);
     return this.sql.exec('DELETE FROM kv WHERE key = ? RETURNING key', enc.encode(key)).length > 0;
   }
 
@@ -78,9 +92,10 @@ export class SqliteKvTable implements KvTable {
     return this.cachedMeta;
   }
 
-  /** Forgets the cached meta row, after something else rewrote it (a snapshot install). */
-  reloadMeta(): void {
+  /** Forgets what is cached (the meta row, hot rows), after something else rewrote the tables (a snapshot install). */
+  reload(): void {
     this.cachedMeta = undefined;
+    this.rows.clear();
   }
 
   setMeta(meta: KvMeta): void {
@@ -172,14 +187,15 @@ export class SqliteKvTable implements KvTable {
     this.history.clear();
     this.sql.exec(`DELETE FROM kv_meta WHERE name = 'state'`);
     this.cachedMeta = EMPTY_META;
+    this.rows.clear();
   }
 
   transaction<T>(fn: () => T): T {
     try {
       return this.sql.transaction(fn);
     } catch (e) {
-      // A rolled-back transaction may have set meta that is no longer stored.
-      this.cachedMeta = undefined;
+      // A rolled-back transaction may have cached meta and rows that are no longer stored.
+      this.reload();
       throw e;
     }
   }
