@@ -35,14 +35,7 @@ export class SegmentCache {
   /** The segment holding entry `i`, if held. */
   find(i: Index): Segment | undefined {
     // The last held segment starting at or before i.
-    let lo = 0;
-    let hi = this.held.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((this.held[mid] as Held).seg.start <= i) lo = mid + 1;
-      else hi = mid;
-    }
-    const h = this.held[lo - 1];
+    const h = this.held[this.insertionPoint(i) - 1];
     if (!h || segmentEnd(h.seg) < i) return undefined;
     h.used = ++this.clock;
     return h.seg;
@@ -54,12 +47,29 @@ export class SegmentCache {
     // Overlaps would break find(); the store never adds one, but a stale copy must not win.
     const end = segmentEnd(seg);
     const apart = (h: Held) => segmentEnd(h.seg) < seg.start || h.seg.start > end;
-    if (!this.held.every(apart)) this.keep(apart);
-    let at = this.held.length;
-    while (at > 0 && (this.held[at - 1] as Held).seg.start > seg.start) at--;
+    let at = this.insertionPoint(seg.start);
+    // Sorted and apart, so only the neighbours of the insertion point can overlap.
+    const before = this.held[at - 1];
+    const after = this.held[at];
+    if ((before && !apart(before)) || (after && !apart(after))) {
+      this.keep(apart);
+      at = this.insertionPoint(seg.start);
+    }
     this.held.splice(at, 0, { seg, bytes, used: ++this.clock });
     this.bytes += bytes;
     while (this.bytes > this.maxBytes || this.held.length > this.maxSegments) this.evictOne();
+  }
+
+  /** Where a segment starting at `start` goes: after every held one starting at or before it. */
+  private insertionPoint(start: Index): number {
+    let lo = 0;
+    let hi = this.held.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.held[mid] as Held).seg.start <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Forgets every segment holding entry `i` or later (a truncation at i). */

@@ -39,6 +39,13 @@ describe('SegmentCache', () => {
     expect(c.find(9)?.entries[2]?.term).toBe(2);
   });
 
+  it('a wide segment replaces every held one it spans, not only its neighbours', () => {
+    const c = new SegmentCache(1 << 20, 10);
+    for (const s of [seg(1, 4), seg(5, 8), seg(9, 12), seg(13, 14), seg(20, 21)]) c.add(s);
+    c.add(seg(2, 13, 0, 3));
+    expect([1, 2, 8, 13, 14, 20].map((i) => span(c.find(i)))).toEqual(['-', '2..13', '2..13', '2..13', '-', '20..21']);
+  });
+
   it('dropFrom forgets segments reaching an index; dropThrough those ending at or before one', () => {
     const c = new SegmentCache(1 << 20, 10);
     for (const s of [seg(1, 4), seg(5, 8), seg(9, 12)]) c.add(s);
