@@ -1,0 +1,130 @@
+/**
+ * The bridge's only way into the store: POSTs to the Worker's /v3 routes
+ * (etcd's JSON gateway), one per gRPC call or stream. An answer comes back
+ * as the response message's JSON; a refusal as a StatusObject with etcd's
+ * gRPC code and message (errors.ts).
+ */
+import { type GatewayFailure, lostAnswer, refusalOf } from './errors.ts';
+import type { StatusObject } from './grpc.ts';
+import { jsonLines } from './json-lines.ts';
+
+/** What one call carries to the store besides its body. */
+export interface CallContext {
+  /** The bearer token for this call (the client's own, else the bridge's), if any. */
+  readonly token: string | undefined;
+  /** When the gRPC call's deadline passes (ms since the epoch), if it has one. */
+  readonly deadline: number | undefined;
+  /** Aborts when the gRPC call is cancelled. */
+  readonly signal: AbortSignal;
+}
+
+/** The gateway's answer to a call: the message, or the status to answer with. */
+export type Answer = { readonly ok: true; readonly message: Record<string, unknown> } | GatewayFailure;
+
+export class Gateway {
+  readonly #endpoint: string;
+  readonly #fetch: typeof fetch;
+
+  /** `endpoint`: the store's URL (its /v3 routes are under it). */
+  constructor(endpoint: string, fetchFn: typeof fetch = fetch) {
+    this.#endpoint = endpoint.replace(/\/+$/, '');
+    this.#fetch = fetchFn;
+  }
+
+  /** A unary call: POST `path` with `body`, the answer's message or its status. */
+  async call(path: string, body: Record<string, unknown>, ctx: CallContext, mutates: boolean): Promise<Answer> {
+    let res: Response;
+    try {
+      res = await this.#post(path, body, ctx);
+    } catch (e) {
+      return lostAnswer(e, ctx, mutates);
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      return lostAnswer(e, ctx, mutates);
+    }
+    if (!res.ok) return refusalOf(res.status, text);
+    const message = parseObject(text);
+    if (message === undefined) return { ok: false, status: badAnswer(path) };
+    return { ok: true, message };
+  }
+
+  /**
+   * A streamed call (watch, keepalive, observe): POST `path` with `body`,
+   * then each line's `result` message, until the answer ends or the signal
+   * aborts. A refusal before the first line is thrown as its status; a line
+   * holding an `error` ends the stream with that error's status.
+   */
+  async *stream(
+    path: string,
+    body: Record<string, unknown>,
+    ctx: CallContext,
+  ): AsyncGenerator<Record<string, unknown>> {
+    let res: Response;
+    try {
+      res = await this.#post(path, body, ctx);
+    } catch (e) {
+      throw new StreamEnded(lostAnswer(e, ctx, false).status);
+    }
+    if (!res.ok) throw new StreamEnded(refusalOf(res.status, await res.text().catch(() => '')).status);
+    if (res.body === null) return;
+    try {
+      for await (const line of jsonLines(res.body)) {
+        const m = parseObject(line);
+        if (m === undefined) throw new StreamEnded(badAnswer(path));
+        if (Object.hasOwn(m, 'error')) {
+          const e = m.error as Record<string, unknown> | undefined;
+          throw new StreamEnded(refusalOf(500, JSON.stringify(e ?? {})).status);
+        }
+        const result = m.result;
+        if (typeof result !== 'object' || result === null || Array.isArray(result))
+          throw new StreamEnded(badAnswer(path));
+        yield result as Record<string, unknown>;
+      }
+    } catch (e) {
+      if (e instanceof StreamEnded) throw e;
+      throw new StreamEnded(lostAnswer(e, ctx, false).status);
+    }
+  }
+
+  #post(path: string, body: Record<string, unknown>, ctx: CallContext): Promise<Response> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (ctx.token !== undefined) headers.Authorization = `Bearer ${ctx.token}`;
+    if (ctx.deadline !== undefined)
+      headers['X-Request-Timeout-Ms'] = String(
+        Math.max(1, Math.min(999_999_999, Math.ceil(ctx.deadline - Date.now()))),
+      );
+    return this.#fetch(`${this.#endpoint}${path}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+      signal: ctx.signal,
+    });
+  }
+}
+
+/** A stream that ended with an error status (a refusal, a lost connection, a malformed line). */
+export class StreamEnded extends Error {
+  override readonly name = 'StreamEnded';
+  readonly status: StatusObject;
+
+  constructor(status: StatusObject) {
+    super(status.details);
+    this.status = status;
+  }
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function badAnswer(path: string): StatusObject {
+  return { code: 13, details: `durable-raft bridge: the store's answer to ${path} is not the JSON of a message` };
+}
