@@ -110,4 +110,56 @@ describe('v3 gateway: etcd JSON over the same store', () => {
       expect(await json(res)).toMatchObject({ code: 12 });
     }
   });
+
+  it("sorts and filters a txn's range as a plain range (etcd's concurrency.Mutex asks for the oldest waiter)", async () => {
+    const api = await newApi();
+    type Kv = { key: string; create_revision: string; value?: string };
+    type RangeAnswer = { kvs?: Kv[]; more?: boolean; count?: string };
+    const revs: Record<string, string> = {};
+    // Created in an order that is not the keys' order.
+    for (const k of ['mtx/c', 'mtx/a', 'mtx/b']) {
+      const put = await json<{ header: { revision: string } }>(
+        await api.fetch('/v3/kv/put', post({ key: b64(k), value: b64(`v-${k}`) })),
+      );
+      revs[k] = put.header.revision;
+    }
+    const prefix = { key: b64('mtx/'), range_end: b64('mtx0') };
+    const oldest = { request_range: { ...prefix, sort_target: 'CREATE', sort_order: 'ASCEND', limit: '1' } };
+    // etcd 3.4's Mutex.Lock: put my key if it is new, and read the oldest key under the prefix, in one txn.
+    const mine = 'mtx/d';
+    const txn = await json<{ succeeded?: boolean; responses: { response_range?: RangeAnswer }[] }>(
+      await api.fetch(
+        '/v3/kv/txn',
+        post({
+          compare: [{ key: b64(mine), target: 'CREATE', result: 'EQUAL', create_revision: '0' }],
+          success: [{ request_put: { key: b64(mine), value: '' } }, oldest],
+          failure: [{ request_range: { key: b64(mine) } }, oldest],
+        }),
+      ),
+    );
+    expect(txn.succeeded).toBe(true);
+    const owner = txn.responses[1]?.response_range;
+    expect(owner?.kvs?.map((kv) => kv.key)).toEqual([b64('mtx/c')]);
+    expect(owner?.kvs?.[0]?.create_revision).toBe(revs['mtx/c']);
+    expect(owner?.more).toBe(true);
+    expect(owner?.count).toBe('4');
+    // Newest first, keys only, below a create revision: as /v3/kv/range answers the same request.
+    const request = {
+      ...prefix,
+      sort_target: 'CREATE',
+      sort_order: 'DESCEND',
+      keys_only: true,
+      max_create_revision: revs['mtx/b'],
+    };
+    const inTxn = await json<{ responses: { response_range: RangeAnswer }[] }>(
+      await api.fetch('/v3/kv/txn', post({ success: [{ request_range: request }] })),
+    );
+    const plain = await json<RangeAnswer>(await api.fetch('/v3/kv/range', post(request)));
+    expect(inTxn.responses[0]?.response_range.kvs).toEqual(plain.kvs);
+    expect(plain.kvs?.map((kv) => atob(kv.key))).toEqual(['mtx/b', 'mtx/a', 'mtx/c']);
+    expect(plain.kvs?.every((kv) => kv.value === undefined)).toBe(true);
+    // A txn's range at a past revision is still not served, and the txn changes nothing.
+    const past = await api.fetch('/v3/kv/txn', post({ success: [{ request_range: { ...prefix, revision: '2' } }] }));
+    expect(past.status).toBe(501);
+  });
 });

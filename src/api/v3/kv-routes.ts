@@ -18,7 +18,7 @@ import { boolField, intField, kvJson, showRevision, storeRevision } from './etcd
 import { header, propose, readMessage, readRange } from './gateway.ts';
 import { type EtcdRange, intervalOf, needsAll, readRevision, shape } from './range.ts';
 import { deleteOf, putOf, rangeOf } from './requests.ts';
-import { txnOf } from './txn.ts';
+import { shapeOf, txnOf } from './txn.ts';
 
 export function v3KvRoutes(app: App): void {
   app.post('/v3/kv/range', async (c) => {
@@ -229,14 +229,16 @@ function opJson(
   switch (r.type) {
     case 'get':
     case 'range': {
-      const kvs = r.type === 'get' ? (r.kv ? [r.kv] : []) : r.kvs;
-      const count = r.type === 'get' ? kvs.length : r.count;
-      const keysOnly = op.type === 'range' && op.keysOnly === true;
+      const shaping = shapeOf(op);
+      const all = r.type === 'get' ? (r.kv ? [r.kv] : []) : r.kvs;
+      const count = r.type === 'get' ? all.length : r.count;
+      const { kvs, more } = shaping ? shape(shaping, all) : { kvs: all, more: r.type === 'range' && r.more };
+      const keysOnly = shaping ? shaping.keysOnly : op.type === 'range' && op.keysOnly === true;
       return {
         response_range: {
           header: sub,
           ...(kvs.length > 0 ? { kvs: kvs.map((kv) => kvJson(kv, keysOnly)) } : {}),
-          ...(r.type === 'range' && r.more ? { more: true } : {}),
+          ...(more ? { more: true } : {}),
           ...(count > 0 ? { count: String(count) } : {}),
         },
       };

@@ -4,9 +4,9 @@
  */
 import { type Compare, MAX_TXN_OPS, type TxnCommand, type TxnOp } from '../../kv/index.ts';
 import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
-import { boolField, bytesField, enumField, intField, keyOf, listField, messageField } from './etcd-json.ts';
-import { intervalOf } from './range.ts';
-import { deleteOf, putOf } from './requests.ts';
+import { bytesField, enumField, intField, keyOf, listField, messageField } from './etcd-json.ts';
+import { type EtcdRange, intervalOf, needsAll } from './range.ts';
+import { deleteOf, putOf, rangeOf } from './requests.ts';
 
 const RESULTS = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const;
 const TARGETS = ['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] as const;
@@ -88,28 +88,40 @@ function revisionCompare(key: string, target: Compare['target'], op: Compare['op
   }
 }
 
+/**
+ * The range ops of a txn that sort or filter (etcd's concurrency.Mutex asks
+ * for the oldest waiter, sorted by create revision, limit 1): the op reads
+ * the whole interval, and its answer is shaped (range.ts) by the request
+ * kept here, as /v3/kv/range shapes a plain range.
+ */
+const SHAPED = new WeakMap<TxnOp, EtcdRange>();
+
+/** The etcd range request a txn's range op is to be shaped by, if it sorts or filters. */
+export function shapeOf(op: TxnOp): EtcdRange | undefined {
+  return SHAPED.get(op);
+}
+
 /** An etcd RequestOp: one of request_range, request_put, request_delete_range, request_txn. */
 function opOf(o: Record<string, unknown>): TxnOp {
   if (Object.hasOwn(o, 'request_range')) {
     const r = messageField(o, 'request_range');
-    const key = keyOf(bytesField(r, 'key'), 'key');
-    if (key === '') throw ETCD.emptyKey();
-    const end = bytesField(r, 'range_end');
-    const { start, end: stop } = intervalOf({
-      key,
-      rangeEnd: end.byteLength === 0 ? undefined : keyOf(end, 'range_end'),
-    });
-    for (const f of ['revision', 'sort_order', 'sort_target', 'min_mod_revision', 'max_mod_revision'])
-      if (Object.hasOwn(r, f) && r[f] !== 0 && r[f] !== '0' && r[f] !== 'NONE' && r[f] !== 'KEY')
-        throw new EtcdError(GRPC.unimplemented, `durable-raft: ${f} in a txn's range is not implemented yet`);
-    const limit = Math.max(0, intField(r, 'limit'));
+    const range = rangeOf(r);
+    if (range.revision !== 0)
+      throw new EtcdError(GRPC.unimplemented, "durable-raft: revision in a txn's range is not implemented yet");
+    const { start, end } = intervalOf(range);
+    if (!range.countOnly && needsAll(range)) {
+      // A sort or a revision filter: the state machine reads every record of the interval, shaped as it is answered.
+      const op: TxnOp = { type: 'range', start, end };
+      SHAPED.set(op, range);
+      return op;
+    }
     return {
       type: 'range',
       start,
-      end: stop,
-      ...(limit > 0 ? { limit } : {}),
-      ...(boolField(r, 'keys_only') ? { keysOnly: true } : {}),
-      ...(boolField(r, 'count_only') ? { countOnly: true } : {}),
+      end,
+      ...(range.limit > 0 && !range.countOnly ? { limit: range.limit } : {}),
+      ...(range.keysOnly ? { keysOnly: true } : {}),
+      ...(range.countOnly ? { countOnly: true } : {}),
     };
   }
   if (Object.hasOwn(o, 'request_put')) return putOf(messageField(o, 'request_put'));
