@@ -44,6 +44,8 @@ export interface Context {
   readonly flags: Readonly<Record<string, FlagValue>>;
   readonly format: OutputFormat;
   readonly endpoint: string;
+  /** The bearer token (--token, else $DURABLE_RAFT_TOKEN), if any. */
+  readonly token: string | undefined;
   readonly io: Io;
   /** The client, made on first use. */
   client(): DurableRaftClient;

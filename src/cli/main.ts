@@ -13,6 +13,7 @@ import { type FlagSpec, type FlagSpecs, firstPositional, parseArgs, parseDuratio
 import { type Command, type Context, EXIT, errorLine, exitCodeOf, type Interrupt, type Io } from './command.ts';
 import { ELECT_COMMANDS } from './elect.ts';
 import { ENDPOINT_COMMANDS } from './endpoint.ts';
+import { GRPC_PROXY_COMMANDS } from './grpc-proxy.ts';
 import { KV_COMMANDS } from './kv.ts';
 import { LEASE_COMMANDS } from './lease.ts';
 import { LOCK_COMMANDS } from './lock.ts';
@@ -53,6 +54,7 @@ export const COMMANDS: readonly Command[] = [
   ...ELECT_COMMANDS,
   ...MEMBER_COMMANDS,
   ...ENDPOINT_COMMANDS,
+  ...GRPC_PROXY_COMMANDS,
 ];
 
 /** Commands with subcommands. */
@@ -70,7 +72,7 @@ const EXIT_CODES = [
   '     compacted, lock busy; stderr says "Error: <code>: <message>"',
   '  4  unavailable: 503 (no leader or quorum in time), or no answer for a call that changed nothing',
   '  5  outcome unknown: 504, or no answer for a write that may have applied',
-  "  lock with a COMMAND exits with the command's exit code; watch, lock, elect and keep-alive exit 0 on SIGINT/SIGTERM",
+  "  lock with a COMMAND exits with the command's exit code; watch, lock, elect, keep-alive and grpc-proxy exit 0 on SIGINT/SIGTERM",
 ].join('\n');
 
 /** What the command line names: a command, a group (for its help), or nothing. */
@@ -248,6 +250,7 @@ function contextOf(parsed: ReturnType<typeof parseArgs>, io: Io): Context {
     flags,
     format,
     endpoint,
+    token,
     io,
     client() {
       client ??= createClient({

@@ -1,0 +1,58 @@
+/**
+ * grpc-proxy: serves etcd's v3 gRPC API on a local port in front of the
+ * store (src/bridge), for etcdctl and etcd's client libraries, until SIGINT
+ * or SIGTERM. The bridge (and gRPC) is loaded only when this command runs.
+ */
+import { UsageError } from './args.ts';
+import { type Command, EXIT, stringFlag } from './command.ts';
+
+const grpcProxy: Command = {
+  name: 'grpc-proxy',
+  args: '',
+  summary: "serve etcd's v3 gRPC API (etcdctl, clientv3, etcd3) in front of the store, until interrupted",
+  details: [
+    "Each gRPC call becomes calls on the store's /v3 routes with the --token given (a client that sends its",
+    'own token, after Authenticate, has that one forwarded instead). It holds no state that matters: stop and',
+    'start it at will; etcd\'s clients resume their watches. It prints "listening on HOST:PORT" once it serves.',
+    '  ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:2379 get --prefix config/',
+  ].join('\n'),
+  min: 0,
+  max: 0,
+  flags: {
+    listen: {
+      type: 'string',
+      value: 'HOST:PORT',
+      help: 'where to serve gRPC (default 127.0.0.1:2379; port 0 picks a free one)',
+    },
+    group: {
+      type: 'string',
+      value: 'GROUP',
+      help: 'the group to serve (only the default one until groups exist, issue 19)',
+    },
+  },
+  async run(ctx) {
+    const group = stringFlag(ctx, 'group');
+    if (group !== undefined && group !== 'default')
+      throw new UsageError(`--group: this store has one group, "default"; groups (issue 19) are not served yet`);
+    const { DEFAULT_LISTEN, parseListen, startBridge } = await import('../bridge/index.ts');
+    const listen = stringFlag(ctx, 'listen') ?? DEFAULT_LISTEN;
+    try {
+      parseListen(listen);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const stop = ctx.interrupt();
+    const bridge = await startBridge({
+      endpoint: ctx.endpoint,
+      listen,
+      ...(ctx.token === undefined ? {} : { token: ctx.token }),
+    });
+    const host = bridge.host.includes(':') ? `[${bridge.host}]` : bridge.host;
+    ctx.io.write(`listening on ${host}:${bridge.port} (etcd v3 gRPC) for ${ctx.endpoint}`);
+    await stop.received;
+    await bridge.close();
+    return EXIT.ok;
+  },
+};
+
+export const GRPC_PROXY_COMMANDS: readonly Command[] = [grpcProxy];
