@@ -71,6 +71,7 @@ export interface DuplexCall extends CallBase {
   on(event: 'error', fn: (e: unknown) => void): void;
   on(event: 'close', fn: () => void): void;
   on(event: 'cancelled', fn: () => void): void;
+  once(event: 'drain', fn: () => void): void;
 }
 
 export type Handler =

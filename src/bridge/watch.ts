@@ -58,12 +58,24 @@ function watchStream(b: Bridge, call: DuplexCall): void {
   let closed = false;
   let gate: Promise<void> = Promise.resolve();
 
+  // One promise for every watch waiting for the client to read what was written (the stream's buffer is full).
+  let drained: Promise<void> | undefined;
+  let release = (): void => {};
   const send = (m: Message): void => {
-    if (!closed) call.write(m);
+    if (closed || call.write(m) || drained) return;
+    drained = new Promise<void>((resolve) => {
+      release = resolve;
+      call.once('drain', resolve);
+    }).finally(() => {
+      drained = undefined;
+    });
   };
+  /** Settles once the client has read what is buffered (or the stream closed): a slow reader slows the store's streams. */
+  const writable = (): Promise<void> => drained ?? Promise.resolve();
   const close = (): void => {
     if (closed) return;
     closed = true;
+    release();
     for (const w of watches.values()) w.stop.abort();
     watches.clear();
     ctx.abort();
@@ -126,6 +138,7 @@ function watchStream(b: Bridge, call: DuplexCall): void {
       send: (m) => {
         if (watches.get(id) === w) send({ ...m, watch_id: id });
       },
+      writable,
       done: () => {
         if (watches.get(id) === w) watches.delete(id);
       },
@@ -180,6 +193,8 @@ function watchStream(b: Bridge, call: DuplexCall): void {
 
 interface Outlet {
   send(m: Message): void;
+  /** Settles when the client can take more. */
+  writable(): Promise<void>;
   done(): void;
 }
 
@@ -231,6 +246,7 @@ async function run(b: Bridge, parent: CallContext, w: Watch, out: Outlet): Promi
         const last = events.reduce<number>((top, e) => Math.max(top, eventRevision(e)), 0);
         // A progress line (no events) says every revision up to its header's was delivered.
         w.delivered = Math.max(w.delivered, events.length === 0 ? revision : last);
+        await out.writable();
       }
     } catch (e) {
       if (signal.aborted) return;
