@@ -192,6 +192,8 @@ export class NodeRuntime<R> {
         maxInflightMsgs: settings.maxInflightMsgs,
         // Every message is a billed request: commits ride on the next append or heartbeat.
         lazyCommit: true,
+        // ... and followers beyond the quorum a commit needs take entries in larger batches.
+        holdBackEntries: settings.holdBackEntries,
       },
       log,
       sm: counted,

@@ -17,6 +17,12 @@ export interface NodeSettings {
   readonly electionJitterTicks: number;
   /** AppendEntries in flight per follower; proposals arriving meanwhile share the next one. */
   readonly maxInflightMsgs: number;
+  /**
+   * Quorum-first replication (the core's holdBackEntries): a follower the
+   * next commit does not need gets new entries once this many wait for it,
+   * or at a heartbeat. 0: every follower at once.
+   */
+  readonly holdBackEntries: number;
   /** A peer that does not answer a batch within this is reported unreachable. */
   readonly rpcTimeoutMs: number;
   /** Compact the log once this many applied entries sit in it. */
@@ -59,6 +65,7 @@ export interface SettingsEnv {
   readonly ELECTION_JITTER_TICKS?: string;
   readonly RPC_TIMEOUT_MS?: string;
   readonly MAX_INFLIGHT_MSGS?: string;
+  readonly HOLD_BACK_ENTRIES?: string;
   readonly COMPACT_AFTER_ENTRIES?: string;
   readonly COMPACT_KEEP_ENTRIES?: string;
   readonly HISTORY_KEEP_REVISIONS?: string;
@@ -97,6 +104,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     electionTicks,
     electionJitterTicks,
     maxInflightMsgs: Math.max(1, int(env.MAX_INFLIGHT_MSGS, 1, 'MAX_INFLIGHT_MSGS')),
+    holdBackEntries: int(env.HOLD_BACK_ENTRIES, 64, 'HOLD_BACK_ENTRIES'),
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),
     compactKeepEntries: int(env.COMPACT_KEEP_ENTRIES, 1_000, 'COMPACT_KEEP_ENTRIES'),

@@ -42,6 +42,16 @@ export interface Config {
    * up: the heartbeat round that confirms it carries the commit).
    */
   readonly lazyCommit?: boolean;
+  /**
+   * Quorum-first replication: new entries go at once to the first followers
+   * a commit needs (a quorum with the leader); a voter beyond them gets them
+   * only once this many wait for it, when it answers a heartbeat, or when it
+   * is among the first ready for a newer entry. Fewer, larger AppendEntries
+   * (each a billed request, and each follower's persist and apply a
+   * transaction), at the cost of spare followers lagging by up to this many
+   * entries or one heartbeat. 0 (the default): every ready follower at once.
+   */
+  readonly holdBackEntries?: number;
   /** Maximum bytes of entries handed to the application in one Ready. */
   readonly maxCommittedBytesPerReady?: number;
   readonly logger?: Logger;
@@ -66,6 +76,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
     maxMsgBytes: 1024 * 1024,
     maxCommittedBytesPerReady: 4 * 1024 * 1024,
     lazyCommit: false,
+    holdBackEntries: 0,
     logger: silent,
     ...c,
   };
@@ -74,5 +85,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
   if (r.electionTicks <= r.heartbeatTicks) throw new Error('config: electionTicks must exceed heartbeatTicks');
   if (r.electionJitterTicks < 1) throw new Error('config: electionJitterTicks must be at least 1');
   if (r.maxInflightMsgs < 1) throw new Error('config: maxInflightMsgs must be at least 1');
+  if (!Number.isSafeInteger(r.holdBackEntries) || r.holdBackEntries < 0)
+    throw new Error('config: holdBackEntries must be a non-negative integer');
   return r;
 }

@@ -217,18 +217,24 @@ export class RawNode {
    * Ready now would only persist them and send them to a few followers. They
    * can as well wait for that answer, and go out with it in one persist and
    * one append per follower. With 3 voters this is every follower busy; with
-   * 5, any 3 of 4. Learners do not count either way.
+   * 5, any 3 of 4. Learners do not count either way. Under quorum-first
+   * replication (holdBackEntries) the same holds when every ready follower
+   * would hold a new entry back, busy ones covering the commit.
    */
   followersPaused(): boolean {
     const r = this.raft;
     const voters = r.conf.voters;
     if (r.role !== 'leader' || voters.length < 2) return false;
     let ready = 1; // the leader itself
+    let sendable = 0;
     for (const id of voters) {
       const pr = id === r.id ? undefined : r.progress.get(id);
-      if (pr && !pr.isPaused()) ready++;
+      if (!pr || pr.isPaused()) continue;
+      ready++;
+      // Quorum-first: a spare follower would not be sent a new entry now either.
+      if (!replication.holdsBack(r, id, 1)) sendable++;
     }
-    return ready < Math.floor(voters.length / 2) + 1;
+    return ready < Math.floor(voters.length / 2) + 1 || sendable === 0;
   }
 
   /** False for a leader that has not heard from a quorum lately (it refuses proposals; see Raft.quorumInContact). */

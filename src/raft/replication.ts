@@ -19,10 +19,15 @@ export function maybeCommit(r: Raft): boolean {
   return true;
 }
 
-/** Sends AppendEntries (or a snapshot) to `to` if its window allows. Returns whether a message went out. */
-export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true): boolean {
+/**
+ * Sends AppendEntries (or a snapshot) to `to` if its window allows. Returns
+ * whether a message went out. `mayHoldBack`: new entries for a spare
+ * follower may wait (see holdsBack).
+ */
+export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack = false): boolean {
   const pr = r.progress.get(to);
   if (!pr || to === r.id || pr.isPaused()) return false;
+  if (mayHoldBack && holdsBack(r, to)) return false;
   const prevIndex = pr.next - 1;
   const prevTerm = r.log.term(prevIndex);
   if (prevTerm === undefined || pr.next < r.log.firstIndex()) return sendSnapshot(r, to);
@@ -37,6 +42,38 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true): boolean {
   return true;
 }
 
+/**
+ * Quorum-first replication (Config.holdBackEntries): whether the entries up
+ * to the last one (`ahead` more: a proposal not yet appended) may wait for
+ * voter `to`, because enough other followers will commit them with the
+ * leader: each was sent all of them already, or has an append in flight
+ * and is sent them at its answer. Fewer than holdBackEntries may wait. Only
+ * a follower in steady replication waits, and never a transfer target (it
+ * must catch up to take over). Waiting never touches safety: `to` gets the
+ * entries with the next append it is sent (it is among the first ready for
+ * a newer entry, its backlog reaches the bound, or it answers a heartbeat).
+ */
+export function holdsBack(r: Raft, to: NodeId, ahead = 0): boolean {
+  const bound = r.cfg.holdBackEntries;
+  const pr = r.progress.get(to);
+  if (bound === 0 || !pr || pr.state !== 'replicate' || to === r.leadTransferee) return false;
+  const voters = r.conf.voters;
+  if (!voters.includes(to)) return false;
+  const last = r.log.lastIndex() + ahead;
+  const backlog = last - pr.next + 1;
+  if (backlog <= 0 || backlog >= bound) return false;
+  // Followers a commit needs besides the leader.
+  let needed = Math.floor(voters.length / 2);
+  for (const id of voters) {
+    if (id === r.id || id === to) continue;
+    const other = r.progress.get(id);
+    if (!other) continue;
+    const covers = other.next > last || (other.state === 'replicate' && other.isPaused());
+    if (covers && --needed === 0) return true;
+  }
+  return false;
+}
+
 function sendSnapshot(r: Raft, to: NodeId): boolean {
   const pr = r.progress.get(to);
   // Only to a follower we have heard from: a snapshot is expensive (etcd does the same).
@@ -47,12 +84,15 @@ function sendSnapshot(r: Raft, to: NodeId): boolean {
   return true;
 }
 
-/** One AppendEntries per follower with everything new (batching), then more while windows allow. */
+/**
+ * One AppendEntries per follower with everything new (batching), then more
+ * while windows allow; spare followers may wait (holdsBack).
+ */
 export function broadcastAppend(r: Raft): void {
   for (const id of r.progress.keys()) {
     if (id === r.id) continue;
-    sendAppend(r, id);
-    while (sendAppend(r, id, false)) {}
+    sendAppend(r, id, true, true);
+    while (sendAppend(r, id, false, true)) {}
   }
 }
 
@@ -109,7 +149,7 @@ function handleAppendResp(r: Raft, m: AppendRespMsg): void {
   // Followers learn a new commit index with the next append (sent now unless
   // lazyCommit leaves it to the next append or heartbeat that goes anyway).
   if (advanced && maybeCommit(r) && !r.cfg.lazyCommit) r.needsBroadcast = true;
-  while (sendAppend(r, m.from, false)) {}
+  while (sendAppend(r, m.from, false, true)) {}
   // A follower that caught up after the commit moved (its ack came late, or it
   // was probing) learns the commit index now rather than at the next heartbeat.
   const behind = pr.state !== 'snapshot' && pr.sentCommit < Math.min(pr.match, r.log.committed);

@@ -13,9 +13,12 @@ export interface Regression {
  * and pin what the failing run used (at least `steps`), since a seed's
  * trajectory changes with any knob.
  */
-/** A seed's configuration as when it failed: without the lease commands added since (they draw from the run's stream). */
+/**
+ * A seed's configuration as when it failed: without the lease commands (they
+ * draw from the run's stream) and the quorum-first replication added since.
+ */
 function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
-  const c = configForSeed(seed, override);
+  const c = configForSeed(seed, { holdBackEntries: 0, ...override });
   return { ...c, faults: { ...c.faults, leaseEvery: 0 } };
 }
 
@@ -40,6 +43,7 @@ export const REGRESSIONS: readonly Regression[] = [
       maxInflightMsgs: 1,
       maxMsgBytes: 64,
       lazyCommit: false,
+      holdBackEntries: 0,
       compactAfterEntries: 0,
       batching: false,
       net: { minDelay: 1, maxDelay: 15, drop: 0.16, duplicate: 0.08, longDelay: 0.04, reportLoss: true },

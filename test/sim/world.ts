@@ -306,6 +306,7 @@ export class World implements FaultWorld {
         maxInflightMsgs: cfg.maxInflightMsgs,
         maxMsgBytes: cfg.maxMsgBytes,
         lazyCommit: cfg.lazyCommit,
+        holdBackEntries: cfg.holdBackEntries,
       },
       log: n.store,
       sm: n.sm,
