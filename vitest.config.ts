@@ -49,6 +49,7 @@ export default defineConfig({
             'test/transport/**/*.test.ts',
             'test/node/**/*.test.ts',
             'test/cli/**/*.test.ts',
+            'test/bridge/**/*.test.ts',
           ],
           testTimeout: 20_000,
           hookTimeout: 20_000,

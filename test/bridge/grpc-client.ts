@@ -1,0 +1,74 @@
+/**
+ * An etcd gRPC client for the bridge's tests: @grpc/grpc-js's client over
+ * our own .proto files (so the protos are checked from the client's side
+ * too), with the message objects in the same JSON mapping the bridge uses.
+ */
+export interface Status {
+  readonly code: number;
+  readonly details: string;
+}
+export type Message = Record<string, unknown>;
+export interface Duplex {
+  write(m: Message): void;
+  end(): void;
+  on(event: 'data', fn: (m: Message) => void): void;
+  on(event: 'error', fn: (e: Status) => void): void;
+  on(event: 'end', fn: () => void): void;
+  cancel(): void;
+}
+type UnaryMethod = (m: Message, cb: (e: Status | null, r?: Message) => void) => void;
+export interface EtcdClients {
+  readonly kv: Record<'Range' | 'Put' | 'Txn', UnaryMethod>;
+  readonly watch: { Watch(): Duplex };
+  close(): void;
+}
+
+interface ProcessWithBuiltins {
+  getBuiltinModule(name: string): unknown;
+}
+const { createRequire } = (process as unknown as ProcessWithBuiltins).getBuiltinModule('node:module') as {
+  createRequire(from: string): (id: string) => unknown;
+};
+const { fileURLToPath } = (process as unknown as ProcessWithBuiltins).getBuiltinModule('node:url') as {
+  fileURLToPath(u: URL): string;
+};
+const require = createRequire(import.meta.url);
+type ClientCtor = new (address: string, credentials: unknown) => Record<string, unknown> & { close(): void };
+const grpc = require('@grpc/grpc-js') as {
+  credentials: { createInsecure(): unknown };
+  loadPackageDefinition(d: unknown): { etcdserverpb: { KV: ClientCtor; Watch: ClientCtor } };
+};
+const loader = require('@grpc/proto-loader') as { loadSync(files: string[], o: Record<string, unknown>): unknown };
+
+const ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
+const pkg = grpc.loadPackageDefinition(
+  loader.loadSync(['etcdserverpb/rpc.proto'], {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    bytes: String,
+    defaults: false,
+    oneofs: false,
+    includeDirs: [ROOT],
+  }),
+);
+
+export function etcdClients(port: number): EtcdClients {
+  const address = `127.0.0.1:${port}`;
+  const kv = new pkg.etcdserverpb.KV(address, grpc.credentials.createInsecure());
+  const watch = new pkg.etcdserverpb.Watch(address, grpc.credentials.createInsecure());
+  const bind = (c: Record<string, unknown>, name: string) => (c[name] as (...a: unknown[]) => unknown).bind(c);
+  return {
+    kv: { Range: bind(kv, 'Range'), Put: bind(kv, 'Put'), Txn: bind(kv, 'Txn') } as EtcdClients['kv'],
+    watch: { Watch: bind(watch, 'Watch') as () => Duplex },
+    close() {
+      kv.close();
+      watch.close();
+    },
+  };
+}
+
+/** A unary call as a promise of its answer or its status. */
+export function call(method: UnaryMethod, m: Message): Promise<{ ok: true; m: Message } | { ok: false; e: Status }> {
+  return new Promise((resolve) => method(m, (e, r) => resolve(e ? { ok: false, e } : { ok: true, m: r ?? {} })));
+}
