@@ -194,6 +194,8 @@ export class NodeRuntime<R> {
         lazyCommit: true,
         // ... and followers beyond the quorum a commit needs take entries in larger batches.
         holdBackEntries: settings.holdBackEntries,
+        // A linearizable read's heartbeat round asks a quorum, not every follower.
+        quorumReads: true,
       },
       log,
       sm: counted,

@@ -52,6 +52,14 @@ export interface Config {
    * entries or one heartbeat. 0 (the default): every ready follower at once.
    */
   readonly holdBackEntries?: number;
+  /**
+   * A ReadIndex round asks only as many voters as a quorum needs besides
+   * the leader (the fastest to confirm the last round) instead of every
+   * follower: fewer heartbeats per linearizable read. If one of them does not
+   * answer, the next periodic heartbeat (to every follower) confirms the
+   * reads waiting, so a read waits at most a heartbeat interval longer.
+   */
+  readonly quorumReads?: boolean;
   /** Maximum bytes of entries handed to the application in one Ready. */
   readonly maxCommittedBytesPerReady?: number;
   readonly logger?: Logger;
@@ -77,6 +85,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
     maxCommittedBytesPerReady: 4 * 1024 * 1024,
     lazyCommit: false,
     holdBackEntries: 0,
+    quorumReads: false,
     logger: silent,
     ...c,
   };

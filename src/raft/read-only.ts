@@ -26,6 +26,8 @@ export class ReadOnly {
   private queue: string[] = [];
   /** The ctx of the newest round sent and not yet confirmed ('' if none). */
   private inFlight = '';
+  /** The followers that confirmed the last round, fastest first: whom a quorum-only round asks. */
+  private lastAckers: NodeId[] = [];
 
   add(ctx: string, index: Index, from: NodeId): void {
     if (this.byCtx.has(ctx)) return;
@@ -57,6 +59,7 @@ export class ReadOnly {
     if (at < 0) return [];
     const done = this.queue.slice(0, at + 1);
     this.queue = this.queue.slice(at + 1);
+    this.lastAckers = [...(this.byCtx.get(ctx)?.acks ?? [])];
     const out: PendingRead[] = [];
     for (const c of done) {
       const p = this.byCtx.get(c);
@@ -65,6 +68,11 @@ export class ReadOnly {
     }
     if (!this.byCtx.has(this.inFlight)) this.inFlight = '';
     return out;
+  }
+
+  /** The followers that confirmed the last round, in the order their acks arrived. */
+  fastest(): readonly NodeId[] {
+    return this.lastAckers;
   }
 
   /** The newest pending ctx, sent with heartbeats so one round confirms all. */

@@ -96,15 +96,38 @@ export function broadcastAppend(r: Raft): void {
   }
 }
 
-export function broadcastHeartbeat(r: Raft, ctx: string): void {
+/**
+ * A heartbeat to every follower, carrying read `ctx` ('' for none), or with
+ * `quorumOnly` to just enough voters to confirm it with the leader (see
+ * readRoundTargets).
+ */
+export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false): void {
+  const targets = quorumOnly ? readRoundTargets(r) : undefined;
   for (const [id, pr] of r.progress) {
-    if (id === r.id) continue;
+    if (id === r.id || (targets && !targets.has(id))) continue;
     // A follower must not learn a commit index beyond what it holds.
     const commit = Math.min(pr.match, r.log.committed);
     r.send({ type: 'heartbeat', to: id, commit, ctx });
     pr.sentCommit = Math.max(pr.sentCommit, commit);
   }
   if (ctx !== '') r.readOnly.roundSent(ctx);
+}
+
+/**
+ * Config.quorumReads: the voters a read round asks, just enough to make a
+ * quorum with the leader: those that confirmed the last round, fastest
+ * first, then the rest in configuration order. One of them silent leaves
+ * the round to the next periodic heartbeat, which asks every follower.
+ */
+function readRoundTargets(r: Raft): Set<NodeId> {
+  const voters = r.conf.voters;
+  const want = Math.floor(voters.length / 2);
+  const out = new Set<NodeId>();
+  for (const id of [...r.readOnly.fastest(), ...voters]) {
+    if (out.size >= want) break;
+    if (id !== r.id && voters.includes(id) && r.progress.has(id)) out.add(id);
+  }
+  return out;
 }
 
 /** Everything the leader does on a message of its own term. */
@@ -177,7 +200,8 @@ function handleHeartbeatResp(r: Raft, m: HeartbeatRespMsg): void {
   if (!acks || !hasQuorum(r.conf.voters, (id) => id === r.id || acks.has(id))) return;
   for (const read of r.readOnly.release(m.ctx)) answerRead(r, read.ctx, read.index, read.from);
   // Reads that arrived during that round get a round of their own now.
-  if (r.readOnly.size() > 0 && !r.readOnly.roundInFlight()) broadcastHeartbeat(r, r.readOnly.lastCtx());
+  if (r.readOnly.size() > 0 && !r.readOnly.roundInFlight())
+    broadcastHeartbeat(r, r.readOnly.lastCtx(), r.cfg.quorumReads);
 }
 
 /**
@@ -202,7 +226,7 @@ export function leaderReadIndex(r: Raft, ctx: string, from: NodeId): void {
     return;
   }
   r.readOnly.add(ctx, r.log.committed, from);
-  if (!r.readOnly.roundInFlight()) broadcastHeartbeat(r, ctx);
+  if (!r.readOnly.roundInFlight()) broadcastHeartbeat(r, ctx, r.cfg.quorumReads);
 }
 
 function releaseReadsAwaitingCommit(r: Raft): void {

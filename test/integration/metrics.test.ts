@@ -176,6 +176,25 @@ describe('GET /metrics', () => {
     });
   });
 
+  it('quorum reads: each linearizable read round asks one follower of two, the one that confirmed the last round', async () => {
+    const api = await newApi();
+    await put(api, 'm/read', 'v');
+    const before = await settled(api);
+    const lead = (await leader(api.names)).slice(api.prefix.length);
+    const followers = MEMBERS.filter((m) => m !== lead);
+    const beats = (s: readonly Series[], m: string) =>
+      sum(s, 'durable_raft_network_peer_received_messages_total', m, { from: lead, type: 'heartbeat' });
+    for (let i = 0; i < 30; i++) {
+      const res = await api.fetch('/v1/kv/m/read');
+      expect(res.status, await res.text()).toBe(200);
+    }
+    const after = await scrape(api);
+    const got = followers.map((m) => beats(after, m) - beats(before, m));
+    // One follower takes a heartbeat per read round; the other only the periodic ones.
+    expect(Math.max(...got)).toBeGreaterThanOrEqual(30);
+    expect(Math.min(...got)).toBeLessThan(Math.max(...got) / 2);
+  });
+
   it('a restart resets in-memory counters; what Raft persists survives', async () => {
     const api = await newApi();
     for (let i = 0; i < 10; i++) await put(api, `m/r${i}`, `${i}`);

@@ -302,3 +302,52 @@ describe('thesis §6.4 ReadIndex from a follower', () => {
     expect(seen).toEqual(['w1']);
   });
 });
+
+describe('quorum reads (Config.quorumReads): a read round asks a quorum, not every follower', () => {
+  const FIVE = ['a', 'b', 'c', 'd', 'e'];
+  function leaderOfFive(): RawNet {
+    const net = new RawNet(FIVE, {}, { config: { quorumReads: true, heartbeatTicks: 1, electionTicks: 10 } });
+    net.elect('a');
+    net.deliver();
+    net.queue = [];
+    return net;
+  }
+  const heartbeatsTo = (out: readonly Message[]) => ofType(out, 'heartbeat').map((m) => m.to);
+
+  it('the first round asks two of four followers; the next asks the two that confirmed a full round first', () => {
+    const net = leaderOfFive();
+    const a = net.peer('a');
+    a.node.readIndex('r1');
+    expect(heartbeatsTo(net.flush('a'))).toEqual(['b', 'c']);
+    net.queue = [];
+    net.step(heartbeatResp('b', 'a', 1, 'r1'));
+    expect(a.readStates).toEqual([]);
+    net.step(heartbeatResp('c', 'a', 1, 'r1'));
+    expect(a.readStates.map((r) => r.ctx)).toEqual(['r1']);
+    // r2's round asks b and c again; the periodic heartbeat carries r2 to every follower, and e and d answer first.
+    a.node.readIndex('r2');
+    expect(heartbeatsTo(net.flush('a'))).toEqual(['b', 'c']);
+    net.queue = [];
+    const beat = heartbeatsTo(net.tick('a'));
+    expect(beat).toEqual(['b', 'c', 'd', 'e']);
+    net.step(heartbeatResp('e', 'a', 1, 'r2'));
+    net.step(heartbeatResp('d', 'a', 1, 'r2'));
+    expect(a.readStates.map((r) => r.ctx)).toEqual(['r1', 'r2']);
+    net.queue = [];
+    a.node.readIndex('r3');
+    expect(heartbeatsTo(net.flush('a'))).toEqual(['d', 'e']);
+  });
+
+  it('a silent follower among those asked delays the read to the next periodic heartbeat, which asks everyone', () => {
+    const net = leaderOfFive();
+    const a = net.peer('a');
+    a.node.readIndex('r1');
+    expect(heartbeatsTo(net.flush('a'))).toEqual(['b', 'c']);
+    net.isolate('c');
+    net.deliver();
+    expect(a.readStates).toEqual([]);
+    net.tick('a');
+    net.deliver();
+    expect(a.readStates.map((r) => r.ctx)).toEqual(['r1']);
+  });
+});

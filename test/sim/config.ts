@@ -23,6 +23,8 @@ export interface SimConfig {
   readonly lazyCommit: boolean;
   /** Quorum-first replication: a spare follower gets new entries once this many wait (Config.holdBackEntries; 0: off). */
   readonly holdBackEntries: number;
+  /** ReadIndex rounds ask only a quorum of voters (Config.quorumReads). */
+  readonly quorumReads: boolean;
   /** Snapshot and compact once this many applied entries sit in a log (0: never). */
   readonly compactAfterEntries: number;
   /** The driver only queues proposals; the world flushes each node once per ms (batching). */
@@ -85,6 +87,7 @@ const BASE: Omit<SimConfig, 'mix' | 'nodes'> = {
   maxMsgBytes: 4096,
   lazyCommit: false,
   holdBackEntries: 0,
+  quorumReads: false,
   compactAfterEntries: 40,
   batching: false,
   net: {
@@ -161,7 +164,8 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   // Half the seeds replicate quorum-first, as the Durable Object does (its own stream, too).
   const hold = new SimRng(seed ^ 0x401dbac);
   const holdBackEntries = hold.chance(0.5) ? hold.pick([2, 8, 64]) : 0;
-  const base = { ...BASE, mix, nodes, ...tuned, ...mixFaults(mix, r), lazyCommit, holdBackEntries };
+  const quorumReads = hold.chance(0.5);
+  const base = { ...BASE, mix, nodes, ...tuned, ...mixFaults(mix, r), lazyCommit, holdBackEntries, quorumReads };
   // Half the seeds compact the history through the log as they go (its own stream, too).
   const historyCompactEvery = new SimRng(seed ^ 0x0c0ffee5).chance(0.5) ? 200 : 0;
   // Half the seeds grant, attach, checkpoint and revoke leases on keys of their own (its own stream, too).

@@ -15,10 +15,10 @@ export interface Regression {
  */
 /**
  * A seed's configuration as when it failed: without the lease commands (they
- * draw from the run's stream) and the quorum-first replication added since.
+ * draw from the run's stream) and the quorum-first replication and reads added since.
  */
 function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
-  const c = configForSeed(seed, { holdBackEntries: 0, ...override });
+  const c = configForSeed(seed, { holdBackEntries: 0, quorumReads: false, ...override });
   return { ...c, faults: { ...c.faults, leaseEvery: 0 } };
 }
 
@@ -44,6 +44,7 @@ export const REGRESSIONS: readonly Regression[] = [
       maxMsgBytes: 64,
       lazyCommit: false,
       holdBackEntries: 0,
+      quorumReads: false,
       compactAfterEntries: 0,
       batching: false,
       net: { minDelay: 1, maxDelay: 15, drop: 0.16, duplicate: 0.08, longDelay: 0.04, reportLoss: true },

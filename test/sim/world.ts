@@ -307,6 +307,7 @@ export class World implements FaultWorld {
         maxMsgBytes: cfg.maxMsgBytes,
         lazyCommit: cfg.lazyCommit,
         holdBackEntries: cfg.holdBackEntries,
+        quorumReads: cfg.quorumReads,
       },
       log: n.store,
       sm: n.sm,
