@@ -38,6 +38,12 @@ export async function readBody(req: Request, max: number): Promise<Uint8Array> {
     if (Number(len) > max) throw tooLarge(max);
   }
   if (!req.body) return new Uint8Array(0);
+  if (len !== null) {
+    // Framed by its declared length, already checked: read it whole (a stream reader costs a promise per chunk).
+    const whole = new Uint8Array(await req.arrayBuffer());
+    if (whole.byteLength > max) throw tooLarge(max);
+    return whole;
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
