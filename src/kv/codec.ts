@@ -5,7 +5,7 @@
  * commands encode to equal bytes and unknown or malformed fields never reach
  * the state machine.
  */
-import { decode, encode } from '@msgpack/msgpack';
+import { packCompact, unpack } from '../codec/msgpack.ts';
 import { inInterval, type KeyInterval, prefixEnd } from './keys.ts';
 import type {
   CasExpect,
@@ -51,14 +51,14 @@ const copied: ReadBytes = (v, at) => bytes(v, at).slice();
 /** Validates `env` and encodes it; throws KvDecodeError if it is not a valid command, so nothing bad is proposed. */
 export function encodeCommand(env: CommandEnvelope): Uint8Array {
   const canonical = validateEnvelope(env, asIs);
-  return encode({ v: COMMAND_VERSION, requestId: canonical.requestId, cmd: canonical.cmd }, { ignoreUndefined: true });
+  return packCompact({ v: COMMAND_VERSION, requestId: canonical.requestId, cmd: canonical.cmd });
 }
 
 /** Decodes and validates a command entry; throws KvDecodeError on anything malformed. */
 export function decodeCommand(data: Uint8Array): CommandEnvelope {
   let raw: unknown;
   try {
-    raw = decode(data);
+    raw = unpack(data);
   } catch (e) {
     throw new KvDecodeError(`not msgpack: ${(e as Error).message}`);
   }
@@ -81,7 +81,7 @@ export function validateRangeQuery(q: unknown): RangeQuery {
 
 /** A 32-bit FNV-1a hash of the canonical encoding of `cmd`: what tells a retry from a reused requestId. */
 export function fingerprint(cmd: KvCommand): number {
-  const b = encode(cmd, { ignoreUndefined: true });
+  const b = packCompact(cmd);
   let h = 0x811c9dc5;
   for (let i = 0; i < b.length; i++) h = Math.imul(h ^ (b[i] ?? 0), 0x01000193);
   return h >>> 0;

@@ -1,4 +1,4 @@
-import { decode, encode } from '@msgpack/msgpack';
+import { pack, unpack } from '../codec/msgpack.ts';
 import type { Entry, EntryType, Index } from '../raft/index.ts';
 import { asBytes, asNumber, type SqlRow } from './sql.ts';
 
@@ -76,7 +76,7 @@ export function encodeSegment(s: Segment): SegmentRow {
   // One entry: the legacy row, no packing (cheaper, and what v1-v3 wrote).
   if (s.entries.length === 1)
     return { idx: s.start, n: 1, term: first.term, type: TYPE_CODE[first.type], data: first.data };
-  const data = encode({
+  const data = pack({
     t: s.entries.map((e) => e.term),
     k: s.entries.map((e) => TYPE_CODE[e.type]),
     d: s.entries.map((e) => e.data),
@@ -93,7 +93,7 @@ export function decodeSegment(row: SqlRow): Segment {
       start,
       entries: [{ index: start, term: asNumber(row.term), type: typeOf(row.type), data: asBytes(row.data) }],
     };
-  const v = decode(asBytes(row.data)) as { t?: unknown; k?: unknown; d?: unknown };
+  const v = unpack(asBytes(row.data)) as { t?: unknown; k?: unknown; d?: unknown };
   const { t, k, d } = v ?? {};
   if (!Array.isArray(t) || !Array.isArray(k) || !Array.isArray(d) || t.length !== n || k.length !== n || d.length !== n)
     throw new Error(`log segment at ${start}: malformed (expected ${n} entries)`);

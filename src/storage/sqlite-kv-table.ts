@@ -1,4 +1,4 @@
-import { decode, encode } from '@msgpack/msgpack';
+import { packCompact, unpack } from '../codec/msgpack.ts';
 import {
   EMPTY_META,
   type EventPosition,
@@ -88,7 +88,7 @@ export class SqliteKvTable implements KvTable {
   meta(): KvMeta {
     if (this.cachedMeta) return this.cachedMeta;
     const row = this.sql.exec(`SELECT value FROM kv_meta WHERE name = 'state'`)[0];
-    this.cachedMeta = row ? toMeta(decode(asBytes(row.value))) : EMPTY_META;
+    this.cachedMeta = row ? toMeta(unpack(asBytes(row.value))) : EMPTY_META;
     return this.cachedMeta;
   }
 
@@ -99,10 +99,7 @@ export class SqliteKvTable implements KvTable {
   }
 
   setMeta(meta: KvMeta): void {
-    this.sql.exec(
-      `INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', ?)`,
-      encode({ m: meta }, { ignoreUndefined: true }),
-    );
+    this.sql.exec(`INSERT OR REPLACE INTO kv_meta (name, value) VALUES ('state', ?)`, packCompact({ m: meta }));
     this.cachedMeta = meta;
   }
 

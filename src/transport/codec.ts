@@ -1,4 +1,4 @@
-import { decode, encode } from '@msgpack/msgpack';
+import { packCompact, unpack } from '../codec/msgpack.ts';
 import type { Entry, Message, NodeId, Snapshot } from '../raft/index.ts';
 import { bool, EnvelopeError, nat, pos, record, str } from './validate.ts';
 
@@ -34,7 +34,7 @@ export function encodeEnvelope(
   quiet = false,
   notMemberAt?: number,
 ): Uint8Array {
-  return encode({ v: ENVELOPE_VERSION, from, msgs, quiet, notMemberAt }, { ignoreUndefined: true });
+  return packCompact({ v: ENVELOPE_VERSION, from, msgs, quiet, notMemberAt });
 }
 
 /** Decodes and validates every field; throws EnvelopeError on anything malformed, truncated or oversized. */
@@ -43,7 +43,7 @@ export function decodeEnvelope(body: Uint8Array): Envelope {
     throw new EnvelopeError(`envelope of ${body.byteLength} bytes exceeds ${MAX_ENVELOPE_BYTES}`);
   let raw: unknown;
   try {
-    raw = decode(body);
+    raw = unpack(body);
   } catch (e) {
     throw new EnvelopeError(`not msgpack: ${(e as Error).message}`);
   }
