@@ -93,6 +93,25 @@ function callFailed(target: string, e: unknown): string {
   return 'the call failed';
 }
 
+/** Object ids by name, per namespace: hashing a name is a few percent of a get's time; an id is a plain value. */
+const objectIds = new WeakMap<DurableObjectNamespace<RaftNode>, Map<string, DurableObjectId>>();
+const OBJECT_IDS_MAX = 1024;
+
+function objectId(ns: DurableObjectNamespace<RaftNode>, name: string): DurableObjectId {
+  let ids = objectIds.get(ns);
+  if (!ids) {
+    ids = new Map();
+    objectIds.set(ns, ids);
+  }
+  let id = ids.get(name);
+  if (!id) {
+    if (ids.size >= OBJECT_IDS_MAX) ids.clear();
+    id = ns.idFromName(name);
+    ids.set(name, id);
+  }
+  return id;
+}
+
 export class ClusterClient {
   private readonly ns: DurableObjectNamespace<RaftNode>;
   private readonly members: readonly Member[];
@@ -113,8 +132,7 @@ export class ClusterClient {
   /** The stub of member `id`: a fresh one each time (a stub that saw its object crash stays broken). */
   stub(id: string): NodeStub {
     const hint = this.members.find((m) => m.id === id)?.locationHint;
-    const ns = this.ns;
-    return ns.get(ns.idFromName(this.prefix + id), hint ? { locationHint: hint } : undefined);
+    return this.ns.get(objectId(this.ns, this.prefix + id), hint ? { locationHint: hint } : undefined);
   }
 
   knownLeader(): string | undefined {
