@@ -19,8 +19,8 @@ interface Child {
   readonly pid?: number;
   readonly stdout: Readable;
   readonly stderr: Readable;
-  readonly stdin: { end(data?: string): void };
-  on(event: 'exit', fn: (code: number | null, signal: string | null) => void): void;
+  readonly stdin: { end(data?: string): void; on(event: 'error', fn: (e: Error) => void): void };
+  on(event: 'close', fn: (code: number | null, signal: string | null) => void): void;
   on(event: 'error', fn: (e: Error) => void): void;
   kill(signal?: string): boolean;
 }
@@ -53,9 +53,12 @@ export class Proc {
     this.child.stderr.on('data', (c) => {
       this.stderr += err.decode(c, { stream: true });
     });
+    // A process that exits without reading its stdin makes this write fail (EPIPE): not the run's failure.
+    this.child.stdin.on('error', () => {});
     this.child.stdin.end(input ?? '');
+    // 'close', not 'exit': only then has all it wrote to stdout and stderr been read.
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code) => resolve(code));
+      this.child.on('close', (code) => resolve(code));
       this.child.on('error', (e) => {
         this.stderr += e.message;
         resolve(null);

@@ -19,9 +19,11 @@ import { freePorts, fs, os, path, proc, sleep } from '../jepsen/node-api.ts';
 import { type Check, etcd3Checks } from './etcd3.ts';
 import { ctl, ETCDCTL, etcdctl, killAll, type Proc, type Run, startProxy } from './processes.ts';
 import { GARBAGE, rawUnary, rawWatch } from './raw.ts';
+import { differential, mirror, startEtcd } from './versus-etcd.ts';
 
 const NODES = ['node-0', 'node-1', 'node-2'];
 const TOTAL_MS = 90_000;
+const ETCD = proc.env.ETCD ?? '/usr/bin/etcd';
 const COMPACTED = 'etcdserver: mvcc: required revision has been compacted';
 
 const show = (r: Run): string =>
@@ -290,17 +292,23 @@ async function robustness(ep: string): Promise<Check[]> {
 }
 
 async function main(): Promise<number> {
-  if (!fs.existsSync(ETCDCTL)) {
-    console.log(`ERROR: no etcdctl at ${ETCDCTL} (apt-get install -y etcd-client, or set ETCDCTL)`);
+  if (!fs.existsSync(ETCDCTL) || !fs.existsSync(ETCD)) {
+    console.log(`ERROR: needs ${ETCDCTL} and ${ETCD} (apt-get install -y etcd-client etcd-server)`);
     return 2;
   }
-  const [port, inspectorPort, bridgePort] = await freePorts(4);
+  // All at once, so no two of them are the same port.
+  const ports = (await (freePorts as (n: number) => Promise<number[]>)(5)) as [number, number, number, number, number];
+  const [port, inspectorPort, bridgePort, etcdPort, etcdPeerPort] = ports;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpc-bridge-'));
   const c = new Cluster(NODES, port, inspectorPort, dir);
+  let etcd: { endpoint: string; stop(): void } | undefined;
   const stopAll = (): void => {
     killAll();
     c.kill();
+    etcd?.stop();
   };
+  // Whatever ends this process (a crash included) ends what it started: wrangler runs in a group of its own.
+  proc.on('exit', stopAll);
   const timer = setTimeout(() => {
     console.log(`FAIL: gave up after ${TOTAL_MS} ms`);
     stopAll();
@@ -309,11 +317,13 @@ async function main(): Promise<number> {
   const results: Check[] = [];
   const t0 = Date.now();
   try {
-    await c.start();
+    [etcd] = await Promise.all([startEtcd(ETCD, dir, etcdPort, etcdPeerPort), c.start()]);
     const bridge = await startProxy(c.base, `127.0.0.1:${bridgePort}`);
     const ep = bridge.endpoint;
-    // The first write waits for the first leader (etcdctl retries Unavailable within its timeout).
-    await ctl(ep, ['put', 'warmup', 'up', '--command-timeout', '14s']);
+    // The first read waits for the first leader (etcdctl retries a read that meets Unavailable); it
+    // writes nothing, so both stores are at etcd's first revision for the differential run.
+    await ctl(ep, ['get', 'warmup', '--command-timeout', '14s']);
+    results.push(await differential(etcd.endpoint, ep));
     results.push(...(await keys(ep)));
     // Apart in their keys and names, so they run side by side.
     const side = await Promise.all([
@@ -337,6 +347,7 @@ async function main(): Promise<number> {
       ).then((x) => [x]),
       cluster(ep),
       etcd3Checks(ep),
+      mirror(etcd.endpoint, ep, c.base).then((x) => [x]),
     ]);
     results.push(...side.flat());
     results.push(await compaction(ep));
