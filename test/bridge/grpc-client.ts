@@ -16,9 +16,10 @@ export interface Duplex {
   on(event: 'end', fn: () => void): void;
   cancel(): void;
 }
-type UnaryMethod = (m: Message, cb: (e: Status | null, r?: Message) => void) => void;
+type UnaryMethod = (m: Message, ...rest: unknown[]) => void;
 export interface EtcdClients {
   readonly kv: Record<'Range' | 'Put' | 'Txn', UnaryMethod>;
+  readonly auth: Record<'Authenticate', UnaryMethod>;
   readonly watch: { Watch(): Duplex };
   close(): void;
 }
@@ -36,7 +37,8 @@ const require = createRequire(import.meta.url);
 type ClientCtor = new (address: string, credentials: unknown) => Record<string, unknown> & { close(): void };
 const grpc = require('@grpc/grpc-js') as {
   credentials: { createInsecure(): unknown };
-  loadPackageDefinition(d: unknown): { etcdserverpb: { KV: ClientCtor; Watch: ClientCtor } };
+  loadPackageDefinition(d: unknown): { etcdserverpb: { KV: ClientCtor; Watch: ClientCtor; Auth: ClientCtor } };
+  Metadata: new () => { set(key: string, value: string): void };
 };
 const loader = require('@grpc/proto-loader') as { loadSync(files: string[], o: Record<string, unknown>): unknown };
 
@@ -57,18 +59,31 @@ export function etcdClients(port: number): EtcdClients {
   const address = `127.0.0.1:${port}`;
   const kv = new pkg.etcdserverpb.KV(address, grpc.credentials.createInsecure());
   const watch = new pkg.etcdserverpb.Watch(address, grpc.credentials.createInsecure());
+  const auth = new pkg.etcdserverpb.Auth(address, grpc.credentials.createInsecure());
   const bind = (c: Record<string, unknown>, name: string) => (c[name] as (...a: unknown[]) => unknown).bind(c);
   return {
     kv: { Range: bind(kv, 'Range'), Put: bind(kv, 'Put'), Txn: bind(kv, 'Txn') } as EtcdClients['kv'],
     watch: { Watch: bind(watch, 'Watch') as () => Duplex },
+    auth: { Authenticate: bind(auth, 'Authenticate') } as EtcdClients['auth'],
     close() {
       kv.close();
       watch.close();
+      auth.close();
     },
   };
 }
 
-/** A unary call as a promise of its answer or its status. */
-export function call(method: UnaryMethod, m: Message): Promise<{ ok: true; m: Message } | { ok: false; e: Status }> {
-  return new Promise((resolve) => method(m, (e, r) => resolve(e ? { ok: false, e } : { ok: true, m: r ?? {} })));
+/** A unary call as a promise of its answer or its status; `token` is sent as etcd's clients send theirs. */
+export function call(
+  method: UnaryMethod,
+  m: Message,
+  token?: string,
+): Promise<{ ok: true; m: Message } | { ok: false; e: Status }> {
+  return new Promise((resolve) => {
+    const done = (e: Status | null, r?: Message) => resolve(e ? { ok: false, e } : { ok: true, m: r ?? {} });
+    if (token === undefined) return method(m, done);
+    const md = new grpc.Metadata();
+    md.set('token', token);
+    method(m, md, done);
+  });
 }

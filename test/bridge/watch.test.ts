@@ -202,3 +202,49 @@ describe('bridge: unary calls and errors', () => {
     }
   });
 });
+
+describe('bridge: Authenticate and tokens', () => {
+  it("takes a store token as the password, and forwards a client's token in place of its own", async () => {
+    const store = new FakeStore();
+    store.routes.set('/v3/maintenance/status', () => ({ status: 200, json: { header: head(1), version: '3.4.0' } }));
+    store.routes.set('/v3/kv/range', () => ({ status: 200, json: { header: head(1) } }));
+    const known = new Set(['Bearer good-token', 'Bearer bridge-token']);
+    const fetchChecking = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const auth = new Headers(init?.headers).get('authorization');
+      if (auth !== null && !known.has(auth)) {
+        const msg = 'etcdserver: invalid auth token';
+        return Response.json({ error: msg, message: msg, code: 16 }, { status: 401 });
+      }
+      return store.fetch(input, init);
+    };
+    const bridge = await startBridge({
+      endpoint: 'http://store.test',
+      listen: '127.0.0.1:0',
+      token: 'bridge-token',
+      fetch: fetchChecking as typeof fetch,
+    });
+    const client = etcdClients(bridge.port);
+    try {
+      expect(await call(client.auth.Authenticate, { name: 'anyone', password: 'good-token' })).toMatchObject({
+        ok: true,
+        m: { token: 'good-token' },
+      });
+      expect(await call(client.auth.Authenticate, { name: 'anyone', password: 'bad-token' })).toMatchObject({
+        ok: false,
+        e: { code: 3, details: 'etcdserver: authentication failed, invalid user ID or password' },
+      });
+      await call(client.kv.Range, { key: btoa('k') }, 'good-token');
+      await call(client.kv.Range, { key: btoa('k') });
+      const ranges = store.calls.filter((x) => x.path === '/v3/kv/range').map((x) => x.auth);
+      expect(ranges).toEqual(['Bearer good-token', 'Bearer bridge-token']);
+      // A token the store does not know is refused by the store, whatever the bridge's own is.
+      expect(await call(client.kv.Range, { key: btoa('k') }, 'forged')).toMatchObject({
+        ok: false,
+        e: { code: 16, details: 'etcdserver: invalid auth token' },
+      });
+    } finally {
+      client.close();
+      await bridge.close();
+    }
+  });
+});
