@@ -104,7 +104,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     electionTicks,
     electionJitterTicks,
     maxInflightMsgs: Math.max(1, int(env.MAX_INFLIGHT_MSGS, 1, 'MAX_INFLIGHT_MSGS')),
-    holdBackEntries: int(env.HOLD_BACK_ENTRIES, 64, 'HOLD_BACK_ENTRIES'),
+    holdBackEntries: int(env.HOLD_BACK_ENTRIES, 8, 'HOLD_BACK_ENTRIES'),
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),
     compactKeepEntries: int(env.COMPACT_KEEP_ENTRIES, 1_000, 'COMPACT_KEEP_ENTRIES'),

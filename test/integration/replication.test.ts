@@ -69,9 +69,9 @@ describe('RaftNode cluster in workerd: quorum-first replication (HOLD_BACK_ENTRI
       );
     const followers = names.filter((n) => n !== l);
     const rows = await Promise.all(followers.map(rowsOf));
-    // Each put is its own append to the follower the commit needs (a row each); the spare one gets a few larger ones.
+    // Each put is its own append to the follower the commit needs (a row each); the spare one gets fewer, larger ones.
     expect(Math.max(...rows)).toBeGreaterThanOrEqual(20);
-    expect(Math.min(...rows)).toBeLessThanOrEqual(10);
+    expect(Math.min(...rows), JSON.stringify(rows)).toBeLessThan(0.75 * Math.max(...rows));
     for (const n of names) expect(await localValue(n, 'q19')).toBe('19');
   });
 });
