@@ -74,10 +74,7 @@ export class Gateway {
       for await (const line of jsonLines(res.body)) {
         const m = parseObject(line);
         if (m === undefined) throw new StreamEnded(badAnswer(path));
-        if (Object.hasOwn(m, 'error')) {
-          const e = m.error as Record<string, unknown> | undefined;
-          throw new StreamEnded(refusalOf(500, JSON.stringify(e ?? {})).status);
-        }
+        if (Object.hasOwn(m, 'error')) throw new StreamEnded(streamError(m.error));
         const result = m.result;
         if (typeof result !== 'object' || result === null || Array.isArray(result))
           throw new StreamEnded(badAnswer(path));
@@ -114,6 +111,20 @@ export class StreamEnded extends Error {
     super(status.details);
     this.status = status;
   }
+}
+
+/**
+ * An error line in a stream: grpc-gateway's `{"error": {"grpc_code",
+ * "message", …}}`, or /v3's `{"code", "message"}` shape.
+ */
+function streamError(e: unknown): StatusObject {
+  if (typeof e === 'object' && e !== null && !Array.isArray(e)) {
+    const o = e as Record<string, unknown>;
+    const code = Object.hasOwn(o, 'grpc_code') ? o.grpc_code : Object.hasOwn(o, 'code') ? o.code : undefined;
+    if (typeof code === 'number' && typeof o.message === 'string')
+      return refusalOf(500, JSON.stringify({ code, message: o.message })).status;
+  }
+  return refusalOf(500, typeof e === 'string' ? JSON.stringify({ error: { message: e } }) : '').status;
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {

@@ -13,22 +13,11 @@ import { callContext } from './context.ts';
 import { internal } from './errors.ts';
 import { type CallContext, StreamEnded } from './gateway.ts';
 import { type DuplexCall, Status, type StatusObject } from './grpc.ts';
+import { FINAL, RETRY_FIRST_MS, RETRY_MAX_MS, sleep } from './retry.ts';
 import type { Bridge } from './unary.ts';
 
 /** Watches on one stream, at most (etcd has no such bound; each here holds a connection to the store). */
 const MAX_WATCHES = 1024;
-/** Waits between attempts to reconnect a watch to the store: first and longest. */
-const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 5_000;
-/** Codes of a refusal that another attempt would meet again: the watch is canceled with it. */
-const FINAL = new Set<number>([
-  Status.INVALID_ARGUMENT,
-  Status.PERMISSION_DENIED,
-  Status.UNAUTHENTICATED,
-  Status.OUT_OF_RANGE,
-  Status.UNIMPLEMENTED,
-  Status.NOT_FOUND,
-]);
 
 type Message = Record<string, unknown>;
 
@@ -289,17 +278,4 @@ function idOf(v: unknown): bigint | undefined {
 
 function isMessage(v: unknown): v is Message {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

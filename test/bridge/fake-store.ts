@@ -1,7 +1,8 @@
 /**
  * A stand-in for the store's /v3 routes, as a fetch the bridge is started
  * with: unary routes answer from a table the test fills; each POST
- * /v3/watch is a stream the test writes etcd's lines into and ends.
+ * /v3/watch (a create) or /v3/election/observe is a stream the test writes
+ * etcd's lines into and ends.
  */
 
 export interface FakeStream {
@@ -29,7 +30,8 @@ export class FakeStore {
     const body = JSON.parse(String(init?.body ?? '{}')) as Record<string, unknown>;
     const headers = new Headers(init?.headers);
     this.calls.push({ path: url.pathname, body, auth: headers.get('authorization') });
-    if (url.pathname === '/v3/watch' && Object.hasOwn(body, 'create_request')) {
+    const streamed = url.pathname === '/v3/election/observe';
+    if (streamed || (url.pathname === '/v3/watch' && Object.hasOwn(body, 'create_request'))) {
       if (this.refuseWatch) {
         const r = this.refuseWatch;
         this.refuseWatch = undefined;
@@ -74,7 +76,7 @@ export class FakeStore {
     return new Response(rs, { status: 200, headers: { 'Content-Type': 'application/json' } });
   }
 
-  /** Waits until `n` watch streams were opened. */
+  /** Waits until `n` streams (watches and observes) were opened. */
   async streamCount(n: number, ms = 3000): Promise<FakeStream> {
     const deadline = Date.now() + ms;
     while (this.streams.length < n) {

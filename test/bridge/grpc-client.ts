@@ -16,10 +16,16 @@ export interface Duplex {
   on(event: 'end', fn: () => void): void;
   cancel(): void;
 }
+export interface ServerStream {
+  on(event: 'data', fn: (m: Message) => void): void;
+  on(event: 'error', fn: (e: Status) => void): void;
+  cancel(): void;
+}
 type UnaryMethod = (m: Message, ...rest: unknown[]) => void;
 export interface EtcdClients {
   readonly kv: Record<'Range' | 'Put' | 'Txn', UnaryMethod>;
   readonly auth: Record<'Authenticate', UnaryMethod>;
+  readonly election: { Observe(m: Message): ServerStream };
   readonly watch: { Watch(): Duplex };
   close(): void;
 }
@@ -37,14 +43,17 @@ const require = createRequire(import.meta.url);
 type ClientCtor = new (address: string, credentials: unknown) => Record<string, unknown> & { close(): void };
 const grpc = require('@grpc/grpc-js') as {
   credentials: { createInsecure(): unknown };
-  loadPackageDefinition(d: unknown): { etcdserverpb: { KV: ClientCtor; Watch: ClientCtor; Auth: ClientCtor } };
+  loadPackageDefinition(d: unknown): {
+    etcdserverpb: { KV: ClientCtor; Watch: ClientCtor; Auth: ClientCtor };
+    v3electionpb: { Election: ClientCtor };
+  };
   Metadata: new () => { set(key: string, value: string): void };
 };
 const loader = require('@grpc/proto-loader') as { loadSync(files: string[], o: Record<string, unknown>): unknown };
 
 const ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 const pkg = grpc.loadPackageDefinition(
-  loader.loadSync(['etcdserverpb/rpc.proto'], {
+  loader.loadSync(['etcdserverpb/rpc.proto', 'v3electionpb/v3election.proto'], {
     keepCase: true,
     longs: String,
     enums: String,
@@ -60,12 +69,15 @@ export function etcdClients(port: number): EtcdClients {
   const kv = new pkg.etcdserverpb.KV(address, grpc.credentials.createInsecure());
   const watch = new pkg.etcdserverpb.Watch(address, grpc.credentials.createInsecure());
   const auth = new pkg.etcdserverpb.Auth(address, grpc.credentials.createInsecure());
+  const election = new pkg.v3electionpb.Election(address, grpc.credentials.createInsecure());
   const bind = (c: Record<string, unknown>, name: string) => (c[name] as (...a: unknown[]) => unknown).bind(c);
   return {
     kv: { Range: bind(kv, 'Range'), Put: bind(kv, 'Put'), Txn: bind(kv, 'Txn') } as EtcdClients['kv'],
     watch: { Watch: bind(watch, 'Watch') as () => Duplex },
     auth: { Authenticate: bind(auth, 'Authenticate') } as EtcdClients['auth'],
+    election: { Observe: bind(election, 'Observe') as (m: Message) => ServerStream },
     close() {
+      election.close();
       kv.close();
       watch.close();
       auth.close();

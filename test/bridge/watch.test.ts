@@ -248,3 +248,35 @@ describe('bridge: Authenticate and tokens', () => {
     }
   });
 });
+
+describe('bridge: Observe', () => {
+  it('reopens the store stream when it ends, without sending the same leader twice', async () => {
+    const store = new FakeStore();
+    const bridge = await startBridge({
+      endpoint: 'http://store.test',
+      listen: '127.0.0.1:0',
+      fetch: store.fetch as typeof fetch,
+    });
+    const client = etcdClients(bridge.port);
+    try {
+      const stream = client.election.Observe({ name: btoa('e') });
+      const got: Message[] = [];
+      stream.on('data', (m) => got.push(m));
+      stream.on('error', () => {});
+      const first = await store.streamCount(1);
+      expect(first.body).toEqual({ name: btoa('e') });
+      first.push({ header: head(3), kv: put('e/1', 'p1', 3).kv });
+      await until(() => got.length === 1);
+      first.end();
+      const second = await store.streamCount(2);
+      second.push({ header: head(4), kv: put('e/1', 'p1', 3).kv });
+      second.push({ header: head(5), kv: put('e/2', 'p2', 5).kv });
+      await until(() => got.length === 2);
+      expect(got.map((m) => atob(String((m.kv as Message).value)))).toEqual(['p1', 'p2']);
+      stream.cancel();
+    } finally {
+      client.close();
+      await bridge.close();
+    }
+  });
+});
