@@ -217,7 +217,7 @@ export async function mirror(etcd: string, bridge: string, store: string): Promi
   };
   const t0 = Date.now();
   // make-mirror copies the base one put at a time: a thousand commits of the cluster.
-  const base = await settled(50_000);
+  const base = await settled(60_000);
   const tBase = Date.now();
   // Live writes while it runs: new keys, overwrites, deletes (one by one and a range).
   for (let i = 0; i < 50; i++) await put(`${prefix}live/${i}`, `l${i}`);
