@@ -206,6 +206,15 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
       case 0: {
         const r: Record<string, unknown> = interval();
         if (rng.next() < 0.3) r.limit = rng.int(3);
+        // As etcd's concurrency recipes read in a txn (the oldest waiter: sorted by create revision, limit 1).
+        if (rng.next() < 0.25) {
+          r.sort_order = rng.pick(ORDERS);
+          r.sort_target = rng.pick(TARGETS);
+        }
+        if (rng.next() < 0.1)
+          r[rng.pick(['min_mod_revision', 'max_mod_revision', 'min_create_revision', 'max_create_revision'])] =
+            revision();
+        if (rng.next() < 0.1) r.keys_only = true;
         return { request_range: r };
       }
       case 1:

@@ -158,6 +158,17 @@ describe('v3 gateway: etcd JSON over the same store', () => {
     expect(inTxn.responses[0]?.response_range.kvs).toEqual(plain.kvs);
     expect(plain.kvs?.map((kv) => atob(kv.key))).toEqual(['mtx/b', 'mtx/a', 'mtx/c']);
     expect(plain.kvs?.every((kv) => kv.value === undefined)).toBe(true);
+    // A sort target without an order (as etcd 3.4): the limit's records and one more in key order (a, b, c),
+    // sorted ascending by it, then cut to the limit.
+    await api.fetch('/v3/kv/put', post({ key: b64('mtx/a'), value: b64('newer') }));
+    const byMod = { ...prefix, limit: '2', sort_target: 'MOD' };
+    const plainByMod = await json<RangeAnswer>(await api.fetch('/v3/kv/range', post(byMod)));
+    const txnByMod = await json<{ responses: { response_range: RangeAnswer }[] }>(
+      await api.fetch('/v3/kv/txn', post({ success: [{ request_range: byMod }] })),
+    );
+    expect(plainByMod.kvs?.map((kv) => atob(kv.key))).toEqual(['mtx/c', 'mtx/b']);
+    expect(plainByMod.more).toBe(true);
+    expect(txnByMod.responses[0]?.response_range.kvs).toEqual(plainByMod.kvs);
     // A txn's range at a past revision is still not served, and the txn changes nothing.
     const past = await api.fetch('/v3/kv/txn', post({ success: [{ request_range: { ...prefix, revision: '2' } }] }));
     expect(past.status).toBe(501);

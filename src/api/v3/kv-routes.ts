@@ -16,7 +16,16 @@ import type { App, C } from '../env.ts';
 import { ETCD, EtcdError } from './etcd-errors.ts';
 import { boolField, intField, kvJson, showRevision, storeRevision } from './etcd-json.ts';
 import { header, propose, readMessage, readRange } from './gateway.ts';
-import { type EtcdRange, intervalOf, needsAll, readRevision, shape } from './range.ts';
+import {
+  type EtcdRange,
+  intervalOf,
+  needsAll,
+  readRevision,
+  reorderedLimit,
+  shape,
+  sortedCut,
+  sortInPlace,
+} from './range.ts';
 import { deleteOf, putOf, rangeOf } from './requests.ts';
 import { shapeOf, txnOf } from './txn.ts';
 
@@ -137,20 +146,25 @@ async function rangeRead(
   const { start, end } = intervalOf(r);
   const at = readRevision(r);
   if (r.countOnly || !needsAll(r)) {
-    const q = { start, end, limit: r.countOnly ? undefined : r.limit || undefined, countOnly: r.countOnly };
+    // A sort target without an order (etcd 3.4): the limit's records and one more, sorted, then cut to the limit.
+    const cut = reorderedLimit(r);
+    const limit = cut ?? r.limit;
+    const q = { start, end, limit: r.countOnly ? undefined : limit || undefined, countOnly: r.countOnly };
     const first = await readRange(client, q, serializable, at);
     const all: KeyValue[] = [...first.value.kvs];
     // A page cut by bytes (not by the limit) continues at the same revision.
     let page = first.value;
     const rev = at ?? first.value.revision;
-    while (!r.countOnly && page.more && page.next !== undefined && (r.limit === 0 || all.length < r.limit)) {
-      const left = r.limit === 0 ? undefined : r.limit - all.length;
+    while (!r.countOnly && page.more && page.next !== undefined && (limit === 0 || all.length < limit)) {
+      const left = limit === 0 ? undefined : limit - all.length;
       page = (await readRange(client, { start: page.next, end, limit: left }, serializable, rev)).value;
       all.push(...page.kvs);
     }
-    const more = r.limit > 0 && first.value.count > all.length && !r.countOnly;
+    const sorted = sortInPlace(r, all);
+    const over = cut !== undefined && sorted.length > r.limit;
+    const more = over || (cut === undefined && r.limit > 0 && first.value.count > all.length && !r.countOnly);
     return {
-      kvs: all,
+      kvs: over ? sorted.slice(0, r.limit) : sorted,
       count: first.value.count,
       more,
       revision: first.value.revision,
@@ -232,7 +246,11 @@ function opJson(
       const shaping = shapeOf(op);
       const all = r.type === 'get' ? (r.kv ? [r.kv] : []) : r.kvs;
       const count = r.type === 'get' ? all.length : r.count;
-      const { kvs, more } = shaping ? shape(shaping, all) : { kvs: all, more: r.type === 'range' && r.more };
+      const { kvs, more } = !shaping
+        ? { kvs: all, more: r.type === 'range' && r.more }
+        : needsAll(shaping)
+          ? shape(shaping, all)
+          : sortedCut(shaping, all);
       const keysOnly = shaping ? shaping.keysOnly : op.type === 'range' && op.keysOnly === true;
       return {
         response_range: {

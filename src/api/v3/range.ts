@@ -35,10 +35,14 @@ export function intervalOf(r: Pick<EtcdRange, 'key' | 'rangeEnd'>): { start: str
   return { start: r.key, end: r.rangeEnd };
 }
 
-/** Whether a range needs every record of its interval (filters or a sort) before it can apply the limit. */
+/**
+ * Whether a range needs every record of its interval (filters, or a sort
+ * order) before it can apply the limit. A sort target without an order is
+ * not one: etcd takes the limit's records in key order first, then sorts
+ * them ascending by the target (sortInPlace).
+ */
 export function needsAll(r: EtcdRange): boolean {
-  const sorted = r.sortOrder !== 'NONE' || r.sortTarget !== 'KEY';
-  return sorted || r.minModRevision + r.maxModRevision + r.minCreateRevision + r.maxCreateRevision > 0;
+  return r.sortOrder !== 'NONE' || r.minModRevision + r.maxModRevision + r.minCreateRevision + r.maxCreateRevision > 0;
 }
 
 /**
@@ -46,15 +50,40 @@ export function needsAll(r: EtcdRange): boolean {
  * (in key order): the records to return and whether it cut some (`more`).
  */
 export function shape(r: EtcdRange, all: readonly KeyValue[]): { kvs: KeyValue[]; more: boolean } {
-  let kvs = all.filter((kv) => kept(r, kv));
-  const order = r.sortTarget !== 'KEY' && r.sortOrder === 'NONE' ? 'ASCEND' : r.sortOrder;
-  if (order !== 'NONE' && !(order === 'ASCEND' && r.sortTarget === 'KEY')) {
-    const by = compareBy(r.sortTarget);
-    // Stable: records equal by the target keep key order, as Go's sort.Sort does not promise but etcd's data shows.
-    kvs = [...kvs].sort((a, b) => (order === 'ASCEND' ? by(a, b) : by(b, a)));
-  }
+  const kvs = sortInPlace(
+    r,
+    all.filter((kv) => kept(r, kv)),
+  );
   if (r.limit > 0 && kvs.length > r.limit) return { kvs: kvs.slice(0, r.limit), more: true };
   return { kvs, more: false };
+}
+
+/**
+ * Puts records in key order into the range's sort order: etcd sorts
+ * ascending by a target other than the key even when no order is given.
+ */
+export function sortInPlace(r: EtcdRange, kvs: KeyValue[]): KeyValue[] {
+  const order = r.sortTarget !== 'KEY' && r.sortOrder === 'NONE' ? 'ASCEND' : r.sortOrder;
+  if (order === 'NONE' || (order === 'ASCEND' && r.sortTarget === 'KEY')) return kvs;
+  const by = compareBy(r.sortTarget);
+  // Stable: records equal by the target keep key order, as Go's sort.Sort does not promise but etcd's data shows.
+  return kvs.sort((a, b) => (order === 'ASCEND' ? by(a, b) : by(b, a)));
+}
+
+/**
+ * For a range with a sort target but no order and a limit: how many records
+ * (in key order) etcd reads before it sorts them, the limit and one more
+ * (for `more`); undefined for any other range.
+ */
+export function reorderedLimit(r: EtcdRange): number | undefined {
+  return !needsAll(r) && r.sortTarget !== 'KEY' && r.limit > 0 && !r.countOnly ? r.limit + 1 : undefined;
+}
+
+/** The records reorderedLimit read, sorted, cut to the limit: the answer's records and `more`. */
+export function sortedCut(r: EtcdRange, read: readonly KeyValue[]): { kvs: KeyValue[]; more: boolean } {
+  const sorted = sortInPlace(r, [...read]);
+  const over = r.limit > 0 && sorted.length > r.limit;
+  return { kvs: over ? sorted.slice(0, r.limit) : sorted, more: over };
 }
 
 function kept(r: EtcdRange, kv: KeyValue): boolean {

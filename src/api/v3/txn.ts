@@ -5,7 +5,7 @@
 import { type Compare, MAX_TXN_OPS, type TxnCommand, type TxnOp } from '../../kv/index.ts';
 import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
 import { bytesField, enumField, intField, keyOf, listField, messageField } from './etcd-json.ts';
-import { type EtcdRange, intervalOf, needsAll } from './range.ts';
+import { type EtcdRange, intervalOf, needsAll, reorderedLimit } from './range.ts';
 import { deleteOf, putOf, rangeOf } from './requests.ts';
 
 const RESULTS = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const;
@@ -115,14 +115,18 @@ function opOf(o: Record<string, unknown>): TxnOp {
       SHAPED.set(op, range);
       return op;
     }
-    return {
+    const limit = reorderedLimit(range) ?? range.limit;
+    const op: TxnOp = {
       type: 'range',
       start,
       end,
-      ...(range.limit > 0 && !range.countOnly ? { limit: range.limit } : {}),
-      ...(range.keysOnly ? { keysOnly: true } : {}),
+      ...(limit > 0 && !range.countOnly ? { limit } : {}),
+      ...(range.keysOnly && range.sortTarget !== 'VALUE' ? { keysOnly: true } : {}),
       ...(range.countOnly ? { countOnly: true } : {}),
     };
+    // A sort target without an order: the limit's records and one more, sorted ascending by it, cut as answered.
+    if (!range.countOnly && range.sortTarget !== 'KEY') SHAPED.set(op, range);
+    return op;
   }
   if (Object.hasOwn(o, 'request_put')) return putOf(messageField(o, 'request_put'));
   if (Object.hasOwn(o, 'request_delete_range')) return deleteOf(messageField(o, 'request_delete_range'));
