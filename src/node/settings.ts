@@ -19,8 +19,8 @@ export interface NodeSettings {
   readonly maxInflightMsgs: number;
   /**
    * Quorum-first replication (the core's holdBackEntries): a follower the
-   * next commit does not need gets new entries once this many wait for it,
-   * or at a heartbeat. 0: every follower at once.
+   * next commit does not need gets new entries at the leader's next tick,
+   * or sooner once this many wait for it. 0: every follower at once.
    */
   readonly holdBackEntries: number;
   /** A peer that does not answer a batch within this is reported unreachable. */
@@ -104,7 +104,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     electionTicks,
     electionJitterTicks,
     maxInflightMsgs: Math.max(1, int(env.MAX_INFLIGHT_MSGS, 1, 'MAX_INFLIGHT_MSGS')),
-    holdBackEntries: int(env.HOLD_BACK_ENTRIES, 8, 'HOLD_BACK_ENTRIES'),
+    holdBackEntries: int(env.HOLD_BACK_ENTRIES, 64, 'HOLD_BACK_ENTRIES'),
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),
     compactKeepEntries: int(env.COMPACT_KEEP_ENTRIES, 1_000, 'COMPACT_KEEP_ENTRIES'),

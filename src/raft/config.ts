@@ -45,11 +45,12 @@ export interface Config {
   /**
    * Quorum-first replication: new entries go at once to the first followers
    * a commit needs (a quorum with the leader); a voter beyond them gets them
-   * only once this many wait for it, when it answers a heartbeat, or when it
-   * is among the first ready for a newer entry. Fewer, larger AppendEntries
-   * (each a billed request, and each follower's persist and apply a
-   * transaction), at the cost of spare followers lagging by up to this many
-   * entries or one heartbeat. 0 (the default): every ready follower at once.
+   * at the leader's next tick, or sooner once this many wait for it, when it
+   * answers a heartbeat, or when it is among the first ready for a newer
+   * entry. Fewer, larger AppendEntries (each a billed request, and each
+   * follower's persist and apply a transaction), at the cost of spare
+   * followers lagging by about a tick. 0 (the default): every ready follower
+   * at once.
    */
   readonly holdBackEntries?: number;
   /**

@@ -85,6 +85,12 @@ export class Progress {
   recentActive = false;
   /** The leader's tick (Raft.leaderTicks) when this follower last answered. */
   lastHeardTick = 0;
+  /**
+   * Quorum-first replication: the last append went to this follower as a
+   * spare (entries it had been held back from), so while it is in flight it
+   * does not count towards the followers that commit new entries.
+   */
+  spare = false;
   readonly inflights: Inflights;
 
   constructor(next: Index, maxInflightMsgs: number, maxInflightBytes: number) {

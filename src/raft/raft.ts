@@ -293,6 +293,7 @@ export class Raft {
       this.heartbeatElapsed = 0;
       replication.broadcastHeartbeat(this, this.readOnly.lastCtx());
     }
+    replication.flushHeldBack(this);
   }
 
   private tickLeader(): void {
@@ -316,11 +317,13 @@ export class Raft {
       this.heartbeatElapsed = 0;
       replication.broadcastHeartbeat(this, this.readOnly.lastCtx());
     }
+    replication.flushHeldBack(this);
   }
 
-  /** Ticks until this node would act on its own (heartbeat, CheckQuorum, election); Infinity if never. */
+  /** Ticks until this node would act on its own (heartbeat, CheckQuorum, election, a held-back flush); Infinity if never. */
   ticksUntilTimeout(): number {
     if (this.role === 'leader') {
+      if (replication.anyHeldBack(this)) return 1;
       return Math.max(
         1,
         Math.min(this.cfg.heartbeatTicks - this.heartbeatElapsed, this.cfg.electionTicks - this.electionElapsed),

@@ -27,6 +27,8 @@ export function maybeCommit(r: Raft): boolean {
 export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack = false): boolean {
   const pr = r.progress.get(to);
   if (!pr || to === r.id || pr.isPaused()) return false;
+  // A send that was not allowed to wait goes to a spare follower if it would have waited.
+  const spare = mayHoldBack ? false : holdsBack(r, to);
   if (mayHoldBack && holdsBack(r, to)) return false;
   const prevIndex = pr.next - 1;
   const prevTerm = r.log.term(prevIndex);
@@ -38,6 +40,7 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack 
   for (const e of entries) bytes += entrySize(e);
   r.send({ type: 'app', to, prevIndex, prevTerm, entries, commit: r.log.committed });
   pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
+  if (entries.length > 0) pr.spare = spare;
   pr.sentCommit = Math.max(pr.sentCommit, Math.min(r.log.committed, prevIndex + entries.length));
   return true;
 }
@@ -47,11 +50,13 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack 
  * to the last one (`ahead` more: a proposal not yet appended) may wait for
  * voter `to`, because enough other followers will commit them with the
  * leader: each was sent all of them already, or has an append in flight
- * and is sent them at its answer. Fewer than holdBackEntries may wait. Only
- * a follower in steady replication waits, and never a transfer target (it
- * must catch up to take over). Waiting never touches safety: `to` gets the
- * entries with the next append it is sent (it is among the first ready for
- * a newer entry, its backlog reaches the bound, or it answers a heartbeat).
+ * (not a spare's catch-up) and is sent them at its answer. Fewer than
+ * holdBackEntries may wait. Only a follower in steady replication waits, and
+ * never a transfer target (it must catch up to take over). Waiting never
+ * touches safety: `to` gets the entries with the next append it is sent (at
+ * the leader's next tick, flushHeldBack; sooner if it is among the first
+ * ready for a newer entry, its backlog reaches the bound, or it answers a
+ * heartbeat).
  */
 export function holdsBack(r: Raft, to: NodeId, ahead = 0): boolean {
   const bound = r.cfg.holdBackEntries;
@@ -68,10 +73,30 @@ export function holdsBack(r: Raft, to: NodeId, ahead = 0): boolean {
     if (id === r.id || id === to) continue;
     const other = r.progress.get(id);
     if (!other) continue;
-    const covers = other.next > last || (other.state === 'replicate' && other.isPaused());
+    const covers = other.next > last || (other.state === 'replicate' && other.isPaused() && !other.spare);
     if (covers && --needed === 0) return true;
   }
   return false;
+}
+
+/**
+ * Quorum-first replication: at every tick the leader sends each spare
+ * follower what it held back, so a spare lags by about a tick (its watchers
+ * and serializable reads with it) whatever the bound.
+ */
+export function flushHeldBack(r: Raft): void {
+  if (r.cfg.holdBackEntries === 0) return;
+  for (const id of r.conf.voters) if (id !== r.id && hasBacklog(r, id)) while (sendAppend(r, id, false)) {}
+}
+
+/** Whether a flush is due at the next tick: the leader then wakes for it. */
+export function anyHeldBack(r: Raft): boolean {
+  return r.cfg.holdBackEntries > 0 && r.conf.voters.some((id) => id !== r.id && hasBacklog(r, id));
+}
+
+function hasBacklog(r: Raft, id: NodeId): boolean {
+  const pr = r.progress.get(id);
+  return pr !== undefined && pr.state === 'replicate' && !pr.isPaused() && pr.next <= r.log.lastIndex();
 }
 
 function sendSnapshot(r: Raft, to: NodeId): boolean {

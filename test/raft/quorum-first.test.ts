@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AppendMsg, Message } from '../../src/raft/index.ts';
-import { RawNet } from './raw.ts';
+import { ofType, RawNet } from './raw.ts';
 
 /**
  * Quorum-first replication (Config.holdBackEntries): new entries go at once
@@ -138,5 +138,49 @@ describe('quorum-first replication (holdBackEntries)', () => {
       expect(appsTo(sent, 'b').map((m) => m.entries.map((e) => e.index))).toEqual([[2], [3]]);
       expect(net.node('a').status().commit).toBe(3);
     }
+  });
+
+  it('a spare follower gets what waits for it at the next tick, before any heartbeat; the leader wakes for it', () => {
+    const net = new RawNet(
+      ['a', 'b', 'c'],
+      {},
+      { config: { holdBackEntries: 64, heartbeatTicks: 5, electionTicks: 10 } },
+    );
+    net.elect('a');
+    net.deliver();
+    net.propose('a', 'x');
+    net.deliver();
+    expect(net.peer('c').log().length).toBe(1);
+    expect(net.node('a').ticksUntilTimeout()).toBe(1);
+    const tick = net.tick('a');
+    expect(ofType(tick, 'heartbeat')).toEqual([]);
+    expect(appsTo(tick, 'c').map((m) => m.entries.length)).toEqual([1]);
+    net.deliver();
+    expect(net.peer('c').log().length).toBe(2);
+    expect(net.node('a').ticksUntilTimeout()).toBeGreaterThan(1);
+  });
+
+  it("a spare follower's catch-up in flight does not cover new entries: they go to the other follower at once", () => {
+    const net = new RawNet(
+      ['a', 'b', 'c'],
+      {},
+      { config: { holdBackEntries: 64, maxInflightMsgs: 1, lazyCommit: true, heartbeatTicks: 5, electionTicks: 10 } },
+    );
+    net.elect('a');
+    net.deliver();
+    net.propose('a', 'p1');
+    net.deliver();
+    // The tick sends c its catch-up; it stays in flight.
+    const flushed = net.tick('a');
+    expect(appsTo(flushed, 'c').length).toBe(1);
+    net.take((m) => m.to === 'c');
+    expect(net.node('a').followersPaused()).toBe(false);
+    net.propose('a', 'p2');
+    expect(
+      net
+        .take()
+        .filter((m) => m.type === 'app')
+        .map((m) => m.to),
+    ).toEqual(['b']);
   });
 });
