@@ -15,16 +15,5 @@ export const FINAL = new Set<number>([
   Status.NOT_FOUND,
 ]);
 
-/** Sleeps `ms`, or less if `signal` aborts first. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+/** Sleeps `ms`, or less if the stream's signal aborts first. */
+export { sleepUnless as sleep } from '../client/backoff.ts';

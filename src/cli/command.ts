@@ -116,16 +116,4 @@ export function arg(ctx: Context, i: number): string {
   return ctx.positionals[i] as string;
 }
 
-/** Sleeps `ms`, or less if `signal` aborts first. */
-export function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+export { sleepUnless } from '../client/backoff.ts';
