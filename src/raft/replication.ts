@@ -27,9 +27,9 @@ export function maybeCommit(r: Raft): boolean {
 export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack = false): boolean {
   const pr = r.progress.get(to);
   if (!pr || to === r.id || pr.isPaused()) return false;
-  // A send that was not allowed to wait goes to a spare follower if it would have waited.
-  const spare = mayHoldBack ? false : holdsBack(r, to);
-  if (mayHoldBack && holdsBack(r, to)) return false;
+  // Entries that may wait, do; a send that may not goes to a spare follower if they would have.
+  const spare = holdsBack(r, to);
+  if (spare && mayHoldBack) return false;
   const prevIndex = pr.next - 1;
   const prevTerm = r.log.term(prevIndex);
   if (prevTerm === undefined || pr.next < r.log.firstIndex()) return sendSnapshot(r, to);
