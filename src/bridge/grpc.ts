@@ -109,6 +109,30 @@ interface UrlModule {
   fileURLToPath(url: URL): string;
 }
 
+/** A response of node:http(s), read as text. */
+export interface IncomingMessage {
+  readonly statusCode?: number;
+  setEncoding(encoding: 'utf8'): void;
+  on(event: 'data', fn: (chunk: string) => void): void;
+  on(event: 'end', fn: () => void): void;
+  on(event: 'error', fn: (e: Error) => void): void;
+}
+
+interface ClientRequest {
+  on(event: 'error', fn: (e: Error) => void): void;
+  end(body: string): void;
+}
+
+/** The part of node:http (and node:https, the same shape) the bridge's unary calls use. */
+export interface HttpModule {
+  Agent: new (options: { keepAlive: boolean }) => unknown;
+  request(
+    url: string,
+    options: { method: string; headers: Record<string, string>; agent: unknown; signal: AbortSignal },
+    onResponse: (res: IncomingMessage) => void,
+  ): ClientRequest;
+}
+
 interface NodeProcess {
   getBuiltinModule(name: string): unknown;
 }
@@ -119,3 +143,5 @@ const require = (proc.getBuiltinModule('node:module') as NodeModules).createRequ
 export const grpc = require('@grpc/grpc-js') as GrpcJs;
 export const protoLoader = require('@grpc/proto-loader') as ProtoLoader;
 export const fileURLToPath = (proc.getBuiltinModule('node:url') as UrlModule).fileURLToPath;
+export const nodeHttp = proc.getBuiltinModule('node:http') as HttpModule;
+export const nodeHttps = proc.getBuiltinModule('node:https') as HttpModule;
