@@ -10,11 +10,16 @@
  * lease of its own and releases it, in a loop; an operation is an acquisition).
  */
 import { Agent, request as httpRequest } from 'node:http';
+import type { GrpcKv, GrpcOutcome } from './grpc-load.ts';
 
 export type Scenario = 'put' | 'get-linearizable' | 'get-serializable' | 'cas' | 'keepalive' | 'lock';
 
-/** Whose HTTP API the load speaks: ours, or etcd's v3 JSON gateway (base64 keys and values). */
-export type Target = 'durable-raft' | 'etcd';
+/**
+ * Whose API the load speaks: ours, etcd's v3 JSON gateway (base64 keys and
+ * values: etcd's, or the store's /v3), or etcd's gRPC API (the bridge; `base`
+ * is then host:port; put and the gets only).
+ */
+export type Target = 'durable-raft' | 'etcd' | 'grpc';
 
 export interface LoadJob {
   readonly base: string;
@@ -122,6 +127,9 @@ function request(agent: Agent, url: URL, method: string, body?: string): Promise
 export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.clients, maxFreeSockets: job.clients });
   const base = job.base.replace(/\/$/, '');
+  // Loaded only for a gRPC job: the other jobs need no gRPC library.
+  const grpc: GrpcKv | undefined = job.target === 'grpc' ? (await import('./grpc-load.ts')).grpcKv(base) : undefined;
+  if (grpc && job.recordPuts) throw new Error('grpc target: puts are not recorded');
   let recording = false;
   let stop = false;
   const lat: number[] = [];
@@ -180,7 +188,32 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
       }
     }
   };
+  /** One gRPC call of the job's scenario (put and the gets). */
+  const grpcOp = (kv: GrpcKv, key: string): Promise<GrpcOutcome> => {
+    if (job.scenario === 'put') return kv.put(key, VALUE);
+    if (job.scenario === 'get-linearizable' || job.scenario === 'get-serializable')
+      return kv.range(key, job.scenario === 'get-serializable');
+    throw new Error(`grpc target: no ${job.scenario} scenario`);
+  };
+  const grpcClient = async (kv: GrpcKv, id: number) => {
+    let n = id;
+    while (!stop) {
+      n = (n * 1103515245 + 12345) % 2147483648;
+      const key = `${prefix}${n % job.keys}`;
+      const t0 = performance.now();
+      const counted = recording;
+      const r = await grpcOp(kv, key);
+      const dt = performance.now() - t0;
+      if (r.ok) totalOps++;
+      else if (errorSample.length < 5) errorSample.push(r.why);
+      if (counted) {
+        if (r.ok) lat.push(dt);
+        else errors++;
+      }
+    }
+  };
   const client = async (id: number) => {
+    if (grpc) return grpcClient(grpc, id);
     let casRev: number | undefined;
     let n = id;
     while (!stop) {
@@ -269,6 +302,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   stop = true;
   await Promise.all(running);
   agent.destroy();
+  grpc?.close();
   const sorted = Float64Array.from(lat).sort();
   const released = Float64Array.from(releaseLat).sort();
   return {

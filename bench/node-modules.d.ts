@@ -34,6 +34,7 @@ declare module 'node:child_process' {
     readonly pid?: number;
     readonly exitCode: number | null;
     send(message: unknown): boolean;
+    disconnect(): void;
     kill(signal?: string): boolean;
     once(event: 'message', cb: (m: never) => void): this;
     once(event: 'exit', cb: (code: number | null) => void): this;
@@ -90,4 +91,8 @@ declare module 'node:net' {
     close(cb?: () => void): this;
   }
   function createServer(): Server;
+}
+
+declare module 'node:module' {
+  function createRequire(from: string): (id: string) => unknown;
 }

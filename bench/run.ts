@@ -6,7 +6,8 @@
  * idle minute; watchers (bench/watch.ts): what idle WebSocket watchers
  * cost, and event delivery under put load; coordination (bench/coordination.ts):
  * lock acquisitions and lease keepalives per second and what each costs, and
- * idle windows with leases alive and with one expiring. The Worker (bench/worker.ts) is
+ * idle windows with leases alive and with one expiring; the gRPC bridge (bench/bridge.ts):
+ * put and linearizable get through it against the same through /v3 directly. The Worker (bench/worker.ts) is
  * bundled with esbuild and run in Miniflare on 127.0.0.1 (a free port); the
  * load comes from a separate process (bench/load.ts).
  *
@@ -15,13 +16,15 @@
  *   npm run bench -- --repeat 3   # each scenario's baseline and cluster runs 3 times, interleaved:
  *                                 # ratios judged on their median, with their spread
  *   npm run bench -- --profile DIR # CPU profiles (workerd's inspector) of the baseline and the cluster
- *                                 # at the most clients of each scenario, first repeat: DIR/*.cpuprofile
+ *                                 # at the most clients of each scenario, first repeat: DIR/*.cpuprofile;
+ *                                 # and the gRPC bridge's process over its whole scenario (Node's --cpu-prof)
  *   options: --nodes 3,5  --clients 1,16,64  --duration-ms N  --warmup-ms N  --repeat N
  *            --scenarios put,cas  --failover-trials N  --idle-ms N  --no-failover  --no-idle  --out DIR
  *            --watch-sockets N (idle watchers, 1000)  --watchers N (under load, 100)
  *            --watch-clients N (put clients under the watchers, 16)  --no-watch
  *            --lock-clients 1,16  --keepalive-clients 1,16,64  --leases N (100)
  *            --expiry-ttl S (the lease expiring in an idle window; 25, --quick 0: none)  --no-coordination
+ *            --bridge-clients 1,64  --no-bridge
  *   npm run bench -- --target etcd --url http://127.0.0.1:2379
  *                                 # the put and get scenarios through etcd's v3 JSON gateway
  */
@@ -34,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import { readSettings } from '../src/node/settings.ts';
+import { type BridgeResult, bridgeScenario, bridgeSummary } from './bridge.ts';
 import { type CoordinationResult, coordination, coordinationSummary } from './coordination.ts';
 import type { LoadJob, LoadResult, Scenario } from './load.ts';
 import { Profiler } from './profile.ts';
@@ -76,6 +80,8 @@ const coordinationOn = !flag('no-coordination');
 const lockClients = list(opt('lock-clients') ?? '1,16');
 const keepaliveClients = list(opt('keepalive-clients') ?? '1,16,64');
 const leaseCount = Number(opt('leases') ?? 100);
+const bridgeOn = !flag('no-bridge');
+const bridgeClients = list(opt('bridge-clients') ?? '1,64');
 /** The TTL (s) of the lease that expires in an idle window (default: see main). */
 const expiryTtlOpt = opt('expiry-ttl');
 
@@ -752,6 +758,7 @@ async function main(): Promise<void> {
     delivery: null,
   };
   let coord: CoordinationResult<IdleResult> | null = null;
+  let bridge: BridgeResult | null = null;
   let mf: Miniflare | undefined;
   try {
     for (const [ci, n] of nodeCounts.entries()) {
@@ -810,6 +817,21 @@ async function main(): Promise<void> {
         for (const clients of clientCounts) {
           for (let rep = 0; rep < repeat; rep++) await measurePair(scenario, clients, rep);
         }
+      }
+      if (first && bridgeOn) {
+        log(`bridge: put and linearizable get through the gRPC bridge and through /v3 (${bridgeClients} clients)`);
+        bridge = await bridgeScenario({
+          url,
+          scenarios: ['put', 'get-linearizable'],
+          clients: bridgeClients,
+          repeat,
+          warmupMs,
+          durationMs,
+          keys: KEYS,
+          runLoad: (job) => load.run(job),
+          log,
+          profileDir,
+        });
       }
       if (first && idleMs > 0) {
         log(`idle: waiting for the ${n}-node cluster to go quiet, then ${idleMs} ms`);
@@ -947,6 +969,7 @@ async function main(): Promise<void> {
     idle,
     watch,
     coordination: coord,
+    bridge,
     failover,
   };
   mkdirSync(outDir, { recursive: true });
@@ -970,6 +993,7 @@ async function main(): Promise<void> {
     console.log(`idle: ${i.invocationsPerIdleMinute} invocations per idle minute (quiet after ${i.quietAfterMs} ms)`);
   for (const line of watchSummary(watch.idle, watch.delivery)) console.log(line);
   for (const line of coordinationSummary(coord)) console.log(line);
+  for (const line of bridgeSummary(bridge)) console.log(line);
   if (failover) {
     const f = failover as { electedMs: unknown; firstWriteMs: unknown; electionTimeoutMs: number };
     console.log(
