@@ -5,9 +5,11 @@ import { conditionals } from './conditions.ts';
 import { type ApiConfig, type ApiEnv, type ApiOptions, readConfig } from './config.ts';
 import type { C, Env } from './env.ts';
 import { ApiError, badRequest, ConfigError } from './errors.ts';
+import { groupRoutes } from './groups/routes.ts';
+import { groupConfig } from './groups/routing.ts';
 import { openApiDocument } from './openapi.ts';
 import { errorBody } from './outcomes.ts';
-import { rawPathOf, strictInput } from './request.ts';
+import { rawPathOf, routePathOf, strictInput } from './request.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { electionRoutes } from './routes/elections.ts';
 import { historyRoutes } from './routes/history.ts';
@@ -35,7 +37,8 @@ export { MAX_COMMAND_BYTES } from './outcomes.ts';
  */
 export function createApp(options: ApiOptions = {}): Hono<Env> {
   // Routes match the path as sent (see request.ts): an encoded route prefix matches nothing.
-  const app = new Hono<Env>({ getPath: (req) => rawPathOf(req.url) });
+  // A `/groups/{name}` prefix names the group; the routes see the path after it.
+  const app = new Hono<Env>({ getPath: (req) => routePathOf(req.url) });
   let cached: { key: string; config: Promise<ApiConfig> } | undefined;
   const configOf = (env: ApiEnv): Promise<ApiConfig> => {
     const key = JSON.stringify([
@@ -66,7 +69,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   app.onError((err, c) => {
     // The /v3 gateway answers as etcd does, whatever failed.
-    if (rawPathOf(c.req.url).startsWith('/v3/') && (err instanceof EtcdError || err instanceof ApiError)) {
+    if (routePathOf(c.req.url).startsWith('/v3/') && (err instanceof EtcdError || err instanceof ApiError)) {
       const e = err instanceof EtcdError ? err : asEtcdError(err);
       return c.json(e.body(), e.status as 400);
     }
@@ -96,7 +99,8 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   app.get('/healthz', (c) => c.json({ ok: true }));
 
   app.get('/readyz', async (c) => {
-    const config = await configOf(c.env);
+    // A group's readiness says no more than whether it exists: no token is asked for here.
+    const config = await groupConfig(c.env.RAFT_NODE, await configOf(c.env), c.get('input').group, ANONYMOUS);
     const client = clientFor(c, { ...config, requestTimeoutMs: Math.min(config.requestTimeoutMs, 3000) });
     const st = await client.findLeader();
     if (st) {
@@ -113,9 +117,10 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   // Everything else under /v1, and /metrics, needs a principal.
   const authenticated: MiddlewareHandler<Env> = async function authenticated(c, next) {
-    const config = await configOf(c.env);
+    const p = await principal(c, await configOf(c.env));
+    const config = await groupConfig(c.env.RAFT_NODE, await configOf(c.env), c.get('input').group, p);
     c.set('config', config);
-    c.set('principal', await principal(c, config));
+    c.set('principal', p);
     c.set('client', clientFor(c, config));
     await next();
   };
@@ -124,14 +129,16 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   // etcd's v3 JSON gateway: the same tokens, also without the Bearer scheme.
   app.use('/v3/*', async function etcdAuthenticated(c, next) {
-    const config = await configOf(c.env);
+    const p = await principal(c, await configOf(c.env), true);
+    const config = await groupConfig(c.env.RAFT_NODE, await configOf(c.env), c.get('input').group, p);
     c.set('config', config);
-    c.set('principal', await principal(c, config, true));
+    c.set('principal', p);
     c.set('client', clientFor(c, config));
     await next();
   });
 
   // One file per resource (routes/); keys first: `/v1/kv/*` also matches `/v1/kv`.
+  groupRoutes(app);
   kvRoutes(app);
   historyRoutes(app);
   leaseRoutes(app);

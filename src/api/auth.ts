@@ -1,13 +1,16 @@
 /**
  * Bearer tokens. AUTH_TOKENS holds either a JSON array
- *   [{"token": "s3cret", "role": "write", "prefixes": ["app/"]},
+ *   [{"token": "s3cret", "role": "write", "prefixes": ["app/"], "groups": ["acme"]},
  *    {"sha256": "<64 hex digits>", "role": "admin"}]
  * or a simple list of `role:secret` entries separated by commas or newlines,
  * where the secret may be `sha256:<64 hex digits>` (the hash of the token).
  * Tokens are kept only as SHA-256 digests and compared in constant time.
+ * `groups` limits a token to those groups (`default` is the default one);
+ * without it, a token reaches every group.
  */
 import { compareKeys, prefixEnd } from '../kv/index.ts';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_GROUP, isGroupName } from './groups/names.ts';
 
 /**
  * `read` < `write` < `admin`, each allowed what the one before is; `metrics`
@@ -23,12 +26,15 @@ export interface TokenEntry {
   readonly role: Role;
   /** Keys the token may touch: those starting with one of these; undefined = all keys. */
   readonly prefixes?: readonly string[] | undefined;
+  /** The groups the token may reach; undefined = every group. */
+  readonly groups?: readonly string[] | undefined;
   readonly name: string;
 }
 
 export interface Principal {
   readonly role: Role;
   readonly prefixes?: readonly string[] | undefined;
+  readonly groups?: readonly string[] | undefined;
   /** Scopes idempotency keys: two tokens never share one. */
   readonly id: string;
 }
@@ -66,7 +72,7 @@ export async function parseTokens(text: string): Promise<TokenEntry[]> {
         throw new ConfigError(`${at}: expected an object`);
       const o = item as Record<string, unknown>;
       for (const k of Object.keys(o))
-        if (!['token', 'sha256', 'role', 'prefixes', 'name'].includes(k))
+        if (!['token', 'sha256', 'role', 'prefixes', 'groups', 'name'].includes(k))
           throw new ConfigError(`${at}: unknown field ${k}`);
       const role = parseRole(o.role, `${at}.role`);
       let digest: Uint8Array;
@@ -79,8 +85,18 @@ export async function parseTokens(text: string): Promise<TokenEntry[]> {
           throw new ConfigError(`${at}.prefixes: expected an array of non-empty strings`);
         prefixes = o.prefixes as string[];
       }
+      let groups: string[] | undefined;
+      if (o.groups !== undefined) {
+        if (
+          !Array.isArray(o.groups) ||
+          o.groups.length === 0 ||
+          !o.groups.every((g) => typeof g === 'string' && (g === DEFAULT_GROUP || isGroupName(g)))
+        )
+          throw new ConfigError(`${at}.groups: expected a non-empty array of group names`);
+        groups = o.groups as string[];
+      }
       const name = typeof o.name === 'string' ? o.name : `token-${i}`;
-      entries.push({ digest, role, prefixes, name });
+      entries.push({ digest, role, prefixes, groups, name });
     }
     return entries;
   }
@@ -134,7 +150,7 @@ export async function authenticate(token: string, entries: readonly TokenEntry[]
 }
 
 export function principalOf(e: TokenEntry): Principal {
-  return { role: e.role, prefixes: e.prefixes, id: hex(e.digest).slice(0, 16) };
+  return { role: e.role, prefixes: e.prefixes, groups: e.groups, id: hex(e.digest).slice(0, 16) };
 }
 
 export const ANONYMOUS: Principal = { role: 'admin', id: 'anonymous' };
@@ -146,6 +162,11 @@ export function hasRole(p: Principal, need: Exclude<Role, 'metrics'>): boolean {
 /** May `p` read GET /metrics? The admin and metrics roles may (not read or write: the metrics describe the cluster). */
 export function mayScrape(p: Principal): boolean {
   return p.role === 'admin' || p.role === 'metrics';
+}
+
+/** May `p` reach group `name` at all? */
+export function groupAllowed(p: Principal, name: string): boolean {
+  return !p.groups || p.groups.includes(name);
 }
 
 /** May `p` touch `key`? */

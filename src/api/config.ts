@@ -6,6 +6,7 @@ import { MAX_VALUE_BYTES } from '../kv/index.ts';
 import { type Member, minLeaseTtl, parseMembers, readSettings, type SettingsEnv } from '../node/settings.ts';
 import { parseTokens, type TokenEntry } from './auth.ts';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_GROUP } from './groups/names.ts';
 
 export interface ApiEnv extends SettingsEnv {
   readonly RAFT_NODE: DurableObjectNamespace;
@@ -21,6 +22,8 @@ export interface ApiEnv extends SettingsEnv {
 }
 
 export interface ApiConfig {
+  /** The group requests run against (groups/names.ts; DEFAULT_GROUP unless a `/groups/{name}` prefix named another). */
+  readonly group: string;
   readonly members: readonly Member[];
   /** Prepended to member ids to name node objects (tests host many clusters in one namespace). */
   readonly clusterPrefix: string;
@@ -57,6 +60,7 @@ export async function readConfig(env: ApiEnv, opts: ApiOptions = {}): Promise<Ap
   }
   const tokenText = opts.authTokens ?? env.AUTH_TOKENS ?? '';
   return {
+    group: DEFAULT_GROUP,
     members,
     clusterPrefix: opts.clusterPrefix ?? '',
     tokens: await parseTokens(tokenText),

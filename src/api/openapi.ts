@@ -43,6 +43,9 @@ const consistencyParam = {
   in: 'query',
   schema: { type: 'string', enum: ['linearizable', 'serializable'], default: 'linearizable' },
 };
+const groupNameSchema = { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$' };
+const groupParam = { name: 'name', in: 'path', required: true, schema: groupNameSchema };
+
 const timeoutHeader = {
   name: 'X-Request-Timeout-Ms',
   in: 'header',
@@ -481,6 +484,73 @@ export const openApiDocument = {
         summary:
           'GET /v1/cluster every second, as Server-Sent Events (`event: cluster`), while the client reads (admin)',
         responses: { '200': { description: 'An event stream', content: { 'text/event-stream': {} } }, ...common },
+      },
+    },
+    '/v1/groups': {
+      get: {
+        summary:
+          'Groups in name order, a page at a time (admin, a token not limited to groups). Every route of group G is served under /groups/G as well (e.g. /groups/G/v1/kv/{key}, /groups/G/v3/kv/range); a group that does not exist is 404 group_not_found',
+        parameters: [
+          { name: 'after', in: 'query', schema: groupNameSchema },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          timeoutHeader,
+        ],
+        responses: {
+          '200': {
+            description: '`groups` (records), `more`, and with more the `next` name to pass as `after`',
+            content: json({ type: 'object' }),
+          },
+          ...common,
+        },
+      },
+    },
+    '/v1/groups/{name}': {
+      put: {
+        summary:
+          'Create a group of 3 or 5 voters, each placed by its location hint, and wait for its first leader (admin). The same body again is 200 and finishes a create that was cut short',
+        parameters: [groupParam, timeoutHeader],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['size'],
+            properties: {
+              size: { type: 'integer', enum: [3, 5] },
+              locations: {
+                type: 'array',
+                description: 'One location hint (wnam, enam, sam, weur, eeur, apac, oc, afr, me) or null per member',
+                items: { type: ['string', 'null'] },
+              },
+            },
+          }),
+        },
+        responses: {
+          '200': { description: 'The group existed with this body', content: json({ type: 'object' }) },
+          '201': { description: 'Created; it takes writes', content: json({ type: 'object' }) },
+          '409': err('group_exists (another body), group_deleting, or default_group'),
+          ...writeErrors,
+        },
+      },
+      get: {
+        summary: 'A group: its record, members with their roles and indexes, leader and term (admin)',
+        parameters: [groupParam, timeoutHeader],
+        responses: {
+          '200': { description: 'The group', content: json({ type: 'object' }) },
+          '404': err('group_not_found'),
+          ...common,
+        },
+      },
+      delete: {
+        summary:
+          "Delete a group: its members' storage is removed and the name may be created again (admin). A group holding keys needs force=true",
+        parameters: [groupParam, { name: 'force', in: 'query', schema: { type: 'boolean' } }, timeoutHeader],
+        responses: {
+          '200': { description: 'Deleted', content: json({ type: 'object' }) },
+          '404': err('group_not_found'),
+          '409': err('group_not_empty (pass force=true), group_changed, or default_group'),
+          ...writeErrors,
+        },
       },
     },
     '/v1/cluster/members': {

@@ -6,13 +6,17 @@
  *   byte-decoded once; invalid UTF-8 anywhere is 400 `invalid_utf8`, a `%`
  *   not followed by two hex digits is 400 `bad_request`;
  * - a key is cut from the decoded path right after the literal route prefix
- *   that matched, so matching and the key can never disagree.
+ *   that matched, so matching and the key can never disagree;
+ * - `/groups/{name}` before a route names the group it is for (see
+ *   groups/names.ts); routes see the path after it.
  */
 import type { MiddlewareHandler } from 'hono';
 import { ApiError, badRequest } from './errors.ts';
 
 export interface DecodedInput {
-  /** The path as sent (still percent-encoded): what routes match. */
+  /** The group named by a `/groups/{name}` prefix, as sent; undefined: none (the default group). */
+  readonly group: string | undefined;
+  /** The path as sent (still percent-encoded), after any group prefix: what routes match. */
   readonly rawPath: string;
   /** The path percent-decoded once. */
   readonly path: string;
@@ -87,15 +91,32 @@ function checkHeaders(headers: Headers): void {
   for (const [name, value] of headers) if (value.includes('\uFFFD')) throw invalidUtf8(name);
 }
 
+/**
+ * A path as sent, split into the group a `/groups/{name}` prefix names
+ * (undefined if there is none) and the route's path after it (`/` if
+ * nothing follows the name).
+ */
+export function splitGroupPath(rawPath: string): { group: string | undefined; path: string } {
+  if (!rawPath.startsWith('/groups/')) return { group: undefined, path: rawPath };
+  const end = rawPath.indexOf('/', '/groups/'.length);
+  if (end < 0) return { group: rawPath.slice('/groups/'.length), path: '/' };
+  return { group: rawPath.slice('/groups/'.length, end), path: rawPath.slice(end) };
+}
+
+/** The path routes match: the path as sent, after any group prefix. */
+export function routePathOf(url: string): string {
+  return splitGroupPath(rawPathOf(url)).path;
+}
+
 /** Decodes `req`'s path, query and headers, or throws a 400. */
 export function decodeInput(req: Request): DecodedInput {
   const url = req.url;
-  const rawPath = rawPathOf(url);
+  const { group, path: rawPath } = splitGroupPath(rawPathOf(url));
   const q = url.indexOf('?');
   const hash = url.indexOf('#');
   const search = q < 0 ? '' : url.slice(q + 1, hash > q ? hash : undefined);
   checkHeaders(req.headers);
-  return { rawPath, path: percentDecode(rawPath, 'path'), query: decodeQuery(search) };
+  return { group, rawPath, path: percentDecode(rawPath, 'path'), query: decodeQuery(search) };
 }
 
 /** The first middleware: decodes the request into `c.var.input`. */

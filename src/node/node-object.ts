@@ -12,6 +12,22 @@ export interface NodeEnv extends SettingsEnv {
   readonly RAFT_NODE: DurableObjectNamespace;
 }
 
+/**
+ * Whether `name` is a node of a group other than the default one: its
+ * cluster part (before the last `:`) is `g/<group>/<incarnation>:`, after
+ * the deployment's own prefix if any (src/api/groups/names.ts). Such a node
+ * exists only once the Worker has bootstrapped it: an object of that name
+ * with nothing stored refuses to start (and writes nothing), so a name
+ * nobody created, or a deleted group's node, never comes to life by being
+ * addressed.
+ */
+export function isGroupObject(name: string): boolean {
+  return /(?:^|:)g\/[^:]*:[^:]*$/.test(name);
+}
+
+/** Thrown (and carried over RPC by its message) when a group's node was never bootstrapped or was deleted. */
+export const NO_GROUP_NODE = 'durable-raft: no such group node';
+
 /** Where a peer's internal routes live; the public Worker never routes here. */
 export const STATUS_PATH = '/internal/status';
 export const FAULTS_PATH = '/internal/faults';
@@ -67,6 +83,8 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
 
   /** The node's name (the name it was addressed by) and initial members, remembered across restarts. */
   private identity(hint?: string | null): { name: NodeId; initialMembers: NodeId[] } {
+    const claimed = this.ctx.id.name ?? hint;
+    if (claimed && isGroupObject(claimed) && !this.bootstrapped()) throw new Error(`${NO_GROUP_NODE}: ${claimed}`);
     const sql = durableObjectSql(this.ctx.storage);
     migrate(sql);
     const row = sql.exec('SELECT name, initial_members FROM node_identity WHERE id = 0')[0];
@@ -98,6 +116,33 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
     if (sql.exec('SELECT 1 FROM node_identity')[0]) return { ok: false, error: 'node already bootstrapped' };
     sql.exec('INSERT INTO node_identity (id, name, initial_members) VALUES (0, ?, ?)', name, JSON.stringify(members));
     return { ok: true };
+  }
+
+  /** Whether this object holds a node identity, read without writing anything (no schema is created). */
+  private bootstrapped(): boolean {
+    const sql = this.ctx.storage.sql;
+    const table = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'node_identity'").toArray();
+    return table.length > 0 && sql.exec('SELECT 1 FROM node_identity').toArray().length > 0;
+  }
+
+  /**
+   * Deletes this node for good (its group was deleted): its sockets closed,
+   * its alarm and every stored row gone. The object then answers as one
+   * never bootstrapped (node() refuses to start it again). What the old
+   * runtime still has in flight finds its tables gone, and a failed write
+   * resets the object (Host.reset).
+   */
+  async destroy(): Promise<void> {
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.close(1001, 'the group was deleted');
+      } catch {
+        // already closed
+      }
+    }
+    this.runtime = undefined;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
   }
 
   protected node(hint?: string | null): NodeRuntime<R> {

@@ -76,6 +76,11 @@ export interface SettingsEnv {
 
 const HINTS = new Set(['wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'oc', 'afr', 'me']);
 
+/** Whether `s` is a Durable Object location hint this deployment knows. */
+export function isLocationHint(s: string): s is DurableObjectLocationHint {
+  return HINTS.has(s);
+}
+
 /**
  * Production defaults suit round trips of up to about 200 ms: 50 ms ticks,
  * a heartbeat every 250 ms, and an election timeout of 2-2.5 s. The fine

@@ -45,7 +45,12 @@ describe('api: OpenAPI', () => {
     const ops = Object.entries(openApiDocument.paths).flatMap(([path, methods]) =>
       Object.entries(methods as Record<string, { parameters?: Param[] }>).map(([method, op]) => ({
         method: method.toUpperCase(),
-        path: path.replace('{key}', 'drift/k').replace('{name}', 'drift/n').replace('{id}', '1'),
+        // A group's name has no slash; lock and election names may.
+        path: path
+          .replace('/v1/groups/{name}', '/v1/groups/drift')
+          .replace('{key}', 'drift/k')
+          .replace('{name}', 'drift/n')
+          .replace('{id}', '1'),
         params: op.parameters ?? [],
       })),
     );
