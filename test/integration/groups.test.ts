@@ -136,6 +136,31 @@ describe('groups: lifecycle', () => {
     expect((await get(api, `/groups/${name}/v1/kv/k`)).body.value).toBe('new');
   });
 
+  it("changes a group's membership through its own routes: a learner is made, catches up, is promoted; delete takes it too", async () => {
+    const api = await newApi();
+    const name = groupName();
+    expect((await create(api, name)).status).toBe(201);
+    await put(api, `/groups/${name}/v1/kv/before`, '1');
+    const members = (body: unknown) => ({ method: 'POST', body: JSON.stringify(body) });
+    let res = await api.fetch(`/groups/${name}/v1/cluster/members`, members({ action: 'add_learner', node: 'node-3' }));
+    expect(res.status, await res.clone().text()).toBe(200);
+    res = await api.fetch(`/groups/${name}/v1/cluster/members`, members({ action: 'promote', node: 'node-3' }));
+    expect(res.status, await res.clone().text()).toBe(200);
+    const { revision } = await put(api, `/groups/${name}/v1/kv/after`, '2');
+    const incarnation = (await get(api, `/v1/groups/${name}`)).body.incarnation as number;
+    const newcomer = stub(`${api.prefix}g/${name}/${incarnation}:node-3`);
+    await expect
+      .poll(async () => (await newcomer.status()).applied, { timeout: 5000 })
+      .toBeGreaterThanOrEqual(revision);
+    const shown = await get(api, `/v1/groups/${name}`);
+    expect((shown.body.members as { name: string }[]).map((m) => m.name)).toContain('node-3');
+    expect((await api.fetch(`/v1/groups/${name}?force=true`, { method: 'DELETE' })).status).toBe(200);
+    const rows = await runInDurableObject(newcomer, (_i, state) =>
+      state.storage.sql.exec("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").one(),
+    );
+    expect(rows.n).toBe(0);
+  });
+
   it('keeps the default group: it cannot be deleted or created, and /groups/default is the same store', async () => {
     const api = await newApi();
     expect((await api.fetch('/v1/groups/default', { method: 'DELETE' })).status).toBe(409);

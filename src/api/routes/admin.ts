@@ -7,6 +7,7 @@ import { needRole } from '../commands.ts';
 import type { ApiConfig } from '../config.ts';
 import type { App } from '../env.ts';
 import { ApiError, badRequest } from '../errors.ts';
+import { DEFAULT_GROUP } from '../groups/names.ts';
 import { obj, readJson } from '../input.ts';
 import { settle, unavailable } from '../outcomes.ts';
 import { queryOf } from '../request.ts';
@@ -56,6 +57,17 @@ export function adminRoutes(app: App): void {
       if (!lead) throw unavailable('no leader to check the membership with');
       if (!lead.conf.learners.includes(body.node))
         throw new ApiError(409, 'not_a_learner', `${body.node} is not a learner: add it with add_learner first`);
+    }
+    // A group's node exists only once bootstrapped (node-object.ts isGroupObject): make the new one, with the
+    // voters it will hear from, before its leader sends it anything. The default group's nodes make themselves.
+    if (type === 'addLearner' && c.get('config').group !== DEFAULT_GROUP) {
+      const client = c.get('client');
+      const lead = await client.findLeader();
+      if (!lead) throw unavailable('no leader to add the member with');
+      const name = c.get('config').clusterPrefix + body.node;
+      const made = await client.stub(body.node).bootstrap(name, [...lead.conf.voters]);
+      if (!made.ok && made.error !== 'node already bootstrapped' && made.error !== 'node already started')
+        throw new Error(`bootstrap ${name}: ${made.error}`);
     }
     const out = await c.get('client').changeMembership({ type, node: body.node });
     settle(out);
