@@ -44,6 +44,8 @@ export interface Context {
   readonly flags: Readonly<Record<string, FlagValue>>;
   readonly format: OutputFormat;
   readonly endpoint: string;
+  /** The group (--group, else $DURABLE_RAFT_GROUP), if any: undefined is the default group. */
+  readonly group: string | undefined;
   /** The bearer token (--token, else $DURABLE_RAFT_TOKEN), if any. */
   readonly token: string | undefined;
   readonly io: Io;

@@ -3,6 +3,8 @@
  * store (src/bridge), for etcdctl and etcd's client libraries, until SIGINT
  * or SIGTERM. The bridge (and gRPC) is loaded only when this command runs.
  */
+
+import { groupPath } from '../client/index.ts';
 import { UsageError } from './args.ts';
 import { type Command, EXIT, stringFlag } from './command.ts';
 
@@ -24,16 +26,8 @@ const grpcProxy: Command = {
       value: 'HOST:PORT',
       help: 'where to serve gRPC (default 127.0.0.1:2379; port 0 picks a free one)',
     },
-    group: {
-      type: 'string',
-      value: 'GROUP',
-      help: 'the group to serve (only the default one until groups exist, issue 19)',
-    },
   },
   async run(ctx) {
-    const group = stringFlag(ctx, 'group');
-    if (group !== undefined && group !== 'default')
-      throw new UsageError(`--group: this store has one group, "default"; groups (issue 19) are not served yet`);
     const { DEFAULT_LISTEN, parseListen, startBridge } = await import('../bridge/index.ts');
     const listen = stringFlag(ctx, 'listen') ?? DEFAULT_LISTEN;
     try {
@@ -42,13 +36,15 @@ const grpcProxy: Command = {
       throw new UsageError((e as Error).message);
     }
     const stop = ctx.interrupt();
+    // The group's routes (--group): every call of the bridge goes to them.
+    const endpoint = ctx.endpoint + groupPath(ctx.group);
     const bridge = await startBridge({
-      endpoint: ctx.endpoint,
+      endpoint,
       listen,
       ...(ctx.token === undefined ? {} : { token: ctx.token }),
     });
     const host = bridge.host.includes(':') ? `[${bridge.host}]` : bridge.host;
-    ctx.io.write(`listening on ${host}:${bridge.port} (etcd v3 gRPC) for ${ctx.endpoint}`);
+    ctx.io.write(`listening on ${host}:${bridge.port} (etcd v3 gRPC) for ${endpoint}`);
     await stop.received;
     await bridge.close();
     return EXIT.ok;

@@ -8,7 +8,7 @@
  * durable-raft put config/app v1
  * durable-raft get --prefix config/ -w table
  */
-import { createClient, type DurableRaftClient } from '../client/index.ts';
+import { createClient, type DurableRaftClient, groupPath } from '../client/index.ts';
 import { type FlagSpec, type FlagSpecs, firstPositional, parseArgs, parseDuration, UsageError } from './args.ts';
 import { type Command, type Context, EXIT, errorLine, exitCodeOf, type Interrupt, type Io } from './command.ts';
 import { ELECT_COMMANDS } from './elect.ts';
@@ -32,6 +32,11 @@ export const GLOBAL_FLAGS: FlagSpecs = {
     help: `the store's URL (default: $DURABLE_RAFT_ENDPOINT, else ${DEFAULT_ENDPOINT})`,
   },
   token: { type: 'string', value: 'TOKEN', help: 'the bearer token (default: $DURABLE_RAFT_TOKEN)' },
+  group: {
+    type: 'string',
+    value: 'GROUP',
+    help: 'the group to reach (default: $DURABLE_RAFT_GROUP, else the default group)',
+  },
   'write-out': {
     type: 'string',
     short: 'w',
@@ -241,6 +246,12 @@ function contextOf(parsed: ReturnType<typeof parseArgs>, io: Io): Context {
   if (!/^https?:\/\/[^/]/.test(endpoint) || !URL.canParse(endpoint))
     throw new UsageError(`the endpoint must be an http:// or https:// URL, not ${JSON.stringify(endpoint)}`);
   const token = str('token') || proc.env.DURABLE_RAFT_TOKEN || undefined;
+  const group = str('group') || proc.env.DURABLE_RAFT_GROUP || undefined;
+  try {
+    groupPath(group);
+  } catch (e) {
+    throw new UsageError(`--group: ${(e as Error).message.replace(/^group: /, '')}`);
+  }
   const timeout = str('command-timeout');
   const timeoutMs = timeout === undefined ? undefined : parseDuration('--command-timeout', timeout);
   let client: DurableRaftClient | undefined;
@@ -250,11 +261,13 @@ function contextOf(parsed: ReturnType<typeof parseArgs>, io: Io): Context {
     flags,
     format,
     endpoint,
+    group,
     token,
     io,
     client() {
       client ??= createClient({
         endpoint,
+        ...(group === undefined ? {} : { group }),
         ...(token === undefined ? {} : { token }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });

@@ -46,6 +46,8 @@ export interface Answer {
 
 export interface TransportOptions {
   readonly endpoint: string;
+  /** The group to reach (the store's `/groups/{name}` routes); default: the default group. */
+  readonly group?: string;
   readonly token?: string;
   readonly fetch?: FetchFn;
   /** Each call's overall deadline, retries included (default 10 s). */
@@ -53,6 +55,19 @@ export interface TransportOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** A group's name: 1-63 of [a-z0-9-], starting and ending with a letter or digit (the store's rule). */
+const GROUP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The path prefix of `group`'s routes (`/groups/{name}`); none for the default group. */
+export function groupPath(group: string | undefined): string {
+  if (group === undefined || group === 'default') return '';
+  if (!GROUP_NAME.test(group))
+    throw new TypeError(
+      `group: 1-63 of [a-z0-9-], starting and ending with a letter or digit, not ${JSON.stringify(group)}`,
+    );
+  return `/groups/${group}`;
+}
 /** Time left to the server below ours, so it answers (503/504) before we stop listening. */
 const SERVER_MARGIN_MS = 100;
 
@@ -63,7 +78,7 @@ export class Transport {
   private readonly fetchFn: FetchFn;
 
   constructor(o: TransportOptions) {
-    this.endpoint = o.endpoint.replace(/\/+$/, '');
+    this.endpoint = o.endpoint.replace(/\/+$/, '') + groupPath(o.group);
     this.token = o.token;
     // Workers' fetch throws "Illegal invocation" unless called on globalThis.
     this.fetchFn = o.fetch ?? ((input, init) => globalThis.fetch(input, init));

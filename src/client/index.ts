@@ -24,7 +24,7 @@ export {
   UnauthorizedError,
   UnavailableError,
 } from './errors.ts';
-export type { FetchFn } from './http.ts';
+export { type FetchFn, groupPath } from './http.ts';
 export type {
   CasExpect,
   CasResult,

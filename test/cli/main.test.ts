@@ -24,6 +24,23 @@ function fakeIo(): Io & { out: string[]; err: string[] } {
   };
 }
 
+describe('--group', () => {
+  it("puts every request under the group's routes; the default group has none", async () => {
+    const seen: string[] = [];
+    const fetchFn = async (input: RequestInfo | URL) => {
+      seen.push(String(input));
+      return Response.json({ kvs: [], count: 0, more: false, revision: 1 }, { headers: { 'x-revision': '1' } });
+    };
+    const { createClient } = await import('../../src/client/index.ts');
+    for (const group of ['acme', 'default', undefined]) {
+      const c = createClient({ endpoint: 'http://store/', fetch: fetchFn, ...(group ? { group } : {}) });
+      await c.range({ prefix: 'a' }).catch(() => {});
+    }
+    expect(seen.map((u) => new URL(u).pathname)).toEqual(['/groups/acme/v1/kv', '/v1/kv', '/v1/kv']);
+    expect(() => createClient({ endpoint: 'http://store', group: 'Bad' })).toThrow(TypeError);
+  });
+});
+
 describe('resolveCommand', () => {
   it('finds a command or a subcommand past global flags, and leaves the rest', () => {
     expect(resolveCommand(['-w', 'json', 'get', 'k', '--prefix'])).toMatchObject({
@@ -67,6 +84,8 @@ describe('main without a store', () => {
       ['get', 'a', 'b', 'c'],
       ['get', 'k', '-w', 'yaml'],
       ['get', 'k', '--endpoint', 'ftp://x'],
+      ['get', 'k', '--group', 'Not_A_Group'],
+      ['grpc-proxy', '--group', '-x'],
     ]) {
       const io = fakeIo();
       expect(await main(argv, io)).toBe(EXIT.usage);
