@@ -17,6 +17,7 @@ import {
   type WatchAnswer,
 } from '../node/raft-node.ts';
 import type { Member } from '../node/settings.ts';
+import { type WatchSocketProtocol, watchProtocolHeaders } from '../node/watch-sockets.ts';
 import type { WatchSpec } from '../node/watch-streams.ts';
 import type { Principal } from './auth.ts';
 
@@ -377,8 +378,16 @@ export class ClusterClient {
     return new ClusterClient(this.ns as unknown as DurableObjectNamespace, this.members, this.prefix, deadline);
   }
 
-  /** Forwards a WebSocket upgrade for watches to some replica (spread like SSE watches); undefined if none answers. */
-  async watchSocket(principal: Principal): Promise<Response | undefined> {
+  /**
+   * Forwards a WebSocket upgrade for watches to some replica (spread like SSE
+   * watches); undefined if none answers. `protocol`: what the socket speaks,
+   * /v1's JSON or etcd's gateway messages (watch-sockets.ts), told to the
+   * node in a header.
+   */
+  async watchSocket(
+    principal: Principal,
+    protocol: WatchSocketProtocol = { kind: 'v1' },
+  ): Promise<Response | undefined> {
     let target = this.next(undefined);
     for (let attempt = 0; this.remaining() > 0; ) {
       try {
@@ -388,6 +397,7 @@ export class ClusterClient {
               upgrade: 'websocket',
               'x-watch-principal': JSON.stringify(principal),
               'x-raft-node': this.prefix + target,
+              ...watchProtocolHeaders(protocol),
             },
           }),
           Math.max(1, Math.min(this.remaining(), 2000)),

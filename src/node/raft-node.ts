@@ -22,7 +22,7 @@ import { NodeObject } from './node-object.ts';
 import type { NodeRuntime, Timed, Upkeep } from './runtime.ts';
 import { electionTimeoutMs } from './settings.ts';
 import { WatchHub } from './watch-hub.ts';
-import { WatchSockets } from './watch-sockets.ts';
+import { WatchSockets, watchProtocolOf } from './watch-sockets.ts';
 import { openSseWatch, type WatchSpec } from './watch-streams.ts';
 
 /** The internal route a WebSocket watch is upgraded on (the Worker forwards the upgrade here). */
@@ -115,7 +115,11 @@ export class RaftNode extends NodeObject<KvResult> {
     // Before anything applies: sockets that outlived the object's memory get their watches back.
     this.sockets = new WatchSockets(
       hub,
-      () => kv.revision(),
+      {
+        revision: () => kv.revision(),
+        compacted: () => kv.compacted(),
+        term: () => this.node().driver.node.basicStatus().term,
+      },
       () => void this.catchUp(),
     );
     this.sockets.restore(this.ctx.getWebSockets());
@@ -233,19 +237,26 @@ export class RaftNode extends NodeObject<KvResult> {
 
   /**
    * A WebSocket watch: the Worker forwards the upgrade with the caller's
-   * principal, and the socket is accepted for hibernation, so an idle
-   * watcher keeps no object in memory.
+   * principal and the protocol the socket speaks (/v1's, or etcd's gateway's
+   * with the ids its headers carry), and the socket is accepted for
+   * hibernation, so an idle watcher keeps no object in memory.
    */
   protected override async fetchMore(req: Request, path: string, hint: string | null): Promise<Response | undefined> {
     if (path !== WATCH_SOCKET_PATH || req.headers.get('upgrade')?.toLowerCase() !== 'websocket') return undefined;
     const principal = principalOf(req.headers.get('x-watch-principal'));
     if (!principal) return Response.json({ error: { code: 'bad_request', message: 'no principal' } }, { status: 400 });
+    const protocol = watchProtocolOf(req.headers);
+    if (!protocol) return Response.json({ error: { code: 'bad_request', message: 'no protocol' } }, { status: 400 });
     const id = this.node(hint).id;
     if (!this.isMember(id))
       return Response.json({ error: { code: 'not_a_member', message: `${id} serves no watch` } }, { status: 503 });
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment(WatchSockets.attachment(principal));
+    const etcd =
+      protocol.kind === 'v3'
+        ? { clusterId: protocol.clusterId, memberId: memberId(protocol.clusterPrefix, id) }
+        : undefined;
+    server.serializeAttachment(WatchSockets.attachment(principal, etcd));
     return new Response(null, { status: 101, webSocket: client });
   }
 

@@ -32,7 +32,7 @@ function node(h: Harness) {
   h.sm.onEvents = (es) => hub.onEvents(es);
   return new WatchSockets(
     hub,
-    () => h.sm.revision(),
+    { revision: () => h.sm.revision(), compacted: () => h.sm.compacted(), term: () => 2 },
     () => {
       while (hub.catchUp(100));
     },

@@ -1,7 +1,9 @@
 /**
  * etcd's errors as its JSON gateway answers them: `{"error", "message",
  * "code"}` with the gRPC code, and the HTTP status grpc-gateway (v1, as in
- * etcd 3.4) gives that code. Messages are etcd's own, word for word, since
+ * etcd 3.4) gives that code; inside a stream (a WebSocket's messages), as
+ * grpc-gateway's stream error `{"error": {"grpc_code", "http_code",
+ * "message", "http_status"}}`. Messages are etcd's own, word for word, since
  * clients match on them.
  */
 
@@ -35,6 +37,19 @@ const HTTP_STATUS: Record<number, number> = {
   16: 401,
 };
 
+/** Go's http.StatusText for the statuses above. */
+const HTTP_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  412: 'Precondition Failed',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
 export class EtcdError extends Error {
   override readonly name = 'EtcdError';
   readonly code: number;
@@ -50,6 +65,14 @@ export class EtcdError extends Error {
 
   body(): { error: string; message: string; code: number } {
     return { error: this.message, message: this.message, code: this.code };
+  }
+
+  /** The error as one message of a stream (grpc-gateway v1's StreamError). */
+  streamBody(): { error: { grpc_code: number; http_code: number; message: string; http_status: string } } {
+    const status = this.status;
+    return {
+      error: { grpc_code: this.code, http_code: status, message: this.message, http_status: HTTP_TEXT[status] ?? '' },
+    };
   }
 
   static invalid(message: string): EtcdError {

@@ -70,6 +70,34 @@ export class NotAnInteger {
 }
 
 /**
+ * A request message from its JSON text (protobuf JSON: unknown fields are
+ * ignored, as etcd's gateway does; `null` is the empty message).
+ */
+export function parseMessage(text: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text, integersOnly);
+  } catch {
+    throw EtcdError.badJson('malformed JSON request body');
+  }
+  if (v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw EtcdError.badJson('expected a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Every field of etcd's API that takes a number is an integer, and Go's
+ * decoder refuses `1.0` or `1e3` there, which JSON.parse reads as integers:
+ * such a number is kept as its text, so a field that wants an integer
+ * refuses it (and an unknown field, ignored, may hold it).
+ */
+function integersOnly(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
+  return typeof value === 'number' && context?.source !== undefined && /[.eE]/.test(context.source)
+    ? new NotAnInteger(context.source)
+    : value;
+}
+
+/**
  * Bytes: standard base64 with its padding, as Go's decoder takes it (which
  * skips CR and LF); "" or absent for none.
  */

@@ -17,7 +17,7 @@ import { ApiError } from '../errors.ts';
 import { readBody } from '../input.ts';
 import { MAX_COMMAND_BYTES } from '../outcomes.ts';
 import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
-import { type Header, headerJson, NotAnInteger } from './etcd-json.ts';
+import { type Header, headerJson, parseMessage } from './etcd-json.ts';
 import { id64, memberId } from './ids.ts';
 
 /** etcd's default --max-request-bytes (1.5 MiB) plus room for the JSON around base64. */
@@ -34,28 +34,13 @@ export async function readMessage(c: C): Promise<Record<string, unknown>> {
     throw e;
   }
   if (bytes.byteLength === 0) return {};
-  let v: unknown;
+  let text: string;
   try {
-    v = JSON.parse(strictUtf8.decode(bytes), integersOnly);
+    text = strictUtf8.decode(bytes);
   } catch {
     throw EtcdError.badJson('malformed JSON request body');
   }
-  // As etcd's gateway: `null` is the empty message.
-  if (v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw EtcdError.badJson('expected a JSON object');
-  return v as Record<string, unknown>;
-}
-
-/**
- * Every field of etcd's API that takes a number is an integer, and Go's
- * decoder refuses `1.0` or `1e3` there, which JSON.parse reads as integers:
- * such a number is kept as its text, so a field that wants an integer
- * refuses it (and an unknown field, ignored, may hold it).
- */
-function integersOnly(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
-  return typeof value === 'number' && context?.source !== undefined && /[.eE]/.test(context.source)
-    ? new NotAnInteger(context.source)
-    : value;
+  return parseMessage(text);
 }
 
 /** Proposes `cmd` and returns its result with the term it committed in; etcd's error for anything else. */

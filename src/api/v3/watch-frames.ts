@@ -1,10 +1,14 @@
 /**
- * A watch as etcd's gateway streams it: one JSON object per line,
- * `{"result":{…}}`: `created` first, then the events of each revision
- * (a put event has no `type`, PUT being the zero value; a delete's `kv`
- * holds only the key and its mod revision), progress, and `canceled` with
- * the `compact_revision` when the history before the start is gone. The
- * node writes these lines itself (watch-streams.ts), so the Worker pipes them.
+ * A watch as etcd's gateway sends it: one `{"result":{…}}` object per
+ * answer: `created` first, then the events of each revision (a put event has
+ * no `type`, PUT being the zero value; a delete's `kv` holds only the key and
+ * its mod revision), progress, and `canceled` with the `compact_revision`
+ * when the history before the start is gone. A streamed POST /v3/watch
+ * carries one watch, one answer per line (the `…Line` builders) and no
+ * `watch_id`; a WebSocket (src/node/watch-sockets-v3.ts) carries many, one
+ * answer per message, each with its watch's id (the `…Result` builders; as
+ * every zero value, id 0 is left out). The node writes these itself
+ * (watch-streams.ts, watch-sockets-v3.ts), so the Worker pipes them.
  */
 import type { KvEvent } from '../../kv/index.ts';
 import type { WatchOut } from '../watch-json.ts';
@@ -19,7 +23,10 @@ export interface EtcdWatchContext {
   readonly compacted: () => number;
 }
 
-function head(ctx: EtcdWatchContext, storeRevision?: number): Record<string, string> {
+type Result = Record<string, unknown>;
+
+/** The header of an answer at store revision `storeRevision` (none: the header has no revision, as etcd's cancels). */
+export function etcdWatchHeader(ctx: EtcdWatchContext, storeRevision?: number): Record<string, string> {
   return {
     cluster_id: ctx.clusterId,
     member_id: ctx.memberId,
@@ -28,18 +35,39 @@ function head(ctx: EtcdWatchContext, storeRevision?: number): Record<string, str
   };
 }
 
-const line = (result: Record<string, unknown>): string => `${JSON.stringify({ result })}\n`;
+/** A result: its header, then its watch's id (left out for 0, as etcd's gateway leaves out zero values), then the rest. */
+function result(header: Record<string, string>, watchId: number, rest: Result): Result {
+  return watchId === 0 ? { header, ...rest } : { header, watch_id: String(watchId), ...rest };
+}
+
+/** Watch `watchId`'s answer with a header at `storeRevision` (none: no revision) and `rest` (canceled, …). */
+export function watchResult(
+  ctx: EtcdWatchContext,
+  storeRevision: number | undefined,
+  watchId: number,
+  rest: Result,
+): Result {
+  return result(etcdWatchHeader(ctx, storeRevision), watchId, rest);
+}
+
+const line = (r: Result): string => `${JSON.stringify({ result: r })}\n`;
+
+export function createdResult(ctx: EtcdWatchContext, storeRevision: number, watchId = 0): Result {
+  return result(etcdWatchHeader(ctx, storeRevision), watchId, { created: true });
+}
+
+/** The answer that cancels a watch whose start is below the compaction point (`compacted`, the store's). */
+export function compactedResult(ctx: EtcdWatchContext, compacted: number, watchId = 0): Result {
+  return result(etcdWatchHeader(ctx), watchId, { canceled: true, compact_revision: showRevision(compacted) });
+}
 
 export function createdLine(ctx: EtcdWatchContext, storeRevision: number): string {
-  return line({ header: head(ctx, storeRevision), created: true });
+  return line(createdResult(ctx, storeRevision));
 }
 
 /** The gateway's answer to a watch that starts below the compaction point (`compacted`, the store's). */
 export function compactedLines(ctx: EtcdWatchContext, storeRevision: number, compacted: number): string {
-  return (
-    createdLine(ctx, storeRevision) +
-    line({ header: head(ctx), canceled: true, compact_revision: showRevision(compacted) })
-  );
+  return line(createdResult(ctx, storeRevision)) + line(compactedResult(ctx, compacted));
 }
 
 /**
@@ -64,23 +92,28 @@ function kept(ctx: EtcdWatchContext, events: readonly KvEvent[]): readonly KvEve
     : events;
 }
 
-export function etcdWatchLine(ctx: EtcdWatchContext, m: WatchOut): string {
+/** Watch `watchId`'s answer for a hub message, or undefined when etcd sends nothing for it. */
+export function etcdWatchResult(ctx: EtcdWatchContext, m: WatchOut, watchId = 0): Result | undefined {
   switch (m.kind) {
     case 'batch': {
       const events = kept(ctx, m.batch.events);
       // Nothing left of the revision: etcd sends nothing for it.
-      if (events.length === 0) return '';
+      if (events.length === 0) return undefined;
       const shown = events.map((e) => eventJson(e, e.revision > ctx.compacted()));
-      return line({ header: head(ctx, m.batch.revision), events: shown });
+      return result(etcdWatchHeader(ctx, m.batch.revision), watchId, { events: shown });
     }
     case 'progress':
-      return line({ header: head(ctx, m.revision) });
+      return result(etcdWatchHeader(ctx, m.revision), watchId, {});
     case 'canceled':
-      return line({
-        header: head(ctx),
+      return result(etcdWatchHeader(ctx), watchId, {
         canceled: true,
         ...(m.compactRevision !== undefined ? { compact_revision: showRevision(m.compactRevision) } : {}),
         ...(m.compactRevision === undefined ? { cancel_reason: m.reason } : {}),
       });
   }
+}
+
+export function etcdWatchLine(ctx: EtcdWatchContext, m: WatchOut): string {
+  const r = etcdWatchResult(ctx, m);
+  return r === undefined ? '' : line(r);
 }

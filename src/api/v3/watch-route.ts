@@ -1,23 +1,42 @@
 /**
- * etcd's Watch service on the gateway: POST /v3/watch with a
- * `create_request` streams that watch's results, one JSON line each, as the
- * gateway does (the node writes them: see watch-frames.ts). A
- * `progress_request` answers the current revision once.
+ * etcd's Watch service on the gateway, in both of the forms etcd's gateway
+ * serves it:
+ * - POST /v3/watch with a `create_request` streams that watch's results,
+ *   one JSON line each (the node writes them: see watch-frames.ts); a
+ *   `progress_request` answers the current revision once;
+ * - GET /v3/watch with `Upgrade: websocket` (grpc-gateway's websocket proxy,
+ *   as etcd mounts it) is one WebSocket carrying many watches: each message
+ *   in is one WatchRequest, each message out one `{"result":{…}}` (or an
+ *   `{"error":{…}}` for a bad message). The Worker forwards the upgrade to a
+ *   replica, which serves the socket (src/node/watch-sockets-v3.ts).
+ * Both need the read role; each watch's keys are checked against the
+ * token's prefixes as it is created.
  */
 
-import type { WatchSpec } from '../../node/watch-streams.ts';
 import { needInterval, needRole } from '../commands.ts';
 import type { App } from '../env.ts';
-import { ETCD, EtcdError } from './etcd-errors.ts';
-import { boolField, bytesField, intField, keyOf, listField, messageField } from './etcd-json.ts';
+import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
+import { messageField } from './etcd-json.ts';
 import { clusterIdOf, header, readMessage, streamed } from './gateway.ts';
 import { memberId } from './ids.ts';
-import { intervalOf } from './range.ts';
 import { compactedLines } from './watch-frames.ts';
-
-const FILTERS = ['NOPUT', 'NODELETE'] as const;
+import { watchCreateOf } from './watch-request.ts';
 
 export function v3WatchRoutes(app: App): void {
+  app.get('/v3/watch', async (c) => {
+    const p = c.get('principal');
+    needRole(p, 'read');
+    // grpc-gateway's answer to a method its route does not take.
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket')
+      throw new EtcdError(GRPC.unimplemented, 'Method Not Allowed');
+    const config = c.get('config');
+    const res = await c
+      .get('client')
+      .watchSocket(p, { kind: 'v3', clusterId: clusterIdOf(c), clusterPrefix: config.clusterPrefix });
+    if (!res) throw ETCD.noLeader();
+    return res;
+  });
+
   app.post('/v3/watch', async (c) => {
     const p = c.get('principal');
     needRole(p, 'read');
@@ -30,11 +49,10 @@ export function v3WatchRoutes(app: App): void {
       return c.body(`${JSON.stringify(line)}\n`, 200, { 'Content-Type': 'application/json' });
     }
     if (!Object.hasOwn(m, 'create_request')) throw EtcdError.invalid('durable-raft: expected a create_request');
-    const create = messageField(m, 'create_request');
-    const spec = specOf(create);
+    const { spec, etcdStart } = watchCreateOf(messageField(m, 'create_request'));
     needInterval(p, spec.start, spec.end, 'key');
     const config = c.get('config');
-    if (intField(create, 'start_revision') === 1) {
+    if (etcdStart === 1) {
       // etcd's revision 1 is the store's 0, which a watch cannot start at: ask whether any compaction passed it.
       const at0 = await client.range({ countOnly: true }, 'linearizable', 0);
       if (at0.kind === 'compacted') {
@@ -65,35 +83,4 @@ export function v3WatchRoutes(app: App): void {
     }
     return streamed(out.stream);
   });
-}
-
-/**
- * A WatchCreateRequest. etcd's start_revision counts one more than the
- * store's, and its revision 1 (the empty store) has no events: any start at
- * or below it is the store's first revision; 0 (or absent) is the next one.
- */
-function specOf(r: Record<string, unknown>): Omit<WatchSpec, 'etcd'> {
-  const key = keyOf(bytesField(r, 'key'), 'key');
-  if (key === '') throw ETCD.emptyKey();
-  const end = bytesField(r, 'range_end');
-  const { start, end: stop } = intervalOf({
-    key,
-    rangeEnd: end.byteLength === 0 ? undefined : keyOf(end, 'range_end'),
-  });
-  const rev = intField(r, 'start_revision');
-  const filters = { noPut: false, noDelete: false };
-  for (const f of listField(r, 'filters')) {
-    const name = typeof f === 'number' ? FILTERS[f] : FILTERS.find((x) => x === f);
-    if (name === 'NOPUT') filters.noPut = true;
-    else if (name === 'NODELETE') filters.noDelete = true;
-    else throw EtcdError.badJson(`filters: unknown value ${JSON.stringify(f)}`);
-  }
-  return {
-    start,
-    end: stop,
-    startRevision: rev <= 0 ? undefined : Math.max(1, rev - 1),
-    prevKv: boolField(r, 'prev_kv'),
-    progressNotify: boolField(r, 'progress_notify'),
-    ...filters,
-  };
 }
