@@ -1,8 +1,11 @@
 /**
- * The bridge's only way into the store: POSTs to the Worker's /v3 routes
- * (etcd's JSON gateway), one per gRPC call or stream. An answer comes back
- * as the response message's JSON; a refusal as a StatusObject with etcd's
- * gRPC code and message (errors.ts).
+ * The bridge's only way into the store: the Worker's /v3 routes (etcd's
+ * JSON gateway): POSTs, one per gRPC call or stream, and WebSockets to GET
+ * /v3/watch (a gRPC Watch stream's watches, watch-socket.ts). An answer
+ * comes back as the response message's JSON; a refusal as a StatusObject
+ * with etcd's gRPC code and message (errors.ts). Sockets are Node's own
+ * WebSocket (undici's, global in Node 22), which takes headers, so they
+ * carry the bearer token as every POST does.
  */
 import { type GatewayFailure, lostAnswer, refusalOf } from './errors.ts';
 import type { StatusObject } from './grpc.ts';
@@ -22,16 +25,48 @@ export interface CallContext {
 /** The gateway's answer to a call: the message, or the status to answer with. */
 export type Answer = { readonly ok: true; readonly message: Record<string, unknown> } | GatewayFailure;
 
+/** What the bridge uses of a WebSocket to the store: Node's, or a test's stand-in. */
+export interface SocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'close' | 'error', fn: () => void): void;
+  addEventListener(type: 'message', fn: (e: { readonly data: unknown }) => void): void;
+}
+
+/** Opens a WebSocket to `url` (ws:// or wss://) with `headers` on its upgrade request. */
+export type SocketOpener = (url: string, headers: Record<string, string>) => SocketLike;
+
+/** Node 22's global WebSocket (undici's) takes `{ headers }` where a browser's takes only protocols. */
+type NodeWebSocket = new (url: string, init: { headers: Record<string, string> }) => SocketLike;
+
+const nodeWebSocket: SocketOpener = (url, headers) => new (WebSocket as unknown as NodeWebSocket)(url, { headers });
+
 export class Gateway {
   readonly #endpoint: string;
   readonly #fetch: typeof fetch;
   readonly #unary: Post;
+  readonly #openSocket: SocketOpener;
 
-  /** `endpoint`: the store's URL (its /v3 routes are under it); `fetchFn`: used for every call if given. */
-  constructor(endpoint: string, fetchFn?: typeof fetch) {
+  /**
+   * `endpoint`: the store's URL (its /v3 routes are under it); `fetchFn`:
+   * used for every call if given; `openSocket`: for the watch sockets.
+   */
+  constructor(endpoint: string, fetchFn?: typeof fetch, openSocket: SocketOpener = nodeWebSocket) {
     this.#endpoint = endpoint.replace(/\/+$/, '');
     this.#fetch = fetchFn ?? fetch;
     this.#unary = fetchFn ? fetchPost(fetchFn) : nodePost();
+    this.#openSocket = openSocket;
+  }
+
+  /**
+   * A WebSocket to `path` (GET with `Upgrade: websocket`) carrying the
+   * call's token. It may throw (a URL Node refuses): the caller treats that
+   * as a connection that failed.
+   */
+  socket(path: string, ctx: CallContext): SocketLike {
+    const headers: Record<string, string> = {};
+    if (ctx.token !== undefined) headers.Authorization = `Bearer ${ctx.token}`;
+    return this.#openSocket(`${this.#endpoint.replace(/^http/, 'ws')}${path}`, headers);
   }
 
   /** A unary call: POST `path` with `body`, the answer's message or its status. */
@@ -118,10 +153,10 @@ export class StreamEnded extends Error {
 }
 
 /**
- * An error line in a stream: grpc-gateway's `{"error": {"grpc_code",
- * "message", …}}`, or /v3's `{"code", "message"}` shape.
+ * An error line in a stream (or message on a socket): grpc-gateway's
+ * `{"error": {"grpc_code", "message", …}}`, or /v3's `{"code", "message"}` shape.
  */
-function streamError(e: unknown): StatusObject {
+export function streamError(e: unknown): StatusObject {
   if (typeof e === 'object' && e !== null && !Array.isArray(e)) {
     const o = e as Record<string, unknown>;
     const code = Object.hasOwn(o, 'grpc_code') ? o.grpc_code : Object.hasOwn(o, 'code') ? o.code : undefined;
@@ -131,7 +166,8 @@ function streamError(e: unknown): StatusObject {
   return refusalOf(500, typeof e === 'string' ? JSON.stringify({ error: { message: e } }) : '').status;
 }
 
-function parseObject(text: string): Record<string, unknown> | undefined {
+/** The JSON object `text` holds, or undefined. */
+export function parseObject(text: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(text);
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;

@@ -12,7 +12,7 @@
 import { authService } from './auth.ts';
 import { clusterService } from './cluster.ts';
 import { electionService, lockService } from './concurrency.ts';
-import { Gateway } from './gateway.ts';
+import { Gateway, type SocketOpener } from './gateway.ts';
 import { grpc } from './grpc.ts';
 import { kvService } from './kv.ts';
 import { leaseService } from './lease.ts';
@@ -30,6 +30,10 @@ export interface BridgeOptions {
   readonly token?: string;
   /** The fetch to reach the store with (default: the global one). */
   readonly fetch?: typeof fetch;
+  /** Opens the WebSockets a Watch stream's watches travel on (default: Node's WebSocket). */
+  readonly webSocket?: SocketOpener;
+  /** How often a watch that asked for progress_notify gets one (default 10 minutes, etcd's). */
+  readonly progressNotifyMs?: number;
 }
 
 export interface BridgeHandle {
@@ -58,11 +62,11 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
   if (!/^https?:\/\/[^/]/.test(endpoint) || !URL.canParse(endpoint))
     throw new Error(`the endpoint must be an http:// or https:// URL, not ${JSON.stringify(options.endpoint)}`);
   const { host, port } = parseListen(options.listen ?? DEFAULT_LISTEN);
-  const b: Bridge = { gateway: new Gateway(endpoint, options.fetch), token: options.token };
+  const b: Bridge = { gateway: new Gateway(endpoint, options.fetch, options.webSocket), token: options.token };
   const services = etcdServices();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(services.KV, kvService(b));
-  server.addService(services.Watch, watchService(b));
+  server.addService(services.Watch, watchService(b, options.progressNotifyMs));
   server.addService(services.Lease, leaseService(b));
   server.addService(services.Cluster, clusterService(b));
   server.addService(services.Maintenance, maintenanceService(b));

@@ -15,6 +15,9 @@ export interface Duplex {
   on(event: 'error', fn: (e: Status) => void): void;
   on(event: 'end', fn: () => void): void;
   cancel(): void;
+  /** Stops reading (gRPC's flow control then holds the server's writes back), and reads again. */
+  pause(): void;
+  resume(): void;
 }
 export interface ServerStream {
   on(event: 'data', fn: (m: Message) => void): void;

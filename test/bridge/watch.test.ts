@@ -1,13 +1,17 @@
 /**
  * The bridge's Watch service against a stand-in store: many watches on one
- * stream, their ids and the order of their `created` answers, a store
- * stream that ends (resumed from the next revision, nothing repeated), a
- * cancel, a compacted start, a refused create; and unary calls: the
+ * stream carried on one WebSocket, their ids and the order of their
+ * `created` answers, a socket that drops (resumed from the next revision,
+ * nothing repeated or skipped), a cancel, a compacted start, a refused
+ * create, a full socket (a second one), a refused socket, progress and
+ * progress_notify, a client that stops reading; and unary calls: the
  * request's JSON as /v3 reads it, etcd's errors back as gRPC statuses.
  * (Malformed protobuf is sent by the live run, scripts/grpc-bridge.)
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BridgeHandle, startBridge } from '../../src/bridge/index.ts';
+import { SOCKET_FULL_REASON } from '../../src/bridge/watch-socket.ts';
+import { SOCKET_FULL_REASON as STORE_SOCKET_FULL_REASON } from '../../src/node/watch-sockets-v3.ts';
 import { FakeStore } from './fake-store.ts';
 import { call, type Duplex, type EtcdClients, etcdClients, type Message, type Status } from './grpc-client.ts';
 
@@ -42,105 +46,310 @@ describe('bridge: Watch', () => {
   let bridge: BridgeHandle;
   let client: EtcdClients;
 
-  beforeEach(async () => {
+  const start = async (progressNotifyMs?: number) => {
     store = new FakeStore();
     bridge = await startBridge({
       endpoint: 'http://store.test',
       listen: '127.0.0.1:0',
       token: 'bridge-token',
       fetch: store.fetch as typeof fetch,
+      webSocket: store.openSocket,
+      ...(progressNotifyMs === undefined ? {} : { progressNotifyMs }),
     });
     client = etcdClients(bridge.port);
-  });
+  };
+
+  beforeEach(() => start());
 
   afterEach(async () => {
     client.close();
     await bridge.close();
   });
 
-  it("answers `created` in the order of the creates, whichever store stream answers first, each with its watch's id", async () => {
+  it('the store cancel_reason of a full socket is the one the bridge looks for', () => {
+    expect(SOCKET_FULL_REASON).toBe(STORE_SOCKET_FULL_REASON);
+  });
+
+  it("carries a stream's watches on one socket, with ids of its own; `created` in the order of the creates", async () => {
     const { stream, got } = open(client);
     stream.write({ create_request: { key: btoa('a') } });
     stream.write({ create_request: { key: btoa('b'), prev_kv: true, watch_id: '7' } });
-    const a = await store.streamCount(1);
-    const b = await store.streamCount(2);
-    // The store's create request is the client's, without the watch id.
-    expect(b.body).toEqual({ create_request: { key: btoa('b'), prev_kv: true } });
-    b.push({ header: head(5), created: true });
+    for (let i = 0; i < 20; i++) stream.write({ create_request: { key: btoa(`c${i}`) } });
+    const s = await store.socketCount(1);
+    await s.sentCount(22);
+    expect(store.sockets).toHaveLength(1);
+    expect(s.url).toBe('ws://store.test/v3/watch');
+    expect(s.headers).toEqual({ Authorization: 'Bearer bridge-token' });
+    // The store's create request is the client's, with the socket's own id.
+    expect(s.creates().slice(0, 2)).toEqual([
+      { key: btoa('a'), watch_id: '1' },
+      { key: btoa('b'), prev_kv: true, watch_id: '2' },
+    ]);
+    // Answers for the second come first (as from another socket): the client still gets them in order.
+    s.push({ header: head(5), watch_id: '2', created: true });
     await new Promise((r) => setTimeout(r, 50));
     expect(got).toEqual([]);
-    a.push({ header: head(5), created: true });
-    await until(() => got.length === 2);
-    expect(got.map((m) => [m.watch_id, m.created])).toEqual([
+    s.answerCreates(head(5));
+    await until(() => got.length === 22);
+    expect(got.slice(0, 3).map((m) => [m.watch_id, m.created])).toEqual([
       ['0', true],
       ['7', true],
+      ['1', true],
     ]);
-    b.push({ header: head(6), events: [put('b', '1', 6)] });
-    await until(() => got.length === 3);
-    expect(got[2]).toMatchObject({ watch_id: '7', events: [{ kv: { key: btoa('b'), mod_revision: '6' } }] });
-    expect(store.calls.every((x) => x.auth === 'Bearer bridge-token')).toBe(true);
+    s.push({ header: head(6), watch_id: '2', events: [put('b', '1', 6)] });
+    await until(() => got.length === 23);
+    expect(got[22]).toMatchObject({ watch_id: '7', events: [{ kv: { key: btoa('b'), mod_revision: '6' } }] });
+    expect(store.sockets).toHaveLength(1);
     stream.end();
   });
 
-  it('resumes from the revision after the last one delivered when the store stream ends, without a second `created`', async () => {
+  it('a socket that drops reconnects and creates every watch from the revision after the last one taken: no repeat, no gap', async () => {
     const { stream, got } = open(client);
     stream.write({ create_request: { key: btoa('k'), range_end: btoa('l') } });
-    const first = await store.streamCount(1);
-    first.push({ header: head(10), created: true });
-    first.push({ header: head(11), events: [put('k1', 'x', 11)] });
-    first.push({ header: head(12), events: [put('k2', 'y', 12)] });
-    await until(() => got.length === 3);
-    first.end();
-    const second = await store.streamCount(2);
-    expect(second.body).toEqual({ create_request: { key: btoa('k'), range_end: btoa('l'), start_revision: '13' } });
-    second.push({ header: head(12), created: true });
-    second.push({ header: head(13), events: [put('k3', 'z', 13)] });
-    await until(() => got.length === 4);
-    expect(got.filter((m) => m.created).length).toBe(1);
-    expect(got[3]).toMatchObject({ events: [{ kv: { key: btoa('k3') } }] });
-    // A watch that started now and saw no event yet resumes after the created line's revision.
     stream.write({ create_request: { key: btoa('quiet') } });
-    const third = await store.streamCount(3);
-    third.push({ header: head(20), created: true });
+    const first = await store.socketCount(1);
+    await first.sentCount(2);
+    first.answerCreates(head(10));
+    first.push({ header: head(11), watch_id: '1', events: [put('k1', 'x', 11)] });
+    first.push({ header: head(12), watch_id: '1', events: [put('k2', 'y', 12)] });
+    await until(() => got.length === 4);
+    first.drop();
+    const second = await store.socketCount(2);
+    await second.sentCount(2);
+    // A watch that started now and saw no event yet resumes after the created answer's revision.
+    expect(second.creates()).toEqual([
+      { key: btoa('k'), range_end: btoa('l'), start_revision: '13', watch_id: '1' },
+      { key: btoa('quiet'), start_revision: '11', watch_id: '2' },
+    ]);
+    second.answerCreates(head(12));
+    second.push({ header: head(12), watch_id: '1', events: [put('k2', 'y', 12)] });
+    second.push({ header: head(13), watch_id: '1', events: [put('k3', 'z', 13)] });
     await until(() => got.length === 5);
-    third.end();
-    const fourth = await store.streamCount(4);
-    expect(fourth.body).toEqual({ create_request: { key: btoa('quiet'), start_revision: '21' } });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(got.filter((m) => m.created).map((m) => m.watch_id)).toEqual(['0', '1']);
+    expect(
+      got.flatMap((m) => ((m.events as Message[] | undefined) ?? []).map((e) => (e.kv as Message).mod_revision)),
+    ).toEqual(['11', '12', '13']);
     stream.end();
   });
 
-  it('a cancel answers `canceled` for that id and closes its store stream; an unknown id gets nothing', async () => {
+  it('a cancel answers `canceled` for that id and cancels it on the socket; an unknown id gets nothing', async () => {
     const { stream, got } = open(client);
     stream.write({ create_request: { key: btoa('c') } });
-    const s = await store.streamCount(1);
-    s.push({ header: head(3), created: true });
+    const s = await store.socketCount(1);
+    await s.sentCount(1);
+    s.answerCreates(head(3));
     await until(() => got.length === 1);
     stream.write({ cancel_request: { watch_id: '42' } });
     stream.write({ cancel_request: { watch_id: '0' } });
     await until(() => got.length === 2);
     expect(got[1]).toMatchObject({ watch_id: '0', canceled: true, header: { revision: '3' } });
-    await until(() => s.signal.aborted);
+    await s.sentCount(2);
+    expect(s.sent[1]).toEqual({ cancel_request: { watch_id: '1' } });
+    // The store's answer to it, and anything else for that watch, is not the client's.
+    s.push({ header: head(3), watch_id: '1', canceled: true });
+    s.push({ header: head(4), watch_id: '1', events: [put('c', 'late', 4)] });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(got).toHaveLength(2);
     stream.end();
   });
 
-  it("passes on a compacted start, and answers a refused create with etcd's reason; the stream goes on", async () => {
+  it("passes on a compacted start; answers a refused create with etcd's reason; a duplicate id as etcd does", async () => {
     const { stream, got } = open(client);
     stream.write({ create_request: { key: btoa('old'), start_revision: '2' } });
-    const s = await store.streamCount(1);
-    s.push({ header: head(9), created: true });
-    s.push({ header: HEAD, canceled: true, compact_revision: '5' });
+    const s = await store.socketCount(1);
+    await s.sentCount(1);
+    s.answerCreates(head(9));
+    s.push({ header: HEAD, watch_id: '1', canceled: true, compact_revision: '5' });
     await until(() => got.length === 2);
-    expect(got[1]).toMatchObject({ canceled: true, compact_revision: '5' });
+    expect(got[1]).toMatchObject({ watch_id: '0', canceled: true, compact_revision: '5' });
     const msg = 'etcdserver: permission denied';
-    store.refuseWatch = { status: 403, json: { error: msg, message: msg, code: 7 } };
     stream.write({ create_request: { key: btoa('secret') } });
+    await s.sentCount(2);
+    s.push({ header: head(9), watch_id: '2', created: true, canceled: true, cancel_reason: msg });
     await until(() => got.length === 3);
     expect(got[2]).toMatchObject({ watch_id: '1', created: true, canceled: true, cancel_reason: msg });
-    stream.write({ create_request: { key: btoa('after') } });
-    const after = await store.streamCount(2);
-    after.push({ header: head(9), created: true });
+    // A bad create (the store's error message answers the oldest create not answered).
+    stream.write({ create_request: { key: btoa('') } });
+    await s.sentCount(3);
+    s.pushRaw({
+      error: { grpc_code: 3, http_code: 400, message: 'etcdserver: key is not provided', http_status: 'Bad Request' },
+    });
     await until(() => got.length === 4);
-    expect(got[3]).toMatchObject({ watch_id: '2', created: true });
+    expect(got[3]).toMatchObject({
+      watch_id: '2',
+      created: true,
+      canceled: true,
+      cancel_reason: 'etcdserver: key is not provided',
+    });
+    stream.write({ create_request: { key: btoa('after'), watch_id: '9' } });
+    stream.write({ create_request: { key: btoa('again'), watch_id: '9' } });
+    await s.sentCount(4);
+    s.answerCreates(head(9));
+    await until(() => got.length === 6);
+    expect(got[4]).toMatchObject({ watch_id: '9', created: true });
+    expect(got[5]).toMatchObject({
+      watch_id: '-1',
+      created: true,
+      canceled: true,
+      cancel_reason: 'mvcc: duplicate watch ID provided on the WatchStream',
+    });
+    expect(store.sockets).toHaveLength(1);
+    stream.end();
+  });
+
+  it('a socket with no room sends further watches to a second socket; answers stay in order', async () => {
+    const { stream, got } = open(client);
+    for (const k of ['a', 'b', 'c', 'd']) stream.write({ create_request: { key: btoa(k) } });
+    const s1 = await store.socketCount(1);
+    await s1.sentCount(4);
+    s1.push({ header: head(2), watch_id: '1', created: true });
+    s1.push({ header: head(2), watch_id: '2', created: true, canceled: true, cancel_reason: SOCKET_FULL_REASON });
+    s1.push({ header: head(2), watch_id: '3', created: true, canceled: true, cancel_reason: SOCKET_FULL_REASON });
+    s1.push({ header: head(2), watch_id: '4', created: true });
+    s1.push({ header: head(3), watch_id: '4', events: [put('d', '1', 3)] });
+    const s2 = await store.socketCount(2);
+    await s2.sentCount(2);
+    expect(s2.creates()).toEqual([
+      { key: btoa('b'), watch_id: '1' },
+      { key: btoa('c'), watch_id: '2' },
+    ]);
+    await new Promise((r) => setTimeout(r, 30));
+    // d's events wait behind b's and c's `created`.
+    expect(got.map((m) => m.watch_id)).toEqual(['0']);
+    s2.answerCreates(head(3));
+    await until(() => got.length === 5);
+    expect(got.map((m) => [m.watch_id, m.created === true])).toEqual([
+      ['0', true],
+      ['1', true],
+      ['2', true],
+      ['3', true],
+      ['3', false],
+    ]);
+    // The first socket is full: the next watch goes to the second.
+    stream.write({ create_request: { key: btoa('e') } });
+    await s2.sentCount(3);
+    expect(s2.creates()[2]).toEqual({ key: btoa('e'), watch_id: '3' });
+    expect(store.sockets).toHaveLength(2);
+    stream.end();
+  });
+
+  it('a socket the store refuses: a refusal another try would meet again ends its watches, another is retried', async () => {
+    const { stream, got } = open(client);
+    const msg = 'etcdserver: invalid auth token';
+    store.routes.set('/v3/watch', () => ({ status: 401, json: { error: msg, message: msg, code: 16 } }));
+    store.refuseSockets = 1;
+    stream.write({ create_request: { key: btoa('a') } });
+    await until(() => got.length === 1);
+    expect(got[0]).toMatchObject({ watch_id: '0', created: true, canceled: true, cancel_reason: msg });
+    // Refused for a reason that passes (no replica answered): tried again.
+    store.routes.set('/v3/watch', () => ({ status: 200, json: { result: { header: head(4), watch_id: '-1' } } }));
+    store.refuseSockets = 1;
+    stream.write({ create_request: { key: btoa('b') } });
+    const s = await store.socketCount(3);
+    await s.sentCount(1);
+    s.answerCreates(head(4));
+    await until(() => got.length === 2);
+    expect(got[1]).toMatchObject({ watch_id: '1', created: true });
+    expect(got[1]?.canceled).toBeFalsy();
+    stream.end();
+  });
+
+  it("answers a progress_request with the sockets' revision, or the store's when it has no watch", async () => {
+    const { stream, got } = open(client);
+    store.routes.set('/v3/watch', () => ({ status: 200, json: { result: { header: head(4), watch_id: '-1' } } }));
+    stream.write({ progress_request: {} });
+    await until(() => got.length === 1);
+    expect(got[0]).toMatchObject({ watch_id: '-1', header: { revision: '4' } });
+    stream.write({ create_request: { key: btoa('a') } });
+    const s = await store.socketCount(1);
+    await s.sentCount(1);
+    s.answerCreates(head(5));
+    stream.write({ progress_request: {} });
+    await s.sentCount(2);
+    expect(s.sent[1]).toEqual({ progress_request: {} });
+    s.push({ header: head(7), watch_id: '-1' });
+    await until(() => got.length === 3);
+    expect(got[2]).toMatchObject({ watch_id: '-1', header: { revision: '7' } });
+    // The answer moves where the watch resumes, but never before the revision it asked to start at.
+    stream.write({ create_request: { key: btoa('later'), start_revision: '20' } });
+    await s.sentCount(3);
+    s.answerCreates(head(7));
+    stream.write({ progress_request: {} });
+    await s.sentCount(4);
+    s.push({ header: head(8), watch_id: '-1' });
+    await until(() => got.length === 5);
+    s.drop();
+    const again = await store.socketCount(2);
+    await again.sentCount(2);
+    expect(again.creates()).toEqual([
+      { key: btoa('a'), start_revision: '9', watch_id: '1' },
+      { key: btoa('later'), start_revision: '20', watch_id: '2' },
+    ]);
+    stream.end();
+  });
+
+  it('progress_notify: a watch that asked and had no events gets a header-only answer each interval', async () => {
+    client.close();
+    await bridge.close();
+    await start(150);
+    const { stream, got } = open(client);
+    stream.write({ create_request: { key: btoa('p'), progress_notify: true } });
+    stream.write({ create_request: { key: btoa('q') } });
+    stream.write({ create_request: { key: btoa('r'), progress_notify: true } });
+    const s = await store.socketCount(1);
+    await s.sentCount(3);
+    s.answerCreates(head(5));
+    await until(() => got.length === 3);
+    // Events for the third before the tick: it is not quiet, so only the first is due.
+    s.push({ header: head(6), watch_id: '3', events: [put('r', '1', 6)] });
+    await s.sentCount(4);
+    expect(s.sent[3]).toEqual({ progress_request: {} });
+    s.push({ header: head(6), watch_id: '-1' });
+    await until(() => got.length === 5);
+    expect(got[4]).toEqual({ header: expect.objectContaining({ revision: '6' }), watch_id: '0' });
+    // The next tick: both are quiet.
+    await s.sentCount(5);
+    s.push({ header: head(6), watch_id: '-1' });
+    await until(() => got.length === 7);
+    expect(
+      got
+        .slice(5)
+        .map((m) => m.watch_id)
+        .sort(),
+    ).toEqual(['0', '2']);
+    stream.end();
+  });
+
+  it('a client that stops reading: the bridge drops its socket past its bound and resumes once the client reads', async () => {
+    const { stream, got } = open(client);
+    stream.write({ create_request: { key: btoa('big/'), range_end: btoa('big0') } });
+    const s = await store.socketCount(1);
+    await s.sentCount(1);
+    s.answerCreates(head(1));
+    await until(() => got.length === 1);
+    stream.pause();
+    const value = 'v'.repeat(96 * 1024);
+    let rev = 2;
+    for (; rev < 200 && !s.closed; rev++) {
+      s.push({ header: head(rev), watch_id: '1', events: [put(`big/${rev}`, value, rev)] });
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(s.closedByBridge).toBe(true);
+    const sentUpTo = rev - 1;
+    stream.resume();
+    const again = await store.socketCount(2, 10_000);
+    await again.sentCount(1);
+    const from = Number(again.creates()[0]?.start_revision);
+    expect(from).toBeLessThanOrEqual(sentUpTo + 1);
+    again.answerCreates(head(sentUpTo));
+    for (let r = from; r <= sentUpTo + 2; r++)
+      again.push({ header: head(r), watch_id: '1', events: [put(`big/${r}`, value, r)] });
+    await until(() => got.length === sentUpTo + 2, 10_000);
+    const revisions = got
+      .slice(1)
+      .map((m) => Number(((m.events as Message[])[0]?.kv as Message | undefined)?.mod_revision));
+    expect(revisions).toEqual(Array.from({ length: sentUpTo + 1 }, (_, i) => i + 2));
     stream.end();
   });
 });
