@@ -62,10 +62,12 @@ export type WatchOpened =
   | { readonly kind: 'compacted'; readonly compacted: number; readonly revision: number; readonly member: string }
   | { readonly kind: 'unavailable'; readonly detail: string };
 
-/** The leader each cluster (by prefix) was last seen with, per isolate. */
+/** The leader each cluster (by prefix: the default group, each other group) was last seen with, per isolate. */
 const leaders = new Map<string, string>();
 /** The term that leader answered in (for etcd's response headers). */
 const terms = new Map<string, number>();
+/** Clusters remembered at most (groups: least recently told of a leader out first; one more hop to learn again). */
+const LEADERS_MAX = 4096;
 
 /** Forget remembered leaders (tests). */
 export function forgetLeaders(): void {
@@ -96,7 +98,7 @@ function callFailed(target: string, e: unknown): string {
 
 /** Object ids by name, per namespace: hashing a name is a few percent of a get's time; an id is a plain value. */
 const objectIds = new WeakMap<DurableObjectNamespace<RaftNode>, Map<string, DurableObjectId>>();
-const OBJECT_IDS_MAX = 1024;
+const OBJECT_IDS_MAX = 4096;
 
 function objectId(ns: DurableObjectNamespace<RaftNode>, name: string): DurableObjectId {
   let ids = objectIds.get(ns);
@@ -106,7 +108,8 @@ function objectId(ns: DurableObjectNamespace<RaftNode>, name: string): DurableOb
   }
   let id = ids.get(name);
   if (!id) {
-    if (ids.size >= OBJECT_IDS_MAX) ids.clear();
+    // The oldest out (many groups: more names than fit).
+    if (ids.size >= OBJECT_IDS_MAX) ids.delete(ids.keys().next().value as string);
     id = ns.idFromName(name);
     ids.set(name, id);
   }
@@ -146,8 +149,15 @@ export class ClusterClient {
   }
 
   private remember(id: string, term?: number): void {
+    // Re-inserted, so the Map's order is least recently told first.
+    leaders.delete(this.prefix);
     leaders.set(this.prefix, id);
     if (term !== undefined && term > 0) terms.set(this.prefix, term);
+    while (leaders.size > LEADERS_MAX) {
+      const oldest = leaders.keys().next().value as string;
+      leaders.delete(oldest);
+      terms.delete(oldest);
+    }
   }
 
   private forget(id: string): void {
