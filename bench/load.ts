@@ -23,6 +23,8 @@ export type Target = 'durable-raft' | 'etcd' | 'grpc';
 
 export interface LoadJob {
   readonly base: string;
+  /** Several stores (groups: `${url}/groups/${name}`): client i uses bases[(i - 1) % length] instead of `base`. */
+  readonly bases?: readonly string[];
   readonly target?: Target;
   readonly scenario: Scenario;
   readonly clients: number;
@@ -126,9 +128,9 @@ function request(agent: Agent, url: URL, method: string, body?: string): Promise
 
 export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.clients, maxFreeSockets: job.clients });
-  const base = job.base.replace(/\/$/, '');
+  const root = job.base.replace(/\/$/, '');
   // Loaded only for a gRPC job: the other jobs need no gRPC library.
-  const grpc: GrpcKv | undefined = job.target === 'grpc' ? (await import('./grpc-load.ts')).grpcKv(base) : undefined;
+  const grpc: GrpcKv | undefined = job.target === 'grpc' ? (await import('./grpc-load.ts')).grpcKv(root) : undefined;
   if (grpc && job.recordPuts) throw new Error('grpc target: puts are not recorded');
   let recording = false;
   let stop = false;
@@ -150,7 +152,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const lockClient = async (id: number) => {
     const lease = job.leases?.[id - 1];
     if (lease === undefined) throw new Error(`lock: no lease for client ${id}`);
-    const lockUrl = new URL(`${base}/v1/locks/${job.lockName ?? 'bench/lock'}`);
+    const lockUrl = new URL(`${root}/v1/locks/${job.lockName ?? 'bench/lock'}`);
     const body = JSON.stringify({ lease, wait_ms: job.lockWaitMs ?? 30_000 });
     while (!stop) {
       const t0 = performance.now();
@@ -214,6 +216,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   };
   const client = async (id: number) => {
     if (grpc) return grpcClient(grpc, id);
+    const base = job.bases?.length ? (job.bases[(id - 1) % job.bases.length] as string).replace(/\/$/, '') : root;
     let casRev: number | undefined;
     let n = id;
     while (!stop) {

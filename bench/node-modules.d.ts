@@ -50,6 +50,7 @@ declare module 'node:child_process' {
 
 declare module 'node:fs' {
   function readFileSync(path: string, encoding: 'utf8'): string;
+  function readdirSync(path: string): string[];
   function writeFileSync(path: string, data: string): void;
   function mkdirSync(path: string, opts?: { recursive?: boolean }): void;
   function mkdtempSync(prefix: string): string;

@@ -7,7 +7,8 @@
  * cost, and event delivery under put load; coordination (bench/coordination.ts):
  * lock acquisitions and lease keepalives per second and what each costs, and
  * idle windows with leases alive and with one expiring; the gRPC bridge (bench/bridge.ts):
- * put and linearizable get through it against the same through /v3 directly. The Worker (bench/worker.ts) is
+ * put and linearizable get through it against the same through /v3 directly; groups
+ * (bench/groups.ts): a thousand groups created, idle, and load spread over them. The Worker (bench/worker.ts) is
  * bundled with esbuild and run in Miniflare on 127.0.0.1 (a free port); the
  * load comes from a separate process (bench/load.ts).
  *
@@ -25,6 +26,7 @@
  *            --lock-clients 1,16  --keepalive-clients 1,16,64  --leases N (100)
  *            --expiry-ttl S (the lease expiring in an idle window; 25, --quick 0: none)  --no-coordination
  *            --bridge-clients 1,64  --no-bridge
+ *            --groups N (groups created, 1000; --quick 100)  --group-spreads 1,10,100  --no-groups
  *   npm run bench -- --target etcd --url http://127.0.0.1:2379
  *                                 # the put and get scenarios through etcd's v3 JSON gateway
  */
@@ -39,6 +41,7 @@ import { Miniflare } from 'miniflare';
 import { readSettings } from '../src/node/settings.ts';
 import { type BridgeResult, bridgeScenario, bridgeSummary } from './bridge.ts';
 import { type CoordinationResult, coordination, coordinationSummary } from './coordination.ts';
+import { type GroupsResult, groupsScenario, groupsSummary } from './groups.ts';
 import type { LoadJob, LoadResult, Scenario } from './load.ts';
 import { Profiler } from './profile.ts';
 import { type WatchDeliveryResult, type WatchIdleResult, watchDelivery, watchIdle, watchSummary } from './watch.ts';
@@ -81,6 +84,9 @@ const lockClients = list(opt('lock-clients') ?? '1,16');
 const keepaliveClients = list(opt('keepalive-clients') ?? '1,16,64');
 const leaseCount = Number(opt('leases') ?? 100);
 const bridgeOn = !flag('no-bridge');
+const groupsOn = !flag('no-groups');
+const groupsCount = Number(opt('groups') ?? (quick ? 100 : 1000));
+const groupSpreads = list(opt('group-spreads') ?? '1,10,100');
 const bridgeClients = list(opt('bridge-clients') ?? '1,64');
 /** The TTL (s) of the lease that expires in an idle window (default: see main). */
 const expiryTtlOpt = opt('expiry-ttl');
@@ -737,6 +743,8 @@ function machine() {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  // The code measured is the code at the start (the Worker is bundled from it): commits made meanwhile are not it.
+  const commitAtStart = gitCommit();
   const loadAvgAtStart = os.loadavg().map((x) => round(x));
   const log = (s: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
   if (target === 'etcd') return benchEtcd((opt('url') ?? 'http://127.0.0.1:2379').replace(/\/$/, ''), started, log);
@@ -759,6 +767,7 @@ async function main(): Promise<void> {
   };
   let coord: CoordinationResult<IdleResult> | null = null;
   let bridge: BridgeResult | null = null;
+  let groups: GroupsResult | null = null;
   let mf: Miniflare | undefined;
   try {
     for (const [ci, n] of nodeCounts.entries()) {
@@ -925,6 +934,24 @@ async function main(): Promise<void> {
           trials,
         };
       }
+      // Last: it leaves a thousand groups in this deployment.
+      if (first && groupsOn && groupsCount > 0) {
+        log(`groups: ${groupsCount} groups, then idle, then puts spread over ${groupSpreads} groups`);
+        groups = await groupsScenario({
+          url,
+          count: groupsCount,
+          concurrency: 16,
+          spreads: groupSpreads.filter((n) => n <= groupsCount),
+          clients: Math.max(...clientCounts),
+          repeat,
+          warmupMs,
+          durationMs,
+          idleMs,
+          quiesceMs,
+          runLoad: (job) => load.run(job),
+          log,
+        });
+      }
       profiler?.close();
       await mf.dispose();
       mf = undefined;
@@ -943,7 +970,7 @@ async function main(): Promise<void> {
     // Load averages (1, 5, 15 min) at the start and the end: anything else running on the machine skews the figures.
     machine: { ...machine(), loadAvg: { start: loadAvgAtStart, end: os.loadavg().map((x) => round(x)) } },
     versions: {
-      commit: gitCommit(),
+      commit: commitAtStart,
       miniflare: versionOf('miniflare'),
       workerd: versionOf('workerd'),
       esbuild: versionOf('esbuild'),
@@ -970,6 +997,7 @@ async function main(): Promise<void> {
     watch,
     coordination: coord,
     bridge,
+    groups,
     failover,
   };
   mkdirSync(outDir, { recursive: true });
@@ -994,6 +1022,7 @@ async function main(): Promise<void> {
   for (const line of watchSummary(watch.idle, watch.delivery)) console.log(line);
   for (const line of coordinationSummary(coord)) console.log(line);
   for (const line of bridgeSummary(bridge)) console.log(line);
+  for (const line of groupsSummary(groups)) console.log(line);
   if (failover) {
     const f = failover as { electedMs: unknown; firstWriteMs: unknown; electionTimeoutMs: number };
     console.log(

@@ -6,6 +6,7 @@
  */
 import { createApp } from '../src/api/app.ts';
 import type { ApiEnv } from '../src/api/config.ts';
+import { KNOWN_GROUPS_MAX, knownGroupCount } from '../src/api/groups/known.ts';
 import type { NodeEnv } from '../src/node/node-object.ts';
 import { RaftNode as ProductionRaftNode } from '../src/node/raft-node.ts';
 import { BaselineStore } from './baseline.ts';
@@ -245,6 +246,22 @@ export class RaftNode extends ProductionRaftNode {
     return out;
   }
 
+  /** The rows of each of this object's tables, and its database's size (an RPC: it wakes the object). */
+  benchRows(): { tables: Record<string, number>; databaseSize: number } {
+    const sql = this.ctx.storage.sql;
+    const tables: Record<string, number> = {};
+    const names = sql
+      .exec(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+      )
+      .toArray();
+    for (const row of names) {
+      const name = String(row.name);
+      tables[name] = Number(sql.exec(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).one().n);
+    }
+    return { tables, databaseSize: sql.databaseSize };
+  }
+
   /** A crash: the in-memory object is dropped, the next request restarts it from SQLite. */
   benchAbort(): void {
     this.ctx.abort('bench: crash-restart');
@@ -255,6 +272,7 @@ type Env = ApiEnv & NodeEnv & { readonly BASELINE: DurableObjectNamespace };
 
 interface BenchNodeStub {
   status(): Promise<unknown>;
+  benchRows(): Promise<{ tables: Record<string, number>; databaseSize: number }>;
   benchStats(since?: number): Promise<BenchStats>;
   benchAbort(): Promise<void>;
   fetch(url: string, init?: RequestInit): Promise<Response>;
@@ -262,7 +280,28 @@ interface BenchNodeStub {
 
 const app = createApp();
 
+/** Every object's counters summed (groups: thousands of objects), read without waking any. */
+function totals(): Record<string, number> {
+  const t = { objects: counters.size, fetches: 0, rpcs: 0, alarms: 0, wsMessages: 0, wsCloses: 0 };
+  for (const { c } of counters.values()) {
+    t.fetches += c.fetches;
+    t.rpcs += c.rpcs;
+    t.alarms += c.alarms;
+    t.wsMessages += c.wsMessages;
+    t.wsCloses += c.wsCloses;
+  }
+  return t;
+}
+
 async function control(req: Request, env: Env, url: URL): Promise<Response> {
+  if (url.pathname === '/bench/totals') return Response.json(totals());
+  if (url.pathname === '/bench/known-groups')
+    return Response.json({ count: knownGroupCount(), limit: KNOWN_GROUPS_MAX });
+  if (url.pathname === '/bench/object/rows') {
+    const name = url.searchParams.get('name') ?? '';
+    const stub = env.RAFT_NODE.get(env.RAFT_NODE.idFromName(name)) as unknown as BenchNodeStub;
+    return Response.json(await stub.benchRows());
+  }
   const m = /^\/bench\/node\/([A-Za-z0-9_-]{1,64})\/(status|stats|faults|abort)$/.exec(url.pathname);
   if (!m) return Response.json({ error: { code: 'not_found', message: url.pathname } }, { status: 404 });
   const [, id = '', op] = m;

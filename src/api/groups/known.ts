@@ -8,7 +8,8 @@
  */
 import type { StoredGroup } from './directory.ts';
 
-const MAX_ENTRIES = 4096;
+/** Groups remembered at most. */
+export const KNOWN_GROUPS_MAX = 4096;
 const POSITIVE_MS = 30_000;
 const NEGATIVE_MS = 1_000;
 
@@ -32,7 +33,7 @@ export function knownGroup(key: string, now = Date.now()): StoredGroup | undefin
 export function learnGroup(key: string, group: StoredGroup | undefined, now = Date.now()): void {
   entries.delete(key);
   entries.set(key, { group, until: now + (group ? POSITIVE_MS : NEGATIVE_MS) });
-  while (entries.size > MAX_ENTRIES) {
+  while (entries.size > KNOWN_GROUPS_MAX) {
     const oldest = entries.keys().next().value;
     if (oldest === undefined) break;
     entries.delete(oldest);
