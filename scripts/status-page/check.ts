@@ -7,8 +7,10 @@
  * wrangler.jepsen.toml`, 127.0.0.1 only), opens GET / in Debian's Chromium
  * (headless, driven by puppeteer-core; CHROMIUM_PATH overrides
  * /usr/bin/chromium), and checks that every member is listed, reachable, and
- * that the leader is named; then crashes a follower for 20 s and checks that
- * the page shows it as unreachable while the others stay up. A screenshot of
+ * that the leader is named; creates a group and checks that the page lists it
+ * with a link to the group's own page, which lists the group's members and
+ * leader; then crashes a follower for 20 s and checks that the default
+ * group's page shows it as unreachable while the others stay up. A screenshot of
  * that moment is written to the --shot path. Exits 1 on a failed check, 2 on a
  * harness error; everything it started is stopped, and it gives up after 120 s.
  * Plain Node 22 with --experimental-strip-types: no TS-only syntax.
@@ -105,6 +107,29 @@ async function main(): Promise<number> {
       (r, lead) => r.length === 3 && r.every((x) => x.reachable === 'up') && nodes.includes(lead),
       15_000,
     );
+
+    // A group: listed on the default group's page, with its own page.
+    const created = await fetch(`${cluster.base}/v1/groups/status-page`, { method: 'PUT', body: '{"size":3}' });
+    checks.push(['a group created', created.status === 201, `PUT /v1/groups/status-page: ${created.status}`]);
+    await page.goto(`${cluster.base}/`, { waitUntil: 'domcontentloaded' });
+    let link = '';
+    for (let i = 0; i < 40 && !link; i++) {
+      link = await page
+        .$eval('#groups tr[data-group="status-page"] a', (a) => (a as unknown as { href: string }).href)
+        .catch(() => '');
+      if (!link) await sleep(250);
+    }
+    checks.push(['the group listed, linked to its page', link.endsWith('/groups/status-page/'), link || 'not listed']);
+    if (link) await page.goto(link, { waitUntil: 'domcontentloaded' });
+    await until(
+      "the group's page: its own members listed and up, its leader named",
+      (r, lead) => r.length === 3 && r.every((x) => x.reachable === 'up') && nodes.includes(lead),
+      15_000,
+    );
+    const title = await page.$eval('#group', (e) => (e as unknown as DomNode).textContent ?? '');
+    checks.push(["the group's page names it", title.includes('status-page'), title]);
+    await page.goto(`${cluster.base}/`, { waitUntil: 'domcontentloaded' });
+
     const victim = nodes.find((n) => n !== leader) as string;
     await cluster.crash(victim, 20_000);
     await until(

@@ -1,10 +1,13 @@
 /**
- * The status page (GET /): one HTML page and its script, no framework. The
- * page holds no data; its script reads GET /v1/cluster/events (Server-Sent
- * Events, read with fetch so that it can send a token) and /metrics, and
- * draws every member with its role, indexes, lag and reachability, the
- * leader's changes since the page opened, writes per second and watchers.
- * Everything from the server is written with textContent, never as HTML.
+ * The status page (GET /, and GET /groups/{name}/ for a group): one HTML
+ * page and its script, no framework. The page holds no data; its script
+ * reads GET /v1/cluster/events (Server-Sent Events, read with fetch so that
+ * it can send a token) and /metrics under the page's own group, and draws
+ * every member with its role, indexes, lag and reachability, the leader's
+ * changes since the page opened, writes per second and watchers; the
+ * default group's page also lists the groups (GET /v1/groups), each a link
+ * to its page. Everything from the server is written with textContent,
+ * never as HTML.
  */
 
 export const STATUS_HTML = `<!doctype html>
@@ -32,7 +35,7 @@ export const STATUS_HTML = `<!doctype html>
 </style>
 </head>
 <body>
-<h1>durable-raft</h1>
+<h1>durable-raft <span id="group"></span></h1>
 <div class="bar">
   <div class="stat">leader<b id="leader">-</b></div>
   <div class="stat">term<b id="term">-</b></div>
@@ -50,6 +53,14 @@ export const STATUS_HTML = `<!doctype html>
 </table>
 <h2 style="font-size:1rem">leader changes since this page opened</h2>
 <ol id="changes"></ol>
+<div id="groups-box" hidden>
+<h2 style="font-size:1rem">groups</h2>
+<table>
+  <thead><tr><th>group</th><th>size</th><th>state</th><th>created</th></tr></thead>
+  <tbody id="groups"></tbody>
+</table>
+<p><button id="more-groups" hidden>more</button></p>
+</div>
 <p id="error" class="bad"></p>
 <script src="/status.js"></script>
 </body>
@@ -60,6 +71,10 @@ export const STATUS_JS = `'use strict';
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'durable-raft-token';
 const WATCHER_METRIC = 'durable_raft_mvcc_watchers';
+// The group this page is for: /groups/{name}/ (every request goes under it), or the default group at /.
+const PATH_PARTS = location.pathname.split('/');
+const GROUP = PATH_PARTS[1] === 'groups' && /^[a-z0-9-]{1,63}$/.test(PATH_PARTS[2] || '') ? PATH_PARTS[2] : undefined;
+const BASE = GROUP ? '/groups/' + GROUP : '';
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 let stream;
 let last;
@@ -92,7 +107,7 @@ function ago(iso) {
 
 async function act(path, body) {
   $('error').textContent = '';
-  const res = await fetch(path, { method: 'POST', headers: headers({ 'Content-Type': 'application/json' }), body: JSON.stringify(body) });
+  const res = await fetch(BASE + path, { method: 'POST', headers: headers({ 'Content-Type': 'application/json' }), body: JSON.stringify(body) });
   if (!res.ok) {
     const e = await res.json().catch(() => ({}));
     $('error').textContent = path + ': ' + res.status + ' ' + ((e.error && e.error.message) || '');
@@ -152,7 +167,7 @@ function render(view) {
 }
 
 async function watchers() {
-  const res = await fetch('/metrics', { headers: headers() }).catch(() => undefined);
+  const res = await fetch(BASE + '/metrics', { headers: headers() }).catch(() => undefined);
   if (!res || !res.ok) return;
   let sum = 0;
   for (const line of (await res.text()).split('\\n')) {
@@ -172,7 +187,7 @@ async function connect() {
   stream = ctl;
   status('connecting', false);
   try {
-    const res = await fetch('/v1/cluster/events', { headers: headers(), signal: ctl.signal });
+    const res = await fetch(BASE + '/v1/cluster/events', { headers: headers(), signal: ctl.signal });
     if (!res.ok) {
       const e = await res.json().catch(() => ({}));
       status(res.status === 401 || res.status === 403 ? 'needs an admin token' : 'error ' + res.status, true);
@@ -203,7 +218,41 @@ async function connect() {
   setTimeout(connect, 2000);
 }
 
+// The default group's page lists the groups (admin), a page at a time, each a link to its own page.
+let groupsAfter;
+async function groups(more) {
+  if (GROUP) return;
+  const q = more && groupsAfter ? '?after=' + encodeURIComponent(groupsAfter) : '';
+  const res = await fetch('/v1/groups' + q, { headers: headers() }).catch(() => undefined);
+  if (!res || !res.ok) return;
+  const page = await res.json();
+  const rows = page.groups.map((g) => {
+    const tr = document.createElement('tr');
+    tr.dataset.group = g.name;
+    const a = document.createElement('a');
+    a.href = '/groups/' + encodeURIComponent(g.name) + '/';
+    a.textContent = g.name;
+    cell(tr, '').appendChild(a);
+    cell(tr, g.size);
+    cell(tr, g.state);
+    cell(tr, g.created_at);
+    return tr;
+  });
+  if (more) $('groups').append(...rows);
+  else $('groups').replaceChildren(...rows);
+  groupsAfter = page.next;
+  $('more-groups').hidden = !page.more;
+  $('groups-box').hidden = false;
+}
+$('more-groups').onclick = () => groups(true);
+
+if (GROUP) {
+  $('group').textContent = '/ ' + GROUP;
+  document.title = 'durable-raft: ' + GROUP;
+}
+$('token').addEventListener('change', () => groups(false));
 connect();
 setInterval(watchers, 5000);
 watchers();
+groups(false);
 `;
