@@ -15,8 +15,11 @@
  *   group) over an idle window, from bench/worker.ts's counters, which are
  *   read without waking any object;
  * - spread: the same load (`clients` closed-loop put clients) on 1 group,
- *   then spread over 10 and 100 groups, `repeat` times interleaved: the
- *   aggregate ops/s and its ratio to one group's. Miniflare runs every
+ *   then spread over 10 and 100 groups, `repeat` times interleaved, each run
+ *   from quiet (the groups a run woke heartbeat until they go quiet, and
+ *   would load the next run) with its groups woken first: the aggregate
+ *   ops/s and its ratio to one group's, the invocations per put, and those
+ *   per second of the run's groups awake without load. Miniflare runs every
  *   object on one thread, so this shows there is no shared bottleneck
  *   (directory, Worker state, routing), not the production gain.
  */
@@ -166,6 +169,22 @@ async function totals(url: string): Promise<Totals> {
   return (await call(`${url}/bench/totals`)).body as Totals;
 }
 
+/** Waits until no object has been invoked for 5 s (at most the quiesce time and two minutes); how long it took, or null. */
+async function untilQuiet(o: GroupsOptions): Promise<number | null> {
+  const started = Date.now();
+  let last = invocationsOf(await totals(o.url));
+  let stableSince = Date.now();
+  while (Date.now() - started < o.quiesceMs + 120_000) {
+    await sleep(1000);
+    const now = invocationsOf(await totals(o.url));
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+    } else if (Date.now() - stableSince >= 5_000) return stableSince - started;
+  }
+  return null;
+}
+
 export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
   const names = Array.from({ length: o.count }, (_, i) => `bench-g${i}`);
   const rss0 = workerdRssMb();
@@ -224,21 +243,7 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
   let idle: GroupsResult['idle'] = null;
   let rss3: number | null = null;
   if (o.idleMs > 0) {
-    const started = Date.now();
-    let quietAfterMs: number | null = null;
-    let last = invocationsOf(await totals(o.url));
-    let stableSince = Date.now();
-    while (Date.now() - started < o.quiesceMs + 120_000) {
-      await sleep(1000);
-      const now = invocationsOf(await totals(o.url));
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-      } else if (Date.now() - stableSince >= 5_000) {
-        quietAfterMs = stableSince - started;
-        break;
-      }
-    }
+    const quietAfterMs = await untilQuiet(o);
     const before = await totals(o.url);
     await sleep(o.idleMs);
     const after = await totals(o.url);
@@ -259,7 +264,9 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
   for (let rep = 0; rep < o.repeat; rep++)
     for (const n of o.spreads) {
       const bases = names.slice(0, n).map((g) => `${o.url}/groups/${g}`);
-      // Wake every group of the spread first (after the idle window their leaders are quiet, or evicted).
+      // From quiet (a spread's groups heartbeat for a while after it, which would load the next run),
+      // then every group of the spread woken.
+      await untilQuiet(o);
       await pool(bases, o.concurrency, async (b) => {
         await call(`${b}/v1/kv/k`, { method: 'PUT', body: 'v' });
       });

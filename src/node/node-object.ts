@@ -128,9 +128,9 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
   /**
    * Deletes this node for good (its group was deleted): its sockets closed,
    * its alarm and every stored row gone. The object then answers as one
-   * never bootstrapped (node() refuses to start it again). What the old
-   * runtime still has in flight finds its tables gone, and a failed write
-   * resets the object (Host.reset).
+   * never bootstrapped (node() refuses to start it again). Just after this
+   * answer, the object is reset, so nothing it held in memory lives on:
+   * open Server-Sent Events watches end, the old runtime's timers go.
    */
   async destroy(): Promise<void> {
     for (const ws of this.ctx.getWebSockets()) {
@@ -143,6 +143,7 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
     this.runtime = undefined;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    setTimeout(() => this.ctx.abort('the group was deleted'), 0);
   }
 
   protected node(hint?: string | null): NodeRuntime<R> {

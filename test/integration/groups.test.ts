@@ -119,8 +119,22 @@ describe('groups: lifecycle', () => {
 
     const shown = await get(api, `/v1/groups/${name}`);
     const incarnation = shown.body.incarnation as number;
+    // A watch open on the group ends with it.
+    const open = await api.fetch(`/groups/${name}/v1/watch?prefix=k`, { headers: { accept: 'text/event-stream' } });
+    expect(open.status).toBe(200);
+    const watch = new SseReader(open.body as ReadableStream<Uint8Array>);
     const deleted = await api.fetch(`/v1/groups/${name}?force=true`, { method: 'DELETE' });
     expect(deleted.status, await deleted.clone().text()).toBe(200);
+    const end = async (): Promise<string> => {
+      const until = Date.now() + 3000;
+      while (Date.now() < until) {
+        const m = await watch.next(until - Date.now()).catch(() => 'errored' as const);
+        if (m === 'errored') return m;
+        if (m === undefined) return watch.ended ? 'ended' : 'open';
+      }
+      return 'open';
+    };
+    expect(await end()).not.toBe('open');
     expect((await get(api, `/groups/${name}/v1/kv/k`)).status).toBe(404);
     expect((await get(api, `/v1/groups/${name}`)).status).toBe(404);
     // The old objects hold nothing.
