@@ -15,7 +15,7 @@
  * would: it is never a harness error. Each returns the detail to record.
  * Plain Node 22 with --experimental-strip-types: no TS-only syntax.
  */
-import type { Cluster, NodeStatus } from './cluster.ts';
+import type { NodeStatus, RaftGroup } from './cluster.ts';
 import { errorCode, http, nowS, type Rng, statusOf } from './common.ts';
 import { sleep } from './node-api.ts';
 
@@ -33,10 +33,10 @@ interface Membership {
 
 /** What an operator does to the cluster: where it is, and what the run knows of it. */
 export interface Operator {
-  readonly cluster: Cluster;
-  /** The voters the cluster should have (--nodes). */
+  readonly cluster: RaftGroup;
+  /** The voters the group should have (--nodes, or --group-size for the groups a run creates). */
   readonly size: number;
-  /** A node name never used before in this run (node-N, N counting up from --nodes). */
+  /** A node name never used before in this group (node-N, N counting up from its size). */
   fresh(): string;
   /** Sets every node's fault rules: `blocked` links `a>b`, nothing else. */
   block(blocked: string[]): Promise<void>;

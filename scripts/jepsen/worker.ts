@@ -3,7 +3,7 @@
  * deployed). It serves the public API unchanged and adds test-only routes
  * under /__jepsen/ that production never has:
  *
- *   GET  /__jepsen/nodes                 the configured members
+ *   GET  /__jepsen/nodes                 the configured members, and the deployment prefix of object names
  *   PUT  /__jepsen/faults/:node          set a node's fault rules (its /internal/faults)
  *   GET  /__jepsen/status/:node          a node's Raft status (role, term, commit, applied, ...)
  *   GET  /__jepsen/dump/:node            a node's whole key space, read locally (serializable), and its hash
@@ -14,7 +14,12 @@
  *                                        that index then needs a snapshot)
  *
  * :node is any node name, configured or not: nodes added during a run (node-5,
- * node-6, ...) are not in CLUSTER_NODES. The crash and compaction hooks live in
+ * node-6, ...) are not in CLUSTER_NODES. It is the node's full object name,
+ * URL-encoded as one path segment: `node-1` for the default group,
+ * `g%2Facme%2F7%3Anode-1` for member node-1 of group acme in incarnation 7
+ * (src/api/groups/names.ts), `sys%3Anode-1` for the directory of groups.
+ * Nothing here bootstraps a group's object: one never bootstrapped refuses
+ * its status, dump and compaction (503). The crash and compaction hooks live in
  * a subclass of RaftNode exported under the same class name, so the Durable
  * Object binding and migration match wrangler.toml.
  */
@@ -25,7 +30,26 @@ import { RaftNode as BaseRaftNode } from '../../src/node/raft-node.ts';
 import { parseMembers } from '../../src/node/settings.ts';
 
 const CRASH_PATH = '/__jepsen/crash';
-const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * Put before every object name by this Worker's API (ApiConfig.clusterPrefix):
+ * none, as in a plain deployment. The runner builds group objects' names from it.
+ */
+const DEPLOYMENT_PREFIX = '';
+/** A member id, after a group's prefix (`g/<group>/<incarnation>:`) or the directory's (`sys:`), if any. */
+const OBJECT_NAME = /^(?:g\/[a-z0-9-]{1,63}\/[0-9]{1,15}:|sys:)?[A-Za-z0-9_-]{1,64}$/;
+
+/** The object name a control route names (its URL-encoded segment), or undefined if it is not a node's. */
+function objectName(segment: string | undefined): string | undefined {
+  if (segment === undefined) return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+  if (!name.startsWith(DEPLOYMENT_PREFIX)) return undefined;
+  return OBJECT_NAME.test(name.slice(DEPLOYMENT_PREFIX.length)) ? name : undefined;
+}
 
 /** What a forced compaction did: the log's first index before and after, and the applied index it compacted to. */
 export interface CompactResult {
@@ -91,7 +115,7 @@ interface JepsenEnv {
   readonly CLUSTER_NODES?: string;
 }
 
-const app = createApp();
+const app = createApp({ clusterPrefix: DEPLOYMENT_PREFIX });
 
 function stubOf(env: JepsenEnv, name: string): DurableObjectStub<RaftNode> {
   const ns = env.RAFT_NODE as unknown as DurableObjectNamespace<RaftNode>;
@@ -116,10 +140,11 @@ async function sha256(text: string): Promise<string> {
 async function jepsen(req: Request, env: JepsenEnv): Promise<Response> {
   const url = new URL(req.url);
   const parts = url.pathname.split('/').filter((p) => p !== '');
-  const [, what, node] = parts;
+  const [, what, segment] = parts;
   const members = parseMembers(env.CLUSTER_NODES ?? 'node-0,node-1,node-2').map((m) => m.id);
-  if (what === 'nodes' && req.method === 'GET') return Response.json({ nodes: members });
-  if (node === undefined || !NODE_NAME.test(node) || parts.length !== 3)
+  if (what === 'nodes' && req.method === 'GET') return Response.json({ nodes: members, prefix: DEPLOYMENT_PREFIX });
+  const node = objectName(segment);
+  if (node === undefined || parts.length !== 3)
     return Response.json({ error: { code: 'not_found', message: 'unknown jepsen route or node' } }, { status: 404 });
   const stub = stubOf(env, node);
   try {
