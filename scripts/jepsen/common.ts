@@ -18,6 +18,8 @@ export interface FaultEvent {
   detail: string;
   start: number;
   healed: number;
+  /** The groups it hit (with --groups; the default group's name alone otherwise). */
+  groups: string[];
 }
 
 /** What the nemesis is doing now, for workloads whose clients wait out faults (times in nowS()). */
@@ -151,7 +153,13 @@ export function statusOf(r: HttpResult): string {
 
 /** What a workload's clients get from the runner. */
 export interface WorkloadContext {
+  /** The root of the group's routes (the Worker's origin, or it and /groups/{name}). */
   readonly base: string;
+  /**
+   * Put before every value the clients write (`<group>/` in a run with --groups, '' otherwise),
+   * so a value read anywhere tells which group it was written in (groups.ts).
+   */
+  readonly tag: string;
   readonly clients: number;
   readonly seed: number;
   readonly opTimeoutMs: number;
@@ -170,8 +178,18 @@ export interface Workload {
   readonly running: Promise<void>;
   /** The workload's checks, from what the clients saw and the store's own history. */
   check(): Promise<Check[]>;
-  /** Lines of counts for the summary. */
-  summary(): string[];
+  /** Lines of counts for the summary; `runS`: how long the clients ran. */
+  summary(runS: number): string[];
   /** What the clients did, as JSON lines for the history file (times in ns from the runner's clock). */
   lines(): string[];
+  /** Every value the clients wrote, with the operation that wrote it (for the cross-group check). */
+  written(): Observation[];
+  /** Every value the clients and the checks read back, with the operation that read it (after `check`). */
+  observed(): Observation[];
+}
+
+/** A value written or read, and the operation that did it, as a report shows it. */
+export interface Observation {
+  readonly value: string;
+  readonly what: string;
 }

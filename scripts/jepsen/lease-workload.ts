@@ -34,7 +34,7 @@ import {
   type WorkloadContext,
 } from './common.ts';
 import { sleep } from './node-api.ts';
-import { type HistEvent, keyLives, readStoreHistory } from './store-history.ts';
+import { type HistEvent, historyValues, keyLives, readStoreHistory } from './store-history.ts';
 
 const PREFIX = 'jepsen-lease/';
 /** The TTL asked for; the store raises it to its minimum (2 s with the jepsen timing) and says so. */
@@ -57,6 +57,8 @@ interface Timed {
 
 interface LeaseKey {
   key: string;
+  /** The value put (`<tag>c<client>-l<n>-k<j>`). */
+  value: string;
   put: Timed & { outcome: 'ok' | 'failed' | 'unknown'; revision?: number; detail: string };
   /** The return time of the first read that found it absent. */
   goneAt?: number;
@@ -72,8 +74,8 @@ export interface LeaseRun {
   late: boolean;
   keys: LeaseKey[];
   keepalives: (Timed & { outcome: 'ok' | 'not_found' | 'failed' | 'unknown'; detail: string })[];
-  /** Reads that answered (found or not). */
-  reads: (Timed & { key: string; found: boolean })[];
+  /** Reads that answered (found, with the value read, or not). */
+  reads: (Timed & { key: string; found: boolean; value?: string })[];
   /** When the last renewal attempt ended (its answer, or the client gave up on it), or the grant's return. */
   renewEnd: number;
   /** The keys with an acknowledged put were all seen gone. */
@@ -99,6 +101,18 @@ export function leaseWorkload(ctx: WorkloadContext): Workload {
     running,
     check: () => check(ctx, st),
     summary: () => summary(st),
+    written: () =>
+      st.runs.flatMap((r) =>
+        r.keys.map((k) => ({ value: k.value, what: `${name(r)} put ${k.key}=${k.value} (${k.put.outcome})` })),
+      ),
+    observed: () => [
+      ...st.runs.flatMap((r) =>
+        r.reads.flatMap((x) =>
+          x.value ? [{ value: x.value, what: `${name(r)} read ${x.key} [${sec(x.call)}s..${sec(x.return)}s]` }] : [],
+        ),
+      ),
+      ...historyValues(st.store ?? []),
+    ],
     // One line per lease (grant, keys, keepalives, reads), in grant order, then the store's history ("store").
     lines: () => [
       ...[...st.runs].sort((x, y) => x.grant.call - y.grant.call).map((r) => JSON.stringify({ type: 'lease', ...r })),
@@ -143,15 +157,20 @@ async function leaseClient(id: number, ctx: WorkloadContext, rng: Rng, st: State
     const count = 1 + rng.int(3);
     for (let j = 0; j < count; j++) {
       const key = `${PREFIX}c${id}-l${n}-k${j}`;
+      const value = `${ctx.tag}c${id}-l${n}-k${j}`;
       const pc = nowNs();
       const r = await http(
         ctx.base,
         'PUT',
         `/v1/kv/${encodeURIComponent(key)}?lease=${run.id}`,
-        `c${id}-l${n}-k${j}`,
+        value,
         ctx.opTimeoutMs,
       );
-      const k: LeaseKey = { key, put: { call: pc, return: nowNs(), outcome: outcomeOf(r), detail: statusOf(r) } };
+      const k: LeaseKey = {
+        key,
+        value,
+        put: { call: pc, return: nowNs(), outcome: outcomeOf(r), detail: statusOf(r) },
+      };
       if (!('error' in r) && r.status === 200) k.put.revision = (JSON.parse(r.text) as { revision: number }).revision;
       run.keys.push(k);
     }
@@ -186,7 +205,7 @@ async function leaseClient(id: number, ctx: WorkloadContext, rng: Rng, st: State
         const r = await http(ctx.base, 'GET', `/v1/kv/${encodeURIComponent(k.key)}`, undefined, ctx.opTimeoutMs);
         const ret = nowNs();
         if ('error' in r) continue;
-        if (r.status === 200) run.reads.push({ key: k.key, call: rc, return: ret, found: true });
+        if (r.status === 200) run.reads.push({ key: k.key, call: rc, return: ret, found: true, value: r.text });
         else if (r.status === 404 && errorCode(r) === 'key_not_found') {
           run.reads.push({ key: k.key, call: rc, return: ret, found: false });
           k.goneAt = ret;
@@ -231,7 +250,7 @@ function name(run: LeaseRun): string {
 }
 
 async function check(ctx: WorkloadContext, st: State): Promise<Check[]> {
-  const h = await readStoreHistory(ctx.base, 'jepsen-', 'jepsen-probe', nowS() + 40);
+  const h = await readStoreHistory(ctx.base, 'jepsen-', 'jepsen-probe', nowS() + 40, ctx.tag);
   if (h.ok) {
     st.history = { revisions: h.revisions, events: h.events.length, connections: h.connections };
     st.store = h.events;

@@ -3,7 +3,7 @@
  * (POST /v1/locks/jepsen-lock) with short leases, and the holder writes the
  * register `jepsen-register` through a fenced txn:
  *
- *   compare create_revision(lock key) == token, success: put register "c<client>-t<token>-n<n>"
+ *   compare create_revision(lock key) == token, success: put register "<tag>c<client>-t<token>-n<n>"
  *
  * Each client mostly contends with a lease of its own (granted at the
  * minimum TTL, kept alive every ttl/3 while it waits and holds, as etcd's
@@ -46,7 +46,7 @@ import {
   type WorkloadContext,
 } from './common.ts';
 import { sleep } from './node-api.ts';
-import { type HistEvent, type KeyLife, keyLives, readStoreHistory } from './store-history.ts';
+import { type HistEvent, historyValues, type KeyLife, keyLives, readStoreHistory } from './store-history.ts';
 
 const LOCK = 'jepsen-lock';
 const PREFIX = `${LOCK}/`;
@@ -121,7 +121,15 @@ export function lockWorkload(ctx: WorkloadContext): Workload {
   const running = Promise.all(
     Array.from({ length: ctx.clients }, (_, i) => lockClient(i, ctx, new Rng(ctx.seed * 1000 + i + 1), st)),
   ).then(() => undefined);
-  return { running, check: () => check(ctx, st), summary: () => summary(st), lines: () => lines(st) };
+  return {
+    running,
+    check: () => check(ctx, st),
+    summary: () => summary(st),
+    lines: () => lines(st),
+    written: () =>
+      st.writes.map((w) => ({ value: w.value, what: `c${w.client} fenced write ${w.value} (${w.outcome})` })),
+    observed: () => historyValues(st.store ?? []),
+  };
 }
 
 /**
@@ -327,7 +335,7 @@ async function fencedWrite(
 ): Promise<FencedWrite> {
   const key = acq.key ?? '';
   const token = acq.token ?? 0;
-  const value = `c${id}-t${token}-n${n}`;
+  const value = `${ctx.tag}c${id}-t${token}-n${n}`;
   const w: FencedWrite = { client: id, key, token, value, call: nowNs(), return: 0, outcome: 'unknown', paused };
   const body = {
     compare: [{ key, target: 'create_revision', op: '=', value: token }],
@@ -363,7 +371,7 @@ function describeAcq(a: Acquisition): string {
 const NAMES = ['lock: holders never overlap', 'lock: fencing tokens increase', 'lock: fenced writes by the holder'];
 
 async function check(ctx: WorkloadContext, st: State): Promise<Check[]> {
-  const h = await readStoreHistory(ctx.base, 'jepsen-', 'jepsen-probe', nowS() + 40);
+  const h = await readStoreHistory(ctx.base, 'jepsen-', 'jepsen-probe', nowS() + 40, ctx.tag);
   if (!h.ok) return NAMES.map((name) => ({ name, ok: false, detail: `could not read the history: ${h.error}` }));
   st.history = { revisions: h.revisions, lives: 0, events: h.events.length, connections: h.connections };
   st.store = h.events;
@@ -442,7 +450,7 @@ export function checkLock(st: State, events: readonly HistEvent[]): Check[] {
   const registerPuts = all.filter((l) => l.key === REGISTER).flatMap((l) => l.puts);
   const putAt = new Map(registerPuts.map((p) => [p.revision, p.value]));
   for (const p of registerPuts) {
-    const m = /^c(\d+)-t(\d+)-n(\d+)$/.exec(p.value ?? '');
+    const m = /^(?:[a-z0-9-]+\/)?c(\d+)-t(\d+)-n(\d+)$/.exec(p.value ?? '');
     const hd = m ? holders.get(Number(m[2])) : undefined;
     if (!hd) c.push(`register put ${JSON.stringify(p.value)} at ${p.revision}: no lock key life with that token`);
     else if (!holds(hd, p.revision))

@@ -4,6 +4,7 @@
  *   npm run jepsen -- [--workload kv|lock|lease] [--nodes 3|5] [--clients 8] [--duration 30] [--seed 7]
  *                     [--faults partition,crash,restart,slow,transfer,member,compact] [--cover]
  *                     [--history out.jsonl] [--op-timeout-ms 3000] [--recovery-ms 5000] [--keep]
+ *                     [--groups N] [--group-size 3|5]
  *
  * Starts `wrangler dev --config wrangler.jepsen.toml` (127.0.0.1, a free port, a
  * fresh --persist-to dir), runs concurrent clients of one workload while a
@@ -26,12 +27,20 @@
  * For every workload: (3) every replica of the final membership (voters and
  * learners) converges (same applied index, same key-space hash), (4) writes
  * succeed again within --recovery-ms of the last heal, and with --watchers,
- * (5) the watchers saw the whole history. Exits 1
- * on an anomaly (printing the seed and the replay command), 2 on a harness
- * error. Plain Node 22 with --experimental-strip-types: no TS-only syntax.
+ * (5) the watchers saw the whole history.
+ *
+ * --groups N (groups.ts) also creates N groups (PUT /v1/groups/jepsen-i, 3
+ * voters each, or --group-size) and runs the workload, with its own clients
+ * and watchers, on the default group and on every one of them at once, while
+ * each fault hits several groups (nemesis.ts; the directory of groups is hit
+ * too). Each group's history is judged on its own by every check above, plus
+ * (6) no value written in one group is ever seen in another; then the
+ * directory's replicas must converge. Exits 1 on an anomaly in any group
+ * (printing the seed and the replay command), 2 on a harness error.
+ * Plain Node 22 with --experimental-strip-types: no TS-only syntax.
  */
-import { checkLinearizable } from '../../test/support/linearizability.ts';
-import { Cluster } from './cluster.ts';
+import { GROUP_SIZES, memberIds } from '../../src/api/groups/names.ts';
+import { Cluster, type RaftGroup } from './cluster.ts';
 import {
   type Check,
   DEFAULT_FAULTS,
@@ -39,19 +48,29 @@ import {
   type FaultClock,
   type FaultEvent,
   type FaultKind,
-  type HttpResult,
   http,
-  nowNs,
   nowS,
+  type Observation,
   Rng,
   type Workload,
+  type WorkloadContext,
 } from './common.ts';
-import { describe, type JRecord, toFileLine, toHistory } from './history.ts';
+import {
+  createGroup,
+  crossGroupCheck,
+  deploymentPrefix,
+  directoryPlace,
+  groupNames,
+  valueTag,
+  writersOf,
+} from './groups.ts';
+import type { JRecord } from './history.ts';
+import { type KvWorkload, kvWorkload } from './kv-workload.ts';
 import { leaseWorkload } from './lease-workload.ts';
 import { lockWorkload } from './lock-workload.ts';
-import { heal, nemesis } from './nemesis.ts';
+import { heal, nemesis, type Target } from './nemesis.ts';
 import { freePorts, fs, os, path, proc, sleep } from './node-api.ts';
-import { checkWatchers, newWatcher, runWatcher, type Watcher } from './watchers.ts';
+import { checkWatchers, newWatcher, runWatcher, type Watcher, watchedValues } from './watchers.ts';
 
 const WORKLOADS = ['kv', 'lock', 'lease'] as const;
 type WorkloadKind = (typeof WORKLOADS)[number];
@@ -69,12 +88,14 @@ interface Args {
   keep: boolean;
   watchers: number;
   cover: boolean;
+  groups: number;
+  groupSize: number;
 }
 
 const USAGE =
   'usage: npm run jepsen -- [--workload kv|lock|lease] [--nodes 3|5] [--clients N] [--duration S]\n' +
   `                         [--faults K,K,...|none] [--cover] [--seed N] [--history out.jsonl] [--op-timeout-ms MS]\n` +
-  '                         [--recovery-ms MS] [--keep] [--watchers N]\n' +
+  '                         [--recovery-ms MS] [--keep] [--watchers N] [--groups N] [--group-size 3|5]\n' +
   `  fault kinds: ${FAULT_KINDS.join(', ')} (default ${DEFAULT_FAULTS.join(',')})\n` +
   '  --cover: inject each listed fault once first, in the order listed, then draw from the seed';
 
@@ -92,6 +113,8 @@ function parseArgs(argv: readonly string[]): Args {
     keep: false,
     watchers: 0,
     cover: false,
+    groups: 0,
+    groupSize: 3,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -142,6 +165,15 @@ function parseArgs(argv: readonly string[]): Args {
       case '--watchers':
         a.watchers = int(0, 64);
         break;
+      case '--groups':
+        a.groups = int(0, 16);
+        break;
+      case '--group-size': {
+        const n = int(1, 9);
+        if (!GROUP_SIZES.includes(n)) throw new Error(`--group-size: expected one of ${GROUP_SIZES.join(', ')}`);
+        a.groupSize = n;
+        break;
+      }
       case '--faults': {
         const v = val();
         const list = v === 'none' || v === '' ? [] : v.split(',');
@@ -162,163 +194,28 @@ function parseArgs(argv: readonly string[]): Args {
   return a;
 }
 
-const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'];
 const PROBE_KEY = 'jepsen-probe';
 
-// ---- HTTP ----
-
-/** Fills in ok/output/error of a write from its HTTP answer. */
-function settleWrite(rec: JRecord, r: HttpResult): void {
-  if ('error' in r) {
-    rec.ok = r.refused ? false : null;
-    rec.error = r.error;
-    return;
-  }
-  if (r.status === 200 || (rec.op === 'delete' && r.status === 404)) {
-    rec.ok = true;
-    return;
-  }
-  rec.error = String(r.status);
-  // 504 (outcome unknown) and 500 (anything unexpected) may have applied; the rest never did.
-  rec.ok = r.status === 504 || (r.status >= 500 && r.status !== 503) ? null : false;
-}
-
-async function runOp(base: string, rec: JRecord, timeoutMs: number): Promise<void> {
-  const key = encodeURIComponent(rec.key);
-  if (rec.op === 'get') {
-    const r = await http(base, 'GET', `/v1/kv/${key}`, undefined, timeoutMs);
-    if ('error' in r) {
-      rec.ok = r.refused ? false : null;
-      rec.error = r.error;
-    } else if (r.status === 200) {
-      rec.ok = true;
-      rec.output = r.text;
-    } else if (r.status === 404 && r.text.includes('key_not_found')) {
-      rec.ok = true;
-      rec.output = null;
-    } else {
-      rec.ok = r.status === 503 ? false : null;
-      rec.error = String(r.status);
-    }
-  } else if (rec.op === 'put' || rec.op === 'delete') {
-    const r = await http(base, rec.op === 'put' ? 'PUT' : 'DELETE', `/v1/kv/${key}`, rec.value ?? undefined, timeoutMs);
-    settleWrite(rec, r);
-    // A delete that found nothing (404) wrote no revision.
-    if (!('error' in r) && r.status === 200) rec.revision = (JSON.parse(r.text) as { revision: number }).revision;
-  } else {
-    const expect = rec.expected === null ? { absent: true } : { value: rec.expected };
-    const r = await http(
-      base,
-      'POST',
-      '/v1/cas',
-      JSON.stringify({ key: rec.key, expect, value: rec.value }),
-      timeoutMs,
-    );
-    if (!('error' in r) && r.status === 200) {
-      const body = JSON.parse(r.text) as { succeeded: boolean; revision: number; current?: { value?: string } };
-      rec.ok = body.succeeded;
-      rec.output = body.current?.value ?? null;
-      if (body.succeeded) rec.revision = body.revision;
-    } else settleWrite(rec, r);
-  }
-  rec.return = nowNs();
-}
-
-// ---- clients ----
-
-async function client(
-  id: number,
-  base: string,
-  rng: Rng,
-  stop: { at: number },
-  out: JRecord[],
-  opTimeoutMs: number,
-): Promise<void> {
-  let n = 0;
-  const seen = new Map<string, string | null>();
-  while (nowS() < stop.at) {
-    const key = rng.pick(KEYS);
-    const x = rng.next();
-    const op: JRecord['op'] = x < 0.4 ? 'get' : x < 0.65 ? 'put' : x < 0.9 ? 'cas' : 'delete';
-    const value = op === 'put' || op === 'cas' ? `v${id}-${n++}` : null;
-    const expected = op === 'cas' ? (rng.next() < 0.15 ? null : (seen.get(key) ?? null)) : null;
-    const rec: JRecord = {
-      client: id,
-      op,
-      key,
-      value,
-      expected,
-      ok: null,
-      output: null,
-      call: nowNs(),
-      return: null,
-      error: null,
-    };
-    out.push(rec);
-    await runOp(base, rec, opTimeoutMs);
-    if (rec.ok === true && op === 'get') seen.set(key, rec.output);
-    else if (rec.ok === true && (op === 'put' || op === 'cas')) seen.set(key, value);
-    else if (rec.ok === true && op === 'delete') seen.set(key, null);
-    else if (op === 'cas' && rec.ok === false && rec.error === null) seen.set(key, rec.output);
-    if (rec.error !== null) await sleep(50 + rng.int(150));
-  }
-}
+/** The self-test of the cross-group check (JEPSEN_SELF_TEST=misroute-reads): see kv-workload.ts. */
+const SELF_TEST = proc.env.JEPSEN_SELF_TEST;
 
 // ---- checks ----
-
-/** Reads every key (linearizable) until it succeeds, as recorded ops of client `id`. */
-async function finalReads(base: string, id: number, out: JRecord[], opTimeoutMs: number, deadline: number) {
-  const result = new Map<string, string | null>();
-  for (const key of KEYS) {
-    while (nowS() < deadline) {
-      const rec: JRecord = {
-        client: id,
-        op: 'get',
-        key,
-        value: null,
-        expected: null,
-        ok: null,
-        output: null,
-        call: nowNs(),
-        return: null,
-        error: null,
-      };
-      out.push(rec);
-      await runOp(base, rec, opTimeoutMs);
-      if (rec.ok === true) {
-        result.set(key, rec.output);
-        break;
-      }
-      await sleep(200);
-    }
-  }
-  return result;
-}
-
-function lostWrites(records: readonly JRecord[], finals: Map<string, string | null>): string[] {
-  const lost: string[] = [];
-  for (const w of records) {
-    const wrote = (w.op === 'put' && w.ok === true) || (w.op === 'cas' && w.ok === true);
-    if (!wrote || w.return === null) continue;
-    if (!finals.has(w.key) || finals.get(w.key) === w.value) continue;
-    // Another write on the key that had not finished before w started may come after it.
-    const later = records.some(
-      (o) => o !== w && o.key === w.key && o.op !== 'get' && o.ok !== false && (o.return === null || o.return > w.call),
-    );
-    if (!later) lost.push(`${describe(w)} — final value ${JSON.stringify(finals.get(w.key))}`);
-  }
-  return lost;
-}
 
 /**
  * Every member of the final membership (the leader's voters and learners,
  * nodes added during the run included, removed ones not) has the same
- * applied index and the same key-space hash.
+ * applied index and the same key-space hash. `values` gets the values of
+ * every member's key space as last read (for the cross-group check).
  */
-async function convergence(cluster: Cluster, timeoutMs: number): Promise<Check> {
+async function convergence(cluster: RaftGroup, timeoutMs: number, values: Observation[] = []): Promise<Check> {
   const name = 'replicas converge';
   const deadline = Date.now() + timeoutMs;
   let last = '';
+  let held: Observation[] = [];
+  const done = (c: Check): Check => {
+    values.push(...held);
+    return c;
+  };
   while (Date.now() < deadline) {
     try {
       const m = await cluster.membership();
@@ -326,6 +223,9 @@ async function convergence(cluster: Cluster, timeoutMs: number): Promise<Check> 
       const members = [...m.voters, ...m.learners].sort();
       const sts = await Promise.all(members.map((n) => cluster.status(n)));
       const dumps = await Promise.all(members.map((n) => cluster.dump(n)));
+      held = dumps.flatMap((d, i) =>
+        d.kvs.map((kv) => ({ value: kv.value, what: `replica ${members[i]} holds ${kv.key} (mod ${kv.mod})` })),
+      );
       const applied = sts.map((s) => s.applied);
       const hashes = dumps.map((d) => d.hash.slice(0, 12));
       const removed = cluster.nodes.filter((n) => !members.includes(n));
@@ -336,36 +236,36 @@ async function convergence(cluster: Cluster, timeoutMs: number): Promise<Check> 
               `${n}${m.learners.includes(n) ? ' (learner)' : ''}: applied ${applied[i]} rev ${dumps[i]?.revision} ${hashes[i]}`,
           )
           .join('; ') + (removed.length > 0 ? `; removed: ${removed.join(', ')}` : '');
-      if (new Set(applied).size === 1 && new Set(hashes).size === 1) return { name, ok: true, detail: last };
+      if (new Set(applied).size === 1 && new Set(hashes).size === 1) return done({ name, ok: true, detail: last });
     } catch (e) {
       last = (e as Error).message;
     }
     await sleep(500);
   }
-  return { name, ok: false, detail: `not within ${timeoutMs} ms: ${last}` };
+  return done({ name, ok: false, detail: `not within ${timeoutMs} ms: ${last}` });
 }
 
-/** Writes the probe key until one succeeds; the time from `since` (s) in ms, or undefined. */
+/** Writes the probe key (`<tag>p<i>`) until one succeeds; the time from `since` (s) in ms, or undefined. */
 async function recovery(
   base: string,
+  tag: string,
   since: number,
   boundMs: number,
   opTimeoutMs: number,
 ): Promise<number | undefined> {
   const deadline = since + (boundMs + opTimeoutMs) / 1000;
   for (let i = 0; nowS() < deadline; i++) {
-    const r = await http(base, 'PUT', `/v1/kv/${PROBE_KEY}`, `p${i}`, opTimeoutMs);
+    const r = await http(base, 'PUT', `/v1/kv/${PROBE_KEY}`, `${tag}p${i}`, opTimeoutMs);
     if (!('error' in r) && r.status === 200) return Math.round((nowS() - since) * 1000);
     await sleep(100);
   }
   return undefined;
 }
 
-// ---- main ----
-
 /**
  * Lets the watchers run until they reach the store's revision now (or 20 s),
  * reads the whole history once more with a fresh watcher, and compares.
+ * `values` gets every value the watchers and that history saw.
  */
 async function watchCheck(
   base: string,
@@ -373,6 +273,7 @@ async function watchCheck(
   watching: Promise<void>[],
   records: readonly JRecord[],
   setDeadline: (ms: number) => void,
+  values: Observation[],
 ): Promise<Check> {
   const name = 'watchers see the history';
   const r = await http(base, 'GET', '/v1/kv?start=!&end=~&count_only=true', undefined, 10_000);
@@ -388,9 +289,85 @@ async function watchCheck(
   reference.until = until;
   const referenceDeadline = Date.now() + 20_000;
   await Promise.all([...watching, runWatcher(reference, base, () => referenceDeadline)]);
+  values.push(...watchedValues(watchers, reference.seen));
   const c = checkWatchers(watchers, reference.seen, until, records);
   return { name, ok: c.ok, detail: c.detail };
 }
+
+// ---- one group's part of the run ----
+
+/** A group under test: its workload, watchers, checks and history file. */
+interface GroupRun {
+  readonly cluster: RaftGroup;
+  readonly tag: string;
+  readonly work: Workload;
+  /** The kv workload's records (the watchers' check reads them); empty for lock and lease. */
+  readonly records: JRecord[];
+  readonly watchers: Watcher[];
+  readonly watching: Promise<void>[];
+  watchDeadline: number;
+  readonly historyPath: string;
+  readonly checks: Check[];
+  recoveryMs: number | undefined;
+  /** What the watchers and the replicas' key spaces held, for the cross-group check. */
+  readonly seen: Observation[];
+}
+
+/** Client seeds of group `index` (0: the default group, seeded as a run of one group always was). */
+function groupSeed(seed: number, index: number): number {
+  return index === 0 ? seed : seed * 100 + index;
+}
+
+function startGroup(
+  args: Args,
+  cluster: RaftGroup,
+  index: number,
+  tag: string,
+  shared: Omit<WorkloadContext, 'base' | 'tag' | 'clients' | 'seed' | 'opTimeoutMs'>,
+  historyPath: string,
+  misrouteReadsTo: string | undefined,
+): GroupRun {
+  const ctx: WorkloadContext = {
+    ...shared,
+    base: cluster.base,
+    tag,
+    clients: args.clients,
+    seed: groupSeed(args.seed, index),
+    opTimeoutMs: args.opTimeoutMs,
+  };
+  let kv: KvWorkload | undefined;
+  let work: Workload;
+  if (args.workload === 'lock') work = lockWorkload(ctx);
+  else if (args.workload === 'lease') work = leaseWorkload(ctx);
+  else {
+    kv = kvWorkload(ctx, misrouteReadsTo ? { misrouteReadsTo } : {});
+    work = kv;
+  }
+  // Watchers (half SSE, half WebSocket) follow every change through the faults, resuming after each cut.
+  const watchers = Array.from({ length: args.watchers }, (_, i) => newWatcher(i));
+  const g: GroupRun = {
+    cluster,
+    tag,
+    work,
+    records: kv?.records ?? [],
+    watchers,
+    watching: [],
+    watchDeadline: Number.POSITIVE_INFINITY,
+    historyPath,
+    checks: [],
+    recoveryMs: undefined,
+    seen: [],
+  };
+  for (const w of watchers) g.watching.push(runWatcher(w, cluster.base, () => g.watchDeadline));
+  return g;
+}
+
+/** The history file of one group: the path asked for with a run of one group, `<path>-<group>.jsonl` with several. */
+function historyPathOf(path0: string, group: string, several: boolean): string {
+  return several ? `${path0.replace(/\.jsonl$/, '')}-${group}.jsonl` : path0;
+}
+
+// ---- main ----
 
 async function main(): Promise<number> {
   let args: Args;
@@ -400,7 +377,8 @@ async function main(): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
-  const replay = `npm run jepsen -- ${args.workload === 'kv' ? '' : `--workload ${args.workload} `}--nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}${args.watchers > 0 ? ` --watchers ${args.watchers}` : ''}${args.cover ? ' --cover' : ''}`;
+  const several = args.groups > 0;
+  const replay = `${SELF_TEST ? `JEPSEN_SELF_TEST=${SELF_TEST} ` : ''}npm run jepsen -- ${args.workload === 'kv' ? '' : `--workload ${args.workload} `}--nodes ${args.nodes} --clients ${args.clients} --duration ${args.duration} --faults ${args.faults.join(',') || 'none'} --seed ${args.seed}${args.watchers > 0 ? ` --watchers ${args.watchers}` : ''}${args.cover ? ' --cover' : ''}${several ? ` --groups ${args.groups}${args.groupSize !== 3 ? ` --group-size ${args.groupSize}` : ''}` : ''}`;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durable-raft-jepsen-'));
   const historyPath = path.resolve(args.history ?? path.join(workDir, 'history.jsonl'));
   const nodes = Array.from({ length: args.nodes }, (_, i) => `node-${i}`);
@@ -413,7 +391,7 @@ async function main(): Promise<number> {
     if (cleaned) return;
     cleaned = true;
     cluster.kill();
-    if (!args.keep) fs.rmSync(path.join(workDir, 'state'), { recursive: true, force: true });
+    if (!args.keep) cluster.removeState();
   };
   proc.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -423,7 +401,7 @@ async function main(): Promise<number> {
       proc.exit(130);
     });
   }
-  const hardLimitS = args.duration + 150;
+  const hardLimitS = args.duration + 150 + 60 * args.groups;
   const hard = setTimeout(() => {
     console.error(`harness error: the run exceeded its ${hardLimitS} s bound; seed ${args.seed}; replay: ${replay}`);
     cleanup();
@@ -431,7 +409,7 @@ async function main(): Promise<number> {
   }, hardLimitS * 1000);
 
   console.log(
-    `jepsen: ${args.workload === 'kv' ? '' : `workload ${args.workload}, `}${args.nodes} nodes, ${args.clients} clients, ${args.duration} s, faults ${args.faults.join(',') || 'none'}, seed ${args.seed}`,
+    `jepsen: ${args.workload === 'kv' ? '' : `workload ${args.workload}, `}${args.nodes} nodes, ${args.clients} clients, ${args.duration} s, faults ${args.faults.join(',') || 'none'}, seed ${args.seed}${several ? `; ${args.groups} more groups of ${args.groupSize}, ${args.clients} clients each` : ''}`,
   );
   console.log(`  work dir ${workDir} (wrangler log: ${cluster.log})`);
   const tStart = nowS();
@@ -445,181 +423,196 @@ async function main(): Promise<number> {
   const startupS = nowS() - tStart;
   console.log(`  cluster up in ${startupS.toFixed(1)} s`);
 
+  // The groups under test: the default one, then those created now (each must take writes before the clock starts).
+  const clusters: RaftGroup[] = [cluster];
+  let directory: RaftGroup | undefined;
+  if (several) {
+    const tGroups = nowS();
+    const prefix = await deploymentPrefix(cluster.base);
+    const places = await Promise.all(
+      groupNames(args.groups).map((name) => createGroup(cluster.base, name, args.groupSize, prefix, nowS() + 60)),
+    );
+    for (const place of places) clusters.push(cluster.group(place, memberIds(args.groupSize)));
+    directory = cluster.group(directoryPlace(prefix), nodes);
+    console.log(
+      `  groups       ${places.map((p) => `${p.name} (${p.objectPrefix}*)`).join(', ')} created in ${(nowS() - tGroups).toFixed(1)} s`,
+    );
+  }
+  const misroute = SELF_TEST === 'misroute-reads' && clusters.length >= 3 ? clusters[2]?.base : undefined;
+  if (SELF_TEST !== undefined) {
+    if (!misroute) {
+      console.error(`JEPSEN_SELF_TEST=${SELF_TEST}: only misroute-reads, with --groups 2 or more`);
+      cleanup();
+      return 2;
+    }
+    console.log(
+      `  SELF-TEST    ${clusters[1]?.name}'s client 0 reads from ${clusters[2]?.name}'s routes: the run must fail`,
+    );
+  }
+
   const rng = new Rng(args.seed);
-  const records: JRecord[] = [];
   const events: FaultEvent[] = [];
   const live: FaultClock = { active: false, lastHeal: 0 };
   const t0 = nowS();
   const stop = { at: t0 + args.duration };
-  const clients =
-    args.workload === 'kv'
-      ? Array.from({ length: args.clients }, (_, i) =>
-          client(i, cluster.base, new Rng(args.seed * 1000 + i + 1), stop, records, args.opTimeoutMs),
-        )
-      : [];
-  // The lock and lease workloads run their own clients (same seeds per client, same nemesis schedule).
-  const ctx = {
-    base: cluster.base,
-    clients: args.clients,
-    seed: args.seed,
-    opTimeoutMs: args.opTimeoutMs,
-    stop,
-    t0,
-    faults: live,
-    events,
-  };
-  const work: Workload | undefined =
-    args.workload === 'lock' ? lockWorkload(ctx) : args.workload === 'lease' ? leaseWorkload(ctx) : undefined;
+  // Same seeds per client in every workload, same nemesis schedule; each group its own clients and watchers.
+  const shared = { stop, t0, faults: live, events };
+  const runs = clusters.map((c, i) =>
+    startGroup(
+      args,
+      c,
+      i,
+      several ? valueTag(c.name) : '',
+      shared,
+      historyPathOf(historyPath, c.name, several),
+      i === 1 ? misroute : undefined,
+    ),
+  );
   // A client that throws is a harness error (exit 2), caught at once (never an unhandled rejection).
   let workError: unknown;
-  const working = work?.running.catch((e) => {
-    console.error(
-      `harness error in the ${args.workload} clients: ${(e as Error).stack}; seed ${args.seed}; replay: ${replay}`,
-    );
-    workError = e ?? new Error('workload failed');
-  });
-  // Watchers (half SSE, half WebSocket) follow every change through the faults, resuming after each cut.
-  const watchers = Array.from({ length: args.watchers }, (_, i) => newWatcher(i));
-  let watchDeadline = Number.POSITIVE_INFINITY;
-  const watching = watchers.map((w) => runWatcher(w, cluster.base, () => watchDeadline));
-  const nemesisOpts = { faults: args.faults, size: args.nodes, cover: args.cover };
-  const nem = nemesis(cluster, nemesisOpts, new Rng(rng.int(2 ** 31)), events, t0, stop.at, live).catch((e) => {
-    console.error(`harness error in the nemesis: ${(e as Error).stack}`);
-    throw e;
-  });
+  const working = runs.map((g) =>
+    g.work.running.catch((e) => {
+      console.error(
+        `harness error in the ${args.workload} clients of ${g.cluster.name}: ${(e as Error).stack}; seed ${args.seed}; replay: ${replay}`,
+      );
+      workError = e ?? new Error('workload failed');
+    }),
+  );
+  const stopWatchers = () => {
+    for (const g of runs) g.watchDeadline = 0;
+  };
+  const watching = runs.flatMap((g) => g.watching);
+  const targets: Target[] = [
+    ...clusters.map((c, i) => ({ cluster: c, size: i === 0 ? args.nodes : args.groupSize, operated: true })),
+    ...(directory ? [{ cluster: directory, size: args.nodes, operated: false }] : []),
+  ];
+  const nemesisOpts = { faults: args.faults, cover: args.cover };
+  const nem = nemesis(cluster, targets, nemesisOpts, new Rng(rng.int(2 ** 31)), events, t0, stop.at, live).catch(
+    (e) => {
+      console.error(`harness error in the nemesis: ${(e as Error).stack}`);
+      throw e;
+    },
+  );
   let nemesisError: unknown;
   await nem.catch((e) => {
     nemesisError = e;
   });
   if (nemesisError) {
     stop.at = 0;
-    watchDeadline = 0;
-    await Promise.all([...clients, ...watching, working]);
+    stopWatchers();
+    await Promise.all([...watching, ...working]);
     cleanup();
     return 2;
   }
-  // Make sure everything is healed (a no-op if the nemesis did so), and time the recovery.
-  await heal(cluster);
+  // Make sure everything is healed (a no-op if the nemesis did so), and time the recovery of every group.
+  await Promise.all(targets.map((t) => heal(t.cluster)));
   const lastHeal = nowS();
   const lastFaultHeal = events.length > 0 ? (events[events.length - 1]?.healed ?? lastHeal - t0) : lastHeal - t0;
-  const recoveryMs = await recovery(cluster.base, lastHeal, args.recoveryMs, args.opTimeoutMs);
-  await Promise.all(clients);
-  await working;
+  await Promise.all(
+    runs.map(async (g) => {
+      g.recoveryMs = await recovery(g.cluster.base, g.tag, lastHeal, args.recoveryMs, args.opTimeoutMs);
+    }),
+  );
+  await Promise.all(working);
   if (workError) {
-    watchDeadline = 0;
+    stopWatchers();
     await Promise.all(watching);
     cleanup();
     return 2;
   }
   const runS = nowS() - t0;
-  const checks: Check[] = [];
-  if (work) {
-    checks.push(...(await work.check()));
-    fs.writeFileSync(historyPath, `${work.lines().join('\n')}\n`);
-  } else await kvChecks(cluster.base, args, records, historyPath, checks);
-  // (3) convergence
-  checks.push(await convergence(cluster, 20_000));
-  // (5) watchers: what each saw against the history read again from the healed cluster
-  if (watchers.length > 0) {
-    const sorted = [...records].sort((a, b) => a.call - b.call);
-    checks.push(await watchCheck(cluster.base, watchers, watching, sorted, (d) => (watchDeadline = d)));
+  // The workloads' own checks, one group after the other (the linearizability checker holds the CPU) ...
+  for (const g of runs) {
+    g.checks.push(...(await g.work.check()));
+    fs.writeFileSync(g.historyPath, `${g.work.lines().join('\n')}\n`);
   }
-  // (4) recovery
-  checks.push({
-    name: `writes within ${args.recoveryMs} ms of last heal`,
-    ok: recoveryMs !== undefined && recoveryMs <= args.recoveryMs,
-    detail:
-      recoveryMs === undefined
-        ? 'no write succeeded'
-        : `first write ${recoveryMs} ms after the final heal (last fault healed at ${lastFaultHeal.toFixed(1)} s)`,
-  });
+  // ... then (3) convergence, (5) watchers, (4) recovery, every group at once.
+  await Promise.all(
+    runs.map(async (g) => {
+      g.checks.push(await convergence(g.cluster, 20_000, g.seen));
+      if (g.watchers.length > 0) {
+        const sorted = [...g.records].sort((a, b) => a.call - b.call);
+        g.checks.push(
+          await watchCheck(g.cluster.base, g.watchers, g.watching, sorted, (d) => (g.watchDeadline = d), g.seen),
+        );
+      }
+      g.checks.push({
+        name: `writes within ${args.recoveryMs} ms of last heal`,
+        ok: g.recoveryMs !== undefined && g.recoveryMs <= args.recoveryMs,
+        detail:
+          g.recoveryMs === undefined
+            ? 'no write succeeded'
+            : `first write ${g.recoveryMs} ms after the final heal (last fault healed at ${lastFaultHeal.toFixed(1)} s)`,
+      });
+    }),
+  );
+  // (6) nothing of one group seen in another
+  const overall: Check[] = [];
+  if (several) {
+    const writers = writersOf(runs.map((g) => ({ group: g.cluster.name, written: g.work.written() })));
+    for (const g of runs) g.checks.push(crossGroupCheck(g.cluster.name, [...g.work.observed(), ...g.seen], writers));
+    if (directory) overall.push({ ...(await convergence(directory, 20_000)), name: 'directory replicas converge' });
+  }
 
   cleanup();
   clearTimeout(hard);
 
   // ---- summary ----
-  const count = (f: (r: JRecord) => boolean) => records.filter(f).length;
   const byKind = new Map<string, number>();
   for (const e of events) byKind.set(e.kind, (byKind.get(e.kind) ?? 0) + 1);
-  console.log('');
-  if (work) {
-    console.log(`  run          ${runS.toFixed(1)} s, ${args.clients} clients`);
-    for (const line of work.summary()) console.log(line);
+  const faultsLine = `  faults       ${events.length}${events.length ? ` (${[...byKind].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; wrangler starts ${cluster.starts}`;
+  const printChecks = (checks: readonly Check[]) => {
+    console.log(`  ${'check'.padEnd(34)} result`);
+    for (const c of checks) console.log(`  ${c.name.padEnd(34)} ${c.ok ? 'PASS' : 'FAIL'}  ${c.detail}`);
+  };
+  const summaryOf = (g: GroupRun) =>
+    args.workload === 'kv'
+      ? g.work.summary(runS)
+      : [`  run          ${runS.toFixed(1)} s, ${args.clients} clients`, ...g.work.summary(runS)];
+  if (!several) {
+    const g = runs[0] as GroupRun;
+    console.log('');
+    for (const line of summaryOf(g)) console.log(line);
+    console.log(faultsLine);
+    console.log(`  history      ${g.historyPath}`);
+    console.log('');
+    printChecks(g.checks);
   } else {
-    console.log(`  ops          ${records.length} in ${runS.toFixed(1)} s (${(records.length / runS).toFixed(0)}/s)`);
-    console.log(
-      `  outcomes     ok ${count((r) => r.ok === true)}, fail ${count((r) => r.ok === false && r.error !== null)}, cas-mismatch ${count((r) => r.op === 'cas' && r.ok === false && r.error === null)}, unknown ${count((r) => r.ok === null)}`,
-    );
-    for (const op of ['get', 'put', 'cas', 'delete'])
+    for (const g of runs) {
+      const hit = events.filter((e) => e.groups.includes(g.cluster.name)).length;
+      console.log('');
       console.log(
-        `    ${op.padEnd(10)} ${String(count((r) => r.op === op)).padStart(5)} total, ${String(count((r) => r.op === op && r.ok === true)).padStart(5)} ok, ${String(count((r) => r.op === op && r.ok === null)).padStart(4)} unknown`,
+        `  == group ${g.cluster.name} (objects ${g.cluster.objectPrefix}node-*; hit by ${hit} of ${events.length} faults) ==`,
       );
+      for (const line of summaryOf(g)) console.log(line);
+      console.log(`  history      ${g.historyPath}`);
+      console.log('');
+      printChecks(g.checks);
+    }
+    console.log('');
+    console.log('  == all groups ==');
+    console.log(faultsLine);
+    printChecks(overall);
+    const verdict = (g: GroupRun) => {
+      const bad = g.checks.filter((c) => !c.ok);
+      return `${g.cluster.name} ${bad.length === 0 ? 'OK' : `ANOMALY (${bad.map((c) => c.name).join('; ')})`}`;
+    };
+    console.log(`  verdicts     ${runs.map(verdict).join(', ')}`);
   }
-  console.log(
-    `  faults       ${events.length}${events.length ? ` (${[...byKind].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; wrangler starts ${cluster.starts}`,
-  );
-  console.log(`  history      ${historyPath}`);
-  console.log('');
-  console.log(`  ${'check'.padEnd(34)} result`);
-  for (const c of checks) console.log(`  ${c.name.padEnd(34)} ${c.ok ? 'PASS' : 'FAIL'}  ${c.detail}`);
   console.log(`  total time   ${(nowS() - tStart).toFixed(1)} s (startup ${startupS.toFixed(1)} s)`);
-  const bad = checks.filter((c) => !c.ok);
+  const bad = [
+    ...runs.flatMap((g) => g.checks.filter((c) => !c.ok).map((c) => ({ g, c }))),
+    ...overall.filter((c) => !c.ok).map((c) => ({ g: undefined, c })),
+  ];
   if (bad.length > 0) {
-    console.log(`\nANOMALY (${bad.map((c) => c.name).join('; ')}): seed ${args.seed}`);
+    const names = bad.map(({ g, c }) => (several && g ? `${g.cluster.name}: ${c.name}` : c.name));
+    console.log(`\nANOMALY (${names.join('; ')}): seed ${args.seed}`);
     console.log(`replay: ${replay}`);
     console.log(`(faults and op choices replay from the seed; timing does not, so a replay may not hit it again)`);
     return 1;
   }
   console.log('\nOK');
   return 0;
-}
-
-/** The kv workload's checks: (1) linearizable, (2) no acknowledged write lost; writes its history file. */
-async function kvChecks(
-  base: string,
-  args: Args,
-  records: JRecord[],
-  historyPath: string,
-  checks: Check[],
-): Promise<void> {
-  const finals = await finalReads(base, args.clients, records, args.opTimeoutMs, nowS() + 20);
-
-  const sorted = [...records].sort((a, b) => a.call - b.call);
-  const lines = sorted.flatMap((r) => {
-    const line = toFileLine(r);
-    return line ? [JSON.stringify(line)] : [];
-  });
-  fs.writeFileSync(historyPath, `${lines.join('\n')}\n`);
-
-  // (1) linearizability
-  const hist = toHistory(sorted);
-  const tCheck = Date.now();
-  const lin = checkLinearizable(hist);
-  const checkMs = Date.now() - tCheck;
-  if (!lin.ok) {
-    const lines = (lin.message ?? '').split('\n');
-    const shown = lines.length > 40 ? [...lines.slice(0, 40), `    ... (${lines.length - 40} more lines)`] : lines;
-    checks.push({ name: 'linearizable', ok: false, detail: shown.join('\n    ') });
-  } else {
-    checks.push({
-      name: 'linearizable',
-      ok: true,
-      detail: `${lin.explored ?? 0} states, ${checkMs} ms${lin.inconclusive ? `; INCONCLUSIVE on ${lin.inconclusiveKeys?.join(',')}` : ''}`,
-    });
-  }
-  // (2) no acknowledged write lost
-  const missing = KEYS.filter((k) => !finals.has(k));
-  const lost = lostWrites(sorted, finals);
-  checks.push({
-    name: 'no acked write lost',
-    ok: lost.length === 0 && missing.length === 0,
-    detail:
-      missing.length > 0
-        ? `final reads failed for ${missing.join(',')}`
-        : lost.length === 0
-          ? `final ${KEYS.map((k) => `${k}=${finals.get(k) ?? 'null'}`).join(' ')}`
-          : `${lost.length} lost:\n      ${lost.slice(0, 10).join('\n      ')}`,
-  });
 }
 
 main().then(

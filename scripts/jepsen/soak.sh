@@ -2,9 +2,12 @@
 # The soak (issue 16): RUNS fault runs of DURATION seconds each, 3 and 5 nodes
 # in turn, the kv (with 4 watchers), lock and lease workloads in turn, with
 # every fault kind: each injected once first (--cover), then drawn from the
-# seed. Seeds are FIRST_SEED, FIRST_SEED+1, ...
+# seed. Seeds are FIRST_SEED, FIRST_SEED+1, ... With GROUPS > 0, every run
+# also creates that many groups and runs the workload on each of them too
+# (--groups: faults hit several groups at once, each group judged on its own;
+# a row's result covers every group, its counts are the default group's).
 #
-#   npm run jepsen:soak -- [RUNS=30] [DURATION=60] [FIRST_SEED=1000]
+#   npm run jepsen:soak -- [RUNS=30] [DURATION=60] [FIRST_SEED=1000] [GROUPS=0]
 #
 # Each run's output is kept in a work folder (printed first). At the end it
 # prints a Markdown table, one row per run with the command that replays it,
@@ -15,9 +18,10 @@ cd "$(dirname "$0")/../.."
 runs=${1:-30}
 duration=${2:-60}
 first=${3:-1000}
+groups=${4:-0}
 faults=partition,crash,restart,slow,transfer,member,compact
 logs=$(mktemp -d "${TMPDIR:-/tmp}/durable-raft-soak-XXXXXX")
-echo "soak: $runs runs of $duration s, faults $faults; logs in $logs"
+echo "soak: $runs runs of $duration s, faults $faults, $groups more groups; logs in $logs"
 
 workloads=(kv lock lease)
 rows=()
@@ -28,6 +32,7 @@ for ((i = 0; i < runs; i++)); do
   workload=${workloads[$((i % 3))]}
   extra=()
   [ "$workload" = kv ] && extra=(--watchers 4)
+  [ "$groups" -gt 0 ] && extra+=(--groups "$groups")
   args=(--workload "$workload" --nodes "$nodes" --clients 8 --duration "$duration"
     --faults "$faults" --cover --seed "$seed" "${extra[@]}")
   log="$logs/run-$seed.log"

@@ -6,7 +6,7 @@
  * prefix and reads until the sentinel's revision; a cut stream resumes from
  * the last revision seen + 1 (Last-Event-ID).
  */
-import { http, nowS } from './common.ts';
+import { http, nowS, type Observation } from './common.ts';
 import { sleep } from './node-api.ts';
 
 export interface HistKv {
@@ -31,20 +31,21 @@ export type StoreHistory =
 
 /**
  * Reads every change of `prefix` from revision 1, in order, up to (and with)
- * the put of `sentinel` (a key inside the prefix) made now; gives up at
- * `deadline` (nowS()).
+ * the put of `sentinel` (a key inside the prefix, written `<tag>history-end`)
+ * made now; gives up at `deadline` (nowS()).
  */
 export async function readStoreHistory(
   base: string,
   prefix: string,
   sentinel: string,
   deadline: number,
+  tag = '',
 ): Promise<StoreHistory> {
   if (!sentinel.startsWith(prefix)) throw new Error(`sentinel ${sentinel} is not under ${prefix}`);
   let until: number | undefined;
   let last = '';
   while (until === undefined && nowS() < deadline) {
-    const r = await http(base, 'PUT', `/v1/kv/${encodeURIComponent(sentinel)}`, 'history-end', 5000);
+    const r = await http(base, 'PUT', `/v1/kv/${encodeURIComponent(sentinel)}`, `${tag}history-end`, 5000);
     if (!('error' in r) && r.status === 200) until = (JSON.parse(r.text) as { revision: number }).revision;
     else {
       last = 'error' in r ? r.error : `${r.status} ${r.text.slice(0, 100)}`;
@@ -110,6 +111,17 @@ export async function readStoreHistory(
   }
   if (seen < until) return { ok: false, error: `the watch reached revision ${seen} of ${until} in time: ${last}` };
   return { ok: true, events, revisions, until, connections };
+}
+
+/** The values in a history (puts and prev_kvs), each with the event that holds it, for the cross-group check. */
+export function historyValues(events: readonly HistEvent[]): Observation[] {
+  const out: Observation[] = [];
+  for (const e of events) {
+    const at = `store history revision ${e.revision} ${e.type} ${e.kv.key}`;
+    if (e.kv.value) out.push({ value: e.kv.value, what: at });
+    if (e.prev_kv?.value) out.push({ value: e.prev_kv.value, what: `${at} (prev_kv)` });
+  }
+  return out;
 }
 
 /** One life of a key: created at `create`, deleted at `deleted` (Infinity while it lives). */

@@ -9,6 +9,7 @@
  * duplicate, prev_kv right), and that history with the acknowledged writes.
  * Plain Node 22 (global fetch and WebSocket), no TS-only syntax.
  */
+import type { Observation } from './common.ts';
 import type { JRecord } from './history.ts';
 import { sleep } from './node-api.ts';
 
@@ -213,4 +214,20 @@ export function checkWatchers(
         detail: `${watchers.length} watchers, ${events} events to revision ${until}, ${connections} connections (${connections - watchers.length} resumes)`,
       }
     : { ok: false, detail: problems.slice(0, 10).join('\n      ') };
+}
+
+/** Every value the watchers and the reference saw (puts and prev_kvs), for the cross-group check. */
+export function watchedValues(watchers: readonly Watcher[], reference: readonly SeenRevision[]): Observation[] {
+  const out: Observation[] = [];
+  const add = (who: string, seen: readonly SeenRevision[]) => {
+    for (const r of seen)
+      for (const e of r.events) {
+        const at = `${who} revision ${r.revision} ${e.type} ${e.key}`;
+        if (e.value) out.push({ value: e.value, what: at });
+        if (e.prev) out.push({ value: e.prev, what: `${at} (prev_kv)` });
+      }
+  };
+  for (const w of watchers) add(`watcher ${w.id} (${w.kind})`, w.seen);
+  add('the history read again by a fresh watcher,', reference);
+  return out;
 }
