@@ -5,7 +5,12 @@
 # one member fault and one transfer first, then draws from the seed; seed 2's
 # member fault removes the leader and adds it back, seed 6's a follower), with 4
 # watchers (2 SSE, 2 WebSocket) that must see every change; lock (fenced
-# writes under one lock); lease (expiry never early, always in time, atomic).
+# writes under one lock); lease (expiry never early, always in time, atomic);
+# then kv on the default group and 2 more groups at once (--groups 2, 2
+# watchers each), each crash and partition hitting several groups (seed 3:
+# a crash with draws of its own in the 3 groups under test, then a partition
+# drawn alike in all 4, the directory of groups included), every check per
+# group plus no value of one group seen in another.
 # Then every check. An anomaly (exit 1) fails at once; a harness error (exit
 # 2: the runner itself could not finish, e.g. the cluster would not start) is
 # retried once with another seed.
@@ -31,3 +36,4 @@ workload() {
 workload kv 2 --watchers 4 --faults member,transfer,partition,crash,restart --cover || exit $?
 workload lock 5 --workload lock || exit $?
 workload lease 5 --workload lease || exit $?
+workload groups 3 --groups 2 --watchers 2 --faults crash,partition,member --cover || exit $?
