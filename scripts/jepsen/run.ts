@@ -245,6 +245,35 @@ async function convergence(cluster: RaftGroup, timeoutMs: number, values: Observ
   return done({ name, ok: false, detail: `not within ${timeoutMs} ms: ${last}` });
 }
 
+/**
+ * The directory's membership is still the configured nodes: nothing in a run
+ * changes it through the log (its member faults act on the groups under
+ * test), so any other voter or learner came from somewhere else.
+ */
+async function directoryMembership(directory: RaftGroup): Promise<Check> {
+  const name = 'directory membership unchanged';
+  const m = await directory.membership().catch(() => undefined);
+  if (!m) {
+    const sts = await Promise.all(
+      directory.nodes.map(async (n) => {
+        const st = await directory.status(n).catch((e) => (e as Error).message.slice(0, 80));
+        if (typeof st === 'string') return `${n}: ${st}`;
+        return `${n}: ${st.role} term ${st.term} commit ${st.commit} applied ${st.applied} last ${st.lastIndex} voters [${st.conf.voters}] learners [${st.conf.learners}]`;
+      }),
+    );
+    return { name, ok: false, detail: `no leader answers: ${sts.join('; ')}` };
+  }
+  const want = [...directory.configured].sort().join(',');
+  const voters = [...m.voters].sort().join(',');
+  if (voters === want && m.learners.length === 0)
+    return { name, ok: true, detail: `voters [${voters}] (${m.leader} leads in term ${m.term})` };
+  return {
+    name,
+    ok: false,
+    detail: `${m.leader} (term ${m.term}) has voters [${voters}] and learners [${m.learners.sort()}], not the configured [${want}]; no request of this run changed it`,
+  };
+}
+
 /** Writes the probe key (`<tag>p<i>`) until one succeeds; the time from `since` (s) in ms, or undefined. */
 async function recovery(
   base: string,
@@ -551,7 +580,12 @@ async function main(): Promise<number> {
   if (several) {
     const writers = writersOf(runs.map((g) => ({ group: g.cluster.name, written: g.work.written() })));
     for (const g of runs) g.checks.push(crossGroupCheck(g.cluster.name, [...g.work.observed(), ...g.seen], writers));
-    if (directory) overall.push({ ...(await convergence(directory, 20_000)), name: 'directory replicas converge' });
+    if (directory) {
+      // The Worker finds the directory on CLUSTER_NODES, which restarts take from the default group's nodes.
+      for (const n of cluster.nodes) directory.addNode(n);
+      overall.push({ ...(await convergence(directory, 20_000)), name: 'directory replicas converge' });
+      overall.push(await directoryMembership(directory));
+    }
   }
 
   cleanup();
