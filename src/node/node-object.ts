@@ -89,16 +89,22 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
     migrate(sql);
     const row = sql.exec('SELECT name, initial_members FROM node_identity WHERE id = 0')[0];
     const configured = this.settings.members.map((m) => m.id);
+    // The initial voters are fixed at the node's first start, as etcd's --initial-cluster: a node whose
+    // log holds no configuration change would otherwise take a later CLUSTER_NODES as its voters, without
+    // any entry agreeing to it. (A node that started before this rule kept none: it keeps today's.)
     if (row && typeof row.name === 'string') {
-      const members =
-        typeof row.initial_members === 'string' && row.initial_members !== ''
-          ? JSON.parse(row.initial_members)
-          : configured;
-      return { name: row.name, initialMembers: members as NodeId[] };
+      if (typeof row.initial_members === 'string' && row.initial_members !== '')
+        return { name: row.name, initialMembers: JSON.parse(row.initial_members) as NodeId[] };
+      sql.exec('UPDATE node_identity SET initial_members = ? WHERE id = 0', JSON.stringify(configured));
+      return { name: row.name, initialMembers: configured };
     }
     const name = this.ctx.id.name ?? hint;
     if (!name) throw new Error('node name unknown: address nodes by name');
-    sql.exec('INSERT INTO node_identity (id, name) VALUES (0, ?)', name);
+    sql.exec(
+      'INSERT INTO node_identity (id, name, initial_members) VALUES (0, ?, ?)',
+      name,
+      JSON.stringify(configured),
+    );
     return { name, initialMembers: configured };
   }
 

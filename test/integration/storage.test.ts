@@ -468,3 +468,29 @@ describe('on a Durable Object: schema upgrades', () => {
     });
   });
 });
+
+describe('on a Durable Object: the initial voters', () => {
+  it('are fixed at the first start (a later CLUSTER_NODES is not taken without a configuration change)', async () => {
+    // A node that was never bootstrapped takes CLUSTER_NODES; it must keep what it took.
+    const name = `initial-${crypto.randomUUID().slice(0, 8)}:node-0`;
+    const stub = nodeStub(name);
+    await stub.fetch('https://node/internal/status', { headers: { 'x-raft-node': name } });
+    const stored = await runInDurableObject(stub, (_i, state) =>
+      durableObjectSql(state.storage).exec('SELECT initial_members FROM node_identity WHERE id = 0'),
+    );
+    expect(JSON.parse(String(stored[0]?.initial_members))).toEqual(['node-0', 'node-1', 'node-2']);
+
+    // One started before this rule (no initial members kept) keeps the ones it starts with now.
+    const old = `initial-old-${crypto.randomUUID().slice(0, 8)}:node-0`;
+    await runInDurableObject(nodeStub(old), (_i, state) => {
+      const sql = durableObjectSql(state.storage);
+      migrate(sql);
+      sql.exec('INSERT INTO node_identity (id, name) VALUES (0, ?)', old);
+    });
+    await nodeStub(old).fetch('https://node/internal/status', { headers: { 'x-raft-node': old } });
+    const kept = await runInDurableObject(nodeStub(old), (_i, state) =>
+      durableObjectSql(state.storage).exec('SELECT initial_members FROM node_identity WHERE id = 0'),
+    );
+    expect(JSON.parse(String(kept[0]?.initial_members))).toEqual(['node-0', 'node-1', 'node-2']);
+  });
+});
