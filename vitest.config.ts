@@ -44,6 +44,7 @@ export default defineConfig({
             'test/sim/**/*.test.ts',
             'test/support/**/*.test.ts',
             'test/kv/**/*.test.ts',
+            'test/dump/**/*.test.ts',
             'test/storage/**/*.test.ts',
             'test/driver/**/*.test.ts',
             'test/transport/**/*.test.ts',
