@@ -17,6 +17,7 @@ import { kvRoutes } from './routes/kv.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { lockRoutes } from './routes/locks.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { snapshotRoutes } from './routes/snapshot.ts';
 import { statusRoutes } from './routes/status.ts';
 import { v3ClusterRoutes } from './v3/cluster-routes.ts';
 import { v3ConcurrencyRoutes } from './v3/concurrency-routes.ts';
@@ -140,6 +141,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   // One file per resource (routes/); keys first: `/v1/kv/*` also matches `/v1/kv`.
   groupRoutes(app);
   kvRoutes(app);
+  snapshotRoutes(app);
   historyRoutes(app);
   leaseRoutes(app);
   lockRoutes(app);

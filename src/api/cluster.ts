@@ -288,6 +288,11 @@ export class ClusterClient {
     return this.read((s, ms) => s.leaseStatus(id, keys, ms), 'linearizable');
   }
 
+  /** Several leases' statuses by the leader's clock (those that exist; at most MAX_LEASE_STATUSES ids). */
+  async leaseStatuses(ids: readonly number[]): Promise<ReadResult<LeaseStatus[]>> {
+    return this.read((s, ms) => s.leaseStatuses(ids, ms), 'linearizable');
+  }
+
   async leaseList(after: number, limit: number): Promise<ReadResult<Lease[]>> {
     return this.read((s, ms) => s.leaseList(after, limit, ms), 'linearizable');
   }

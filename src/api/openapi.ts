@@ -553,6 +553,29 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/snapshot': {
+      get: {
+        summary:
+          "The group's dump as of a revision, streamed as NDJSON (admin; 403 for a token limited to key prefixes): a header `{format, version, group, revision, taken_at}`, each lease a key names `{lease: {id, ttl, remaining}}` before that key, every key `{kv: {...}}` in key order, then `{end: {keys, leases, sha256}}` (SHA-256 of every byte before it). A dump the store cannot finish ends with `{error: {code, message}}` and no trailer",
+        parameters: [
+          q(
+            'revision',
+            { type: 'integer', minimum: 0 },
+            'Dump the store as of this revision (default: its revision when the dump begins): 410 `compacted` below the compaction point, 400 `future_revision` past the current one',
+          ),
+          timeoutHeader,
+        ],
+        responses: {
+          '200': {
+            description: 'The dump; X-Revision is its revision',
+            headers: { 'X-Revision': { schema: { type: 'integer' } } },
+            content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+          },
+          '410': compacted,
+          ...common,
+        },
+      },
+    },
     '/v1/cluster/members': {
       post: {
         summary: 'Add a learner, promote it to voter, or remove a member (admin)',

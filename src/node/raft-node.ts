@@ -54,6 +54,8 @@ const CATCH_UP_EVENTS = 512;
 const LEASE_PROPOSE_TIMEOUT_MS = 5_000;
 /** The most keys a lease's status lists. */
 export const MAX_LEASE_KEYS = 10_000;
+/** The most leases one leaseStatuses call answers for. */
+export const MAX_LEASE_STATUSES = 1000;
 
 /** A lease as the leader sees it: granted TTL and whole seconds left by its clock (etcd's LeaseTimeToLive). */
 export interface LeaseStatus {
@@ -207,6 +209,25 @@ export class RaftNode extends NodeObject<KvResult> {
         // Whole seconds, rounded down as etcd does: never more than there is.
         const status = { id, grantedTtl: lease.ttl, ttl: Math.floor(left / 1000) };
         return withKeys ? { ...status, keys: kv.leaseKeys(id, MAX_LEASE_KEYS) } : status;
+      }),
+    );
+  }
+
+  /**
+   * Several leases' granted TTLs and seconds left by the leader's clock (the
+   * ones that exist, in the order asked; at most MAX_LEASE_STATUSES): what a
+   * dump says of the leases its keys name, one call per page of keys.
+   */
+  async leaseStatuses(ids: readonly number[], timeoutMs: number): Promise<ReadAnswer<LeaseStatus[]>> {
+    return this.timed('lease_statuses', () =>
+      this.onLeader(timeoutMs, (_rt, lessor, kv) => {
+        const now = Date.now();
+        const out: LeaseStatus[] = [];
+        for (const id of ids.slice(0, MAX_LEASE_STATUSES)) {
+          const lease = kv.getLease(id);
+          if (lease) out.push({ id, grantedTtl: lease.ttl, ttl: Math.floor((lessor.timeLeft(id, now) ?? 0) / 1000) });
+        }
+        return out;
       }),
     );
   }
