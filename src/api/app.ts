@@ -5,6 +5,7 @@ import { conditionals } from './conditions.ts';
 import { type ApiConfig, type ApiEnv, type ApiOptions, readConfig } from './config.ts';
 import type { C, Env } from './env.ts';
 import { ApiError, badRequest, ConfigError } from './errors.ts';
+import { restoreRoutes } from './groups/restore.ts';
 import { groupRoutes } from './groups/routes.ts';
 import { groupConfig } from './groups/routing.ts';
 import { openApiDocument } from './openapi.ts';
@@ -140,6 +141,7 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   // One file per resource (routes/); keys first: `/v1/kv/*` also matches `/v1/kv`.
   groupRoutes(app);
+  restoreRoutes(app);
   kvRoutes(app);
   snapshotRoutes(app);
   historyRoutes(app);

@@ -553,6 +553,34 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/groups/{name}/restore': {
+      post: {
+        summary:
+          'Create group {name} from a dump (GET /v1/snapshot), streamed as the body (admin, a token not limited to groups). The group serves nothing (503 group_not_ready) until the whole dump is in and its trailer checks; leases keep their ids with the TTL they had left, keys get new revisions. A dump that is truncated, corrupted or of another format, or a failed write, removes the group again',
+        parameters: [groupParam, { name: 'size', in: 'query', schema: { type: 'integer', enum: [3, 5], default: 3 } }],
+        requestBody: { required: true, content: { 'application/x-ndjson': { schema: { type: 'string' } } } },
+        responses: {
+          ...common,
+          '201': {
+            description:
+              "The group, active, with `restored`: keys, leases, `revision` (the group's revision at which its key space is the source's at `source.revision`), `source` (group, revision, taken_at, keys, sha256), expired_leases and expired_keys (leases that ran out during the restore)",
+            content: json({ type: 'object' }),
+          },
+          '400': err(
+            '`bad_dump`: truncated, corrupted (JSON, count or checksum), another format or version, or a bad line; nothing was created',
+          ),
+          '409': err(
+            'group_exists, group_restoring (a restore under way, or one cut short: DELETE removes it), default_group',
+          ),
+          '503': {
+            description:
+              '`restore_failed`: the store failed a write (the group was removed again), or `group_not_ready`; see Retry-After',
+            headers: { 'Retry-After': { schema: { type: 'integer' } } },
+            content: json(ref('Error')),
+          },
+        },
+      },
+    },
     '/v1/snapshot': {
       get: {
         summary:

@@ -9,8 +9,11 @@ import { encodeCommand, type KeyValue, type KvCommand, type KvResult } from '../
 import type { ClusterClient } from '../cluster.ts';
 import { readFailed, settle } from '../outcomes.ts';
 
-/** Where a group is in its life: being created, serving, or being deleted. */
-export type GroupState = 'creating' | 'active' | 'deleting';
+/**
+ * Where a group is in its life: being created, being restored from a dump
+ * (it serves nothing until the whole dump is in), serving, or being deleted.
+ */
+export type GroupState = 'creating' | 'restoring' | 'active' | 'deleting';
 
 /** A group's record, as stored (JSON). */
 export interface GroupRecord {

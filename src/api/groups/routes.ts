@@ -55,6 +55,7 @@ export function groupRoutes(app: App): void {
       });
     if (group.record.state === 'deleting')
       throw new ApiError(409, 'group_deleting', `group ${name} is being deleted; delete it again to finish`);
+    if (group.record.state === 'restoring') throw groupRestoring(name);
     let g = group;
     if (g.record.state === 'creating') {
       const client = clientOf(c, config, g);
@@ -133,19 +134,7 @@ export function groupRoutes(app: App): void {
       g = deleting;
     }
     forgetKnownGroup(config, name);
-    // Every member: those it was created with, and any its leader's configuration has added since.
-    const lead = await client.findLeader();
-    const ids = new Set([
-      ...g.record.members.map((m) => m.id),
-      ...(lead?.conf.voters ?? []),
-      ...(lead?.conf.learners ?? []),
-    ]);
-    try {
-      await Promise.all([...ids].map((id) => client.stub(id).destroy()));
-    } catch (e) {
-      console.warn(`deleting group ${name}:`, e);
-      throw unavailable(`not every member of group ${name} could be deleted; delete it again to finish`);
-    }
+    await destroyMembers(client, g);
     await dir.remove(g);
     forgetKnownGroup(config, name);
     return c.json({ deleted: name });
@@ -153,7 +142,7 @@ export function groupRoutes(app: App): void {
 }
 
 /** The configuration of an administration request: admin, a token for every group, on the default group's API. */
-function administering(c: C): ApiConfig {
+export function administering(c: C): ApiConfig {
   const p: Principal = c.get('principal');
   needRole(p, 'admin');
   if (p.groups) throw forbidden('group administration needs a token that is not limited to groups');
@@ -164,7 +153,7 @@ function administering(c: C): ApiConfig {
   return config;
 }
 
-function nameParam(c: C, defaultAllowed: boolean): string {
+export function nameParam(c: C, defaultAllowed: boolean): string {
   const name = c.req.param('name') ?? '';
   if (defaultAllowed && name === DEFAULT_GROUP) return name;
   if (name === DEFAULT_GROUP) throw new ApiError(409, 'default_group', 'the default group always exists');
@@ -205,7 +194,7 @@ function sameSpec(r: GroupRecord, spec: GroupSpec): boolean {
 }
 
 /** A group as the administration routes show it. */
-function recordJson(g: StoredGroup): Record<string, unknown> {
+export function recordJson(g: StoredGroup): Record<string, unknown> {
   const r = g.record;
   return {
     name: r.name,
@@ -222,13 +211,13 @@ function deadlineOf(c: C): number {
   return Date.now() + c.get('client').remaining();
 }
 
-function clientOf(c: C, config: ApiConfig, g: StoredGroup): ClusterClient {
+export function clientOf(c: C, config: ApiConfig, g: StoredGroup): ClusterClient {
   const a = addressOf(config, g);
   return new ClusterClient(c.env.RAFT_NODE, a.members, a.prefix, deadlineOf(c));
 }
 
 /** Bootstraps each member with the group's voters (again is harmless) and starts it (it arms its election alarm). */
-async function startMembers(client: ClusterClient, config: ApiConfig, g: StoredGroup): Promise<void> {
+export async function startMembers(client: ClusterClient, config: ApiConfig, g: StoredGroup): Promise<void> {
   const a = addressOf(config, g);
   const ids = a.members.map((m) => m.id);
   await Promise.all(
@@ -238,6 +227,35 @@ async function startMembers(client: ClusterClient, config: ApiConfig, g: StoredG
         throw new Error(`bootstrap ${a.prefix + id}: ${r.error}`);
       await client.status(id);
     }),
+  );
+}
+
+/**
+ * Removes the storage of every member of `g` (deleteAll, its alarm too):
+ * those it was created with, and any its leader's configuration has added
+ * since. Throws 503 if one could not be reached; doing it again is harmless.
+ */
+export async function destroyMembers(client: ClusterClient, g: StoredGroup): Promise<void> {
+  const lead = await client.findLeader();
+  const ids = new Set([
+    ...g.record.members.map((m) => m.id),
+    ...(lead?.conf.voters ?? []),
+    ...(lead?.conf.learners ?? []),
+  ]);
+  try {
+    await Promise.all([...ids].map((id) => client.stub(id).destroy()));
+  } catch (e) {
+    console.warn(`deleting group ${g.record.name}:`, e);
+    throw unavailable(`not every member of group ${g.record.name} could be deleted; delete it again to finish`);
+  }
+}
+
+/** 409: a restore of group `name` is under way (or was cut short: DELETE removes what it left). */
+export function groupRestoring(name: string): ApiError {
+  return new ApiError(
+    409,
+    'group_restoring',
+    `group ${name} is being restored; if no restore is running any more, DELETE /v1/groups/${name} removes what it left`,
   );
 }
 

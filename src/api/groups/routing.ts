@@ -46,7 +46,7 @@ export function forgetKnownGroup(config: ApiConfig, name: string): void {
 /**
  * The configuration for a request to `group` (undefined: none named) by
  * `p`: 403 if `p` may not reach it, 404 if there is no such group (or it is
- * being deleted), 503 while it is being created.
+ * being deleted), 503 while it is being created or restored.
  */
 export async function groupConfig(
   ns: DurableObjectNamespace,
@@ -68,8 +68,14 @@ export async function groupConfig(
     if (g === undefined || g.record.state === 'active') learnGroup(key, g);
   }
   if (g === undefined || g.record.state === 'deleting') throw groupNotFound(name);
-  if (g.record.state === 'creating')
-    throw new ApiError(503, 'group_not_ready', `group ${name} is being created`, {}, { 'Retry-After': '1' });
+  if (g.record.state === 'creating' || g.record.state === 'restoring')
+    throw new ApiError(
+      503,
+      'group_not_ready',
+      `group ${name} is being ${g.record.state === 'creating' ? 'created' : 'restored'}`,
+      {},
+      { 'Retry-After': '1' },
+    );
   const address = addressOf(config, g);
   return { ...config, members: address.members, clusterPrefix: address.prefix, group: name };
 }
