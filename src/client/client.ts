@@ -57,6 +57,14 @@ import {
   revokeLease,
 } from './leases.ts';
 import { type LockHolder, type LockOptions, lock } from './locks.ts';
+import {
+  type RestoreOptions,
+  type RestoreResult,
+  restore,
+  type Snapshot,
+  type SnapshotOptions,
+  snapshot,
+} from './snapshot.ts';
 import { type TxnRequest, type TxnResult, txn } from './txn.ts';
 import type { KeyValue, Value } from './types.ts';
 import { type WatchOptions, type WatchResponse, watch } from './watch.ts';
@@ -200,6 +208,23 @@ export class DurableRaftClient {
   /** Acquires a lock; the holder carries its fencing token (`revision`) and `unlock()`. */
   lock(name: string, o?: LockOptions): Promise<LockHolder> {
     return lock(this.t, name, o);
+  }
+
+  /** The group's dump as of a revision (admin), streamed: check it with `readDump` as it is read. */
+  snapshot(o?: SnapshotOptions): Promise<Snapshot> {
+    return snapshot(this.t, o);
+  }
+
+  /**
+   * Creates group `name` from a dump (admin, a token not limited to groups),
+   * streamed up as it is read; a refused or failed restore leaves no group.
+   */
+  restore(
+    name: string,
+    dump: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Uint8Array,
+    o?: RestoreOptions,
+  ): Promise<RestoreResult> {
+    return restore(this.t, name, dump, o);
   }
 }
 

@@ -36,6 +36,8 @@ export interface Call {
   readonly timeoutMs?: number;
   /** Statuses besides 2xx that are answers, not errors (a 404 for a missing key). */
   readonly answers?: readonly number[];
+  /** The path is the store's own, not the client's group's (group administration, on the default group's API). */
+  readonly root?: boolean;
 }
 
 export interface Answer {
@@ -73,12 +75,15 @@ const SERVER_MARGIN_MS = 100;
 
 export class Transport {
   readonly endpoint: string;
+  /** The store's URL, without the group's path. */
+  private readonly base: string;
   readonly timeoutMs: number;
   private readonly token: string | undefined;
   private readonly fetchFn: FetchFn;
 
   constructor(o: TransportOptions) {
-    this.endpoint = o.endpoint.replace(/\/+$/, '') + groupPath(o.group);
+    this.base = o.endpoint.replace(/\/+$/, '');
+    this.endpoint = this.base + groupPath(o.group);
     this.token = o.token;
     // Workers' fetch throws "Illegal invocation" unless called on globalThis.
     this.fetchFn = o.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -146,6 +151,22 @@ export class Transport {
     }
   }
 
+  /**
+   * Sends `call` with a streamed body: one attempt, no retry (the body is
+   * read as it is sent) and no deadline but `signal`; the JSON answer, or a
+   * typed error.
+   */
+  async upload(call: Call, body: ReadableStream<Uint8Array> | Uint8Array, signal?: AbortSignal): Promise<Answer> {
+    const headers = this.headersOf(call, undefined, undefined);
+    headers.set('Content-Type', 'application/x-ndjson');
+    // Node's fetch streams a request body only in half-duplex mode (the Workers runtime takes the flag too).
+    const init = { method: call.method, headers, body, duplex: 'half', ...(signal ? { signal } : {}) };
+    const res = await this.fetchFn(this.urlOf(call), init as RequestInit);
+    const answer = { status: res.status, headers: res.headers, body: await bodyOf(res) };
+    if (isAnswer(call, res.status)) return answer;
+    throw errorOf(res.status, answer.body);
+  }
+
   private async attempt(call: Call, idempotencyKey: string | undefined, leftMs: number): Promise<Answer> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`no answer within ${leftMs} ms`)), leftMs);
@@ -166,7 +187,7 @@ export class Transport {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(call.query ?? {})) if (v !== undefined) q.append(k, String(v));
     const s = q.toString();
-    return `${this.endpoint}${call.path}${s === '' ? '' : `?${s}`}`;
+    return `${call.root ? this.base : this.endpoint}${call.path}${s === '' ? '' : `?${s}`}`;
   }
 
   private headersOf(call: Call, idempotencyKey: string | undefined, serverMs: number | undefined): Headers {

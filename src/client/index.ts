@@ -9,6 +9,14 @@
  * for await (const change of client.watch({ prefix: 'config/' })) console.log(change.revision, change.events);
  */
 
+export {
+  type DumpEnd,
+  DumpError,
+  type DumpHeader,
+  type DumpLine,
+  DumpReader,
+  readDump,
+} from '../dump/index.ts';
 export { type ClientOptions, createClient, DurableRaftClient, type GrantOptions } from './client.ts';
 export type { ClusterStatus, MemberAction, MemberStatus, Membership } from './cluster.ts';
 export type { ElectionLeader, Leadership } from './elections.ts';
@@ -40,6 +48,7 @@ export type {
 } from './kv.ts';
 export { type KeepAliveOptions, Lease, type LeaseGrant, type LeaseList, type LeaseStatus } from './leases.ts';
 export { LockHolder, type LockOptions } from './locks.ts';
+export type { RestoreOptions, RestoreResult, Snapshot, SnapshotOptions } from './snapshot.ts';
 export type { Compare, CompareTarget, TxnOp, TxnOpResult, TxnRequest, TxnResult } from './txn.ts';
 export type { Consistency, KeyValue, Value } from './types.ts';
 export type { WatchEvent, WatchOptions, WatchResponse, WatchTarget } from './watch.ts';
