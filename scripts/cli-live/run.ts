@@ -2,9 +2,10 @@
  * The CLI against a live local 3-node cluster (`npm run test:cli-live`): runs
  * the real bin (`bin/durable-raft.mjs`, with this Node) for every command and
  * checks its output and exit code: put/get in the three formats, ranges,
- * history and compaction, txn from stdin, leases, locks running a command,
- * elections, membership and endpoint status, move-leader, watch, and the
- * usage, unavailable and help paths.
+ * history and compaction, txn from stdin, a snapshot saved and restored
+ * into a new group, leases, locks running a command, elections, membership
+ * and endpoint status, move-leader, watch, and the usage, unavailable and
+ * help paths.
  *
  * Starts `wrangler dev --config wrangler.jepsen.toml` on 127.0.0.1 with a
  * throwaway state directory (scripts/jepsen/cluster.ts); the checks that need
@@ -16,7 +17,8 @@ import { Cluster } from '../jepsen/cluster.ts';
 import { freePorts, fs, os, path, proc, sleep, url } from '../jepsen/node-api.ts';
 
 const NODES = ['node-0', 'node-1', 'node-2'];
-const TOTAL_MS = 58_000;
+/** The whole run's limit (the snapshot checks added about 4 s to a run of 35-50 s). */
+const TOTAL_MS = 64_000;
 /** The longest a foreground CLI run may take. */
 const RUN_MS = 15_000;
 const ROOT = path.resolve(path.dirname(url.fileURLToPath(import.meta.url)), '..', '..');
@@ -119,7 +121,7 @@ function expect(name: string, r: Run, ok: boolean): Outcome {
   return { name, ok, detail: show(r) };
 }
 
-const GROUPS = new Set(['lease', 'member', 'endpoint']);
+const GROUPS = new Set(['lease', 'member', 'endpoint', 'snapshot']);
 const COMMAND_WORDS = [
   [],
   ['get'],
@@ -145,6 +147,9 @@ const COMMAND_WORDS = [
   ['endpoint'],
   ['endpoint', 'status'],
   ['endpoint', 'health'],
+  ['snapshot'],
+  ['snapshot', 'save'],
+  ['snapshot', 'restore'],
 ];
 
 /** The checks that need no cluster: help everywhere, usage errors, an endpoint that does not answer. */
@@ -264,6 +269,41 @@ async function keys(ep: string): Promise<Outcome[]> {
       'get --rev below the compaction: exit 3',
       below,
       below.code === 3 && below.stdout === '' && /^Error: compacted: .*\n$/.test(below.stderr),
+    ),
+  );
+  return out;
+}
+
+/** snapshot save, then restore into a new group: the group holds the keys as of the dump's revision. */
+async function snapshots(ep: string, dir: string): Promise<Outcome[]> {
+  const out: Outcome[] = [];
+  const file = path.join(dir, 'backup.ndjson');
+  const save = await cli(ep, ['snapshot', 'save', file, '-w', 'json']);
+  const saved = save.code === 0 ? json<{ revision: number; keys: number }>(save) : { revision: 0, keys: 0 };
+  out.push(expect('snapshot save FILE', save, saved.keys > 0 && fs.existsSync(file)));
+  const restore = await cli(ep, ['snapshot', 'restore', file, '--group', 'cli-copy']);
+  const [source, copy] = await Promise.all([
+    cli(ep, ['get', '--prefix', 'cli', '--rev', String(saved.revision)]),
+    cli(ep, ['--group', 'cli-copy', 'get', '--prefix', 'cli']),
+  ]);
+  out.push(
+    expect(
+      'snapshot restore FILE --group NEW: the new group holds the keys as of the dump',
+      restore,
+      restore.code === 0 &&
+        restore.stdout.startsWith(`Restored group cli-copy from ${file}: ${saved.keys} keys`) &&
+        source.stdout !== '' &&
+        copy.stdout === source.stdout,
+    ),
+  );
+  const cut = path.join(dir, 'cut.ndjson');
+  fs.writeFileSync(cut, fs.readFileSync(file, 'utf8').slice(0, -10));
+  const refused = await cli(ep, ['snapshot', 'restore', cut, '--group', 'cli-cut']);
+  out.push(
+    expect(
+      'snapshot restore of a truncated FILE: exit 3 before sending it',
+      refused,
+      refused.code === 3 && refused.stderr.startsWith(`Error: bad_dump: ${cut}: truncated: `),
     ),
   );
   return out;
@@ -510,6 +550,7 @@ async function main(): Promise<number> {
     // The first write waits for the first leader (the client retries a 503 within its deadline).
     await cli(ep, ['put', 'cli-warmup', 'up', '--command-timeout', '14s']);
     results.push(...(await keys(ep)));
+    results.push(...(await snapshots(ep, dir)));
     // Apart in their keys and names, so they run side by side; the leader moves only after them.
     const side = await Promise.all([
       leases(ep),

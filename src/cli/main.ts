@@ -20,6 +20,7 @@ import { LOCK_COMMANDS } from './lock.ts';
 import { MEMBER_COMMANDS } from './member.ts';
 import { proc, signalExitCode } from './node.ts';
 import { OUTPUT_FORMATS, type OutputFormat, render } from './output.ts';
+import { SNAPSHOT_COMMANDS } from './snapshot.ts';
 import { WATCH_COMMANDS } from './watch.ts';
 
 const PROGRAM = 'durable-raft';
@@ -59,6 +60,7 @@ export const COMMANDS: readonly Command[] = [
   ...ELECT_COMMANDS,
   ...MEMBER_COMMANDS,
   ...ENDPOINT_COMMANDS,
+  ...SNAPSHOT_COMMANDS,
   ...GRPC_PROXY_COMMANDS,
 ];
 
@@ -67,6 +69,7 @@ const GROUPS: Readonly<Record<string, string>> = {
   lease: 'leases: grant, revoke, keep-alive, timetolive, list',
   member: 'cluster membership (admin): list, add, remove, promote',
   endpoint: 'the endpoint: status, health',
+  snapshot: "a group's dump (backup, restore, clone): save, restore",
 };
 
 const EXIT_CODES = [

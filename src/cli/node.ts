@@ -43,9 +43,27 @@ export interface NodeProcess {
   getBuiltinModule(name: string): unknown;
 }
 
+/** An open file (node:fs/promises FileHandle). */
+export interface FileHandle {
+  write(data: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface FsModule {
+  /** The file's bytes, a chunk at a time. */
+  createReadStream(path: string): AsyncIterable<Uint8Array>;
+  promises: {
+    open(path: string, flags: string): Promise<FileHandle>;
+    rename(from: string, to: string): Promise<void>;
+    rm(path: string, o: { force: boolean }): Promise<void>;
+  };
+}
+
 export const proc = process as unknown as NodeProcess;
 export const childProcess = proc.getBuiltinModule('node:child_process') as ChildProcessModule;
 export const os = proc.getBuiltinModule('node:os') as OsModule;
+export const fs = proc.getBuiltinModule('node:fs') as FsModule;
 
 /** The conventional exit code of a process ended by `signal` (128 + its number). */
 export function signalExitCode(signal: string): number {
