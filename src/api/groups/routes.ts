@@ -60,7 +60,7 @@ export function groupRoutes(app: App): void {
     if (g.record.state === 'creating') {
       const client = clientOf(c, config, g);
       await startMembers(client, config, g);
-      if (!(await leaderOf(client)))
+      if (!(await leaderOf(client, g.record.members[0]?.id ?? 'node-0')))
         throw new ApiError(
           503,
           'group_not_ready',
@@ -259,8 +259,14 @@ export function groupRestoring(name: string): ApiError {
   );
 }
 
-/** Waits (within the deadline) until some member reports itself leader. */
-async function leaderOf(client: ClusterClient): Promise<boolean> {
+/**
+ * Waits (within the deadline) until some member reports itself leader. A
+ * read barrier on the first member makes it campaign at once (a node asked
+ * to serve that knows no leader does), so the group need not wait out an
+ * election timeout.
+ */
+async function leaderOf(client: ClusterClient, first: string): Promise<boolean> {
+  if (await client.barrier(first)) return true;
   for (let attempt = 0; ; attempt++) {
     if (await client.findLeader()) return true;
     if (!(await client.pause(attempt))) return false;
