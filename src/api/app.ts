@@ -5,9 +5,10 @@ import { conditionals } from './conditions.ts';
 import { type ApiConfig, type ApiEnv, type ApiOptions, readConfig } from './config.ts';
 import type { C, Env } from './env.ts';
 import { ApiError, badRequest, ConfigError } from './errors.ts';
+import { DEFAULT_GROUP } from './groups/names.ts';
 import { restoreRoutes } from './groups/restore.ts';
 import { groupRoutes } from './groups/routes.ts';
-import { groupConfig } from './groups/routing.ts';
+import { forgetKnownGroup, groupConfig } from './groups/routing.ts';
 import { openApiDocument } from './openapi.ts';
 import { errorBody } from './outcomes.ts';
 import { rawPathOf, routePathOf, strictInput } from './request.ts';
@@ -70,6 +71,10 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   };
 
   app.onError((err, c) => {
+    // A group found gone while serving (deleted through another isolate): ask the directory next time.
+    const config = c.get('config') as ApiConfig | undefined;
+    if (err instanceof ApiError && err.code === 'group_not_found' && config && config.group !== DEFAULT_GROUP)
+      forgetKnownGroup(config, config.group);
     // The /v3 gateway answers as etcd does, whatever failed.
     if (routePathOf(c.req.url).startsWith('/v3/') && (err instanceof EtcdError || err instanceof ApiError)) {
       const e = err instanceof EtcdError ? err : asEtcdError(err);

@@ -7,7 +7,7 @@
  * once, so it is retried).
  */
 import type { KeyValue, KvResult, Lease, RangeQuery, RangeReadResult, WatchFilter } from '../kv/index.ts';
-import type { MetricsSnapshot } from '../node/node-object.ts';
+import { type MetricsSnapshot, NO_GROUP_NODE } from '../node/node-object.ts';
 import {
   type ChangeAnswer,
   type LeaseStatus,
@@ -20,6 +20,7 @@ import type { Member } from '../node/settings.ts';
 import { type WatchSocketProtocol, watchProtocolHeaders } from '../node/watch-sockets.ts';
 import type { WatchSpec } from '../node/watch-streams.ts';
 import type { Principal } from './auth.ts';
+import { ApiError } from './errors.ts';
 
 type NodeStub = DurableObjectStub<RaftNode>;
 export type NodeStatus = Awaited<ReturnType<RaftNode['status']>>;
@@ -89,9 +90,16 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-/** Logs why a call to a node failed and returns what clients may read: exception texts stay in the logs. */
+/**
+ * Logs why a call to a node failed and returns what clients may read:
+ * exception texts stay in the logs. A group's node that is not there (the
+ * group was deleted, seen through a cache that did not know yet) ends the
+ * request at once: 404 group_not_found, not retries until the deadline.
+ */
 function callFailed(target: string, e: unknown): string {
   if (e instanceof RpcTimeout) return 'no answer in time';
+  if (e instanceof Error && e.message.includes(NO_GROUP_NODE))
+    throw new ApiError(404, 'group_not_found', 'no such group: it was deleted');
   console.warn(`call to ${target} failed:`, e);
   return 'the call failed';
 }

@@ -175,6 +175,21 @@ describe('groups: lifecycle', () => {
     expect(rows.n).toBe(0);
   });
 
+  it('answers 404 at once when a cached group turns out gone (deleted through another isolate)', async () => {
+    const api = await newApi();
+    const name = groupName();
+    expect((await create(api, name)).status).toBe(201);
+    await put(api, `/groups/${name}/v1/kv/k`, 'v');
+    const incarnation = (await get(api, `/v1/groups/${name}`)).body.incarnation as number;
+    // As another isolate's DELETE would leave them: the nodes' storage gone, this isolate's cache unaware.
+    for (const m of ['node-0', 'node-1', 'node-2']) await stub(`${api.prefix}g/${name}/${incarnation}:${m}`).destroy();
+    const t0 = Date.now();
+    const res = await api.fetch(`/groups/${name}/v1/kv/k`);
+    expect(res.status).toBe(404);
+    expect((await json<ErrorJson>(res)).error.code).toBe('group_not_found');
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('keeps the default group: it cannot be deleted or created, and /groups/default is the same store', async () => {
     const api = await newApi();
     expect((await api.fetch('/v1/groups/default', { method: 'DELETE' })).status).toBe(409);
