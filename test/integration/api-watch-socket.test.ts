@@ -1,39 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { json, newApi, type TestApi } from './api-helpers.ts';
 import { allApplied, leader, status } from './cluster-helpers.ts';
+import { SocketClient as Client } from './ws-client.ts';
 
 /** GET /v1/watch with Upgrade: websocket: etcd's watch protocol in JSON, many watches over one socket. */
-
-/** A client socket that queues what it receives. */
-class Client {
-  readonly got: Record<string, unknown>[] = [];
-  private waiters: (() => void)[] = [];
-  readonly ws: WebSocket;
-  constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.accept();
-    ws.addEventListener('message', (e) => {
-      this.got.push(JSON.parse(e.data as string) as Record<string, unknown>);
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  send(m: unknown): void {
-    this.ws.send(JSON.stringify(m));
-  }
-  /** Waits until `n` messages have arrived in all; returns them. */
-  async upTo(n: number, timeoutMs = 5000): Promise<Record<string, unknown>[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.got.length < n) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`expected ${n} messages, got ${JSON.stringify(this.got)}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, left);
-      });
-    }
-    return this.got.slice(0, n);
-  }
-}
 
 async function connect(api: TestApi, headers: Record<string, string> = {}): Promise<Client> {
   const res = await api.fetch('/v1/watch', { headers: { upgrade: 'websocket', ...headers } });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { json, newApi, type TestApi } from './api-helpers.ts';
 import { allApplied, leader, status } from './cluster-helpers.ts';
 import { lines } from './json-lines.ts';
+import { SocketClient } from './ws-client.ts';
 
 const b64 = (s: string) => btoa(s);
 
@@ -46,35 +47,8 @@ type Result = {
   events?: { type?: string; kv: { key: string; value?: string }; prev_kv?: { value?: string } }[];
 };
 
-/** A client socket that queues what it receives. */
-class Client {
-  readonly got: Record<string, unknown>[] = [];
-  private waiters: (() => void)[] = [];
-  readonly ws: WebSocket;
-  constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.accept();
-    ws.addEventListener('message', (e) => {
-      this.got.push(JSON.parse(e.data as string) as Record<string, unknown>);
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  send(m: unknown): void {
-    this.ws.send(JSON.stringify(m));
-  }
-  /** Waits until `n` messages have arrived in all; returns them. */
-  async upTo(n: number, timeoutMs = 5000): Promise<Record<string, unknown>[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.got.length < n) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`expected ${n} messages, got ${JSON.stringify(this.got)}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, left);
-      });
-    }
-    return this.got.slice(0, n);
-  }
+/** A client socket that queues what it receives, read as etcd's results. */
+class Client extends SocketClient {
   /** Message `i`'s result. */
   async result(i: number): Promise<Result> {
     return (await this.upTo(i + 1))[i]?.result as Result;
