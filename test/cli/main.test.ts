@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/args.ts';
-import { EXIT, errorLine, exitCodeOf, type Io } from '../../src/cli/command.ts';
+import { EXIT, errorLine, exitCodeOf } from '../../src/cli/command.ts';
 import { COMMANDS, main, resolveCommand } from '../../src/cli/main.ts';
 import { txnRequestOf } from '../../src/cli/txn-json.ts';
 import {
@@ -11,18 +11,7 @@ import {
   OutcomeUnknownError,
   UnavailableError,
 } from '../../src/client/index.ts';
-
-function fakeIo(): Io & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    write: (l) => out.push(typeof l === 'string' ? l : new TextDecoder().decode(l)),
-    warn: (l) => err.push(l),
-    readStdin: async () => new Uint8Array(0),
-  };
-}
+import { fakeIo } from './fake-io.ts';
 
 describe('--group', () => {
   it("puts every request under the group's routes; the default group has none", async () => {

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EXIT, type Io } from '../../src/cli/command.ts';
+import { EXIT } from '../../src/cli/command.ts';
 import { main } from '../../src/cli/main.ts';
 import { DumpWriter, dumpErrorLine } from '../../src/dump/index.ts';
+import { fakeIo } from './fake-io.ts';
 
 /**
  * durable-raft snapshot save / restore against a fake store (fetch stubbed):
@@ -20,18 +21,6 @@ interface NodeFs {
 const builtins = process as unknown as { getBuiltinModule(n: string): unknown };
 const fs = builtins.getBuiltinModule('node:fs') as NodeFs;
 const os = builtins.getBuiltinModule('node:os') as { tmpdir(): string };
-
-function fakeIo(): Io & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    write: (l) => out.push(typeof l === 'string' ? l : new TextDecoder().decode(l)),
-    warn: (l) => err.push(l),
-    readStdin: async () => new Uint8Array(0),
-  };
-}
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));

@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { json, newApi, type TestApi } from './api-helpers.ts';
 import { allApplied, leader, status } from './cluster-helpers.ts';
-import { SocketClient as Client } from './ws-client.ts';
+import { SocketClient as Client, openSocket } from './ws-client.ts';
 
 /** GET /v1/watch with Upgrade: websocket: etcd's watch protocol in JSON, many watches over one socket. */
 
 async function connect(api: TestApi, headers: Record<string, string> = {}): Promise<Client> {
-  const res = await api.fetch('/v1/watch', { headers: { upgrade: 'websocket', ...headers } });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket;
-  if (!ws) throw new Error('no socket');
-  return new Client(ws);
+  return new Client(await openSocket(api, '/v1/watch', headers));
 }
 
 async function put(api: TestApi, key: string, value: string): Promise<number> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { json, newApi, type TestApi } from './api-helpers.ts';
 import { allApplied, leader, status } from './cluster-helpers.ts';
 import { lines } from './json-lines.ts';
-import { SocketClient } from './ws-client.ts';
+import { openSocket, SocketClient } from './ws-client.ts';
 
 const b64 = (s: string) => btoa(s);
 
@@ -56,11 +56,7 @@ class Client extends SocketClient {
 }
 
 async function connect(api: TestApi, headers: Record<string, string> = {}): Promise<Client> {
-  const res = await api.fetch('/v3/watch', { headers: { upgrade: 'websocket', ...headers } });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket;
-  if (!ws) throw new Error('no socket');
-  return new Client(ws);
+  return new Client(await openSocket(api, '/v3/watch', headers));
 }
 
 async function put(api: TestApi, key: string, value: string): Promise<number> {

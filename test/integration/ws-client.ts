@@ -1,3 +1,15 @@
+import { expect } from 'vitest';
+import type { TestApi } from './api-helpers.ts';
+
+/** Opens a WebSocket on `path` (a watch route) of `api`; the upgrade must be answered 101. */
+export async function openSocket(api: TestApi, path: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  const res = await api.fetch(path, { headers: { upgrade: 'websocket', ...headers } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket;
+  if (!ws) throw new Error('no socket');
+  return ws;
+}
+
 /** A WebSocket client for the watch-socket tests: it queues what it receives. */
 export class SocketClient {
   readonly got: Record<string, unknown>[] = [];
