@@ -124,8 +124,9 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   // Everything else under /v1, and /metrics, needs a principal.
   const authenticated: MiddlewareHandler<Env> = async function authenticated(c, next) {
-    const p = await principal(c, await configOf(c.env));
-    const config = await groupConfig(c.env.RAFT_NODE, await configOf(c.env), c.get('input').group, p);
+    const base = await configOf(c.env);
+    const p = await principal(c, base);
+    const config = await groupConfig(c.env.RAFT_NODE, base, c.get('input').group, p);
     c.set('config', config);
     c.set('principal', p);
     c.set('client', clientFor(c, config));
@@ -136,8 +137,9 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   // etcd's v3 JSON gateway: the same tokens, also without the Bearer scheme.
   app.use('/v3/*', async function etcdAuthenticated(c, next) {
-    const p = await principal(c, await configOf(c.env), true);
-    const config = await groupConfig(c.env.RAFT_NODE, await configOf(c.env), c.get('input').group, p);
+    const base = await configOf(c.env);
+    const p = await principal(c, base, true);
+    const config = await groupConfig(c.env.RAFT_NODE, base, c.get('input').group, p);
     c.set('config', config);
     c.set('principal', p);
     c.set('client', clientFor(c, config));

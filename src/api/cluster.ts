@@ -67,7 +67,7 @@ export type WatchOpened =
 const leaders = new Map<string, string>();
 /** The term that leader answered in (for etcd's response headers). */
 const terms = new Map<string, number>();
-/** Clusters remembered at most (groups: least recently told of a leader out first; one more hop to learn again). */
+/** Clusters remembered at most (groups: the least recently changed out first; one more hop to learn again). */
 const LEADERS_MAX = 4096;
 
 /** Forget remembered leaders (tests). */
@@ -157,9 +157,12 @@ export class ClusterClient {
   }
 
   private remember(id: string, term?: number): void {
-    // Re-inserted, so the Map's order is least recently told first.
-    leaders.delete(this.prefix);
-    leaders.set(this.prefix, id);
+    // Written only when the leader changes (every answer calls this): the Map's order is then least
+    // recently changed first, which is what the bound evicts.
+    if (leaders.get(this.prefix) !== id) {
+      leaders.delete(this.prefix);
+      leaders.set(this.prefix, id);
+    }
     if (term !== undefined && term > 0) terms.set(this.prefix, term);
     while (leaders.size > LEADERS_MAX) {
       const oldest = leaders.keys().next().value as string;
