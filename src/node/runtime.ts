@@ -504,7 +504,7 @@ export class NodeRuntime<R> {
         // Step the acks, but keep sleeping: no ticks, no alarm.
         act();
         this.deferred = 0;
-        this.host.sql.transaction(() => this.driver.process());
+        this.processReady();
         this.observeLeader();
         return this.transport.flush(false, replyTo);
       }
@@ -521,7 +521,7 @@ export class NodeRuntime<R> {
         return undefined;
       }
       this.deferred = 0;
-      this.host.sql.transaction(() => this.driver.process());
+      this.processReady();
       this.observeLeader();
       const reply = this.transport.flush(this.maybeQuiesce(), replyTo);
       if (this.driver.node.basicStatus().leader !== '') this.quietLeader = '';
@@ -533,6 +533,15 @@ export class NodeRuntime<R> {
       this.host.reset(e);
       throw e;
     }
+  }
+
+  /**
+   * Persists, applies and queues sends for whatever the core has ready, in
+   * one transaction. Most reads under load only join a round already in
+   * flight and leave nothing ready: they skip the (empty) transaction.
+   */
+  private processReady(): void {
+    if (this.driver.node.hasReady()) this.host.sql.transaction(() => this.driver.process());
   }
 
   /** Counts a leader change: a leader (a node in a term) other than the last one seen. Waking to the same one is none. */
@@ -591,7 +600,7 @@ export class NodeRuntime<R> {
     }
     // Followers learn the final commit index from this round of heartbeats.
     this.driver.node.heartbeat();
-    this.host.sql.transaction(() => this.driver.process());
+    this.processReady();
     this.quiet = true;
     return true;
   }
