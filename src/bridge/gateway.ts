@@ -1,9 +1,10 @@
 /**
  * The bridge's only way into the store: the Worker's /v3 routes (etcd's
  * JSON gateway): POSTs, one per gRPC call or stream, and WebSockets to GET
- * /v3/watch (a gRPC Watch stream's watches, watch-socket.ts). An answer
- * comes back as the response message's JSON; a refusal as a StatusObject
- * with etcd's gRPC code and message (errors.ts). Sockets are Node's own
+ * /v3/watch (a gRPC Watch stream's watches, watch-socket.ts); and one /v1
+ * route, GET /v1/snapshot (the group's dump, for Snapshot: snapshot.ts).
+ * An answer comes back as the response message's JSON; a refusal as a
+ * StatusObject with etcd's gRPC code and message (errors.ts). Sockets are Node's own
  * WebSocket (undici's, global in Node 22), which takes headers, so they
  * carry the bearer token as every POST does.
  */
@@ -117,6 +118,27 @@ export class Gateway {
       if (e instanceof StreamEnded) throw e;
       throw new StreamEnded(lostAnswer(e, ctx, false).status);
     }
+  }
+
+  /**
+   * A download (the dump): GET `path`, the answer's body once the store said
+   * 2xx. A refusal, or a connection that failed before it, is thrown as the
+   * StreamEnded of its status. The call's deadline is not sent: the store
+   * gives each page of a dump a deadline of its own, and gRPC ends the call
+   * (and so this request) at the client's.
+   */
+  async download(path: string, ctx: CallContext): Promise<ReadableStream<Uint8Array>> {
+    let res: Response;
+    try {
+      const headers: Record<string, string> = {};
+      if (ctx.token !== undefined) headers.Authorization = `Bearer ${ctx.token}`;
+      res = await this.#fetch(`${this.#endpoint}${path}`, { method: 'GET', headers, signal: ctx.signal });
+    } catch (e) {
+      throw new StreamEnded(lostAnswer(e, ctx, false).status);
+    }
+    if (!res.ok) throw new StreamEnded(refusalOf(res.status, await res.text().catch(() => '')).status);
+    if (res.body === null) throw new StreamEnded(badAnswer(path));
+    return res.body;
   }
 
   #post(path: string, body: Record<string, unknown>, ctx: CallContext): Promise<Response> {

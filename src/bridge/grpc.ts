@@ -56,9 +56,11 @@ export type UnaryCallback = (error: StatusObject | null, response?: Record<strin
 /** A server-streaming call (Observe): written to, then ended. */
 export interface WritableCall extends CallBase {
   readonly request: Record<string, unknown>;
+  /** False once gRPC's buffer is full: wait for 'drain' before writing more. */
   write(message: Record<string, unknown>): boolean;
   end(): void;
   emit(event: 'error', status: StatusObject): boolean;
+  once(event: 'drain', fn: () => void): void;
 }
 
 /** A bidirectional call (Watch, LeaseKeepAlive). */

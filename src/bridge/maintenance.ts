@@ -1,9 +1,12 @@
 /**
- * etcd's Maintenance service: Status is /v3's (the Raft leader's view); the
- * rest (alarms, defragmentation, hashes, snapshots, leader moves) answer
- * Unimplemented, as /v3 does: the store is administered through /v1.
+ * etcd's Maintenance service: Status is /v3's (the Raft leader's view);
+ * Snapshot streams the group's dump (snapshot.ts: a durable-raft dump, not
+ * etcd's bbolt file); the rest (alarms, defragmentation, hashes, leader
+ * moves) answer Unimplemented, as /v3 does: the store is administered
+ * through /v1.
  */
-import { type Handler, Status, type WritableCall } from './grpc.ts';
+import type { Handler, WritableCall } from './grpc.ts';
+import { snapshot } from './snapshot.ts';
 import { type Bridge, forward, unimplemented } from './unary.ts';
 
 const SERVICE = '/etcdserverpb.Maintenance';
@@ -16,10 +19,6 @@ export function maintenanceService(b: Bridge): Record<string, Handler> {
     Hash: unimplemented(`${SERVICE}/Hash`),
     HashKV: unimplemented(`${SERVICE}/HashKV`),
     MoveLeader: unimplemented(`${SERVICE}/MoveLeader`),
-    Snapshot: (call: WritableCall) =>
-      call.emit('error', {
-        code: Status.UNIMPLEMENTED,
-        details: `unknown method ${SERVICE}/Snapshot: not implemented by durable-raft`,
-      }),
+    Snapshot: (call: WritableCall) => snapshot(b, call),
   };
 }

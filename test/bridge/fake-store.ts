@@ -1,7 +1,8 @@
 /**
  * A stand-in for the store's /v3 routes, as a fetch and a WebSocket opener
  * the bridge is started with: unary routes answer from a table the test
- * fills; each POST /v3/election/observe is a stream the test writes
+ * fills; GET routes (the dump) answer what the test's function makes;
+ * each POST /v3/election/observe is a stream the test writes
  * etcd's lines into and ends; each WebSocket (GET /v3/watch) is a
  * FakeSocket the test reads the bridge's requests from and answers on.
  */
@@ -117,12 +118,18 @@ export class FakeStore {
   readonly streams: FakeStream[] = [];
   readonly calls: { path: string; body: Record<string, unknown>; auth: string | null }[] = [];
   readonly routes = new Map<string, Unary>();
+  /** GET routes (the dump), by path: the answer, given the request's signal. */
+  readonly gets = new Map<string, (signal: AbortSignal) => Response | Promise<Response>>();
 
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = new URL(String(input));
     const body = JSON.parse(String(init?.body ?? '{}')) as Record<string, unknown>;
     const headers = new Headers(init?.headers);
     this.calls.push({ path: url.pathname, body, auth: headers.get('authorization') });
+    if ((init?.method ?? 'GET') === 'GET') {
+      const get = this.gets.get(url.pathname);
+      if (get) return get(init?.signal ?? new AbortController().signal);
+    }
     if (url.pathname === '/v3/election/observe')
       return this.#stream(body, init?.signal ?? new AbortController().signal);
     const route = this.routes.get(url.pathname);

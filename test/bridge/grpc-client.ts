@@ -22,13 +22,19 @@ export interface Duplex {
 export interface ServerStream {
   on(event: 'data', fn: (m: Message) => void): void;
   on(event: 'error', fn: (e: Status) => void): void;
+  on(event: 'end', fn: () => void): void;
   cancel(): void;
+  /** Stops reading (gRPC's flow control then holds the server's writes back), and reads again. */
+  pause(): void;
+  resume(): void;
 }
 type UnaryMethod = (m: Message, ...rest: unknown[]) => void;
 export interface EtcdClients {
   readonly kv: Record<'Range' | 'Put' | 'Txn', UnaryMethod>;
   readonly auth: Record<'Authenticate', UnaryMethod>;
   readonly election: { Observe(m: Message): ServerStream };
+  /** Snapshot's `blob`s come as Buffers (`bytes: Buffer` for this service's client). */
+  readonly maintenance: { Snapshot(m: Message, md?: unknown): ServerStream };
   readonly watch: { Watch(): Duplex };
   close(): void;
 }
@@ -47,7 +53,7 @@ type ClientCtor = new (address: string, credentials: unknown) => Record<string, 
 const grpc = require('@grpc/grpc-js') as {
   credentials: { createInsecure(): unknown };
   loadPackageDefinition(d: unknown): {
-    etcdserverpb: { KV: ClientCtor; Watch: ClientCtor; Auth: ClientCtor };
+    etcdserverpb: { KV: ClientCtor; Watch: ClientCtor; Auth: ClientCtor; Maintenance: ClientCtor };
     v3electionpb: { Election: ClientCtor };
   };
   Metadata: new () => { set(key: string, value: string): void };
@@ -55,17 +61,29 @@ const grpc = require('@grpc/grpc-js') as {
 const loader = require('@grpc/proto-loader') as { loadSync(files: string[], o: Record<string, unknown>): unknown };
 
 const ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
+const OPTIONS = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  bytes: String,
+  defaults: false,
+  oneofs: false,
+  includeDirs: [ROOT],
+};
 const pkg = grpc.loadPackageDefinition(
-  loader.loadSync(['etcdserverpb/rpc.proto', 'v3electionpb/v3election.proto'], {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    bytes: String,
-    defaults: false,
-    oneofs: false,
-    includeDirs: [ROOT],
-  }),
+  loader.loadSync(['etcdserverpb/rpc.proto', 'v3electionpb/v3election.proto'], OPTIONS),
 );
+/** The same protos with bytes as Buffers, for the snapshot's blobs. */
+const binary = grpc.loadPackageDefinition(
+  loader.loadSync(['etcdserverpb/rpc.proto'], { ...OPTIONS, bytes: (globalThis as { Buffer?: unknown }).Buffer }),
+);
+
+/** Metadata carrying `token` as etcd's clients send theirs. */
+export function tokenMetadata(token: string): unknown {
+  const md = new grpc.Metadata();
+  md.set('token', token);
+  return md;
+}
 
 export function etcdClients(port: number): EtcdClients {
   const address = `127.0.0.1:${port}`;
@@ -73,13 +91,16 @@ export function etcdClients(port: number): EtcdClients {
   const watch = new pkg.etcdserverpb.Watch(address, grpc.credentials.createInsecure());
   const auth = new pkg.etcdserverpb.Auth(address, grpc.credentials.createInsecure());
   const election = new pkg.v3electionpb.Election(address, grpc.credentials.createInsecure());
+  const maintenance = new binary.etcdserverpb.Maintenance(address, grpc.credentials.createInsecure());
   const bind = (c: Record<string, unknown>, name: string) => (c[name] as (...a: unknown[]) => unknown).bind(c);
   return {
     kv: { Range: bind(kv, 'Range'), Put: bind(kv, 'Put'), Txn: bind(kv, 'Txn') } as EtcdClients['kv'],
     watch: { Watch: bind(watch, 'Watch') as () => Duplex },
     auth: { Authenticate: bind(auth, 'Authenticate') } as EtcdClients['auth'],
     election: { Observe: bind(election, 'Observe') as (m: Message) => ServerStream },
+    maintenance: { Snapshot: bind(maintenance, 'Snapshot') as (m: Message, md?: unknown) => ServerStream },
     close() {
+      maintenance.close();
       election.close();
       kv.close();
       watch.close();
@@ -97,8 +118,6 @@ export function call(
   return new Promise((resolve) => {
     const done = (e: Status | null, r?: Message) => resolve(e ? { ok: false, e } : { ok: true, m: r ?? {} });
     if (token === undefined) return method(m, done);
-    const md = new grpc.Metadata();
-    md.set('token', token);
-    method(m, md, done);
+    method(m, tokenMetadata(token), done);
   });
 }
