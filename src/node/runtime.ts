@@ -13,6 +13,7 @@ import {
   type Peer,
   SNAPSHOT_PATH,
 } from '../transport/index.ts';
+import { Deadlines } from './deadlines.ts';
 import type { NodeMetrics } from './metrics.ts';
 import type { NodeSettings } from './settings.ts';
 import { SnapshotStream, stageChunk } from './snapshot-stream.ts';
@@ -94,6 +95,8 @@ export class NodeRuntime<R> {
   private deferred = 0;
   /** When each peer was last heard from (ms since the epoch), for status pages. */
   private readonly lastContact = new Map<NodeId, number>();
+  /** The timeouts of callers waiting in `wait`. */
+  private readonly deadlines = new Deadlines();
   /** The leader this node followed before it went quiet: where to send clients meanwhile. */
   private quietLeader: NodeId = '';
   private readonly log: SqliteLogStore;
@@ -454,16 +457,16 @@ export class NodeRuntime<R> {
   private wait<T>(timeoutMs: number, act: (done: (v: T) => void) => void, opts: EventOptions = {}): Promise<Timed<T>> {
     return new Promise((resolve) => {
       let settled = false;
-      const timer = setTimeout(() => {
+      const cancel = this.deadlines.add(timeoutMs, () => {
         settled = true;
         resolve({ status: 'timeout' });
-      }, timeoutMs);
+      });
       this.event(
         () =>
           act((v) => {
             if (settled) return;
             settled = true;
-            clearTimeout(timer);
+            cancel();
             resolve(v);
           }),
         opts,
