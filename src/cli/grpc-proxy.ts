@@ -17,6 +17,8 @@ const grpcProxy: Command = {
     'own token, after Authenticate, has that one forwarded instead). It holds no state that matters: stop and',
     'start it at will; etcd\'s clients resume their watches. It prints "listening on HOST:PORT" once it serves.',
     '  ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:2379 get --prefix config/',
+    "etcdctl snapshot save FILE saves the group's dump (a durable-raft dump, not etcd's bbolt file): restore it",
+    "with 'durable-raft snapshot restore FILE --group NEW', not with etcdutl.",
   ].join('\n'),
   min: 0,
   max: 0,

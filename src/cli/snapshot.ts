@@ -2,7 +2,10 @@
  * Backup, restore and clone, as etcdctl names them: snapshot save FILE
  * (the group's dump, checked as it comes, to a temporary file renamed to
  * FILE once whole) and snapshot restore FILE --group NEW (checked first,
- * then streamed to the store, which makes group NEW of it).
+ * then streamed to the store, which makes group NEW of it). A file that
+ * `etcdctl snapshot save` wrote through `durable-raft grpc-proxy` is the same
+ * dump (its trailer line padded with spaces): it restores as it is. An
+ * etcd snapshot (a bbolt file) is refused with a word on what to do instead.
  */
 import {
   BadRequestError,
@@ -88,7 +91,9 @@ const restore: Command = {
     'FILE is checked first (a dump cut short or corrupted is refused at once), then streamed to the store,',
     'which checks it again and makes the group only once the whole dump is in: a refused or failed',
     "restore leaves no group. Keys get the new group's revisions; leases keep their ids with the TTL",
-    'they had left. Needs the admin role and a token not limited to groups.',
+    'they had left. Needs the admin role and a token not limited to groups. FILE may also be one that',
+    "etcdctl snapshot save wrote through 'durable-raft grpc-proxy' (the same dump); etcd's own snapshots",
+    '(bbolt files) are not read: move etcd keys with etcdctl make-mirror through grpc-proxy instead.',
   ].join('\n'),
   min: 1,
   max: 1,
@@ -123,14 +128,35 @@ const restore: Command = {
 
 /** Reads FILE through as a dump: a refusal names the file and the line. */
 async function check(file: string): Promise<void> {
+  let first: Uint8Array | undefined;
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of fs.createReadStream(file)) {
+      first ??= chunk;
+      yield chunk;
+    }
+  }
   try {
-    for await (const _ of readDump(fs.createReadStream(file))) {
+    for await (const _ of readDump(chunks())) {
       // Each line is checked as it is read; the trailer at the end.
     }
   } catch (e) {
+    if (e instanceof DumpError && first !== undefined && isBolt(first))
+      throw new BadRequestError(
+        400,
+        'bad_dump',
+        `${file}: an etcd snapshot (a bbolt file), not a durable-raft dump: etcd restores it (etcdutl snapshot restore; etcdctl before 3.5); ` +
+          "to bring etcd's keys here, run etcdctl make-mirror through 'durable-raft grpc-proxy'",
+      );
     if (e instanceof DumpError) throw new BadRequestError(400, 'bad_dump', `${file}: ${e.message}`);
     throw new UsageError(`cannot read ${file}: ${messageOf(e)}`);
   }
+}
+
+/** bbolt's first page: a 16-byte page header, then the meta page's magic 0xED0CDAED (little-endian). */
+const BOLT_MAGIC = [0xed, 0xda, 0x0c, 0xed];
+
+function isBolt(head: Uint8Array): boolean {
+  return BOLT_MAGIC.every((b, i) => head[16 + i] === b);
 }
 
 async function writeAll(out: FileHandle, chunk: Uint8Array): Promise<void> {

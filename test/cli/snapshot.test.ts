@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { paddingBytes } from '../../src/bridge/snapshot.ts';
 import { EXIT } from '../../src/cli/command.ts';
 import { main } from '../../src/cli/main.ts';
 import { DumpWriter, dumpErrorLine } from '../../src/dump/index.ts';
@@ -7,7 +8,9 @@ import { fakeIo } from './fake-io.ts';
 /**
  * durable-raft snapshot save / restore against a fake store (fetch stubbed):
  * save writes FILE only once the dump is whole; restore checks FILE before
- * it sends anything, then streams it to POST /v1/groups/{NEW}/restore.
+ * it sends anything, then streams it to POST /v1/groups/{NEW}/restore. A
+ * file etcdctl saved through the gRPC bridge restores as it is; an etcd
+ * (bbolt) snapshot is refused with what to do instead.
  */
 
 interface NodeFs {
@@ -158,6 +161,41 @@ describe('snapshot restore', () => {
     );
     expect(seen[0]?.body).toEqual(dump);
     expect(io.out[0]).toBe(`Restored group new from ${file}: 3 keys, 1 lease, at revision 1 (default at revision 9)`);
+  });
+
+  it('takes a file etcdctl saved through the bridge (trailer padded to 32 modulo 512) and sends it as it is', async () => {
+    // As the bridge streams it (src/bridge/snapshot.ts): spaces before the trailer's newline.
+    const before = dump.byteLength - 1;
+    const saved = concat([
+      dump.subarray(0, before),
+      new Uint8Array(paddingBytes(before)).fill(0x20),
+      dump.subarray(before),
+    ]);
+    expect(saved.byteLength % 512).toBe(32);
+    const file = `${dir}/etcdctl.db`;
+    fs.writeFileSync(file, saved);
+    const io = fakeIo();
+    expect(await main(['snapshot', 'restore', file, '--group', 'new', ...endpoint], io)).toBe(EXIT.ok);
+    expect(seen.map((s) => `${s.method} ${s.url.pathname}`)).toEqual(['POST /v1/groups/new/restore']);
+    expect(seen[0]?.body).toEqual(saved);
+    expect(io.out[0]).toBe(`Restored group new from ${file}: 3 keys, 1 lease, at revision 1 (default at revision 9)`);
+  });
+
+  it('refuses an etcd snapshot (bbolt) with what to do instead, before sending anything', async () => {
+    // bbolt's first page: a 16-byte page header, then the meta page's magic, little-endian; etcd appends a SHA-256.
+    const bolt = new Uint8Array(20_512);
+    bolt.set([0x04, 0x00], 8);
+    bolt.set([0xed, 0xda, 0x0c, 0xed, 0x02], 16);
+    const file = `${dir}/etcd.db`;
+    fs.writeFileSync(file, bolt);
+    const io = fakeIo();
+    expect(await main(['snapshot', 'restore', file, '--group', 'new', ...endpoint], io)).toBe(EXIT.refused);
+    expect(io.err).toEqual([
+      `Error: bad_dump: ${file}: an etcd snapshot (a bbolt file), not a durable-raft dump: etcd restores it ` +
+        "(etcdutl snapshot restore; etcdctl before 3.5); to bring etcd's keys here, run etcdctl make-mirror " +
+        "through 'durable-raft grpc-proxy'",
+    ]);
+    expect(seen).toEqual([]);
   });
 
   it('refuses a dump cut short or corrupted before sending anything (exit 3), and a missing --group or file (exit 2)', async () => {
