@@ -49,7 +49,10 @@ export function refusalOf(httpStatus: number, text: string): GatewayFailure {
     const inner = Object.hasOwn(b, 'error') ? b.error : undefined;
     if (typeof inner === 'object' && inner !== null && typeof (inner as { message?: unknown }).message === 'string') {
       const details = `durable-raft: ${(inner as { message: string }).message}`;
-      return { ok: false, status: { code: BY_HTTP.get(httpStatus) ?? Status.UNKNOWN, details } };
+      // A bridge started with --group on a group that does not exist: not found, not a method it lacks.
+      const missingGroup = httpStatus === 404 && (inner as { code?: unknown }).code === 'group_not_found';
+      const code = missingGroup ? Status.NOT_FOUND : (BY_HTTP.get(httpStatus) ?? Status.UNKNOWN);
+      return { ok: false, status: { code, details } };
     }
   }
   return {

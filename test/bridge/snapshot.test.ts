@@ -195,7 +195,12 @@ describe('bridge: Maintenance.Snapshot', () => {
       details: 'durable-raft: a dump holds every key: it needs a token that is not limited to key prefixes',
     });
     expect(forbidden.blobs).toEqual([]);
-    refuse(404, 'group_not_found', 'no group acme');
+    refuse(404, 'group_not_found', 'no group "acme"');
+    expect((await save(client.maintenance.Snapshot({}))).status).toMatchObject({
+      code: 5,
+      details: 'durable-raft: no group "acme"',
+    });
+    refuse(404, 'not_found', 'no such route');
     expect((await save(client.maintenance.Snapshot({}))).status?.code).toBe(12);
     refuse(503, 'unavailable', 'no leader');
     expect((await save(client.maintenance.Snapshot({}))).status).toMatchObject({
