@@ -119,10 +119,31 @@ export async function ctl(endpoint: string, args: readonly string[], input?: str
   return { code, stdout: p.stdout, stderr: p.stderr };
 }
 
-/** The bridge through the CLI, listening on `listen` in front of `store`; settles once it says where. */
-export async function startProxy(store: string, listen: string): Promise<{ proc: Proc; endpoint: string }> {
-  const p = new Proc(proc.execPath, [BIN, 'grpc-proxy', '--listen', listen, '--endpoint', store], {
+/** Runs our CLI (`durable-raft ARGS --endpoint store`) to its end (killed after RUN_MS). */
+export async function durableRaft(store: string, args: readonly string[]): Promise<Run> {
+  const p = new Proc(proc.execPath, [BIN, ...args, '--endpoint', store], {
     DURABLE_RAFT_TOKEN: undefined,
+    DURABLE_RAFT_GROUP: undefined,
+  });
+  const timer = setTimeout(() => p.kill(), RUN_MS);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return { code, stdout: p.stdout, stderr: p.stderr };
+}
+
+/**
+ * The bridge through the CLI, listening on `listen` in front of `store`
+ * (the default group, or `group`); settles once it says where.
+ */
+export async function startProxy(
+  store: string,
+  listen: string,
+  group?: string,
+): Promise<{ proc: Proc; endpoint: string }> {
+  const groupArgs = group === undefined ? [] : ['--group', group];
+  const p = new Proc(proc.execPath, [BIN, 'grpc-proxy', '--listen', listen, '--endpoint', store, ...groupArgs], {
+    DURABLE_RAFT_TOKEN: undefined,
+    DURABLE_RAFT_GROUP: undefined,
   });
   const said = /listening on (\S+) /;
   if (!(await p.until((s) => said.test(s), 15_000)))

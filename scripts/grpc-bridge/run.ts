@@ -6,7 +6,8 @@
  * restart of the bridge, lease grant / keep-alive / timetolive / revoke,
  * lock and elect with two contenders, member list, add, promote and remove,
  * endpoint status and health, compaction and a read below it, a login with
- * a token the store does not know), npm's etcd3 (KV, a watch, a lease, a
+ * a token the store does not know, snapshot save restored with our CLI into
+ * a new group and read back through a --group bridge), npm's etcd3 (KV, a watch, a lease, a
  * lock), and malformed calls that must not bring the bridge down. Beside a
  * real etcd (versus-etcd.ts): a differential run of etcdctl calls against
  * both, and etcdctl make-mirror from etcd into durable-raft.
@@ -23,6 +24,7 @@ import { freePorts, fs, os, path, proc, sleep } from '../jepsen/node-api.ts';
 import { type Check, etcd3Checks } from './etcd3.ts';
 import { ctl, ETCDCTL, etcdctl, killAll, type Proc, type Run, startProxy } from './processes.ts';
 import { GARBAGE, rawUnary, rawWatch } from './raw.ts';
+import { snapshotChecks } from './snapshot.ts';
 import { differential, mirror, startEtcd } from './versus-etcd.ts';
 
 const NODES = ['node-0', 'node-1', 'node-2'];
@@ -335,8 +337,15 @@ async function main(): Promise<number> {
     return 2;
   }
   // All at once, so no two of them are the same port.
-  const ports = (await (freePorts as (n: number) => Promise<number[]>)(5)) as [number, number, number, number, number];
-  const [port, inspectorPort, bridgePort, etcdPort, etcdPeerPort] = ports;
+  const ports = (await (freePorts as (n: number) => Promise<number[]>)(6)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const [port, inspectorPort, bridgePort, etcdPort, etcdPeerPort, groupBridgePort] = ports;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpc-bridge-'));
   const c = new Cluster(NODES, port, inspectorPort, dir);
   let etcd: { endpoint: string; stop(): void } | undefined;
@@ -391,6 +400,7 @@ async function main(): Promise<number> {
     results.push(await membership(ep));
     results.push(await compaction(ep));
     results.push(...(await robustness(ep)));
+    results.push(...(await snapshotChecks(c.base, ep, `127.0.0.1:${groupBridgePort}`, dir)));
     results.push(await watchAcrossRestart(c.base, bridge));
   } catch (e) {
     console.log(`ERROR: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nwrangler log: ${c.log}`);
