@@ -330,10 +330,14 @@ describe('bridge: Maintenance.Snapshot', () => {
     });
     await until(() => got > 0);
     stream.pause();
-    await new Promise((r) => setTimeout(r, 500));
-    const held = pulled;
-    await new Promise((r) => setTimeout(r, 300));
-    expect(pulled).toBe(held);
+    // Until the buffers on the way are full and the bridge stops pulling (it never would without backpressure).
+    let settled = -1;
+    const deadline = Date.now() + 10_000;
+    while (pulled !== settled && Date.now() < deadline) {
+      settled = pulled;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(pulled).toBe(settled);
     expect(pulled).toBeLessThan(8 * 1024 * 1024);
     stream.resume();
     expect(await ended).toBeUndefined();
