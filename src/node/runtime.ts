@@ -199,6 +199,8 @@ export class NodeRuntime<R> {
         holdBackEntries: settings.holdBackEntries,
         // A linearizable read's heartbeat round asks a quorum, not every follower.
         quorumReads: true,
+        // ... and a follower that just took an append needs no heartbeat.
+        appendsAsHeartbeats: true,
       },
       log,
       sm: counted,

@@ -61,6 +61,17 @@ export interface Config {
    * reads waiting, so a read waits at most a heartbeat interval longer.
    */
   readonly quorumReads?: boolean;
+  /**
+   * A periodic heartbeat round skips a follower that was sent an
+   * AppendEntries since the last round and has answered since (that append
+   * reset its election timer; the commit index rides on the next append or
+   * round), and sends a spare follower (holdBackEntries) what it was held
+   * back from in an AppendEntries instead of a heartbeat, at the round
+   * rather than at every tick: each message is a billed request, and so is
+   * the alarm that a tick is. A round that carries a read, an explicit
+   * heartbeat(), and the round after a stall go to every follower.
+   */
+  readonly appendsAsHeartbeats?: boolean;
   /** Maximum bytes of entries handed to the application in one Ready. */
   readonly maxCommittedBytesPerReady?: number;
   readonly logger?: Logger;
@@ -87,6 +98,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
     lazyCommit: false,
     holdBackEntries: 0,
     quorumReads: false,
+    appendsAsHeartbeats: false,
     logger: silent,
     ...c,
   };

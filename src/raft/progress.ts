@@ -85,6 +85,8 @@ export class Progress {
   recentActive = false;
   /** The leader's tick (Raft.leaderTicks) when this follower last answered. */
   lastHeardTick = 0;
+  /** The leader's tick when it last sent this follower an AppendEntries (-1: never). */
+  lastAppendTick = -1;
   /**
    * Quorum-first replication: the last append went to this follower as a
    * spare (entries it had been held back from), so while it is in flight it

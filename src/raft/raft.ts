@@ -74,6 +74,8 @@ export class Raft {
   needsBroadcast = false;
   electionElapsed = 0;
   heartbeatElapsed = 0;
+  /** The leader tick of the last periodic heartbeat round (Config.appendsAsHeartbeats). */
+  lastHeartbeatRound = 0;
   /** Ticks since this node became leader: the clock of Progress.lastHeardTick. */
   leaderTicks = 0;
   /**
@@ -164,6 +166,7 @@ export class Raft {
     this.role = 'leader';
     const last = this.log.lastIndex();
     this.leaderTicks = 0;
+    this.lastHeartbeatRound = 0;
     this.judgedUpTo = undefined;
     for (const id of this.members()) {
       const pr = new Progress(last + 1, this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
@@ -291,7 +294,9 @@ export class Raft {
     this.heartbeatElapsed += ticks;
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
+      // A full round: nobody was sent anything during the stall.
       replication.broadcastHeartbeat(this, this.readOnly.lastCtx());
+      this.lastHeartbeatRound = this.leaderTicks;
     }
     replication.flushHeldBack(this);
   }
@@ -315,7 +320,7 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      replication.broadcastHeartbeat(this, this.readOnly.lastCtx());
+      replication.broadcastHeartbeat(this, this.readOnly.lastCtx(), false, true);
     }
     replication.flushHeldBack(this);
   }

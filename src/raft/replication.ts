@@ -1,4 +1,5 @@
 import { entrySize } from './log.ts';
+import type { Progress } from './progress.ts';
 import { committedIndex, hasQuorum } from './quorum.ts';
 import type { Raft } from './raft.ts';
 import type { AppendMsg, AppendRespMsg, HeartbeatRespMsg, Message, NodeId, SnapshotMsg } from './types.ts';
@@ -39,6 +40,7 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack 
   let bytes = 0;
   for (const e of entries) bytes += entrySize(e);
   r.send({ type: 'app', to, prevIndex, prevTerm, entries, commit: r.log.committed });
+  pr.lastAppendTick = r.leaderTicks;
   pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
   if (entries.length > 0) pr.spare = spare;
   pr.sentCommit = Math.max(pr.sentCommit, Math.min(r.log.committed, prevIndex + entries.length));
@@ -85,12 +87,14 @@ export function holdsBack(r: Raft, to: NodeId, ahead = 0): boolean {
  * and serializable reads with it) whatever the bound.
  */
 export function flushHeldBack(r: Raft): void {
-  if (r.cfg.holdBackEntries === 0) return;
+  // Under appendsAsHeartbeats the heartbeat round sends it instead (broadcastHeartbeat).
+  if (r.cfg.holdBackEntries === 0 || r.cfg.appendsAsHeartbeats) return;
   for (const id of r.conf.voters) if (id !== r.id && hasBacklog(r, id)) while (sendAppend(r, id, false)) {}
 }
 
 /** Whether a flush is due at the next tick: the leader then wakes for it. */
 export function anyHeldBack(r: Raft): boolean {
+  if (r.cfg.appendsAsHeartbeats) return false;
   return r.cfg.holdBackEntries > 0 && r.conf.voters.some((id) => id !== r.id && hasBacklog(r, id));
 }
 
@@ -126,16 +130,34 @@ export function broadcastAppend(r: Raft): void {
  * `quorumOnly` to just enough voters to confirm it with the leader (see
  * readRoundTargets).
  */
-export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false): void {
+export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false, periodic = false): void {
   const targets = quorumOnly ? readRoundTargets(r) : undefined;
+  const since = r.lastHeartbeatRound;
+  if (periodic) r.lastHeartbeatRound = r.leaderTicks;
   for (const [id, pr] of r.progress) {
     if (id === r.id || (targets && !targets.has(id))) continue;
     // A follower must not learn a commit index beyond what it holds.
     const commit = Math.min(pr.match, r.log.committed);
+    if (periodic && ctx === '' && r.cfg.appendsAsHeartbeats) {
+      // What a spare follower was held back from goes now, and does the heartbeat's work.
+      if (hasBacklog(r, id) && sendAppend(r, id, false)) continue;
+      if (appendWasHeartbeat(pr, since)) continue;
+    }
     r.send({ type: 'heartbeat', to: id, commit, ctx });
     pr.sentCommit = Math.max(pr.sentCommit, commit);
   }
   if (ctx !== '') r.readOnly.roundSent(ctx);
+}
+
+/**
+ * Config.appendsAsHeartbeats: an AppendEntries went to the follower since
+ * the last periodic round (at leader tick `since`) and the follower answered
+ * after that tick: that append reset its election timer, and a heartbeat
+ * would tell it no more than the commit index, which the next append or
+ * round carries. (A leader's first round finds nobody answered after tick 0.)
+ */
+function appendWasHeartbeat(pr: Progress, since: number): boolean {
+  return pr.lastAppendTick >= since && pr.lastHeardTick > since;
 }
 
 /**

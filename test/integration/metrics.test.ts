@@ -195,6 +195,29 @@ describe('GET /metrics', () => {
     expect(Math.min(...got)).toBeLessThan(Math.max(...got) / 2);
   });
 
+  it('appends stand in for heartbeats: followers taking a stream of writes get almost no periodic heartbeat', async () => {
+    const api = await newApi();
+    await put(api, 'm/w', 'v');
+    const before = await settled(api);
+    const lead = (await leader(api.names)).slice(api.prefix.length);
+    const followers = MEMBERS.filter((m) => m !== lead);
+    const got = (s: readonly Series[], m: string, type: string) =>
+      sum(s, 'durable_raft_network_peer_received_messages_total', m, { from: lead, type });
+    // Writes one after another, each far sooner than a heartbeat interval (2 ticks of 20 ms).
+    const started = Date.now();
+    let writes = 0;
+    while (Date.now() - started < 800) await put(api, `m/w${writes++ % 10}`, 'v');
+    const rounds = Math.floor((Date.now() - started) / 40);
+    const after = await scrape(api);
+    expect(rounds).toBeGreaterThanOrEqual(15);
+    for (const m of followers) {
+      // Each follower took appends all along (the spare one its backlog at each round)...
+      expect(got(after, m, 'app') - got(before, m, 'app'), m).toBeGreaterThanOrEqual(rounds / 2);
+      // ... and so needed almost none of the rounds' heartbeats (every one of them without the rule).
+      expect(got(after, m, 'heartbeat') - got(before, m, 'heartbeat'), m).toBeLessThan(rounds / 4);
+    }
+  });
+
   it('a restart resets in-memory counters; what Raft persists survives', async () => {
     const api = await newApi();
     for (let i = 0; i < 10; i++) await put(api, `m/r${i}`, `${i}`);

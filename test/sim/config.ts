@@ -25,6 +25,8 @@ export interface SimConfig {
   readonly holdBackEntries: number;
   /** ReadIndex rounds ask only a quorum of voters (Config.quorumReads). */
   readonly quorumReads: boolean;
+  /** Appends stand in for heartbeats (Config.appendsAsHeartbeats). */
+  readonly appendsAsHeartbeats: boolean;
   /** Snapshot and compact once this many applied entries sit in a log (0: never). */
   readonly compactAfterEntries: number;
   /** The driver only queues proposals; the world flushes each node once per ms (batching). */
@@ -88,6 +90,7 @@ const BASE: Omit<SimConfig, 'mix' | 'nodes'> = {
   lazyCommit: false,
   holdBackEntries: 0,
   quorumReads: false,
+  appendsAsHeartbeats: false,
   compactAfterEntries: 40,
   batching: false,
   net: {
@@ -165,7 +168,19 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   const hold = new SimRng(seed ^ 0x401dbac);
   const holdBackEntries = hold.chance(0.5) ? hold.pick([2, 8, 64]) : 0;
   const quorumReads = hold.chance(0.5);
-  const base = { ...BASE, mix, nodes, ...tuned, ...mixFaults(mix, r), lazyCommit, holdBackEntries, quorumReads };
+  // Half the seeds let appends stand in for heartbeats, as the Durable Object does (its own stream, too).
+  const appendsAsHeartbeats = new SimRng(seed ^ 0x4ea27bea).chance(0.5);
+  const base = {
+    ...BASE,
+    mix,
+    nodes,
+    ...tuned,
+    ...mixFaults(mix, r),
+    lazyCommit,
+    holdBackEntries,
+    quorumReads,
+    appendsAsHeartbeats,
+  };
   // Half the seeds compact the history through the log as they go (its own stream, too).
   const historyCompactEvery = new SimRng(seed ^ 0x0c0ffee5).chance(0.5) ? 200 : 0;
   // Half the seeds grant, attach, checkpoint and revoke leases on keys of their own (its own stream, too).

@@ -18,7 +18,7 @@ export interface Regression {
  * draw from the run's stream) and the quorum-first replication and reads added since.
  */
 function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
-  const c = configForSeed(seed, { holdBackEntries: 0, quorumReads: false, ...override });
+  const c = configForSeed(seed, { holdBackEntries: 0, quorumReads: false, appendsAsHeartbeats: false, ...override });
   return { ...c, faults: { ...c.faults, leaseEvery: 0 } };
 }
 
@@ -45,6 +45,7 @@ export const REGRESSIONS: readonly Regression[] = [
       lazyCommit: false,
       holdBackEntries: 0,
       quorumReads: false,
+      appendsAsHeartbeats: false,
       compactAfterEntries: 0,
       batching: false,
       net: { minDelay: 1, maxDelay: 15, drop: 0.16, duplicate: 0.08, longDelay: 0.04, reportLoss: true },

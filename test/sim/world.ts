@@ -308,6 +308,7 @@ export class World implements FaultWorld {
         lazyCommit: cfg.lazyCommit,
         holdBackEntries: cfg.holdBackEntries,
         quorumReads: cfg.quorumReads,
+        appendsAsHeartbeats: cfg.appendsAsHeartbeats,
       },
       log: n.store,
       sm: n.sm,

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import type { Message } from '../../src/raft/index.ts';
+import { RawNet } from './raw.ts';
+
+/**
+ * Config.appendsAsHeartbeats: a periodic heartbeat round skips a follower
+ * that was sent an append since the last round and answered since, and sends
+ * a spare follower its held-back entries in an append instead of a
+ * heartbeat. Skipping a heartbeat never touches safety; these pin the
+ * liveness side: a silent follower, a round carrying a read, and an explicit
+ * heartbeat still reach every follower, and with the option off every
+ * follower gets every round.
+ */
+
+const HEARTBEAT = 5;
+
+function leaderA(appendsAsHeartbeats: boolean, holdBackEntries = 0): RawNet {
+  const net = new RawNet(
+    ['a', 'b', 'c'],
+    {},
+    { config: { appendsAsHeartbeats, holdBackEntries, heartbeatTicks: HEARTBEAT, electionTicks: 20 } },
+  );
+  net.elect('a');
+  net.deliver();
+  // The first round goes to everyone: nobody has answered since the leader's tick 0.
+  const first = net.tick('a', HEARTBEAT);
+  expect(beatsTo(first)).toEqual(['b', 'c']);
+  net.deliver();
+  return net;
+}
+
+const beatsTo = (ms: readonly Message[]) =>
+  ms
+    .filter((m) => m.type === 'heartbeat')
+    .map((m) => m.to)
+    .sort();
+const appsTo = (ms: readonly Message[]) =>
+  ms
+    .filter((m) => m.type === 'app')
+    .map((m) => m.to)
+    .sort();
+
+describe('appends stand in for heartbeats (appendsAsHeartbeats)', () => {
+  it('a follower sent an append that it answered since the last round gets no heartbeat; one that got nothing does', () => {
+    const net = leaderA(true);
+    net.tick('a', 2);
+    net.propose('a', 'x');
+    // b takes the append and answers; c's copy is lost.
+    net.deliver((m) => m.to !== 'c');
+    const round = net.tick('a', HEARTBEAT - 2);
+    expect(beatsTo(round)).toEqual(['c']);
+    // b learns the commit with the next append or round; nothing is lost meanwhile.
+    net.deliver();
+    net.tick('a', HEARTBEAT);
+    net.deliver();
+    for (const id of ['b', 'c']) expect(net.node(id).status().commit).toBe(net.node('a').status().commit);
+  });
+
+  it('off: every follower gets every round', () => {
+    const net = leaderA(false);
+    net.tick('a', 2);
+    net.propose('a', 'x');
+    net.deliver();
+    expect(beatsTo(net.tick('a', HEARTBEAT - 2))).toEqual(['b', 'c']);
+  });
+
+  it('a follower that did not answer its append gets the heartbeat', () => {
+    const net = leaderA(true);
+    net.tick('a', 2);
+    net.propose('a', 'x');
+    // Both appends arrive; c's answer is lost.
+    net.deliver((m) => !(m.from === 'c' && m.to === 'a'));
+    expect(beatsTo(net.tick('a', HEARTBEAT - 2))).toEqual(['c']);
+  });
+
+  it('a round that carries a read goes to every follower', () => {
+    const net = leaderA(true);
+    net.tick('a', 2);
+    net.propose('a', 'x');
+    net.deliver();
+    net.node('a').readIndex('r1');
+    // The read's own round is lost; the periodic one carries it to everyone.
+    net.flush('a');
+    net.take((m) => m.type === 'heartbeat');
+    const round = net.tick('a', HEARTBEAT - 2);
+    expect(beatsTo(round)).toEqual(['b', 'c']);
+    expect(round.filter((m) => m.type === 'heartbeat').every((m) => m.type === 'heartbeat' && m.ctx === 'r1')).toBe(
+      true,
+    );
+  });
+
+  it('an explicit heartbeat (the one a leader sends as it goes quiet) goes to every follower', () => {
+    const net = leaderA(true);
+    net.tick('a', 2);
+    net.propose('a', 'x');
+    net.deliver();
+    net.node('a').heartbeat();
+    expect(beatsTo(net.flush('a'))).toEqual(['b', 'c']);
+  });
+
+  it('a follower silent for a whole round gets the next one, so nobody goes two rounds without a message', () => {
+    const net = leaderA(true);
+    net.tick('a', 2);
+    net.propose('a', 'x');
+    net.deliver();
+    expect(beatsTo(net.tick('a', HEARTBEAT - 2))).toEqual([]);
+    // No append since that round: the next round reaches both.
+    expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual(['b', 'c']);
+  });
+
+  it('with quorum-first replication the spare follower gets its backlog at the round, in an append instead of a heartbeat', () => {
+    const net = leaderA(true, 64);
+    net.tick('a', 1);
+    const sent: Message[] = [];
+    for (const v of ['x', 'y']) {
+      net.propose('a', v);
+      sent.push(...net.deliver());
+    }
+    // b takes each entry at once; c, the spare, is held back (and not at every tick).
+    expect(appsTo(sent).filter((to) => to === 'c')).toEqual([]);
+    expect(appsTo(net.tick('a', 1))).toEqual([]);
+    const round = net.tick('a', HEARTBEAT - 2);
+    expect(beatsTo(round)).toEqual([]);
+    expect(appsTo(round)).toEqual(['c']);
+    net.deliver();
+    expect(net.peer('c').log().length).toBe(net.peer('a').log().length);
+  });
+});
