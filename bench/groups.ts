@@ -21,11 +21,16 @@
  *   ops/s and its ratio to one group's, the invocations per put, and those
  *   per second of the run's groups awake without load. Miniflare runs every
  *   object on one thread, so this shows there is no shared bottleneck
- *   (directory, Worker state, routing), not the production gain.
+ *   (directory, Worker state, routing), not the production gain. The same
+ *   clients then read one key serializably, each read one call to one node:
+ *   what a request costs in the parts every group shares, without the Raft
+ *   round whose batching a put loses when its group's load is thinner.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { LoadJob, LoadResult } from './load.ts';
 
+/** The serializable reads of a spread read key `${READ_KEY}0`, written in every group of the spread first. */
+const READ_KEY = 'bench/read';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
 
@@ -62,13 +67,17 @@ interface Totals {
   readonly wsCloses: number;
 }
 
+/** What a spread's clients do: puts, or serializable reads (no Raft round). */
+export type SpreadLoad = 'put' | 'get-serializable';
+
 export interface SpreadRow {
+  readonly load: SpreadLoad;
   readonly groups: number;
   readonly repeat: number;
   readonly opsPerSec: number;
   readonly p99Ms: number;
   readonly errors: number;
-  /** Durable Object invocations (peer messages, RPCs, alarms) per successful put, warm-up included. */
+  /** Durable Object invocations (peer messages, RPCs, alarms) per successful operation, warm-up included. */
   readonly invocationsPerPut: number;
   /** Invocations per second of the spread's groups awake but without load (their leaders' heartbeats, until they go quiet). */
   readonly awakePerSec: number;
@@ -101,6 +110,7 @@ export interface GroupsResult {
   readonly spread: SpreadRow[];
   /** Per spread: the median aggregate ops/s and its ratio to one group's median. */
   readonly spreadMedians: {
+    load: SpreadLoad;
     groups: number;
     opsPerSec: number;
     p99Ms: number;
@@ -261,56 +271,65 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
 
   // ---- the same load over 1, 10, 100 groups ----
   const spread: SpreadRow[] = [];
+  const loads: readonly SpreadLoad[] = ['put', 'get-serializable'];
   for (let rep = 0; rep < o.repeat; rep++)
     for (const n of o.spreads) {
       const bases = names.slice(0, n).map((g) => `${o.url}/groups/${g}`);
       // From quiet (a spread's groups heartbeat for a while after it, which would load the next run),
-      // then every group of the spread woken.
+      // then every group of the spread woken, and the key the reads read written.
       await untilQuiet(o);
       await pool(bases, o.concurrency, async (b) => {
-        await call(`${b}/v1/kv/k`, { method: 'PUT', body: 'v' });
+        await call(`${b}/v1/kv/${READ_KEY}0`, { method: 'PUT', body: 'v' });
       });
       const awake0 = invocationsOf(await totals(o.url));
       await sleep(1000);
-      const before = invocationsOf(await totals(o.url));
+      let before = invocationsOf(await totals(o.url));
       const awakePerSec = before - awake0;
-      const r = await o.runLoad({
-        base: bases[0] as string,
-        bases,
-        scenario: 'put',
-        clients: o.clients,
-        warmupMs: o.warmupMs,
-        durationMs: o.durationMs,
-        keys: 100,
-      });
-      const invocations = invocationsOf(await totals(o.url)) - before;
-      const row = {
-        groups: n,
-        repeat: rep,
-        opsPerSec: round(r.opsPerSec, 1),
-        p99Ms: round(r.p99Ms),
-        errors: r.errors,
-        invocationsPerPut: round(invocations / Math.max(1, r.totalOps), 3),
-        awakePerSec,
-      };
-      spread.push(row);
-      o.log(
-        `groups spread ${n}${o.repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p99 ${row.p99Ms}, ${row.invocationsPerPut} invocations/put (${awakePerSec}/s awake without load), errors ${row.errors}`,
-      );
-      if (r.errors > 0) o.log(`  errors: ${r.errorSample.join(' | ')}`);
+      for (const load of loads) {
+        const r = await o.runLoad({
+          base: bases[0] as string,
+          bases,
+          scenario: load,
+          clients: o.clients,
+          warmupMs: o.warmupMs,
+          durationMs: o.durationMs,
+          ...(load === 'put' ? { keys: 100 } : { keys: 1, keyPrefix: READ_KEY }),
+        });
+        const after = invocationsOf(await totals(o.url));
+        const row = {
+          load,
+          groups: n,
+          repeat: rep,
+          opsPerSec: round(r.opsPerSec, 1),
+          p99Ms: round(r.p99Ms),
+          errors: r.errors,
+          invocationsPerPut: round((after - before) / Math.max(1, r.totalOps), 3),
+          awakePerSec,
+        };
+        before = after;
+        spread.push(row);
+        o.log(
+          `groups spread ${n} ${load}${o.repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p99 ${row.p99Ms}, ${row.invocationsPerPut} invocations/op (${awakePerSec}/s awake without load), errors ${row.errors}`,
+        );
+        if (r.errors > 0) o.log(`  errors: ${r.errorSample.join(' | ')}`);
+      }
     }
-  const one = median(spread.filter((s) => s.groups === o.spreads[0]).map((s) => s.opsPerSec));
-  const spreadMedians = o.spreads.map((n) => {
-    const same = spread.filter((s) => s.groups === n);
-    const ops = median(same.map((s) => s.opsPerSec));
-    return {
-      groups: n,
-      opsPerSec: round(ops, 1),
-      p99Ms: round(median(same.map((s) => s.p99Ms))),
-      ratio: round(ops / one, 3),
-      invocationsPerPut: round(median(same.map((s) => s.invocationsPerPut)), 3),
-      awakePerSec: median(same.map((s) => s.awakePerSec)),
-    };
+  const spreadMedians = loads.flatMap((load) => {
+    const of = spread.filter((s) => s.load === load);
+    const one = median(of.filter((s) => s.groups === o.spreads[0]).map((s) => s.opsPerSec));
+    return o.spreads.map((n) => {
+      const same = of.filter((s) => s.groups === n);
+      const ops = median(same.map((s) => s.opsPerSec));
+      return {
+        load,
+        groups: n,
+        opsPerSec: round(ops, 1),
+        p99Ms: round(median(same.map((s) => s.p99Ms))),
+        ratio: round(ops / one, 3),
+        invocationsPerPut: round(median(same.map((s) => s.invocationsPerPut)), 3),
+        awakePerSec: median(same.map((s) => s.awakePerSec)),
+      };
+    });
   });
 
   return {
@@ -348,7 +367,7 @@ export function groupsSummary(r: GroupsResult | null): string[] {
     );
   for (const m of r.spreadMedians)
     lines.push(
-      `groups spread over ${m.groups}: ${m.opsPerSec} ops/s, p99 ${m.p99Ms} ms, ratio to one group ${m.ratio}; ${m.invocationsPerPut} Durable Object invocations per put; ${m.awakePerSec} invocations/s with the groups awake and no load`,
+      `groups spread over ${m.groups}, ${m.load}: ${m.opsPerSec} ops/s, p99 ${m.p99Ms} ms, ratio to one group ${m.ratio}; ${m.invocationsPerPut} Durable Object invocations per operation; ${m.awakePerSec} invocations/s with the groups awake and no load`,
     );
   return lines;
 }
