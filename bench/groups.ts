@@ -15,7 +15,8 @@
  *   group) over an idle window, from bench/worker.ts's counters, which are
  *   read without waking any object;
  * - spread: the same load (`clients` closed-loop put clients) on 1 group,
- *   then spread over 10 and 100 groups, `repeat` times interleaved, each run
+ *   then spread over 10 and 100 groups (each operation to a group drawn at
+ *   random, so every group of the spread takes a share), `repeat` times interleaved, each run
  *   from quiet (the groups a run woke heartbeat until they go quiet, and
  *   would load the next run) with its groups woken first: the aggregate
  *   ops/s and its ratio to one group's, the invocations per put, and those
@@ -289,6 +290,7 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
         const r = await o.runLoad({
           base: bases[0] as string,
           bases,
+          basePerOp: true,
           scenario: load,
           clients: o.clients,
           warmupMs: o.warmupMs,

@@ -25,6 +25,8 @@ export interface LoadJob {
   readonly base: string;
   /** Several stores (groups: `${url}/groups/${name}`): client i uses bases[(i - 1) % length] instead of `base`. */
   readonly bases?: readonly string[];
+  /** With `bases`: each operation goes to one of them drawn at random, so fewer clients than bases still load them all. */
+  readonly basePerOp?: boolean;
   readonly target?: Target;
   readonly scenario: Scenario;
   readonly clients: number;
@@ -216,12 +218,15 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   };
   const client = async (id: number) => {
     if (grpc) return grpcClient(grpc, id);
-    const base = job.bases?.length ? (job.bases[(id - 1) % job.bases.length] as string).replace(/\/$/, '') : root;
+    const bases = job.bases?.length ? job.bases.map((b) => b.replace(/\/$/, '')) : [root];
+    let base = bases[(id - 1) % bases.length] as string;
     let casRev: number | undefined;
     let n = id;
     while (!stop) {
       n = (n * 1103515245 + 12345) % 2147483648;
       const key = `${prefix}${n % job.keys}`;
+      // The generator's high bits: its low ones cycle with short periods.
+      if (job.basePerOp) base = bases[(n >>> 16) % bases.length] as string;
       let url: URL;
       let method = 'GET';
       let body: string | undefined;
