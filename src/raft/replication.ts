@@ -56,9 +56,9 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack 
  * holdBackEntries may wait. Only a follower in steady replication waits, and
  * never a transfer target (it must catch up to take over). Waiting never
  * touches safety: `to` gets the entries with the next append it is sent (at
- * the leader's next tick, flushHeldBack; sooner if it is among the first
- * ready for a newer entry, its backlog reaches the bound, or it answers a
- * heartbeat).
+ * the leader's next tick, flushHeldBack, or under appendsAsHeartbeats at the
+ * next heartbeat round; sooner if it is among the first ready for a newer
+ * entry, its backlog reaches the bound, or it answers a heartbeat).
  */
 export function holdsBack(r: Raft, to: NodeId, ahead = 0): boolean {
   const bound = r.cfg.holdBackEntries;
@@ -84,10 +84,11 @@ export function holdsBack(r: Raft, to: NodeId, ahead = 0): boolean {
 /**
  * Quorum-first replication: at every tick the leader sends each spare
  * follower what it held back, so a spare lags by about a tick (its watchers
- * and serializable reads with it) whatever the bound.
+ * and serializable reads with it) whatever the bound. Under
+ * appendsAsHeartbeats the heartbeat round does it instead: a lag of up to a
+ * heartbeat interval, for no alarm per tick and no heartbeat besides.
  */
 export function flushHeldBack(r: Raft): void {
-  // Under appendsAsHeartbeats the heartbeat round sends it instead (broadcastHeartbeat).
   if (r.cfg.holdBackEntries === 0 || r.cfg.appendsAsHeartbeats) return;
   for (const id of r.conf.voters) if (id !== r.id && hasBacklog(r, id)) while (sendAppend(r, id, false)) {}
 }
