@@ -13,20 +13,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type BridgeHandle, startBridge } from '../../src/bridge/index.ts';
 import { paddingBytes, SNAPSHOT_CHUNK_BYTES } from '../../src/bridge/snapshot.ts';
 import { DumpReader, DumpWriter, dumpErrorLine, readDump } from '../../src/dump/index.ts';
+import { concat } from '../support/bytes.ts';
 import { FakeStore } from './fake-store.ts';
 import { type EtcdClients, etcdClients, type ServerStream, type Status, tokenMetadata } from './grpc-client.ts';
 
 const utf8 = new TextEncoder();
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
 
 const kv = (i: number, valueBytes: number) => ({
   key: `k/${String(i).padStart(6, '0')}`,

@@ -3,6 +3,7 @@ import { paddingBytes } from '../../src/bridge/snapshot.ts';
 import { EXIT } from '../../src/cli/command.ts';
 import { main } from '../../src/cli/main.ts';
 import { DumpWriter, dumpErrorLine } from '../../src/dump/index.ts';
+import { concat } from '../support/bytes.ts';
 import { fakeIo } from './fake-io.ts';
 
 /**
@@ -24,16 +25,6 @@ interface NodeFs {
 const builtins = process as unknown as { getBuiltinModule(n: string): unknown };
 const fs = builtins.getBuiltinModule('node:fs') as NodeFs;
 const os = builtins.getBuiltinModule('node:os') as { tmpdir(): string };
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
 
 /** A dump of `n` keys at revision 9, with one lease; `ending` replaces its trailer. */
 function dumpOf(n: number, ending?: Uint8Array): Uint8Array {

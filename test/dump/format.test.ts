@@ -8,6 +8,7 @@ import {
   readDump,
   Sha256,
 } from '../../src/dump/index.ts';
+import { concat } from '../support/bytes.ts';
 
 /**
  * The dump format (src/dump): a streaming SHA-256 that agrees with Node's,
@@ -25,16 +26,6 @@ const { createHash } = (
     };
   }
 ).getBuiltinModule('node:crypto');
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
 
 /** A small sound dump: two leases, three keys (one value not UTF-8). */
 function sampleDump(): Uint8Array {

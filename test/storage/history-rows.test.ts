@@ -4,6 +4,7 @@ import { beforeRevision, type KeyValue, type KvEvent, MAX_KEY_BYTES, MAX_VALUE_B
 import { decodeEvents, encodeBatch, PART_BYTES, SEGMENT_BYTES } from '../../src/storage/history-segment.ts';
 import type { Sql, SqlValue } from '../../src/storage/index.ts';
 import { SqliteKvTable } from '../../src/storage/index.ts';
+import { concat } from '../support/bytes.ts';
 import { allEvents, deleteEvent, positions, putEvent } from '../support/events.ts';
 import { nodeSql } from '../support/node-sql.ts';
 
@@ -275,13 +276,3 @@ describe('kv_history rows: leases', () => {
       expect(() => decode(raw), JSON.stringify(raw)).toThrow(/malformed event/);
   });
 });
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
