@@ -7,7 +7,7 @@
  * as decimal strings.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { LOADER_OPTIONS } from '../src/bridge/protos.ts';
 
 /** One call's outcome: ok, or why not (a status's code and details). */
 export type GrpcOutcome = { readonly ok: true } | { readonly ok: false; readonly why: string };
@@ -39,17 +39,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** A KV client of the etcd gRPC API at `address` (host:port). */
 export function grpcKv(address: string): GrpcKv {
-  const pkg = grpc.loadPackageDefinition(
-    loader.loadSync(['etcdserverpb/rpc.proto'], {
-      keepCase: true,
-      longs: String,
-      enums: String,
-      bytes: String,
-      defaults: false,
-      oneofs: false,
-      includeDirs: [fileURLToPath(new URL('../proto/', import.meta.url).href)],
-    }),
-  );
+  const pkg = grpc.loadPackageDefinition(loader.loadSync(['etcdserverpb/rpc.proto'], LOADER_OPTIONS));
   const kv = new pkg.etcdserverpb.KV(address, grpc.credentials.createInsecure());
   const call = (method: Unary, m: Record<string, unknown>): Promise<GrpcOutcome> =>
     new Promise((resolve) =>

@@ -18,8 +18,12 @@ const FILES = [
   'authpb/auth.proto',
 ];
 
-/** The loader options: the message objects are /v3's JSON. */
-const OPTIONS = {
+/**
+ * The loader options: the message objects are /v3's JSON. Exported for the
+ * gRPC clients of the tests and the bench, which read and write messages as
+ * the bridge does.
+ */
+export const LOADER_OPTIONS = {
   keepCase: true,
   longs: String,
   enums: String,
@@ -46,7 +50,7 @@ let loaded: EtcdServices | undefined;
 /** Loads the .proto files once. */
 export function etcdServices(): EtcdServices {
   if (loaded) return loaded;
-  const defs = protoLoader.loadSync(FILES, OPTIONS);
+  const defs = protoLoader.loadSync(FILES, LOADER_OPTIONS);
   const service = (name: string): ServiceDefinition => {
     const d = defs[name];
     if (d === undefined) throw new Error(`proto/: no service ${name}`);

@@ -3,6 +3,8 @@
  * our own .proto files (so the protos are checked from the client's side
  * too), with the message objects in the same JSON mapping the bridge uses.
  */
+import { LOADER_OPTIONS } from '../../src/bridge/protos.ts';
+
 export interface Status {
   readonly code: number;
   readonly details: string;
@@ -45,9 +47,6 @@ interface ProcessWithBuiltins {
 const { createRequire } = (process as unknown as ProcessWithBuiltins).getBuiltinModule('node:module') as {
   createRequire(from: string): (id: string) => unknown;
 };
-const { fileURLToPath } = (process as unknown as ProcessWithBuiltins).getBuiltinModule('node:url') as {
-  fileURLToPath(u: URL): string;
-};
 const require = createRequire(import.meta.url);
 type ClientCtor = new (address: string, credentials: unknown) => Record<string, unknown> & { close(): void };
 const grpc = require('@grpc/grpc-js') as {
@@ -60,22 +59,15 @@ const grpc = require('@grpc/grpc-js') as {
 };
 const loader = require('@grpc/proto-loader') as { loadSync(files: string[], o: Record<string, unknown>): unknown };
 
-const ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
-const OPTIONS = {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  bytes: String,
-  defaults: false,
-  oneofs: false,
-  includeDirs: [ROOT],
-};
 const pkg = grpc.loadPackageDefinition(
-  loader.loadSync(['etcdserverpb/rpc.proto', 'v3electionpb/v3election.proto'], OPTIONS),
+  loader.loadSync(['etcdserverpb/rpc.proto', 'v3electionpb/v3election.proto'], LOADER_OPTIONS),
 );
 /** The same protos with bytes as Buffers, for the snapshot's blobs. */
 const binary = grpc.loadPackageDefinition(
-  loader.loadSync(['etcdserverpb/rpc.proto'], { ...OPTIONS, bytes: (globalThis as { Buffer?: unknown }).Buffer }),
+  loader.loadSync(['etcdserverpb/rpc.proto'], {
+    ...LOADER_OPTIONS,
+    bytes: (globalThis as { Buffer?: unknown }).Buffer,
+  }),
 );
 
 /** Metadata carrying `token` as etcd's clients send theirs. */
