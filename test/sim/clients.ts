@@ -17,6 +17,8 @@ export interface ClientWorld {
   now(): number;
   /** The node if it is up. */
   live(id: NodeId): SimNode | undefined;
+  /** Runs a sleeping node's overdue ticks before a call into it (SimConfig.sleepy); false if it crashed. */
+  wake(n: SimNode): boolean;
 }
 
 interface Pending {
@@ -161,7 +163,7 @@ export class Clients {
 
   private attempt(c: Client, p: Pending, now: number): void {
     const n = this.w.live(c.guess);
-    const drv = n?.driver;
+    const drv = n && this.w.wake(n) ? n.driver : undefined;
     if (!n || !drv) {
       // Connection refused: nothing was sent anywhere.
       c.guess = this.w.rng.pick(this.w.ids);

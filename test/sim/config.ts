@@ -31,6 +31,12 @@ export interface SimConfig {
   readonly compactAfterEntries: number;
   /** The driver only queues proposals; the world flushes each node once per ms (batching). */
   readonly batching: boolean;
+  /**
+   * Nodes run as NodeRuntime runs them: only at an event or at their alarm,
+   * the core's own next timeout (RawNode.ticksUntilTimeout), with the ticks
+   * in between handed over at once (RawNode.elapse). Absent: ticked every tick.
+   */
+  readonly sleepy?: boolean;
   readonly net: {
     readonly minDelay: number;
     readonly maxDelay: number;
@@ -187,5 +193,7 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   const leaseEvery = new SimRng(seed ^ 0x1ea5e5).chance(0.5) ? 40 : 0;
   // Half the seeds stall a node now and then: a busy isolate (its own stream, too).
   const stallEvery = new SimRng(seed ^ 0x57a11ed).chance(0.5) ? 300 : 0;
-  return { ...base, faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery }, ...override };
+  // Half the seeds sleep between events, as the Durable Object does (its own stream, too).
+  const sleepy = new SimRng(seed ^ 0x51ee9e).chance(0.5);
+  return { ...base, sleepy, faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery }, ...override };
 }

@@ -17,6 +17,8 @@ export interface FaultWorld {
   crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void;
   /** The node stops running for `ms`; what is sent to it waits. */
   stall(n: SimNode, ms: number): void;
+  /** Runs a sleeping node's overdue ticks before a call into it (SimConfig.sleepy); false if it crashed. */
+  wake(n: SimNode): boolean;
   log(line: string): void;
 }
 
@@ -188,7 +190,7 @@ export class Faults {
 
   private transfer(): void {
     const l = this.w.leader();
-    const drv = l?.driver;
+    const drv = l && this.w.wake(l) ? l.driver : undefined;
     if (!l || !drv) return;
     const others = drv.status().conf.voters.filter((id) => id !== l.id);
     if (others.length === 0) return;
@@ -201,7 +203,7 @@ export class Faults {
   /** The leader proposes dropping the history below a recent revision (a compact command in the log). */
   private compactHistory(): void {
     const l = this.w.leader();
-    const drv = l?.driver;
+    const drv = l && this.w.wake(l) ? l.driver : undefined;
     if (!l || !drv) return;
     const revision = l.sm.revision() - this.w.rng.int(10);
     if (revision <= l.sm.compacted()) return;
@@ -218,7 +220,7 @@ export class Faults {
    */
   private leaseOp(): void {
     const l = this.w.leader();
-    const drv = l?.driver;
+    const drv = l && this.w.wake(l) ? l.driver : undefined;
     if (!l || !drv) return;
     const rng = this.w.rng;
     const leases = l.sm.leases();
@@ -253,7 +255,7 @@ export class Faults {
     if (!p || now < p.nextTryAt) return;
     p.nextTryAt = now + 20;
     const l = this.w.leader();
-    const drv = l?.driver;
+    const drv = l && this.w.wake(l) ? l.driver : undefined;
     if (!l || !drv) return;
     const st = drv.status();
     // Read the configuration only from a leader that has applied everything up to

@@ -119,4 +119,6 @@ export interface SimNode {
   missedTicks: number;
   /** The node's own timeout, in ticks, when the stall began: where its alarm would have fired. */
   dueTicks: number;
+  /** SimConfig.sleepy: ticks that fell due since the node last ran, handed over when it next runs. */
+  sleptTicks: number;
 }

@@ -18,7 +18,13 @@ export interface Regression {
  * draw from the run's stream) and the quorum-first replication and reads added since.
  */
 function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
-  const c = configForSeed(seed, { holdBackEntries: 0, quorumReads: false, appendsAsHeartbeats: false, ...override });
+  const c = configForSeed(seed, {
+    holdBackEntries: 0,
+    quorumReads: false,
+    appendsAsHeartbeats: false,
+    sleepy: false,
+    ...override,
+  });
   return { ...c, faults: { ...c.faults, leaseEvery: 0 } };
 }
 

@@ -23,6 +23,8 @@ export interface SimStats {
   stalls: number;
   /** Vote requests sent (PreVote included). */
   voteRequests: number;
+  /** Times a sleeping leader ran only because its own timeout fell due (SimConfig.sleepy). */
+  leaderAlarms: number;
   delivered: number;
   dropped: number;
   duplicated: number;
@@ -88,6 +90,7 @@ export function runSeed(seed: number, config: SimConfig = configForSeed(seed), o
     leaseOps: f.leaseOps,
     stalls: f.stalls,
     voteRequests: w.voteRequests,
+    leaderAlarms: w.leaderAlarms,
     delivered: w.delivered,
     dropped: w.net.dropped,
     duplicated: w.net.duplicated,

@@ -37,6 +37,8 @@ export class World implements FaultWorld {
   delivered = 0;
   /** Vote requests (PreVote included) sent once a first leader was elected: campaigns started after the first. */
   voteRequests = 0;
+  /** SimConfig.sleepy: runs of a leader for its own timeout alone. */
+  leaderAlarms = 0;
   /** The node whose driver call the world is running (the only place a mid-Ready crash may strike). */
   private inCall: SimNode | undefined;
 
@@ -67,6 +69,7 @@ export class World implements FaultWorld {
         held: [],
         missedTicks: 0,
         dueTicks: 0,
+        sleptTicks: 0,
       };
       const nodeHash = hashString(id);
       sm.onItem = (it) => {
@@ -168,6 +171,7 @@ export class World implements FaultWorld {
       else if (now >= n.nextTick) {
         n.nextTick += n.tickMs;
         if (n.stalledUntil > now) n.missedTicks++;
+        else if (this.cfg.sleepy) this.sleepTick(n);
         else this.call(n, (d) => d.tick());
       }
     }
@@ -186,6 +190,41 @@ export class World implements FaultWorld {
   }
 
   /**
+   * SimConfig.sleepy: a tick counts towards the node's alarm, which fires
+   * once the core's own timeout fell due. The core's state (and so its
+   * timeout) changes only when it runs, so asking it again here is asking
+   * what it said when it last ran.
+   */
+  private sleepTick(n: SimNode): void {
+    n.sleptTicks++;
+    if (n.driver && n.sleptTicks >= n.driver.node.ticksUntilTimeout()) {
+      if (n.driver.node.basicStatus().role === 'leader') this.leaderAlarms++;
+      this.wake(n);
+    }
+  }
+
+  /**
+   * Runs `n` now if it slept through ticks: they are handed over (as at its
+   * alarm) before a client's or a fault's call into it. Returns false if the
+   * node crashed doing it.
+   */
+  wake(n: SimNode): boolean {
+    if (n.sleptTicks === 0) return true;
+    return this.call(n, (d) => {
+      this.handOver(n);
+      d.process();
+    });
+  }
+
+  /** Hands `n` its slept ticks, with `step`, the message that woke it (RawNode.elapse, as NodeRuntime.catchUpTicks). */
+  private handOver(n: SimNode, step?: () => void): void {
+    const ticks = n.sleptTicks;
+    n.sleptTicks = 0;
+    if (n.driver && ticks > 0) n.driver.node.elapse(ticks, step);
+    else step?.();
+  }
+
+  /**
    * A message that never arrived: its sender's transport reports the peer
    * unreachable (a failed fetch). The receiver learns nothing, as in production.
    */
@@ -196,7 +235,7 @@ export class World implements FaultWorld {
   /** `at` learns that `peer` did not get (all of) what it sent. */
   private reportTo(at: NodeId, peer: NodeId, snapshotFailed = false): void {
     const n = this.live(at);
-    if (n) this.call(n, (d) => d.node.reportUnreachable(peer, snapshotFailed));
+    if (n) this.call(n, (d) => this.handOver(n, () => d.node.reportUnreachable(peer, snapshotFailed)));
   }
 
   /**
@@ -229,6 +268,9 @@ export class World implements FaultWorld {
     if (!n.driver) return;
     n.stalledUntil = this.time + ms;
     n.dueTicks = n.driver.node.ticksUntilTimeout();
+    // Ticks it slept through are as good as ticks of the stall: both count from when it last ran.
+    n.missedTicks = n.sleptTicks;
+    n.sleptTicks = 0;
     this.log(`stall ${n.id} until ${n.stalledUntil}`);
   }
 
@@ -266,7 +308,10 @@ export class World implements FaultWorld {
   private deliver(n: SimNode, m: Message): boolean {
     this.delivered++;
     this.traceMessage(m);
-    return this.call(n, (d) => d.receive(m));
+    return this.call(n, (d) => {
+      this.handOver(n, () => d.node.step(m));
+      d.process();
+    });
   }
 
   crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void {
@@ -283,6 +328,7 @@ export class World implements FaultWorld {
     n.stalledUntil = 0;
     n.held = [];
     n.missedTicks = 0;
+    n.sleptTicks = 0;
     n.restartAt = this.time + downFor;
     this.log(`crash ${n.id} until ${n.restartAt}`);
     this.clients.onCrash(n.id);
