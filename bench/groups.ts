@@ -80,6 +80,8 @@ export interface SpreadRow {
   readonly errors: number;
   /** Durable Object invocations (peer messages, RPCs, alarms) per successful operation, warm-up included. */
   readonly invocationsPerPut: number;
+  /** Of those, alarms (heartbeat rounds, timeouts). */
+  readonly alarmsPerOp: number;
   /** Invocations per second of the spread's groups awake but without load (their leaders' heartbeats, until they go quiet). */
   readonly awakePerSec: number;
 }
@@ -117,6 +119,7 @@ export interface GroupsResult {
     p99Ms: number;
     ratio: number;
     invocationsPerPut: number;
+    alarmsPerOp: number;
     awakePerSec: number;
   }[];
 }
@@ -284,8 +287,8 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
       });
       const awake0 = invocationsOf(await totals(o.url));
       await sleep(1000);
-      let before = invocationsOf(await totals(o.url));
-      const awakePerSec = before - awake0;
+      let before = await totals(o.url);
+      const awakePerSec = invocationsOf(before) - awake0;
       for (const load of loads) {
         const r = await o.runLoad({
           base: bases[0] as string,
@@ -297,7 +300,8 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
           durationMs: o.durationMs,
           ...(load === 'put' ? { keys: 100 } : { keys: 1, keyPrefix: READ_KEY }),
         });
-        const after = invocationsOf(await totals(o.url));
+        const after = await totals(o.url);
+        const ops = Math.max(1, r.totalOps);
         const row = {
           load,
           groups: n,
@@ -305,13 +309,14 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
           opsPerSec: round(r.opsPerSec, 1),
           p99Ms: round(r.p99Ms),
           errors: r.errors,
-          invocationsPerPut: round((after - before) / Math.max(1, r.totalOps), 3),
+          invocationsPerPut: round((invocationsOf(after) - invocationsOf(before)) / ops, 3),
+          alarmsPerOp: round((after.alarms - before.alarms) / ops, 3),
           awakePerSec,
         };
         before = after;
         spread.push(row);
         o.log(
-          `groups spread ${n} ${load}${o.repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p99 ${row.p99Ms}, ${row.invocationsPerPut} invocations/op (${awakePerSec}/s awake without load), errors ${row.errors}`,
+          `groups spread ${n} ${load}${o.repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p99 ${row.p99Ms}, ${row.invocationsPerPut} invocations/op (${row.alarmsPerOp} alarms; ${awakePerSec}/s awake without load), errors ${row.errors}`,
         );
         if (r.errors > 0) o.log(`  errors: ${r.errorSample.join(' | ')}`);
       }
@@ -329,6 +334,7 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
         p99Ms: round(median(same.map((s) => s.p99Ms))),
         ratio: round(ops / one, 3),
         invocationsPerPut: round(median(same.map((s) => s.invocationsPerPut)), 3),
+        alarmsPerOp: round(median(same.map((s) => s.alarmsPerOp)), 3),
         awakePerSec: median(same.map((s) => s.awakePerSec)),
       };
     });

@@ -340,6 +340,10 @@ export class NodeMetrics {
     'durable_raft_server_quiet',
     'Whether this node sleeps (1): no ticks, no heartbeats, no alarm until the next request.',
   );
+  readonly alarms = this.registry.counter(
+    'durable_raft_server_alarms_total',
+    'Alarms this node ran (its own timeouts: heartbeat rounds, elections, lease expiries); each is a billed request.',
+  );
   readonly proposalsCommitted = this.registry.counter(
     'durable_raft_server_proposals_committed_total',
     "Consensus proposals committed: this node's commit index, as etcd reports it (persisted: survives restarts).",

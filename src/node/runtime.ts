@@ -320,6 +320,7 @@ export class NodeRuntime<R> {
 
   /** The alarm fired: only time moved. */
   alarm(): void {
+    this.host.metrics.alarms.inc();
     this.alarmAt = undefined;
     this.event(() => {});
   }

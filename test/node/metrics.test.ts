@@ -151,6 +151,7 @@ describe('metrics: text exposition', () => {
       'durable_raft_server_is_leader',
       'durable_raft_server_leader_changes_seen_total',
       'durable_raft_server_term',
+      'durable_raft_server_alarms_total',
       'durable_raft_server_proposals_committed_total',
       'durable_raft_server_proposals_applied_total',
       'durable_raft_server_proposals_pending',
