@@ -42,9 +42,11 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   // Routes match the path as sent (see request.ts): an encoded route prefix matches nothing.
   // A `/groups/{name}` prefix names the group; the routes see the path after it.
   const app = new Hono<Env>({ getPath: (req) => routePathOf(req.url) });
-  let cached: { key: string; config: Promise<ApiConfig> } | undefined;
+  let cached: { key: readonly unknown[]; config: Promise<ApiConfig> } | undefined;
   const configOf = (env: ApiEnv): Promise<ApiConfig> => {
-    const key = JSON.stringify([
+    // One parse per set of values, which may differ between requests (a test's own env);
+    // compared one by one, not serialized: this runs on every request.
+    const key = [
       env.AUTH_TOKENS,
       env.ALLOW_ANONYMOUS,
       env.CLUSTER_NODES,
@@ -54,8 +56,8 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
       env.HEARTBEAT_TICKS,
       env.ELECTION_TICKS,
       env.ELECTION_JITTER_TICKS,
-    ]);
-    if (cached?.key !== key) cached = { key, config: readConfig(env, options) };
+    ];
+    if (!cached || key.some((v, i) => v !== cached?.key[i])) cached = { key, config: readConfig(env, options) };
     return cached.config;
   };
 
