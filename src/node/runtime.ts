@@ -1,5 +1,5 @@
 import { Driver, type ProposeOutcome, type ReadOutcome, type StateMachine } from '../driver/index.ts';
-import { type ConfChange, MEMBERS_ONLY, type Message, type NodeId, type Rng, type Status } from '../raft/index.ts';
+import type { ConfChange, Message, NodeId, Rng, Status } from '../raft/index.ts';
 import type { SnapshotTables, Sql } from '../storage/index.ts';
 import { decodeSnapshotRef, SqliteLogStore } from '../storage/index.ts';
 import {
@@ -247,7 +247,7 @@ export class NodeRuntime<R> {
     // A node outside our configuration asking what only members may (one
     // removed while cut off, campaigning on its old configuration): the core
     // would drop it all. Tell it so, without waking, ticking or writing.
-    if (env.msgs.length > 0 && env.msgs.every((m) => MEMBERS_ONLY.has(m.type)) && this.driver.node.isOutsider(env.from))
+    if (env.msgs.length > 0 && env.msgs.every((m) => this.driver.node.fromOutsider(m)))
       return replyTo === undefined ? undefined : encodeEnvelope(this.id, [], false, this.sm.applied());
     if (env.msgs.some((m) => FROM_A_LEADER.has(m.type))) this.toldRemoved = false;
     // Acks of the leader's last heartbeat round must not wake a quiet leader.

@@ -75,6 +75,12 @@ export class RaftLog {
     return this.term(i) === t;
   }
 
+  /** Whether a log ending at (index, term) is strictly newer than ours (§5.4.1's order). */
+  isNewer(index: Index, term: Term): boolean {
+    const lt = this.lastTerm();
+    return term > lt || (term === lt && index > this.lastIndex());
+  }
+
   /** Raft's up-to-date check (§5.4.1): is a log ending at (index, term) at least as new as ours? */
   isUpToDate(index: Index, term: Term): boolean {
     const lt = this.lastTerm();

@@ -354,9 +354,17 @@ export class Raft {
    * what a removed member sends, so it can neither bump a member's term nor
    * win an election. What a leader sends is still stepped: a node that lags
    * learns from it the configuration that names that leader.
+   *
+   * But a vote request with a log newer than ours is judged as Raft judges
+   * any: we are the one behind, perhaps without the change that added the
+   * candidate, and the newer configuration may need our vote (a member left
+   * behind at {a, b} that drops c's requests deadlocks {b, c} once a is
+   * removed). A node removed without knowing it cannot ask with such a log:
+   * ours holds its committed removal.
    */
-  private fromOutsider(m: Message): boolean {
-    return MEMBERS_ONLY.has(m.type) && this.isOutsider(m.from);
+  fromOutsider(m: Message): boolean {
+    if (!MEMBERS_ONLY.has(m.type) || !this.isOutsider(m.from)) return false;
+    return !(m.type === 'vote' && this.log.isNewer(m.lastIndex, m.lastTerm));
   }
 
   /** Whether `id` is a voter or a learner of this node's configuration. */

@@ -92,11 +92,12 @@ export class RawNode {
   }
 
   /**
-   * Whether `id` is outside this node's configuration while this node is in
-   * it: what it sends that only members may (MEMBERS_ONLY) is dropped.
+   * Whether step(m) would drop `m`: what only members may send
+   * (MEMBERS_ONLY), from a node outside this node's configuration while
+   * this node is in it (Raft.fromOutsider).
    */
-  isOutsider(id: NodeId): boolean {
-    return this.raft.isOutsider(id);
+  fromOutsider(m: Message): boolean {
+    return this.raft.fromOutsider(m);
   }
 
   /** Whether `id` is a voter or a learner of this node's configuration. */

@@ -220,6 +220,30 @@ describe('thesis §4.1 adding and removing voters', () => {
     ]);
   });
 
+  it('a member left behind answers an outsider asking with a newer log: the configuration that added it may need its vote', () => {
+    // b's configuration is {a,b,c}; d asks as if added by changes b has not applied.
+    const net = new RawNet(['a', 'b', 'c', 'd'], {}, { voters: ABC, config: { checkQuorum: true, preVote: true } });
+    net.elect('a');
+    net.deliver();
+    net.node('b').forgetLeader();
+    const { term, lastIndex } = net.node('b').status();
+    const lastTerm = net.peer('b').terms().at(-1) ?? 0;
+    // As long as b's: dropped (issue 16). One entry longer, or of a later term: judged, and granted.
+    expect(net.step(voteMsg('d', 'b', term + 1, lastIndex, lastTerm, { preVote: true }))).toEqual([]);
+    for (const [index, logTerm] of [
+      [lastIndex + 1, lastTerm],
+      [lastIndex - 1, lastTerm + 1],
+    ] as const) {
+      expect(ofType(net.step(voteMsg('d', 'b', term + 1, index, logTerm, { preVote: true })), 'voteResp')).toEqual([
+        expect.objectContaining({ to: 'd', reject: false }),
+      ]);
+    }
+    // A real vote at a higher term with a newer log: b takes the term and votes.
+    const granted = ofType(net.step(voteMsg('d', 'b', term + 1, lastIndex + 1, lastTerm)), 'voteResp');
+    expect(granted).toEqual([expect.objectContaining({ to: 'd', reject: false })]);
+    expect(net.node('b').status()).toMatchObject({ term: term + 1, vote: 'd' });
+  });
+
   it('a removed leader steps down once the change applies; the others elect a leader among themselves', () => {
     const c = new Cluster(ABC, { seed: 7 });
     const l = c.elect();
