@@ -11,7 +11,13 @@ export type SqlRow = Record<string, SqlValue>;
 export interface Sql {
   /** Runs one statement; returns its rows. */
   exec(query: string, ...params: SqlValue[]): SqlRow[];
-  /** Runs `fn` atomically: all of its statements commit, or none do (and the error propagates). */
+  /**
+   * Runs `fn` atomically: all of its statements commit, or none do (and the
+   * error propagates). A nested call may join the outermost transaction (a
+   * Durable Object's does, see `durableObjectSql`): its error must propagate
+   * out of the outermost one, which then undoes everything; caught inside,
+   * it undoes nothing.
+   */
   transaction<T>(fn: () => T): T;
 }
 
