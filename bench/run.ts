@@ -302,6 +302,8 @@ interface Row {
   target?: 'etcd';
   /** Which of the --repeat pairs (0-based) this row belongs to. */
   repeat?: number;
+  /** Cluster rows: whether the cluster ran before its baseline in the pair (odd repeats). */
+  clusterFirst?: boolean;
 }
 
 /** One cluster scenario over its --repeat pairs: medians, and the spread of the ratio. */
@@ -794,31 +796,37 @@ async function main(): Promise<void> {
       await preload(url);
       await waitWritable(`${url}/baseline`);
       await preload(`${url}/baseline`);
-      /** The baseline, then the cluster, for one scenario: the ratio compares neighbours in time. */
+      /**
+       * The baseline and the cluster, for one scenario: the ratio compares
+       * neighbours in time. Odd repeats run the cluster first, so whatever the
+       * first run leaves the second (the disk still writing back, warm caches)
+       * does not always fall on the same side.
+       */
       const measurePair = async (scenario: Scenario, clients: number, rep: number) => {
         const job = (base: string): LoadJob => ({ base, scenario, clients, warmupMs, durationMs, keys: KEYS });
-        const base = await profiled(`${scenario}-base-c${clients}`, clients, rep, () =>
-          load.run(job(`${url}/baseline`)),
-        );
+        const runBase = () =>
+          profiled(`${scenario}-base-c${clients}`, clients, rep, () => load.run(job(`${url}/baseline`)));
+        const runCluster = async (): Promise<LoadResult> => {
+          let r: LoadResult | undefined;
+          const run = async () => {
+            r = await profiled(`${scenario}-n${n}-c${clients}`, clients, rep, () => load.run(job(url)));
+          };
+          if (scenario === 'put' && clients === Math.max(...clientCounts)) {
+            const cost = await measureCost(url, ids, run, clients);
+            if (cost) costs.push({ ...cost, repeat: rep });
+          } else await run();
+          return r as LoadResult;
+        };
+        const clusterFirst = rep % 2 === 1;
+        const r = clusterFirst ? await runCluster() : undefined;
+        const base = await runBase();
         const b = { ...rowOf(scenario, 0, clients, base), against: n, repeat: rep };
         rows.push(b);
-        let r: LoadResult | undefined;
-        if (scenario === 'put' && clients === Math.max(...clientCounts)) {
-          const cost = await measureCost(
-            url,
-            ids,
-            async () => {
-              r = await profiled(`${scenario}-n${n}-c${clients}`, clients, rep, () => load.run(job(url)));
-            },
-            clients,
-          );
-          if (cost) costs.push({ ...cost, repeat: rep });
-        } else r = await profiled(`${scenario}-n${n}-c${clients}`, clients, rep, () => load.run(job(url)));
-        const row = { ...rowOf(scenario, n, clients, r as LoadResult), repeat: rep };
+        const row = { ...rowOf(scenario, n, clients, r ?? (await runCluster())), repeat: rep, clusterFirst };
         row.ratio = round(row.opsPerSec / b.opsPerSec, 3);
         rows.push(row);
         log(
-          `${scenario} n=${n} c=${clients}${repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} ratio ${row.ratio} errors ${row.errors}`,
+          `${scenario} n=${n} c=${clients}${repeat > 1 ? ` #${rep + 1}${clusterFirst ? ' (cluster first)' : ''}` : ''}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} ratio ${row.ratio} errors ${row.errors}`,
         );
         if (r && r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
       };
