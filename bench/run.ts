@@ -818,17 +818,18 @@ async function main(): Promise<void> {
           return r as LoadResult;
         };
         const clusterFirst = rep % 2 === 1;
-        const r = clusterFirst ? await runCluster() : undefined;
+        const clusterRun = clusterFirst ? await runCluster() : undefined;
         const base = await runBase();
         const b = { ...rowOf(scenario, 0, clients, base), against: n, repeat: rep };
         rows.push(b);
-        const row = { ...rowOf(scenario, n, clients, r ?? (await runCluster())), repeat: rep, clusterFirst };
+        const r = clusterRun ?? (await runCluster());
+        const row = { ...rowOf(scenario, n, clients, r), repeat: rep, clusterFirst };
         row.ratio = round(row.opsPerSec / b.opsPerSec, 3);
         rows.push(row);
         log(
           `${scenario} n=${n} c=${clients}${repeat > 1 ? ` #${rep + 1}${clusterFirst ? ' (cluster first)' : ''}` : ''}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} ratio ${row.ratio} errors ${row.errors}`,
         );
-        if (r && r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
+        if (r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
       };
       for (const scenario of SCENARIOS) {
         for (const clients of clientCounts) {
