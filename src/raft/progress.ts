@@ -87,6 +87,8 @@ export class Progress {
   lastHeardTick = 0;
   /** The leader's tick when it last sent this follower an AppendEntries (-1: never). */
   lastAppendTick = -1;
+  /** The leader's tick when it last sent this follower anything that resets its election timer (-1: never). */
+  lastSentTick = -1;
   /**
    * Quorum-first replication: the last append went to this follower as a
    * spare (entries it had been held back from), so while it is in flight it

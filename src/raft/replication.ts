@@ -2,7 +2,7 @@ import { entrySize } from './log.ts';
 import type { Progress } from './progress.ts';
 import { committedIndex, hasQuorum } from './quorum.ts';
 import type { Raft } from './raft.ts';
-import type { AppendMsg, AppendRespMsg, HeartbeatRespMsg, Message, NodeId, SnapshotMsg } from './types.ts';
+import type { AppendMsg, AppendRespMsg, HeartbeatRespMsg, Index, Message, NodeId, SnapshotMsg } from './types.ts';
 
 /**
  * The leader's side of log replication (paper §5.3, thesis §10.2 for
@@ -41,6 +41,7 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true, mayHoldBack 
   for (const e of entries) bytes += entrySize(e);
   r.send({ type: 'app', to, prevIndex, prevTerm, entries, commit: r.log.committed });
   pr.lastAppendTick = r.leaderTicks;
+  pr.lastSentTick = r.leaderTicks;
   pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
   if (entries.length > 0) pr.spare = spare;
   pr.sentCommit = Math.max(pr.sentCommit, Math.min(r.log.committed, prevIndex + entries.length));
@@ -110,6 +111,7 @@ function sendSnapshot(r: Raft, to: NodeId): boolean {
   if (!pr?.recentActive) return false;
   const snapshot = r.log.snapshot();
   pr.becomeSnapshot(snapshot.meta.index);
+  pr.lastSentTick = r.leaderTicks;
   r.send({ type: 'snapshot', to, snapshot });
   return true;
 }
@@ -142,10 +144,11 @@ export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false, per
     if (periodic && ctx === '' && r.cfg.appendsAsHeartbeats) {
       // What a spare follower was held back from goes now, and does the heartbeat's work.
       if (hasBacklog(r, id) && sendAppend(r, id, false)) continue;
-      if (appendWasHeartbeat(pr, since)) continue;
+      if (appendWasHeartbeat(pr, since) || lastRoundWasHeartbeat(pr, since, commit)) continue;
     }
     r.send({ type: 'heartbeat', to: id, commit, ctx });
     pr.sentCommit = Math.max(pr.sentCommit, commit);
+    pr.lastSentTick = r.leaderTicks;
   }
   if (ctx !== '') r.readOnly.roundSent(ctx);
 }
@@ -159,6 +162,19 @@ export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false, per
  */
 function appendWasHeartbeat(pr: Progress, since: number): boolean {
   return pr.lastAppendTick >= since && pr.lastHeardTick > since;
+}
+
+/**
+ * Config.appendsAsHeartbeats: the follower was sent something at the last
+ * periodic round (tick `since`) or after, answered since, and knows the
+ * commit index for all it holds: a heartbeat now would tell it nothing, and
+ * it heard from us within a round. The round after goes to it again, so a
+ * follower hears from the leader at least every other round (etcd's ratio of
+ * election timeout to heartbeat is 10; ours is 8, so that is 4 per timeout).
+ * A lightly loaded or idle-but-awake group then sends half the heartbeats.
+ */
+function lastRoundWasHeartbeat(pr: Progress, since: number, commit: Index): boolean {
+  return pr.lastSentTick >= since && pr.lastHeardTick >= pr.lastSentTick && pr.sentCommit >= commit;
 }
 
 /**

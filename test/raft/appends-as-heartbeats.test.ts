@@ -4,27 +4,33 @@ import { RawNet } from './raw.ts';
 
 /**
  * Config.appendsAsHeartbeats: a periodic heartbeat round skips a follower
- * that was sent an append since the last round and answered since, and sends
- * a spare follower its held-back entries in an append instead of a
- * heartbeat. Skipping a heartbeat never touches safety; these pin the
- * liveness side: a silent follower, a round carrying a read, and an explicit
- * heartbeat still reach every follower, and with the option off every
- * follower gets every round.
+ * that was sent an append since the last round and answered since, or that
+ * answered the last round and knows the commit index, and sends a spare
+ * follower its held-back entries in an append instead of a heartbeat.
+ * Skipping a heartbeat never touches safety; these pin the liveness side: a
+ * silent follower, one with a commit index to learn, a round carrying a
+ * read, and an explicit heartbeat still reach every follower, nobody goes
+ * two rounds without a message, and with the option off every follower gets
+ * every round.
  */
 
 const HEARTBEAT = 5;
 
-function leaderA(appendsAsHeartbeats: boolean, holdBackEntries = 0): RawNet {
+function leaderA(appendsAsHeartbeats: boolean, holdBackEntries = 0, lazyCommit = false): RawNet {
   const net = new RawNet(
     ['a', 'b', 'c'],
     {},
-    { config: { appendsAsHeartbeats, holdBackEntries, heartbeatTicks: HEARTBEAT, electionTicks: 20 } },
+    { config: { appendsAsHeartbeats, holdBackEntries, lazyCommit, heartbeatTicks: HEARTBEAT, electionTicks: 20 } },
   );
   net.elect('a');
   net.deliver();
-  // The first round goes to everyone: nobody has answered since the leader's tick 0.
-  const first = net.tick('a', HEARTBEAT);
-  expect(beatsTo(first)).toEqual(['b', 'c']);
+  const first = beatsTo(net.tick('a', HEARTBEAT));
+  if (appendsAsHeartbeats && !lazyCommit) {
+    // The election's appends told both the commit index: the first round skips them, the second does not.
+    expect(first).toEqual([]);
+    expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual(['b', 'c']);
+  } else expect(first).toEqual(['b', 'c']);
+  // Either way both were sent the last round, and answer it now.
   net.deliver();
   return net;
 }
@@ -106,6 +112,53 @@ describe('appends stand in for heartbeats (appendsAsHeartbeats)', () => {
     expect(beatsTo(net.tick('a', HEARTBEAT - 2))).toEqual([]);
     // No append since that round: the next round reaches both.
     expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual(['b', 'c']);
+  });
+
+  it('a follower that answered the last round and knows the commit index skips a round, and gets the next', () => {
+    const net = leaderA(true);
+    // leaderA's first round went to both, and both answered it.
+    expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual([]);
+    expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual(['b', 'c']);
+    net.deliver();
+    expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual([]);
+  });
+
+  it('idle, a follower hears from the leader every other round, and nobody campaigns', () => {
+    const net = leaderA(true);
+    let beats = 0;
+    for (let round = 0; round < 40; round++) {
+      beats += beatsTo(net.tick('a', HEARTBEAT)).length;
+      for (const id of ['b', 'c']) net.tick(id, HEARTBEAT);
+      net.deliver();
+    }
+    expect(beats).toBe(40);
+    expect(net.node('a').status().role).toBe('leader');
+    for (const id of ['b', 'c']) expect(net.node(id).status().role).toBe('follower');
+  });
+
+  it('a follower that did not answer the last round gets this one', () => {
+    const net = leaderA(true);
+    expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual([]);
+    net.tick('a', HEARTBEAT);
+    // c's answer to that round is lost.
+    net.deliver((m) => !(m.from === 'c' && m.to === 'a'));
+    expect(beatsTo(net.tick('a', HEARTBEAT))).toEqual(['c']);
+  });
+
+  it('a follower with a commit index to learn gets the round (lazyCommit: no append carries it)', () => {
+    const net = leaderA(true, 0, true);
+    net.tick('a', HEARTBEAT - 1);
+    net.propose('a', 'x');
+    // The appends arrive, but their answers only after the round, which carries the old commit index.
+    net.deliverOnly((m) => m.type === 'app');
+    net.tick('a', 1);
+    net.deliver((m) => m.type !== 'heartbeat' || m.from !== 'a');
+    const committed = net.node('a').status().commit;
+    expect(net.node('b').status().commit).toBeLessThan(committed);
+    const round = net.tick('a', HEARTBEAT);
+    expect(beatsTo(round)).toEqual(['b', 'c']);
+    net.deliver();
+    for (const id of ['b', 'c']) expect(net.node(id).status().commit).toBe(committed);
   });
 
   it('with quorum-first replication the spare follower gets its backlog at the round, in an append instead of a heartbeat', () => {
