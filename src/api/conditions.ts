@@ -10,6 +10,7 @@ import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { Compare, KeyValue } from '../kv/index.ts';
 import { badRequest } from './errors.ts';
+import type { DecodedInput } from './request.ts';
 
 /** `*` or a list of ETags (mod_revisions). */
 export type EtagSet = '*' | readonly number[];
@@ -22,6 +23,7 @@ export interface Preconditions {
 /** Routes, as `METHOD pattern`, that honour If-Match and If-None-Match. */
 const HONOURED = new Set(['GET /v1/kv/*', 'PUT /v1/kv/*', 'DELETE /v1/kv/*']);
 const NEVER = ['If-Modified-Since', 'If-Unmodified-Since', 'If-Range'];
+const NONE: Preconditions = Object.freeze({});
 const MAX_ETAGS = 32;
 
 /** `*`, or a comma-separated list of `"12"`, `W/"12"` or bare `12`. */
@@ -68,14 +70,23 @@ export function writeGuards(key: string, pre: Preconditions): Compare[] {
  * Parses If-Match / If-None-Match into `c.var.preconditions` on the routes
  * that honour them; refuses every conditional header elsewhere (400).
  */
-export function conditionals(): MiddlewareHandler<{ Variables: { preconditions: Preconditions } }> {
+export function conditionals(): MiddlewareHandler<{
+  Variables: { input: DecodedInput; preconditions: Preconditions };
+}> {
   return async function conditionals(c, next) {
-    for (const name of NEVER) if (c.req.header(name) !== undefined) throw badRequest(name, 'not supported by this API');
+    // Read with every other header, once (request.ts), rather than looked up one by one here.
+    const sent = c.get('input').conditionalHeaders;
+    for (const name of NEVER) if (sent.has(name.toLowerCase())) throw badRequest(name, 'not supported by this API');
+    const ifMatch = sent.get('if-match');
+    const ifNoneMatch = sent.get('if-none-match');
+    if (ifMatch === undefined && ifNoneMatch === undefined) {
+      c.set('preconditions', NONE);
+      await next();
+      return;
+    }
     // The route that answers: the first handler that matched (middleware is registered for ALL methods).
     const route = matchedRoutes(c).find((r) => r.method !== 'ALL');
     const honoured = route !== undefined && HONOURED.has(`${route.method} ${route.path}`);
-    const ifMatch = c.req.header('if-match');
-    const ifNoneMatch = c.req.header('if-none-match');
     if (!honoured) {
       if (ifMatch !== undefined) throw badRequest('If-Match', 'has no meaning on this route');
       if (ifNoneMatch !== undefined) throw badRequest('If-None-Match', 'has no meaning on this route');

@@ -22,7 +22,11 @@ export interface DecodedInput {
   readonly path: string;
   /** Query parameters in order, names and values decoded once (`+` is a space, as in forms). */
   readonly query: readonly (readonly [string, string])[];
+  /** The conditional headers sent (`if-*`, RFC 9110 §13.1), by lower-case name: see conditions.ts. */
+  readonly conditionalHeaders: ReadonlyMap<string, string>;
 }
+
+const NO_HEADERS: ReadonlyMap<string, string> = new Map();
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8 = new TextEncoder();
@@ -85,13 +89,20 @@ function decodeQuery(search: string): [string, string][] {
 
 /**
  * The runtime decodes header bytes as UTF-8 and puts U+FFFD where they are not
- * UTF-8, so a U+FFFD is all that is left to see of invalid bytes.
+ * UTF-8, so a U+FFFD is all that is left to see of invalid bytes. The same
+ * pass keeps the conditional headers, so that no route looks each one up.
  */
-function checkHeaders(headers: Headers): void {
+function checkHeaders(headers: Headers): ReadonlyMap<string, string> {
+  let conditional: Map<string, string> | undefined;
   // forEach, not the iterator: half the time in workerd (2.6 against 5.2 µs for 12 headers).
   headers.forEach((value, name) => {
     if (value.includes('\uFFFD')) throw invalidUtf8(name);
+    // Names come lower-case, and a repeated header once, its values joined (as Headers.get gives them).
+    if (!name.startsWith('if-')) return;
+    conditional ??= new Map();
+    conditional.set(name, value);
   });
+  return conditional ?? NO_HEADERS;
 }
 
 /**
@@ -118,8 +129,8 @@ export function decodeInput(req: Request): DecodedInput {
   const q = url.indexOf('?');
   const hash = url.indexOf('#');
   const search = q < 0 ? '' : url.slice(q + 1, hash > q ? hash : undefined);
-  checkHeaders(req.headers);
-  return { group, rawPath, path: percentDecode(rawPath, 'path'), query: decodeQuery(search) };
+  const conditionalHeaders = checkHeaders(req.headers);
+  return { group, rawPath, path: percentDecode(rawPath, 'path'), query: decodeQuery(search), conditionalHeaders };
 }
 
 /** The first middleware: decodes the request into `c.var.input`. */
