@@ -18,6 +18,14 @@ export interface NodeSettings {
   /** AppendEntries in flight per follower; proposals arriving meanwhile share the next one. */
   readonly maxInflightMsgs: number;
   /**
+   * A proposal that finds followers free to take it waits up to this long
+   * (ms) for the rest of a burst as large as the last batch, so the burst
+   * goes out in one append rather than its first proposal alone. Only a
+   * leader whose last batch held more than one proposal waits: one client
+   * never does. 0: never wait.
+   */
+  readonly batchWaitMs: number;
+  /**
    * Quorum-first replication (the core's holdBackEntries): a follower the
    * next commit does not need gets new entries at the leader's next tick,
    * or sooner once this many wait for it. 0: every follower at once.
@@ -71,6 +79,7 @@ export interface SettingsEnv {
   readonly ELECTION_JITTER_TICKS?: string;
   readonly RPC_TIMEOUT_MS?: string;
   readonly MAX_INFLIGHT_MSGS?: string;
+  readonly BATCH_WAIT_MS?: string;
   readonly HOLD_BACK_ENTRIES?: string;
   readonly COMPACT_AFTER_ENTRIES?: string;
   readonly COMPACT_KEEP_ENTRIES?: string;
@@ -115,6 +124,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     electionTicks,
     electionJitterTicks,
     maxInflightMsgs: Math.max(1, int(env.MAX_INFLIGHT_MSGS, 1, 'MAX_INFLIGHT_MSGS')),
+    batchWaitMs: int(env.BATCH_WAIT_MS, 2, 'BATCH_WAIT_MS'),
     holdBackEntries: int(env.HOLD_BACK_ENTRIES, 64, 'HOLD_BACK_ENTRIES'),
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),

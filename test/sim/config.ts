@@ -32,6 +32,12 @@ export interface SimConfig {
   /** The driver only queues proposals; the world flushes each node once per ms (batching). */
   readonly batching: boolean;
   /**
+   * With batching: a leader whose followers are free still leaves fewer
+   * proposals than its last batch held unpersisted for up to this many ms,
+   * as NodeRuntime does (NodeSettings.batchWaitMs). Absent or 0: never.
+   */
+  readonly batchWaitMs?: number;
+  /**
    * Nodes run as NodeRuntime runs them: only at an event or at their alarm,
    * the core's own next timeout (RawNode.ticksUntilTimeout), with the ticks
    * in between handed over at once (RawNode.elapse). Absent: ticked every tick.
@@ -195,5 +201,8 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   const stallEvery = new SimRng(seed ^ 0x57a11ed).chance(0.5) ? 300 : 0;
   // Half the seeds sleep between events, as the Durable Object does (its own stream, too).
   const sleepy = new SimRng(seed ^ 0x51ee9e).chance(0.5);
-  return { ...base, sleepy, faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery }, ...override };
+  // Half the batching seeds wait for bursts, as the Durable Object does (its own stream, too).
+  const wait = new SimRng(seed ^ 0xba7c4e5);
+  const batchWaitMs = wait.chance(0.5) ? wait.pick([1, 2, 5]) : 0;
+  return { ...base, sleepy, batchWaitMs, faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery }, ...override };
 }

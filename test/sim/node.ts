@@ -121,4 +121,8 @@ export interface SimNode {
   dueTicks: number;
   /** SimConfig.sleepy: ticks that fell due since the node last ran, handed over when it next runs. */
   sleptTicks: number;
+  /** SimConfig.batchWaitMs: entries the node's last flush of held proposals persisted. */
+  lastBatch: number;
+  /** SimConfig.batchWaitMs: virtual ms since which proposals wait unpersisted (-1: none wait). */
+  heldSince: number;
 }

@@ -23,6 +23,7 @@ function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
     quorumReads: false,
     appendsAsHeartbeats: false,
     sleepy: false,
+    batchWaitMs: 0,
     ...override,
   });
   return { ...c, faults: { ...c.faults, leaseEvery: 0 } };

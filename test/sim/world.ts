@@ -70,6 +70,8 @@ export class World implements FaultWorld {
         missedTicks: 0,
         dueTicks: 0,
         sleptTicks: 0,
+        lastBatch: 0,
+        heldSince: -1,
       };
       const nodeHash = hashString(id);
       sm.onItem = (it) => {
@@ -181,12 +183,34 @@ export class World implements FaultWorld {
     for (const n of this.nodes) {
       if (!n.driver || n.stalledUntil > now) continue;
       // As NodeRuntime does: a leader whose ready followers cannot make a quorum with it
-      // leaves new proposals for the next answer (or tick) to persist and send.
+      // leaves new proposals for the next answer (or tick) to persist and send, and
+      // (batchWaitMs) one whose followers are free waits a little for a burst like its last.
       if (this.cfg.batching) {
-        if (!n.driver.node.followersPaused()) this.call(n, (d) => d.process());
+        if (!n.driver.node.followersPaused() && !this.fillingBatch(n, now)) this.call(n, (d) => d.process());
       } else this.after(n);
     }
     if (now % this.cfg.tickMs === 0) this.inv.checkLogMatching(this.nodes);
+  }
+
+  /**
+   * SimConfig.batchWaitMs, as NodeRuntime.fillingBatch: whether `n` keeps its
+   * proposals waiting (appended in memory, not persisted) for more, because
+   * fewer wait than its last batch held and not for batchWaitMs yet. Any
+   * message or tick still releases them, as any event does in the runtime.
+   */
+  private fillingBatch(n: SimNode, now: number): boolean {
+    const wait = this.cfg.batchWaitMs ?? 0;
+    if (wait === 0 || !n.driver) return false;
+    const held = n.driver.node.status().lastIndex - n.store.lastIndex();
+    if (held <= 0) {
+      n.heldSince = -1;
+      return false;
+    }
+    if (n.heldSince < 0) n.heldSince = now;
+    if (held < n.lastBatch && now - n.heldSince < wait) return true;
+    n.lastBatch = held;
+    n.heldSince = -1;
+    return false;
   }
 
   /**
