@@ -519,6 +519,7 @@ export class NodeRuntime<R> {
         return this.transport.flush(false, replyTo);
       }
       // Peer messages are judged together with the time that passed before them (RawNode.elapse).
+      const tickedAt = this.lastTickAt;
       if (steps) this.catchUpTicks(act);
       else {
         this.catchUpTicks();
@@ -526,7 +527,8 @@ export class NodeRuntime<R> {
       }
       if (batch && this.deferred < MAX_DEFERRED_PROPOSALS) {
         const paused = this.driver.node.followersPaused();
-        if (paused || this.fillingBatch()) {
+        // A tick may have queued sends (a heartbeat round, an append of what waits): they go now.
+        if (paused || (this.lastTickAt === tickedAt && this.fillingBatch())) {
           // Paused: the next answer's event (or the heartbeat alarm, if it is lost) takes it from here.
           // Otherwise the batch timer does, unless the burst completes first.
           this.deferred++;
@@ -568,8 +570,8 @@ export class NodeRuntime<R> {
 
   private releaseBatch(): void {
     this.batchTimer = undefined;
-    // Followers busy again: their next answer releases the batch, as for any deferred proposal.
-    if (this.deferred > 0 && !this.driver.node.followersPaused()) this.event(() => {});
+    // Even if followers look busy now: what made them so may be a send still queued in the core.
+    if (this.deferred > 0) this.event(() => {});
   }
 
   private stopBatchTimer(): void {
