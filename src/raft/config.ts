@@ -66,11 +66,12 @@ export interface Config {
    * AppendEntries since the last round and has answered since (that append
    * reset its election timer; the commit index rides on the next append or
    * round), or that answered the last round and knows the commit index (it
-   * hears from the leader at least every other round), and sends a spare follower (holdBackEntries) what it was held
-   * back from in an AppendEntries instead of a heartbeat, at the round
-   * rather than at every tick: each message is a billed request, and so is
-   * the alarm that a tick is. A round that carries a read, an explicit
-   * heartbeat(), and the round after a stall go to every follower.
+   * hears from the leader at least every other round), and sends a spare
+   * follower (holdBackEntries) what it was held back from in an
+   * AppendEntries instead of a heartbeat, at the round rather than at every
+   * tick: each message is a billed request, and so is the alarm that a tick
+   * is. A round that carries a read, an explicit heartbeat(), and the round
+   * after a stall go to every follower.
    */
   readonly appendsAsHeartbeats?: boolean;
   /** Maximum bytes of entries handed to the application in one Ready. */

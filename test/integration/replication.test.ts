@@ -70,10 +70,7 @@ describe('RaftNode cluster in workerd: a burst waits for its batch (BATCH_WAIT_M
     );
     const { rows, entries, single } = await runInDurableObject(stub(l), (_i, state) => {
       const r = state.storage.sql
-        .exec(
-          'SELECT count(*) AS rows, sum(n) AS entries, sum(n = 1) AS single FROM raft_log WHERE idx > ?',
-          before,
-        )
+        .exec('SELECT count(*) AS rows, sum(n) AS entries, sum(n = 1) AS single FROM raft_log WHERE idx > ?', before)
         .one();
       return { rows: Number(r.rows), entries: Number(r.entries), single: Number(r.single) };
     });

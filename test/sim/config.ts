@@ -204,5 +204,11 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   // Half the batching seeds wait for bursts, as the Durable Object does (its own stream, too).
   const wait = new SimRng(seed ^ 0xba7c4e5);
   const batchWaitMs = wait.chance(0.5) ? wait.pick([1, 2, 5]) : 0;
-  return { ...base, sleepy, batchWaitMs, faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery }, ...override };
+  return {
+    ...base,
+    sleepy,
+    batchWaitMs,
+    faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery },
+    ...override,
+  };
 }
