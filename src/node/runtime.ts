@@ -519,7 +519,6 @@ export class NodeRuntime<R> {
         return this.transport.flush(false, replyTo);
       }
       // Peer messages are judged together with the time that passed before them (RawNode.elapse).
-      const tickedAt = this.lastTickAt;
       if (steps) this.catchUpTicks(act);
       else {
         this.catchUpTicks();
@@ -527,10 +526,10 @@ export class NodeRuntime<R> {
       }
       if (batch && this.deferred < MAX_DEFERRED_PROPOSALS) {
         const paused = this.driver.node.followersPaused();
-        // A tick may have queued sends (a heartbeat round, an append of what waits): they go now.
-        if (paused || (this.lastTickAt === tickedAt && this.fillingBatch())) {
+        if (paused || this.fillingBatch()) {
           // Paused: the next answer's event (or the heartbeat alarm, if it is lost) takes it from here.
-          // Otherwise the batch timer does, unless the burst completes first.
+          // Otherwise the batch timer does, unless the burst completes first; it stays armed
+          // if followers become busy meanwhile, as sends this event's ticks queued wait for it.
           this.deferred++;
           if (!paused) this.batchTimer ??= setTimeout(() => this.releaseBatch(), this.settings.batchWaitMs);
           this.armAlarm();
@@ -570,7 +569,8 @@ export class NodeRuntime<R> {
 
   private releaseBatch(): void {
     this.batchTimer = undefined;
-    // Even if followers look busy now: what made them so may be a send still queued in the core.
+    // Even if followers look busy now: what made them so may be a send still queued in the
+    // core, such as the append of what waits that a heartbeat round in a held event started.
     if (this.deferred > 0) this.event(() => {});
   }
 

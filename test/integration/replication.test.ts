@@ -55,32 +55,6 @@ describe('RaftNode cluster in workerd: batching concurrent proposals', () => {
   });
 });
 
-describe('RaftNode cluster in workerd: a burst waits for its batch (BATCH_WAIT_MS)', () => {
-  it('closed-loop writers: a proposal finding the followers free waits for the rest of the burst, not going out alone', async () => {
-    const names = await newCluster();
-    const l = await leader(names);
-    // Warm up: a first burst sets the size of the batch the next ones wait for.
-    await Promise.all(Array.from({ length: 16 }, (_, i) => put(names, `w${i}`, 'x')));
-    const before = (await status(l)).lastIndex;
-    // 16 writers of 8 puts each, each put sent when the writer's last one applied.
-    await Promise.all(
-      Array.from({ length: 16 }, async (_, w) => {
-        for (let i = 0; i < 8; i++) expect(await put(names, `c${w}/${i}`, `${i}`)).toBe('applied');
-      }),
-    );
-    const { rows, entries, single } = await runInDurableObject(stub(l), (_i, state) => {
-      const r = state.storage.sql
-        .exec('SELECT count(*) AS rows, sum(n) AS entries, sum(n = 1) AS single FROM raft_log WHERE idx > ?', before)
-        .one();
-      return { rows: Number(r.rows), entries: Number(r.entries), single: Number(r.single) };
-    });
-    expect(entries).toBeGreaterThanOrEqual(128);
-    // Measured: 12 rows (4 of one entry) for 128 entries; without the wait (BATCH_WAIT_MS 0) 36 and 37 (23, 24).
-    expect(rows, `${rows} rows for ${entries} entries`).toBeLessThan(entries / 6);
-    expect(single, `${single} rows of one entry`).toBeLessThan(10);
-  });
-});
-
 describe('RaftNode cluster in workerd: quorum-first replication (HOLD_BACK_ENTRIES)', () => {
   it('a spare follower held back under a burst has every entry within a few ticks of the last put, with no further write', async () => {
     const names = await newCluster();
