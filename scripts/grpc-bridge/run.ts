@@ -336,16 +336,10 @@ async function main(): Promise<number> {
     console.log(`ERROR: needs ${ETCDCTL} and ${ETCD} (apt-get install -y etcd-client etcd-server)`);
     return 2;
   }
-  // All at once, so no two of them are the same port.
-  const ports = (await (freePorts as (n: number) => Promise<number[]>)(6)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const [port, inspectorPort, bridgePort, etcdPort, etcdPeerPort, groupBridgePort] = ports;
+  // All at once, so no two of them are the same port. The bridges' ports are taken once etcd
+  // and workerd have started: a port picked free and released early can be handed to one of
+  // the sockets they open while starting (a CI run failed with EADDRINUSE that way).
+  const [port, inspectorPort, etcdPort, etcdPeerPort] = await freePorts(4);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpc-bridge-'));
   const c = new Cluster(NODES, port, inspectorPort, dir);
   let etcd: { endpoint: string; stop(): void } | undefined;
@@ -365,6 +359,7 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   try {
     [etcd] = await Promise.all([startEtcd(ETCD, dir, etcdPort, etcdPeerPort), c.start()]);
+    const [bridgePort, groupBridgePort] = await freePorts(2);
     const bridge = await startProxy(c.base, `127.0.0.1:${bridgePort}`);
     const ep = bridge.endpoint;
     // The first read waits for the first leader (etcdctl retries a read that meets Unavailable); it
