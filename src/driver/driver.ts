@@ -71,6 +71,14 @@ export interface DriverOptions<R> {
    * turn goes out in one AppendEntries per follower and one persist.
    */
   readonly deferProcessing?: boolean;
+  /**
+   * A leader sends new entries before persisting them (thesis §10.2.1; see
+   * `Ready`, "a leader may send first"), and persists them at the start of
+   * the next `process()`: when that is the follower's answer, one
+   * transaction persists the entries and applies them. The runtime must call
+   * `process()` again soon while `holdsUnpersisted()`.
+   */
+  readonly sendBeforePersist?: boolean;
 }
 
 interface ProposalWaiter<R> {
@@ -94,6 +102,8 @@ export class Driver<R> {
   private readSeq = 0;
   private readonly readPrefix: string;
   private leader: NodeId = '';
+  /** A leader's Ready whose messages went out before its entries were persisted (sendBeforePersist). */
+  private unpersisted: Ready | undefined;
 
   constructor(opts: DriverOptions<R>) {
     this.opts = opts;
@@ -173,9 +183,47 @@ export class Driver<R> {
     if (!this.opts.deferProcessing) this.process();
   }
 
-  /** Runs Ready batches until there is no work left. */
+  /** Runs Ready batches until there is no work left (a leader's new entries may only be sent: see sendBeforePersist). */
   process(): void {
+    if (this.sendAhead()) return;
+    this.persistUnpersisted();
     while (this.node.hasReady()) this.handle(this.node.ready());
+  }
+
+  /** Whether `process()` has anything to do. */
+  hasWork(): boolean {
+    return this.unpersisted !== undefined || this.node.hasReady();
+  }
+
+  /** Whether `process()` would write storage now: if not, the runtime needs no transaction around it. */
+  writesStorage(): boolean {
+    return this.unpersisted !== undefined || (this.node.readyNeedsStorage() && !this.sendsAhead());
+  }
+
+  /** Whether entries were sent that are not durable here yet: `process()` persists them. */
+  holdsUnpersisted(): boolean {
+    return this.unpersisted !== undefined;
+  }
+
+  private sendsAhead(): boolean {
+    return this.opts.sendBeforePersist === true && this.unpersisted === undefined && this.node.readyOnlySends();
+  }
+
+  /** Sends a leader's new entries now and keeps their Ready for the next `process()` to persist. */
+  private sendAhead(): boolean {
+    if (!this.sendsAhead()) return false;
+    const rd = this.node.ready();
+    this.opts.transport.send(rd.messages);
+    this.unpersisted = rd;
+    return true;
+  }
+
+  private persistUnpersisted(): void {
+    const rd = this.unpersisted;
+    if (!rd) return;
+    this.unpersisted = undefined;
+    this.opts.log.persist({ entries: rd.entries });
+    this.node.advance(rd);
   }
 
   private handle(rd: Ready): void {
@@ -185,7 +233,8 @@ export class Driver<R> {
       this.failReads();
     }
     // 1. Persist (the snapshot, entries and hard state in one atomic step).
-    log.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState)
+      log.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
     if (rd.snapshot) {
       sm.restore(rd.snapshot);
       this.settleOvertaken(rd.snapshot.meta.index);

@@ -146,6 +146,7 @@ export abstract class NodeObject<R> extends DurableObject<NodeEnv> {
         // already closed
       }
     }
+    this.runtime?.stopTimers();
     this.runtime = undefined;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();

@@ -97,6 +97,8 @@ export class NodeRuntime<R> {
   private lastBatch = 0;
   /** Releases proposals held for a batch (NodeSettings.batchWaitMs) if nothing else did first. */
   private batchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Persists entries the leader sent before persisting them, if no event did within sendBeforePersistMs. */
+  private persistTimer: ReturnType<typeof setTimeout> | undefined;
   /** When each peer was last heard from (ms since the epoch), for status pages. */
   private readonly lastContact = new Map<NodeId, number>();
   /** The timeouts of callers waiting in `wait`. */
@@ -213,6 +215,7 @@ export class NodeRuntime<R> {
       compactAfterEntries: settings.compactAfterEntries,
       compactKeepEntries: tables ? settings.compactKeepEntries : 0,
       deferProcessing: true,
+      sendBeforePersist: settings.sendBeforePersistMs > 0,
     });
     // A node starts awake: its election timer runs until it hears from a leader.
     this.armAlarm();
@@ -431,6 +434,13 @@ export class NodeRuntime<R> {
     });
   }
 
+  /** The object drops this runtime (its group was deleted): no timer of it may run an event later. */
+  stopTimers(): void {
+    this.stopBatchTimer();
+    if (this.persistTimer !== undefined) clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+  }
+
   /** Compacts the Raft log through the applied index now (Driver.compactNow), between events. */
   compactLog(): boolean {
     return this.host.sql.transaction(() => this.driver.compactNow());
@@ -548,7 +558,7 @@ export class NodeRuntime<R> {
       return reply;
     } catch (e) {
       // An exception here means memory and storage may disagree: start over from storage.
-      this.stopBatchTimer();
+      this.stopTimers();
       this.host.reset(e);
       throw e;
     }
@@ -586,7 +596,23 @@ export class NodeRuntime<R> {
    * flight and leave nothing ready: they skip the (empty) transaction.
    */
   private processReady(): void {
-    if (this.driver.node.hasReady()) this.host.sql.transaction(() => this.driver.process());
+    const d = this.driver;
+    if (!d.hasWork()) return;
+    if (d.writesStorage()) this.host.sql.transaction(() => d.process());
+    else d.process();
+    if (d.holdsUnpersisted())
+      this.persistTimer ??= setTimeout(() => this.persistSent(), this.settings.sendBeforePersistMs);
+  }
+
+  /**
+   * The leader sent entries before persisting them, and no event has come
+   * since to persist them (with the follower's answer, normally): do it now.
+   * The timer is not cleared when an event does it first (clearing costs as
+   * much as this check): it then finds nothing to do.
+   */
+  private persistSent(): void {
+    this.persistTimer = undefined;
+    if (this.driver.holdsUnpersisted()) this.event(() => {});
   }
 
   /** Counts a leader change: a leader (a node in a term) other than the last one seen. Waking to the same one is none. */

@@ -26,6 +26,13 @@ export interface NodeSettings {
    */
   readonly batchWaitMs: number;
   /**
+   * A leader sends new entries before persisting them (thesis §10.2.1) and
+   * persists them with its next event, which is normally the follower's
+   * answer: one transaction then persists and applies them. If no event
+   * comes within this many ms, it persists them alone. 0: persist first.
+   */
+  readonly sendBeforePersistMs: number;
+  /**
    * Quorum-first replication (the core's holdBackEntries): a follower the
    * next commit does not need gets new entries at the leader's next tick,
    * or sooner once this many wait for it. 0: every follower at once.
@@ -80,6 +87,7 @@ export interface SettingsEnv {
   readonly RPC_TIMEOUT_MS?: string;
   readonly MAX_INFLIGHT_MSGS?: string;
   readonly BATCH_WAIT_MS?: string;
+  readonly SEND_BEFORE_PERSIST_MS?: string;
   readonly HOLD_BACK_ENTRIES?: string;
   readonly COMPACT_AFTER_ENTRIES?: string;
   readonly COMPACT_KEEP_ENTRIES?: string;
@@ -125,6 +133,7 @@ export function readSettings(env: SettingsEnv): NodeSettings {
     electionJitterTicks,
     maxInflightMsgs: Math.max(1, int(env.MAX_INFLIGHT_MSGS, 1, 'MAX_INFLIGHT_MSGS')),
     batchWaitMs: int(env.BATCH_WAIT_MS, 2, 'BATCH_WAIT_MS'),
+    sendBeforePersistMs: int(env.SEND_BEFORE_PERSIST_MS, 10, 'SEND_BEFORE_PERSIST_MS'),
     holdBackEntries: int(env.HOLD_BACK_ENTRIES, 64, 'HOLD_BACK_ENTRIES'),
     rpcTimeoutMs: int(env.RPC_TIMEOUT_MS, 2000, 'RPC_TIMEOUT_MS'),
     compactAfterEntries: int(env.COMPACT_AFTER_ENTRIES, 10_000, 'COMPACT_AFTER_ENTRIES'),

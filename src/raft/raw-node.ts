@@ -164,6 +164,31 @@ export class RawNode {
     );
   }
 
+  /** Whether the next Ready has anything to persist or apply: if not, a runtime needs no storage transaction for it. */
+  readyNeedsStorage(): boolean {
+    const r = this.raft;
+    return r.log.hasUnstable() || r.log.hasNextCommitted() || !sameHard(this.prevHard, r.hardState());
+  }
+
+  /**
+   * Whether the next Ready is a leader's new entries and messages only: no
+   * hard or soft state change, nothing to apply, no read state, no snapshot.
+   * Its messages may then leave before its entries are durable (see `Ready`,
+   * "a leader may send first"): they promise nothing about this node's log.
+   */
+  readyOnlySends(): boolean {
+    const r = this.raft;
+    return (
+      r.role === 'leader' &&
+      r.log.unstableCount() > 0 &&
+      r.log.unstable().snapshot === undefined &&
+      r.readStates.length === 0 &&
+      !r.log.hasNextCommitted() &&
+      sameHard(this.prevHard, r.hardState()) &&
+      sameSoft(this.prevSoft, this.softState())
+    );
+  }
+
   /** Collects the pending work. Call `advance(ready)` once it is done, before the next `ready()`. */
   ready(): Ready {
     const r = this.raft;

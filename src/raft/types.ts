@@ -192,6 +192,16 @@ export type MessageType = Message['type'];
  *    (a vote, an appended entry).
  * 4. Serve each `readStates` entry once the applied index reaches its index.
  * 5. Call `RawNode.advance(ready)`.
+ *
+ * A leader may send first (thesis §10.2.1): a Ready for which
+ * `RawNode.readyOnlySends()` held may have its messages sent before step 1,
+ * and steps 1 and 5 may wait while the node is stepped, provided they are
+ * done before the next `ready()`. The leader counts its new entries towards
+ * a commit as soon as it appends them, so a follower's ack stepped meanwhile
+ * may commit them in memory; but nothing acts on that commit (applies it,
+ * tells a follower, answers a read) before a later Ready, which comes after
+ * the entries are durable. A leader that crashes first loses entries that
+ * nobody was told are committed.
  */
 export interface Ready {
   readonly softState: SoftState | undefined;

@@ -38,6 +38,11 @@ export interface SimConfig {
    */
   readonly batchWaitMs?: number;
   /**
+   * Leaders send new entries before persisting them and persist them at
+   * their next event (DriverOptions.sendBeforePersist, as NodeRuntime does). Absent: persist first.
+   */
+  readonly sendBeforePersist?: boolean;
+  /**
    * Nodes run as NodeRuntime runs them: only at an event or at their alarm,
    * the core's own next timeout (RawNode.ticksUntilTimeout), with the ticks
    * in between handed over at once (RawNode.elapse). Absent: ticked every tick.
@@ -204,10 +209,13 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   // Half the batching seeds wait for bursts, as the Durable Object does (its own stream, too).
   const wait = new SimRng(seed ^ 0xba7c4e5);
   const batchWaitMs = wait.chance(0.5) ? wait.pick([1, 2, 5]) : 0;
+  // Half the seeds let leaders send before they persist, as the Durable Object does (its own stream, too).
+  const sendBeforePersist = new SimRng(seed ^ 0x5e4dbef).chance(0.5);
   return {
     ...base,
     sleepy,
     batchWaitMs,
+    sendBeforePersist,
     faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery },
     ...override,
   };

@@ -15,7 +15,8 @@ export interface Regression {
  */
 /**
  * A seed's configuration as when it failed: without the lease commands (they
- * draw from the run's stream) and the quorum-first replication and reads added since.
+ * draw from the run's stream) and the quorum-first replication and reads, the
+ * batch wait and the leader's send-before-persist added since.
  */
 function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
   const c = configForSeed(seed, {
@@ -24,6 +25,7 @@ function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
     appendsAsHeartbeats: false,
     sleepy: false,
     batchWaitMs: 0,
+    sendBeforePersist: false,
     ...override,
   });
   return { ...c, faults: { ...c.faults, leaseEvery: 0 } };

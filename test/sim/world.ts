@@ -200,7 +200,8 @@ export class World implements FaultWorld {
    */
   private fillingBatch(n: SimNode, now: number): boolean {
     const wait = this.cfg.batchWaitMs ?? 0;
-    if (wait === 0 || !n.driver) return false;
+    // Entries a leader sent before persisting them are not waiting for a batch: the next process() persists them.
+    if (wait === 0 || !n.driver || n.driver.holdsUnpersisted()) return false;
     const held = n.driver.node.status().lastIndex - n.store.lastIndex();
     if (held <= 0) {
       n.heldSince = -1;
@@ -394,6 +395,7 @@ export class World implements FaultWorld {
       bootstrap: this.bootstrap,
       compactAfterEntries: cfg.compactAfterEntries,
       deferProcessing: cfg.batching,
+      sendBeforePersist: cfg.sendBeforePersist ?? false,
     });
     n.nextTick = this.time + 1 + this.rng.int(n.tickMs);
     if (n.lives > 1) {
