@@ -13,10 +13,14 @@ describe('api: single keys', () => {
     const { revision } = await json<{ revision: number }>(res);
     expect(revision).toBeGreaterThan(0);
     expect(res.headers.get('etag')).toBe(`"${revision}"`);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const requestId = /^[0-9a-f-]{36}$/;
+    expect(res.headers.get('x-request-id')).toMatch(requestId);
 
     res = await api.fetch('/v1/kv/config/app/name');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expect(res.headers.get('x-request-id')).toMatch(requestId);
     expect(res.headers.get('etag')).toBe(`"${revision}"`);
     expect(res.headers.get('x-consistency')).toBe('linearizable');
     expect(await res.text()).toBe('hello');
@@ -30,8 +34,12 @@ describe('api: single keys', () => {
       version: 1,
     });
 
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('x-request-id')).toMatch(requestId);
+
     res = await api.fetch('/v1/kv/config/app/name', { headers: { 'if-none-match': `"${revision}"` } });
     expect(res.status).toBe(304);
+    expect(res.headers.get('x-request-id')).toMatch(requestId);
 
     res = await api.fetch('/v1/kv/config/app/name', { method: 'DELETE' });
     expect(res.status).toBe(200);
@@ -161,6 +169,8 @@ describe('api: cas and txn', () => {
     let res = await cas({ key: 'k', value: 'one', expect: { absent: true } });
     let r = await json<{ succeeded: boolean; revision: number; current?: { value: string } }>(res);
     expect(r.succeeded).toBe(true);
+    expect(res.headers.get('x-revision')).toBe(String(r.revision));
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     res = await cas({ key: 'k', value: 'two', expect: { value: 'nope' } });
     r = await json(res);
     expect(r.succeeded).toBe(false);

@@ -16,6 +16,7 @@ import { ApiError, badRequest } from '../errors.ts';
 import { checkKey, kvJson, leaseIdOf, queryBool, queryInt, readBody, readJson, toBase64 } from '../input.ts';
 import { errorBody, readFailed, write } from '../outcomes.ts';
 import { pathTail, queryOf } from '../request.ts';
+import { respond, respondJson } from '../respond.ts';
 
 /** A JSON body (cas, txn) at most this large; the command size is checked again after parsing. */
 const MAX_JSON_BYTES = 3 * 1024 * 1024;
@@ -107,9 +108,12 @@ export function kvRoutes(app: App): void {
     }
     const kv = r.value;
     Object.assign(headers, kvHeaders(kv));
-    if (ifNoneMatch !== undefined && etagsMatch(ifNoneMatch, kv)) return c.body(null, 304, headers);
-    if (wantsJson(c.req.header('accept'))) return c.json({ ...kvJson(kv), revision: r.revision }, 200, headers);
-    return c.body(kv.value as Uint8Array<ArrayBuffer>, 200, { ...headers, 'Content-Type': 'application/octet-stream' });
+    if (ifNoneMatch !== undefined && etagsMatch(ifNoneMatch, kv)) return respond(c, 304, null, headers);
+    if (wantsJson(c.req.header('accept'))) return respondJson(c, 200, { ...kvJson(kv), revision: r.revision }, headers);
+    return respond(c, 200, kv.value as Uint8Array<ArrayBuffer>, {
+      ...headers,
+      'Content-Type': 'application/octet-stream',
+    });
   });
 
   app.put('/v1/kv/*', async (c) => {
@@ -118,10 +122,15 @@ export function kvRoutes(app: App): void {
     const value = await readBody(c.req.raw, c.get('config').maxValueBytes);
     const result = await conditionalWrite(c, key, { type: 'put', key, value, lease });
     // Created only if the write required the key to be absent (If-None-Match: *).
-    return c.json({ revision: result.revision }, c.get('preconditions').ifNoneMatch === '*' ? 201 : 200, {
-      'X-Revision': String(result.revision),
-      ETag: etag(result.revision),
-    });
+    return respondJson(
+      c,
+      c.get('preconditions').ifNoneMatch === '*' ? 201 : 200,
+      { revision: result.revision },
+      {
+        'X-Revision': String(result.revision),
+        ETag: etag(result.revision),
+      },
+    );
   });
 
   app.delete('/v1/kv/*', async (c) => {
@@ -153,13 +162,14 @@ export function kvRoutes(app: App): void {
     const cmd = casCommand(body, p, c.get('config').maxValueBytes);
     const result = await write(c, cmd);
     if (result.type !== 'cas') throw new Error(`unexpected result ${result.type}`);
-    return c.json(
+    return respondJson(
+      c,
+      200,
       {
         succeeded: result.succeeded,
         revision: result.revision,
         ...(result.current ? { current: kvJson(result.current) } : {}),
       },
-      200,
       { 'X-Revision': String(result.revision) },
     );
   });
