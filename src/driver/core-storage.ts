@@ -10,14 +10,19 @@ export class CoreStorage implements Storage {
   private readonly log: LogStore;
   private readonly conf: ConfState | undefined;
 
-  constructor(log: LogStore, conf: ConfState | undefined) {
+  private readonly applied: Index;
+
+  constructor(log: LogStore, conf: ConfState | undefined, applied: Index) {
     this.log = log;
     this.conf = conf;
+    this.applied = applied;
   }
 
+  /** The commit index is at least the applied one: a store may not write a new commit index alone (SqliteLogStore). */
   initialState(): { hardState: HardState; conf: ConfState } {
     const s = this.log.initialState();
-    return { hardState: s.hardState, conf: this.conf ?? s.conf };
+    const commit = Math.max(s.hardState.commit, this.applied);
+    return { hardState: { ...s.hardState, commit }, conf: this.conf ?? s.conf };
   }
 
   entries(lo: Index, hi: Index, maxBytes: number): Entry[] {

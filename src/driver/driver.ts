@@ -112,7 +112,7 @@ export class Driver<R> {
       // Replaying "add d" onto an empty membership would make d a cluster of one.
       throw new Error("driver: a node with no configuration needs the cluster's initial membership (bootstrap)");
     }
-    const storage = new CoreStorage(opts.log, conf);
+    const storage = new CoreStorage(opts.log, conf, opts.sm.applied());
     this.node = new RawNode({ ...opts.raft, storage, applied: opts.sm.applied() });
     // Read contexts must not collide with those of this node's earlier lives.
     this.readPrefix = `${opts.raft.id}.${opts.raft.rng.int(2 ** 31).toString(36)}`;

@@ -10,7 +10,10 @@ export interface LogStore extends Storage {
   /**
    * Make one Ready's durable part durable, atomically: a snapshot first (it
    * replaces the whole log), then the entries (an entry at an existing index
-   * truncates that index and everything after it), then the hard state.
+   * truncates that index and everything after it), then the hard state. A
+   * store may leave out a hard state whose term and vote did not change (a
+   * new commit index alone): the driver takes the applied index as committed
+   * at restart, and the leader tells the rest.
    */
   persist(update: {
     snapshot?: Snapshot | undefined;

@@ -125,6 +125,10 @@ export class SqliteLogStore implements LogStore {
     checkAppend(update.entries, base + 1, lastBefore);
     const first = update.entries[0];
     const written = splitBatch(update.entries);
+    // A new commit index alone is not written: Raft needs only term and vote durable (§5.1), and a
+    // restarted node counts everything it applied as committed (CoreStorage) and learns the rest.
+    const h = update.hardState;
+    const writeHard = h !== undefined && (h.term !== this.hard.term || h.vote !== this.hard.vote);
     let kept: Segment | undefined;
     this.sql.transaction(() => {
       if (update.snapshot) {
@@ -133,8 +137,7 @@ export class SqliteLogStore implements LogStore {
       }
       if (first && first.index <= lastBefore) kept = this.truncate(first.index);
       for (const seg of written) this.insert(encodeSegment(seg));
-      if (update.hardState) {
-        const h = update.hardState;
+      if (h && writeHard) {
         this.sql.exec(
           'UPDATE raft_state SET term = ?, vote = ?, commit_index = ? WHERE id = 0',
           h.term,
@@ -153,7 +156,7 @@ export class SqliteLogStore implements LogStore {
       for (const seg of written) this.cache.add(seg);
     }
     this.last = update.entries[update.entries.length - 1]?.index ?? lastBefore;
-    if (update.hardState) this.hard = update.hardState;
+    if (h && writeHard) this.hard = h;
   }
 
   compact(meta: SnapshotMeta, _data: Uint8Array): void {
