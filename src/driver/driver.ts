@@ -104,6 +104,8 @@ export class Driver<R> {
   private leader: NodeId = '';
   /** A leader's Ready whose messages went out before its entries were persisted (sendBeforePersist). */
   private unpersisted: Ready | undefined;
+  /** How many Readys were sent ahead so far: the current one's number, while there is one. */
+  private sentAhead = 0;
 
   constructor(opts: DriverOptions<R>) {
     this.opts = opts;
@@ -205,6 +207,11 @@ export class Driver<R> {
     return this.unpersisted !== undefined;
   }
 
+  /** Which Ready was sent ahead and is not persisted yet (a number that grows), or 0 if none. */
+  unpersistedId(): number {
+    return this.unpersisted ? this.sentAhead : 0;
+  }
+
   private sendsAhead(): boolean {
     return this.opts.sendBeforePersist === true && this.unpersisted === undefined && this.node.readyOnlySends();
   }
@@ -215,6 +222,7 @@ export class Driver<R> {
     const rd = this.node.ready();
     this.opts.transport.send(rd.messages);
     this.unpersisted = rd;
+    this.sentAhead++;
     return true;
   }
 

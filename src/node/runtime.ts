@@ -99,6 +99,8 @@ export class NodeRuntime<R> {
   private batchTimer: ReturnType<typeof setTimeout> | undefined;
   /** Persists entries the leader sent before persisting them, if no event did within sendBeforePersistMs. */
   private persistTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The sent-ahead Ready the timer is for (Driver.unpersistedId). */
+  private persistTimerFor = 0;
   /** When each peer was last heard from (ms since the epoch), for status pages. */
   private readonly lastContact = new Map<NodeId, number>();
   /** The timeouts of callers waiting in `wait`. */
@@ -600,19 +602,28 @@ export class NodeRuntime<R> {
     if (!d.hasWork()) return;
     if (d.writesStorage()) this.host.sql.transaction(() => d.process());
     else d.process();
-    if (d.holdsUnpersisted())
-      this.persistTimer ??= setTimeout(() => this.persistSent(), this.settings.sendBeforePersistMs);
+    if (d.holdsUnpersisted()) this.armPersistTimer();
+  }
+
+  private armPersistTimer(): void {
+    if (this.persistTimer !== undefined) return;
+    this.persistTimerFor = this.driver.unpersistedId();
+    this.persistTimer = setTimeout(() => this.persistSent(), this.settings.sendBeforePersistMs);
   }
 
   /**
    * The leader sent entries before persisting them, and no event has come
    * since to persist them (with the follower's answer, normally): do it now.
    * The timer is not cleared when an event does it first (clearing costs as
-   * much as this check): it then finds nothing to do.
+   * much as this check): it then finds nothing held, or a Ready sent ahead
+   * since, which gets a timer of its own rather than being cut short.
    */
   private persistSent(): void {
     this.persistTimer = undefined;
-    if (this.driver.holdsUnpersisted()) this.event(() => {});
+    const held = this.driver.unpersistedId();
+    if (held === 0) return;
+    if (held === this.persistTimerFor) this.event(() => {});
+    else this.armPersistTimer();
   }
 
   /** Counts a leader change: a leader (a node in a term) other than the last one seen. Waking to the same one is none. */
