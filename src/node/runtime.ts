@@ -595,7 +595,9 @@ export class NodeRuntime<R> {
   /**
    * Persists, applies and queues sends for whatever the core has ready, in
    * one transaction. Most reads under load only join a round already in
-   * flight and leave nothing ready: they skip the (empty) transaction.
+   * flight and leave nothing ready; a round's answers and the reads they
+   * release leave nothing to write; a leader's new entries may only be sent
+   * (Driver.sendBeforePersist): these run without a transaction.
    */
   private processReady(): void {
     const d = this.driver;
