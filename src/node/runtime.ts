@@ -99,8 +99,6 @@ export class NodeRuntime<R> {
   private batchTimer: ReturnType<typeof setTimeout> | undefined;
   /** Persists entries the leader sent before persisting them, if no event did within sendBeforePersistMs. */
   private persistTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The sent-ahead Ready the timer is for (Driver.unpersistedId). */
-  private persistTimerFor = 0;
   /** When each peer was last heard from (ms since the epoch), for status pages. */
   private readonly lastContact = new Map<NodeId, number>();
   /** The timeouts of callers waiting in `wait`. */
@@ -609,8 +607,8 @@ export class NodeRuntime<R> {
 
   private armPersistTimer(): void {
     if (this.persistTimer !== undefined) return;
-    this.persistTimerFor = this.driver.unpersistedId();
-    this.persistTimer = setTimeout(() => this.persistSent(), this.settings.sendBeforePersistMs);
+    const armedFor = this.driver.unpersistedId();
+    this.persistTimer = setTimeout(() => this.persistSent(armedFor), this.settings.sendBeforePersistMs);
   }
 
   /**
@@ -620,11 +618,11 @@ export class NodeRuntime<R> {
    * much as this check): it then finds nothing held, or a Ready sent ahead
    * since, which gets a timer of its own rather than being cut short.
    */
-  private persistSent(): void {
+  private persistSent(armedFor: number): void {
     this.persistTimer = undefined;
     const held = this.driver.unpersistedId();
     if (held === 0) return;
-    if (held === this.persistTimerFor) this.event(() => {});
+    if (held === armedFor) this.event(() => {});
     else this.armPersistTimer();
   }
 
