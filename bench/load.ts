@@ -11,6 +11,7 @@
  */
 import { Agent, request as httpRequest } from 'node:http';
 import type { GrpcKv, GrpcOutcome } from './grpc-load.ts';
+import { percentile } from './percentile.ts';
 
 export type Scenario = 'put' | 'get-linearizable' | 'get-serializable' | 'cas' | 'keepalive' | 'lock';
 
@@ -69,6 +70,8 @@ export interface LoadResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** Every latency of the window (ms, ascending), so the runner can pool the repeats of a scenario. */
+  readonly latenciesMs: number[];
   /** The load process's own CPU over the measured window, as a share of one core (it shares the machine with workerd). */
   readonly loadCpu: number;
   /** recordPuts: the measured window (wall-clock ms, as PutRecord.sentAt) and every put. */
@@ -96,12 +99,6 @@ function etcdRequest(base: string, scenario: Scenario, key: string): { url: URL;
     default:
       throw new Error(`etcd target: no ${scenario} scenario`);
   }
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i] ?? Number.NaN;
 }
 
 function request(agent: Agent, url: URL, method: string, body?: string): Promise<{ status: number; text: string }> {
@@ -323,6 +320,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     maxMs: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+    latenciesMs: Array.from(sorted, (x) => Math.round(x * 1000) / 1000),
     loadCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
     ...(job.scenario === 'lock'
       ? { release: { p50Ms: percentile(released, 0.5), p99Ms: percentile(released, 0.99), errors: releaseErrors } }
