@@ -105,6 +105,15 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
   });
   app.use('*', strictInput(), conditionals());
 
+  // The routes that ask for no token answer for a group only if it exists, as /readyz does:
+  // /groups/{name}/healthz of a group deleted or never created is its 404, not a healthy answer.
+  const groupExists: MiddlewareHandler<Env> = async function groupExists(c, next) {
+    const group = c.get('input').group;
+    if (group !== undefined) await groupConfig(c.env.RAFT_NODE, await configOf(c.env), group, ANONYMOUS);
+    await next();
+  };
+  for (const path of ['/healthz', '/v1/openapi.json', '/', '/status.js']) app.use(path, groupExists);
+
   app.get('/healthz', (c) => c.json({ ok: true }));
 
   app.get('/readyz', async (c) => {

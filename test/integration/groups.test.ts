@@ -42,8 +42,13 @@ describe('groups: lifecycle', () => {
       { name: 'node-1', location_hint: null },
       { name: 'node-2', location_hint: 'enam' },
     ]);
-    // It takes writes at once.
+    // It takes writes at once, and its routes without a token answer for it.
     await put(api, `/groups/${name}/v1/kv/a`, '1');
+    for (const path of ['/healthz', '/', '/v1/openapi.json']) {
+      const res = await api.fetch(`/groups/${name}${path}`);
+      expect(res.status, path).toBe(200);
+      await res.body?.cancel();
+    }
 
     const again = await create(api, name, { size: 3, locations: ['weur', null, 'enam'] });
     expect(again.status).toBe(200);
@@ -81,7 +86,16 @@ describe('groups: lifecycle', () => {
 
   it('answers 404 group_not_found for a group nobody created, and brings no object of it to life', async () => {
     const api = await newApi();
-    for (const path of ['/groups/nobody/v1/kv/a', '/groups/nobody/v1/watch?key=a', '/groups/nobody/readyz']) {
+    // The routes that ask for no token too (found by groups-fuzz: /healthz and the page answered 200).
+    for (const path of [
+      '/groups/nobody/v1/kv/a',
+      '/groups/nobody/v1/watch?key=a',
+      '/groups/nobody/readyz',
+      '/groups/nobody/healthz',
+      '/groups/nobody/v1/openapi.json',
+      '/groups/nobody/',
+      '/groups/nobody/status.js',
+    ]) {
       const res = await api.fetch(path);
       expect(res.status, path).toBe(404);
       expect((await json<ErrorJson>(res)).error.code).toBe('group_not_found');
