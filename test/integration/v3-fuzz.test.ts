@@ -155,7 +155,17 @@ const probe = fc.constantFrom(...ROUTES).chain((route) =>
       { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)) },
       {
         weight: 1,
-        arbitrary: fc.constantFrom('', '{', '[]', 'null', '{"key":"YQ=="}{}', '{"__proto__":{"key":"YQ=="}}'),
+        arbitrary: fc.constantFrom(
+          '',
+          '{',
+          '[]',
+          'null',
+          '5',
+          '1.5',
+          '"x"',
+          '{"key":"YQ=="}{}',
+          '{"__proto__":{"key":"YQ=="}}',
+        ),
       },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 12 }) },
     ),

@@ -91,6 +91,18 @@ describe('v3 gateway: etcd JSON over the same store', () => {
     const answer = await json(empty);
     expect(answer).toMatchObject({ TTL: '-1' });
     expect(answer).not.toHaveProperty('ID');
+    // A body that is a number or a string is no request (etcd 3.4: "json: cannot unmarshal number
+    // into Go value of type map[string]json.RawMessage", code 3). A number with a fraction or an
+    // exponent had been read as the empty request, and a lease grant then granted a lease.
+    for (const raw of ['5', '1.5', '1e3', '"x"']) {
+      const res = await api.fetch('/v3/lease/grant', { method: 'POST', body: raw });
+      expect(res.status, raw).toBe(400);
+      expect(await json(res), raw).toMatchObject({ code: 3 });
+    }
+    const leases = await json<{ leases?: unknown[] }>(
+      await api.fetch('/v3/lease/leases', { method: 'POST', body: '{}' }),
+    );
+    expect(leases.leases ?? []).toEqual([]);
   });
 
   it('lists the members and the status from the leader; other admin calls answer Unimplemented', async () => {

@@ -81,7 +81,9 @@ export function parseMessage(text: string): Record<string, unknown> {
     throw EtcdError.badJson('malformed JSON request body');
   }
   if (v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw EtcdError.badJson('expected a JSON object');
+  // A number with a fraction or an exponent comes back as a NotAnInteger (see integersOnly): no object either.
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof NotAnInteger)
+    throw EtcdError.badJson('expected a JSON object');
   return v as Record<string, unknown>;
 }
 
