@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DumpError,
@@ -150,5 +151,89 @@ describe('a dump', () => {
     expect(e).toBeInstanceOf(DumpError);
     expect((e as DumpError).storeError).toEqual({ code: 'compacted', message: 'revision 3 has been compacted' });
     expect((e as DumpError).message).toMatch(/ends with the store's error \(compacted: /);
+  });
+});
+
+/** Everything a reader takes from a dump: each line's kind and content, in order. */
+async function contentOf(bytes: Uint8Array, size: number): Promise<unknown[]> {
+  async function* chunks() {
+    for (let i = 0; i < bytes.byteLength; i += size) yield bytes.slice(i, i + size);
+  }
+  const out: unknown[] = [];
+  for await (const line of readDump(chunks(), new DumpReader())) out.push(line);
+  return out;
+}
+
+/** One change to a dump's bytes: a byte flipped, dropped or added, the end cut off, a line doubled or two swapped. */
+const damage = fc.oneof(
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }),
+  fc.record({
+    kind: fc.constant('add' as const),
+    at: fc.nat(),
+    byte: fc.constantFrom(0x20, 0x0a, 0x22, 0x7b, 0x30, 0xff),
+  }),
+  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('double' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('swap' as const), at: fc.nat(), with: fc.nat() }),
+);
+type Damage = typeof damage extends fc.Arbitrary<infer T> ? T : never;
+
+function damaged(bytes: Uint8Array, d: Damage): Uint8Array {
+  const at = d.at % bytes.byteLength;
+  const b = [...bytes];
+  const ls = new TextDecoder().decode(bytes).split('\n');
+  switch (d.kind) {
+    case 'flip':
+      b[at] = (b[at] as number) ^ (1 << d.bit);
+      return Uint8Array.from(b);
+    case 'drop':
+      b.splice(at, 1);
+      return Uint8Array.from(b);
+    case 'add':
+      b.splice(at, 0, d.byte);
+      return Uint8Array.from(b);
+    case 'cut':
+      return bytes.slice(0, at);
+    case 'double': {
+      const i = d.at % (ls.length - 1);
+      ls.splice(i, 0, ls[i] as string);
+      return utf8.encode(ls.join('\n'));
+    }
+    case 'swap': {
+      const [i, j] = [d.at % (ls.length - 1), d.with % (ls.length - 1)];
+      [ls[i], ls[j]] = [ls[j] as string, ls[i] as string];
+      return utf8.encode(ls.join('\n'));
+    }
+  }
+}
+
+describe('a damaged dump (property)', () => {
+  it('is refused with a DumpError, or reads exactly as the sound one did: nothing else gets through', async () => {
+    const sound = sampleDump();
+    const want = await contentOf(sound, 1 << 20);
+    const seen = { refused: 0, same: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(damage, { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 1, max: 64 }),
+        async (ds, size) => {
+          const bytes = ds.reduce(damaged, sound);
+          let got: unknown[];
+          try {
+            got = await contentOf(bytes, size);
+          } catch (e) {
+            expect(e, `${JSON.stringify(ds)}: ${String(e)}`).toBeInstanceOf(DumpError);
+            seen.refused++;
+            return;
+          }
+          // Taken: only a change that leaves every line's meaning as it was (a space in the trailer, say).
+          expect(got, JSON.stringify(ds)).toEqual(want);
+          seen.same++;
+        },
+      ),
+      { numRuns: 2000, seed: 20_261_207 },
+    );
+    expect(seen.refused).toBeGreaterThan(1000);
   });
 });
