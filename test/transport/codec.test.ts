@@ -1,4 +1,5 @@
 import { encode } from '@msgpack/msgpack';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/raft/index.ts';
 import {
@@ -119,5 +120,49 @@ describe('envelope codec: term and index bounds', () => {
     expect(decodeEnvelope(hb(2 ** 48)).msgs[0]?.term).toBe(2 ** 48);
     expect(() => decodeEnvelope(hb(2 ** 48 + 1))).toThrow(EnvelopeError);
     expect(() => decodeEnvelope(hb(Number.MAX_SAFE_INTEGER - 1))).toThrow(EnvelopeError);
+  });
+});
+
+describe('envelope codec: damaged envelopes (property)', () => {
+  // A peer's body is decoded before anything is stepped; an error other than an EnvelopeError
+  // there would reset the node (NodeRuntime.receiveReply drops only EnvelopeErrors).
+  const sound = encodeEnvelope('a', every, true);
+  const edit = fc.oneof(
+    fc.record({ at: fc.nat(), op: fc.constant('flip' as const), v: fc.integer({ min: 1, max: 255 }) }),
+    fc.record({ at: fc.nat(), op: fc.constant('drop' as const), v: fc.constant(0) }),
+    fc.record({ at: fc.nat(), op: fc.constant('add' as const), v: fc.integer({ min: 0, max: 255 }) }),
+  );
+  const damagedBody = fc.oneof(
+    fc.array(edit, { minLength: 1, maxLength: 4 }).map((edits) => {
+      const b = [...sound];
+      for (const e of edits) {
+        const at = e.at % b.length;
+        if (e.op === 'flip') b[at] = (b[at] as number) ^ e.v;
+        else if (e.op === 'drop') b.splice(at, 1);
+        else b.splice(at, 0, e.v);
+      }
+      return Uint8Array.from(b);
+    }),
+    fc.uint8Array({ maxLength: 64 }),
+  );
+
+  it('decodes a damaged body to an envelope of the right shape, or refuses it with an EnvelopeError', () => {
+    let refused = 0;
+    fc.assert(
+      fc.property(damagedBody, (body) => {
+        let env: ReturnType<typeof decodeEnvelope>;
+        try {
+          env = decodeEnvelope(body);
+        } catch (e) {
+          expect(e, String(e)).toBeInstanceOf(EnvelopeError);
+          refused++;
+          return;
+        }
+        // What got through is what a peer could have sent: it encodes and decodes to itself.
+        expect(decodeEnvelope(encodeEnvelope(env.from, env.msgs, env.quiet, env.notMemberAt))).toEqual(env);
+      }),
+      { numRuns: 3000, seed: 20_261_208 },
+    );
+    expect(refused).toBeGreaterThan(1500);
   });
 });

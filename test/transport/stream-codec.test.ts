@@ -1,4 +1,5 @@
 import { encode } from '@msgpack/msgpack';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type ChunkMsg,
@@ -95,4 +96,46 @@ describe('snapshot stream codec', () => {
       expect(() => decodeStreamMsg(body)).toThrow(EnvelopeError);
     });
   }
+});
+
+describe('snapshot stream codec: damaged messages (property)', () => {
+  // A chunk small enough to damage many times over (no 2 MiB history row).
+  const sound = encodeStreamMsg({ ...chunk, hist: [[3, 0, 0, 4, new Uint8Array([0x93, 1, 2, 3])]] });
+  const damaged = fc.oneof(
+    fc
+      .array(fc.tuple(fc.nat(), fc.constantFrom('flip', 'drop', 'add'), fc.integer({ min: 1, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      })
+      .map((edits) => {
+        const b = [...sound];
+        for (const [pos, op, v] of edits) {
+          const at = pos % b.length;
+          if (op === 'flip') b[at] = (b[at] as number) ^ v;
+          else if (op === 'drop') b.splice(at, 1);
+          else b.splice(at, 0, v);
+        }
+        return Uint8Array.from(b);
+      }),
+    fc.uint8Array({ maxLength: 64 }),
+  );
+
+  it('decodes a damaged message to one that round-trips, or refuses it with an EnvelopeError', () => {
+    let refused = 0;
+    fc.assert(
+      fc.property(damaged, (body) => {
+        let m: ReturnType<typeof decodeStreamMsg>;
+        try {
+          m = decodeStreamMsg(body);
+        } catch (e) {
+          expect(e, String(e)).toBeInstanceOf(EnvelopeError);
+          refused++;
+          return;
+        }
+        expect(decodeStreamMsg(encodeStreamMsg(m))).toEqual(m);
+      }),
+      { numRuns: 3000, seed: 20_261_208 },
+    );
+    expect(refused).toBeGreaterThan(1500);
+  });
 });
