@@ -2,6 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import {
   command,
+  crash,
   heal,
   leader,
   localValue,
@@ -157,6 +158,51 @@ describe('quiescence: an idle cluster keeps no timer and no alarm', () => {
     for (const n of names) expect((await status(n)).quiet).toBe(true);
     expect(await put(names, 'b', '2')).toBe('applied');
     expect(await localValue(await leader(names), 'b')).toBe('2');
+  });
+
+  /** A fresh cluster, written once and gone quiet (no node keeps an alarm); its leader. */
+  async function quietCluster(): Promise<{ names: string[]; old: string }> {
+    const names = await newCluster();
+    const old = await leader(names);
+    expect(await put(names, 'a', '1')).toBe('applied');
+    await waitFor(
+      'every node quiet',
+      async () =>
+        (await Promise.all(names.map(status))).every((s) => s.quiet && s.alarmAt === null) ? true : undefined,
+      5000,
+    );
+    return { names, old };
+  }
+
+  it('a quiet cluster whose leader lost its memory elects a leader once asked, and serves writes', async () => {
+    const { names, old } = await quietCluster();
+    // No alarm anywhere: only a request can start anything. The crashed leader, asked again, starts
+    // awake; its followers forgot their leader when it went quiet, so its campaign wins them.
+    const term = (await status(old)).term;
+    await crash(old);
+    expect(await put(names, 'b', '2')).toBe('applied');
+    // Elected anew (the restarted node may win again, in a later term).
+    expect((await status(await leader(names))).term).toBeGreaterThan(term);
+    for (const n of names)
+      await waitFor(`${n} to apply b`, async () => ((await localValue(n, 'b')) === '2' ? true : undefined));
+  });
+
+  it('a quiet cluster whose leader is cut off elects another from the followers a request wakes', async () => {
+    const { names, old } = await quietCluster();
+    const rest = names.filter((n) => n !== old);
+    await partition([old], rest);
+    // A follower asked to write names the leader it followed before the quiet, and wakes: it
+    // campaigns once that leader stays silent for an election timeout, and wakes the other.
+    const asked = await stub(rest[0] as string).propose(
+      command({ type: 'put', key: 'b', value: enc.encode('2') }),
+      1000,
+    );
+    expect(asked.status).toBe('notLeader');
+    const fresh = await leader(rest);
+    expect(fresh).not.toBe(old);
+    expect(await put(rest, 'b', '2')).toBe('applied');
+    await heal(names);
+    await waitFor('the old leader to catch up', async () => ((await localValue(old, 'b')) === '2' ? true : undefined));
   });
 });
 
