@@ -90,6 +90,8 @@ function main(): number {
     confChanges: 0,
     historyCompactions: 0,
     leaseOps: 0,
+    quiesced: 0,
+    woken: 0,
     delivered: 0,
     dropped: 0,
     inconclusive: 0,
@@ -108,6 +110,8 @@ function main(): number {
     more.confChanges += s.confChanges;
     more.historyCompactions += s.historyCompactions;
     more.leaseOps += s.leaseOps;
+    more.quiesced += s.quiesced;
+    more.woken += s.woken;
     more.delivered += s.delivered;
     more.dropped += s.dropped;
     if (s.linInconclusive) more.inconclusive++;
@@ -125,7 +129,7 @@ function main(): number {
   console.log(
     `seeds=${ran} ops=${total.ops} (ok ${total.ok}, fail ${total.fail}, unknown ${total.unknown}) elections=${total.elections} ` +
       `snapshots: taken ${total.compactions}, installed ${total.installs} crashes=${total.crashes} partitions=${more.partitions} ` +
-      `transfers=${more.transfers} confChanges=${more.confChanges} historyCompactions=${more.historyCompactions} leaseOps=${more.leaseOps} messages=${more.delivered} dropped=${more.dropped} ` +
+      `transfers=${more.transfers} confChanges=${more.confChanges} historyCompactions=${more.historyCompactions} leaseOps=${more.leaseOps} quiesced=${more.quiesced} woken=${more.woken} messages=${more.delivered} dropped=${more.dropped} ` +
       `inconclusive=${more.inconclusive} elapsed=${secs.toFixed(1)}s`,
   );
   if (failed) {

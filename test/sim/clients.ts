@@ -19,6 +19,10 @@ export interface ClientWorld {
   live(id: NodeId): SimNode | undefined;
   /** Runs a sleeping node's overdue ticks before a call into it (SimConfig.sleepy); false if it crashed. */
   wake(n: SimNode): boolean;
+  /** A request to `n`: `wake`, and (SimConfig.quiesceAfterTicks) a leaderless node campaigns at once. */
+  request(n: SimNode): boolean;
+  /** Where node `id` sends clients that asked it: the leader it knows, or the one it followed before it went quiet. */
+  hint(id: NodeId): NodeId;
 }
 
 interface Pending {
@@ -78,7 +82,7 @@ export class Clients {
     for (const c of this.clients) {
       const p = c.pending;
       if (!p) {
-        if (!this.stopping && this.w.rng.chance(this.cfg.opRate)) this.begin(c, now);
+        if (!this.stopping && !this.inLull(now) && this.w.rng.chance(this.cfg.opRate)) this.begin(c, now);
         continue;
       }
       if (p.open && now - p.startedAt >= this.cfg.attemptTimeout) {
@@ -94,6 +98,12 @@ export class Clients {
       }
       if (!p.open && now >= p.retryAt) this.attempt(c, p, now);
     }
+  }
+
+  /** SimConfig.lulls: whether clients start nothing now. */
+  private inLull(now: number): boolean {
+    const l = this.cfg.lulls;
+    return l !== undefined && now % l.every < l.length;
   }
 
   /** A node crashed: what was waiting there will never be answered. */
@@ -163,7 +173,7 @@ export class Clients {
 
   private attempt(c: Client, p: Pending, now: number): void {
     const n = this.w.live(c.guess);
-    const drv = n && this.w.wake(n) ? n.driver : undefined;
+    const drv = n && this.w.request(n) ? n.driver : undefined;
     if (!n || !drv) {
       // Connection refused: nothing was sent anywhere.
       c.guess = this.w.rng.pick(this.w.ids);
@@ -221,9 +231,11 @@ export class Clients {
     }
   }
 
-  private redirect(c: Client, p: Pending, leader: NodeId): void {
+  private redirect(c: Client, p: Pending, answered: NodeId): void {
     this.redirects++;
     p.open = false;
+    // The Worker follows the node's hint: the leader it named, or (quiescence) the one it followed.
+    const leader = answered === '' && this.cfg.quiesceAfterTicks ? this.w.hint(p.node) : answered;
     c.guess = leader !== '' && leader !== p.node ? leader : this.w.rng.pick(this.w.ids);
     p.retryAt = this.w.now() + 1 + this.w.rng.int(4);
   }

@@ -48,6 +48,15 @@ export interface SimConfig {
    * in between handed over at once (RawNode.elapse). Absent: ticked every tick.
    */
   readonly sleepy?: boolean;
+  /**
+   * With sleepy: a leader idle this many ticks whose followers hold all it
+   * has goes quiet as NodeRuntime does (maybeQuiesce): a last heartbeat
+   * round tells its followers, who forget it and sleep, and no node keeps an
+   * alarm until a message or a request wakes it. Absent or 0: never.
+   */
+  readonly quiesceAfterTicks?: number;
+  /** Clients start nothing during the first `length` ms of every `every` ms, so an idle cluster may go quiet. */
+  readonly lulls?: { readonly every: number; readonly length: number };
   readonly net: {
     readonly minDelay: number;
     readonly maxDelay: number;
@@ -211,9 +220,16 @@ export function configForSeed(seed: number, override: Partial<SimConfig> = {}): 
   const batchWaitMs = wait.chance(0.5) ? wait.pick([1, 2, 5]) : 0;
   // Half the seeds let leaders send before they persist, as the Durable Object does (its own stream, too).
   const sendBeforePersist = new SimRng(seed ^ 0x5e4dbef).chance(0.5);
+  // Half the sleepy seeds go quiet in their clients' lulls, as the Durable Object does (its own stream, too).
+  const q = new SimRng(seed ^ 0x9e1e7);
+  const quiet = sleepy && q.chance(0.5);
+  const quiescence = quiet
+    ? { quiesceAfterTicks: q.pick([3, 8, 15]), lulls: { every: 900 + q.int(700), length: 450 + q.int(400) } }
+    : {};
   return {
     ...base,
     sleepy,
+    ...quiescence,
     batchWaitMs,
     sendBeforePersist,
     faults: { ...base.faults, historyCompactEvery, leaseEvery, stallEvery },

@@ -95,13 +95,15 @@ export class Faults {
       this.next.crash = now + this.after(f.crashEvery);
       this.crashOne();
     }
+    // Compactions and lease commands are requests too: in the clients' lulls (SimConfig.lulls) nobody sends any.
+    const lull = this.cfg.lulls !== undefined && now % this.cfg.lulls.every < this.cfg.lulls.length;
     if (now >= this.next.history) {
       this.next.history = now + this.after(f.historyCompactEvery ?? 0);
-      this.compactHistory();
+      if (!lull) this.compactHistory();
     }
     if (now >= this.next.lease) {
       this.next.lease = now + this.after(f.leaseEvery ?? 0);
-      this.leaseOp();
+      if (!lull) this.leaseOp();
     }
     if (now >= this.next.stall) {
       this.next.stall = now + this.after(f.stallEvery ?? 0);

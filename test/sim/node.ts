@@ -121,6 +121,12 @@ export interface SimNode {
   dueTicks: number;
   /** SimConfig.sleepy: ticks that fell due since the node last ran, handed over when it next runs. */
   sleptTicks: number;
+  /** SimConfig.quiesceAfterTicks: asleep with no alarm until a message (not an ack) or a request wakes it. */
+  quiet: boolean;
+  /** The leader it followed when that leader went quiet ('' for none): a request then does not campaign at once. */
+  quietLeader: NodeId;
+  /** Ticks handed over since the last request (NodeRuntime.idleTicks). */
+  idleTicks: number;
   /** SimConfig.batchWaitMs: entries the node's last flush of held proposals persisted. */
   lastBatch: number;
   /** SimConfig.batchWaitMs: virtual ms since which proposals wait unpersisted (-1: none wait). */

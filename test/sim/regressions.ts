@@ -16,7 +16,7 @@ export interface Regression {
 /**
  * A seed's configuration as when it failed: without the lease commands (they
  * draw from the run's stream) and the quorum-first replication and reads, the
- * batch wait and the leader's send-before-persist added since.
+ * batch wait, the leader's send-before-persist and quiescence added since.
  */
 function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
   const c = configForSeed(seed, {
@@ -26,6 +26,8 @@ function asFailed(seed: number, override: Partial<SimConfig>): SimConfig {
     sleepy: false,
     batchWaitMs: 0,
     sendBeforePersist: false,
+    quiesceAfterTicks: 0,
+    lulls: undefined,
     ...override,
   });
   return { ...c, faults: { ...c.faults, leaseEvery: 0 } };

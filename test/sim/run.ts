@@ -25,6 +25,9 @@ export interface SimStats {
   voteRequests: number;
   /** Times a sleeping leader ran only because its own timeout fell due (SimConfig.sleepy). */
   leaderAlarms: number;
+  /** SimConfig.quiesceAfterTicks: times a leader went quiet, and times a quiet node was woken. */
+  quiesced: number;
+  woken: number;
   delivered: number;
   dropped: number;
   duplicated: number;
@@ -91,6 +94,8 @@ export function runSeed(seed: number, config: SimConfig = configForSeed(seed), o
     stalls: f.stalls,
     voteRequests: w.voteRequests,
     leaderAlarms: w.leaderAlarms,
+    quiesced: w.quiesced,
+    woken: w.woken,
     delivered: w.delivered,
     dropped: w.net.dropped,
     duplicated: w.net.duplicated,

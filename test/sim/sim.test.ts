@@ -99,6 +99,9 @@ describe('nodes that sleep between events, as the Durable Object runs them (SimC
           net: { ...c.net, drop: 0, duplicate: 0, longDelay: 0 },
           slowNodeDelay: 0,
           faults: { partitionEvery: 0, crashEvery: 0, membershipEvery: 0, transferEvery: 0 },
+          // Awake throughout (quiescence has a test of its own, below).
+          quiesceAfterTicks: 0,
+          lulls: undefined,
         });
         expectOk(r);
         expect(r.stats.voteRequests, `seed ${seed}`).toBe(0);
@@ -111,6 +114,37 @@ describe('nodes that sleep between events, as the Durable Object runs them (SimC
         `appendsAsHeartbeats ${appendsAsHeartbeats}, holdBackEntries ${holdBackEntries}, ${opRate}`,
       ).toBeLessThan(rounds * 1.3);
     }
+  });
+});
+
+describe('nodes that go quiet when idle, as the Durable Object does (SimConfig.quiesceAfterTicks)', () => {
+  it('a calm cluster goes quiet in every lull and wakes after it, and nobody campaigns over it', () => {
+    let quiesced = 0;
+    let woken = 0;
+    for (const seed of [37, 44, 51, 58]) {
+      const c = configForSeed(seed);
+      const r = runSeed(seed, {
+        ...c,
+        nodes: 3,
+        sleepy: true,
+        quiesceAfterTicks: 5,
+        // Four lulls of 500 ms in the 4 s of faults.
+        lulls: { every: 1000, length: 500 },
+        heartbeatTicks: 5,
+        electionTicks: 40,
+        net: { ...c.net, drop: 0, duplicate: 0, longDelay: 0 },
+        slowNodeDelay: 0,
+        faults: { partitionEvery: 0, crashEvery: 0, membershipEvery: 0, transferEvery: 0 },
+      });
+      expectOk(r);
+      // A follower a request woke hears from the leader the request sent it to before its timeout.
+      expect(r.stats.voteRequests, `seed ${seed}`).toBe(0);
+      expect(r.stats.quiesced, `seed ${seed}`).toBeGreaterThanOrEqual(4);
+      quiesced += r.stats.quiesced;
+      woken += r.stats.woken;
+    }
+    // Each quiet period ends with the three nodes woken.
+    expect(woken).toBeGreaterThanOrEqual(quiesced * 2);
   });
 });
 

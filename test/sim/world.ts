@@ -41,6 +41,12 @@ export class World implements FaultWorld {
   leaderAlarms = 0;
   /** The node whose driver call the world is running (the only place a mid-Ready crash may strike). */
   private inCall: SimNode | undefined;
+  /** SimConfig.quiesceAfterTicks: the node sending its last round before it goes quiet, and that round's messages. */
+  private quieting: SimNode | undefined;
+  private readonly quietRound = new WeakSet<Message>();
+  /** SimConfig.quiesceAfterTicks: times a leader went quiet, and times a quiet node was woken. */
+  quiesced = 0;
+  woken = 0;
 
   constructor(seed: number, cfg: SimConfig, verbose?: (line: string) => void) {
     this.seed = seed;
@@ -70,6 +76,9 @@ export class World implements FaultWorld {
         missedTicks: 0,
         dueTicks: 0,
         sleptTicks: 0,
+        quiet: false,
+        quietLeader: '',
+        idleTicks: 0,
         lastBatch: 0,
         heldSince: -1,
       };
@@ -172,6 +181,8 @@ export class World implements FaultWorld {
       if (n.armed && now >= n.armedUntil) this.crash(n, 'now', n.downFor);
       else if (now >= n.nextTick) {
         n.nextTick += n.tickMs;
+        // Quiet: no alarm, so no time passes for the core until something wakes the node.
+        if (n.quiet) continue;
         if (n.stalledUntil > now) n.missedTicks++;
         else if (this.cfg.sleepy) this.sleepTick(n);
         else this.call(n, (d) => d.tick());
@@ -231,9 +242,14 @@ export class World implements FaultWorld {
   /**
    * Runs `n` now if it slept through ticks: they are handed over (as at its
    * alarm) before a client's or a fault's call into it. Returns false if the
-   * node crashed doing it.
+   * node crashed doing it. The call is a request: a quiet node wakes, and its
+   * idle time starts over (NodeRuntime.wake, and idleTicks at each request).
    */
   wake(n: SimNode): boolean {
+    if (this.quiesces()) {
+      this.unquiet(n);
+      n.idleTicks = 0;
+    }
     if (n.sleptTicks === 0) return true;
     return this.call(n, (d) => {
       this.handOver(n);
@@ -241,10 +257,86 @@ export class World implements FaultWorld {
     });
   }
 
+  /**
+   * A client's request to `n` (SimConfig.quiesceAfterTicks): woken as any
+   * call wakes it, and, knowing no leader and not following one that went
+   * quiet, it campaigns at once (NodeRuntime.campaignIfLeaderless). False if it crashed.
+   */
+  request(n: SimNode): boolean {
+    if (!this.wake(n)) return false;
+    if (!this.quiesces()) return true;
+    const st = n.driver?.node.basicStatus();
+    const leaderless = st?.leader === '' && st.role === 'follower' && n.quietLeader === '';
+    return leaderless ? this.call(n, (d) => d.campaign()) : true;
+  }
+
+  hint(id: NodeId): NodeId {
+    const n = this.byId.get(id);
+    return n?.driver?.node.basicStatus().leader || (n?.quietLeader ?? '');
+  }
+
+  private quiesces(): boolean {
+    return this.cfg.sleepy === true && (this.cfg.quiesceAfterTicks ?? 0) > 0;
+  }
+
+  private unquiet(n: SimNode): void {
+    if (!n.quiet) return;
+    n.quiet = false;
+    n.idleTicks = 0;
+    // Time asleep does not count towards timeouts: nobody expected to hear anything.
+    n.sleptTicks = 0;
+    this.woken++;
+    this.log(`wake ${n.id}`);
+  }
+
+  /**
+   * As NodeRuntime.maybeQuiesce after each event: a leader idle for
+   * quiesceAfterTicks, with nothing pending, no transfer, everything
+   * committed and every follower holding all of it, sends a last heartbeat
+   * round marked quiet and sleeps.
+   */
+  private maybeQuiesce(n: SimNode, d: Driver<KvResult>): void {
+    const after = this.cfg.quiesceAfterTicks ?? 0;
+    if (!this.quiesces() || n.quiet || !d.idle() || n.idleTicks < after) return;
+    if (d.node.basicStatus().role !== 'leader') return;
+    const st = d.status();
+    if (st.leadTransferee !== '' || st.commit !== st.lastIndex) return;
+    for (const [id, pr] of Object.entries(st.progress)) if (id !== n.id && pr.match !== st.lastIndex) return;
+    this.quieting = n;
+    try {
+      d.node.heartbeat();
+      d.process();
+    } finally {
+      this.quieting = undefined;
+    }
+    n.quiet = true;
+    this.quiesced++;
+    this.log(`quiet ${n.id}`);
+  }
+
+  /**
+   * A message reaches `n` (SimConfig.quiesceAfterTicks): any but an ack wakes
+   * it; the quiet round of the leader it follows puts it to sleep once stepped.
+   */
+  private arrives(n: SimNode, m: Message): void {
+    if (m.type !== 'heartbeatResp' && m.type !== 'appResp') this.unquiet(n);
+  }
+
+  private stepped(n: SimNode, m: Message): void {
+    const d = n.driver;
+    if (!d || !this.quietRound.has(m) || d.node.basicStatus().leader !== m.from) return;
+    n.quiet = true;
+    n.quietLeader = m.from;
+    d.node.forgetLeader();
+    n.sleptTicks = 0;
+    this.log(`sleep ${n.id} (${m.from} went quiet)`);
+  }
+
   /** Hands `n` its slept ticks, with `step`, the message that woke it (RawNode.elapse, as NodeRuntime.catchUpTicks). */
   private handOver(n: SimNode, step?: () => void): void {
     const ticks = n.sleptTicks;
     n.sleptTicks = 0;
+    n.idleTicks += ticks;
     if (n.driver && ticks > 0) n.driver.node.elapse(ticks, step);
     else step?.();
   }
@@ -273,6 +365,11 @@ export class World implements FaultWorld {
     this.inCall = n;
     try {
       fn(d);
+      if (n.driver === d) {
+        this.maybeQuiesce(n, d);
+        // Following a leader again: it no longer names the one that went quiet (NodeRuntime.event).
+        if (d.node.basicStatus().leader !== '') n.quietLeader = '';
+      }
     } catch (e) {
       if (!(e instanceof CrashSignal)) throw e;
       this.crash(n, 'now', n.downFor);
@@ -319,12 +416,15 @@ export class World implements FaultWorld {
     if (withFirst) {
       this.delivered++;
       this.traceMessage(withFirst.m);
+      this.arrives(n, withFirst.m);
     }
+    n.idleTicks += ticks;
     const caughtUp = this.call(n, (d) => {
       d.node.elapse(ticks, withFirst && (() => d.node.step(withFirst.m)));
       d.process();
     });
     if (!caughtUp) return;
+    if (withFirst) this.stepped(n, withFirst.m);
     const rest = withFirst ? held.slice(1) : held;
     for (const { m } of rest) if (!this.deliver(n, m)) return;
   }
@@ -333,10 +433,13 @@ export class World implements FaultWorld {
   private deliver(n: SimNode, m: Message): boolean {
     this.delivered++;
     this.traceMessage(m);
-    return this.call(n, (d) => {
+    this.arrives(n, m);
+    const ok = this.call(n, (d) => {
       this.handOver(n, () => d.node.step(m));
       d.process();
     });
+    if (ok) this.stepped(n, m);
+    return ok;
   }
 
   crash(n: SimNode, when: 'now' | 'apply' | 'send', downFor: number): void {
@@ -354,6 +457,10 @@ export class World implements FaultWorld {
     n.held = [];
     n.missedTicks = 0;
     n.sleptTicks = 0;
+    // A node starts awake: its election timer runs until it hears from a leader.
+    n.quiet = false;
+    n.quietLeader = '';
+    n.idleTicks = 0;
     n.restartAt = this.time + downFor;
     this.log(`crash ${n.id} until ${n.restartAt}`);
     this.clients.onCrash(n.id);
@@ -388,6 +495,7 @@ export class World implements FaultWorld {
           if (n.armed === 'send' && this.inCall === n) throw new CrashSignal();
           for (const m of ms) {
             if (m.type === 'vote' && this.inv.elections > 0) this.voteRequests++;
+            if (this.quieting === n) this.quietRound.add(m);
             this.net.send(m, this.time);
           }
         },
