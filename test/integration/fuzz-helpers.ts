@@ -1,4 +1,5 @@
 /** What the API's property-based probes share: hostile names and values, and the store's footprint. */
+import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { json, type TestApi } from './api-helpers.ts';
 import { leader, status } from './cluster-helpers.ts';
@@ -32,4 +33,11 @@ export async function footprint(api: TestApi): Promise<Footprint> {
   const res = await api.fetch('/v1/kv?count_only=true&consistency=serializable');
   const { revision } = await json<{ revision: number }>(res);
   return { leader: lead, term: st.term, applied: st.applied, revision };
+}
+
+/** An integer knob of the probes (FUZZ_RUNS, FUZZ_SEED): a binding vitest.config.ts passes from the environment, or `dflt`. */
+export function fuzzKnob(name: string, dflt: number): number {
+  const v = Number((env as unknown as Record<string, unknown>)[name] ?? dflt);
+  if (!Number.isSafeInteger(v)) throw new Error(`${name}: expected an integer`);
+  return v;
 }

@@ -1,9 +1,8 @@
-import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GROUP, isGroupName } from '../../src/api/groups/names.ts';
 import { apiFetch, json, newApi, type TestApi } from './api-helpers.ts';
-import { INHERITED, weird, withField } from './fuzz-helpers.ts';
+import { fuzzKnob, INHERITED, weird, withField } from './fuzz-helpers.ts';
 
 /**
  * A property-based probe of the group routes (issue 19), beside api-fuzz's
@@ -22,13 +21,8 @@ import { INHERITED, weird, withField } from './fuzz-helpers.ts';
  * tested in groups.test.ts, and each takes a group's election or its end.
  */
 
-function knob(name: string, dflt: number): number {
-  const v = Number((env as unknown as Record<string, unknown>)[name] ?? dflt);
-  if (!Number.isSafeInteger(v)) throw new Error(`${name}: expected an integer`);
-  return v;
-}
-const RUNS = Math.max(1, Math.floor(knob('FUZZ_RUNS', 1000) / 4));
-const SEED = knob('FUZZ_SEED', 20_261_205);
+const RUNS = Math.max(1, Math.floor(fuzzKnob('FUZZ_RUNS', 1000) / 4));
+const SEED = fuzzKnob('FUZZ_SEED', 20_261_205);
 
 const GROUP = 'fz';
 const TOKENS = JSON.stringify([

@@ -1,8 +1,7 @@
-import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { apiFetch, newApi } from './api-helpers.ts';
-import { footprint, INHERITED, weird, withField } from './fuzz-helpers.ts';
+import { footprint, fuzzKnob, INHERITED, weird, withField } from './fuzz-helpers.ts';
 import { textWithin } from './json-lines.ts';
 
 /**
@@ -23,13 +22,8 @@ import { textWithin } from './json-lines.ts';
  * (as for `npm run test:fuzz`) run more.
  */
 
-function knob(name: string, dflt: number): number {
-  const v = Number((env as unknown as Record<string, unknown>)[name] ?? dflt);
-  if (!Number.isSafeInteger(v)) throw new Error(`${name}: expected an integer`);
-  return v;
-}
-const RUNS = knob('FUZZ_RUNS', 600);
-const SEED = knob('FUZZ_SEED', 20_261_204);
+const RUNS = fuzzKnob('FUZZ_RUNS', 600);
+const SEED = fuzzKnob('FUZZ_SEED', 20_261_204);
 
 const TOKENS = JSON.stringify([
   { token: 'reader-token-1', role: 'read' },

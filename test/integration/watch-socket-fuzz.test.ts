@@ -1,8 +1,7 @@
-import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { json, newApi, type TestApi } from './api-helpers.ts';
-import { INHERITED, weird, withField } from './fuzz-helpers.ts';
+import { fuzzKnob, INHERITED, weird, withField } from './fuzz-helpers.ts';
 import { openSocket } from './ws-client.ts';
 
 /**
@@ -22,13 +21,8 @@ import { openSocket } from './ws-client.ts';
  * node answers nothing to a bad message, and both probes fail.
  */
 
-function knob(name: string, dflt: number): number {
-  const v = Number((env as unknown as Record<string, unknown>)[name] ?? dflt);
-  if (!Number.isSafeInteger(v)) throw new Error(`${name}: expected an integer`);
-  return v;
-}
-const RUNS = Math.max(1, Math.floor(knob('FUZZ_RUNS', 1000) / 10));
-const SEED = knob('FUZZ_SEED', 20_261_206);
+const RUNS = Math.max(1, Math.floor(fuzzKnob('FUZZ_RUNS', 1000) / 10));
+const SEED = fuzzKnob('FUZZ_SEED', 20_261_206);
 
 const b64 = (s: string) => btoa(s);
 
