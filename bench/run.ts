@@ -312,9 +312,10 @@ interface Row {
 /**
  * One cluster scenario over its --repeat pairs: medians, and the spread of the
  * ratio. The p99s are of all the pairs' latencies pooled: a run's p99 rests on
- * its slowest 1%, a dozen requests at one client, so whether a disk stall or a
- * major GC fell into its 2 s window decides it; the median of three such p99s
- * swung 2.6-2.9x against the baseline's for one commit (both medians are kept).
+ * its slowest 1%, eight or so requests in 2 s at one client, so whether a disk
+ * stall or a long collection fell into that window decides it; the median of
+ * three such p99s swung 2.6-2.9x against the baseline's for one commit (the
+ * median of the runs' p99s is kept beside the pooled one).
  */
 interface MedianRow {
   scenario: Scenario;
