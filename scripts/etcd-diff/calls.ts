@@ -47,6 +47,7 @@ const MALFORMED = [
   '{"key":"YQ==","sort_order":"SIDEWAYS"}',
   '{"compare":{}}',
   '{"success":[{}]}',
+  '{"success":[1.5]}',
   '{"key":"YQ==","limit":1.0}',
   '{"key":"YQ==","limit":1e3}',
   '{"key":"YQ==","limit":"01"}',

@@ -4,7 +4,7 @@
  */
 import { type Compare, MAX_TXN_OPS, type TxnCommand, type TxnOp } from '../../kv/index.ts';
 import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
-import { bytesField, enumField, intField, keyOf, listField, messageField } from './etcd-json.ts';
+import { bytesField, enumField, intField, keyOf, listField, messageField, NotAnInteger } from './etcd-json.ts';
 import { type EtcdRange, intervalOf, needsAll, reorderedLimit } from './range.ts';
 import { deleteOf, putOf, rangeOf } from './requests.ts';
 
@@ -29,7 +29,9 @@ export function txnOf(m: Record<string, unknown>): TxnCommand {
 }
 
 function asMessage(v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw EtcdError.badJson('expected an object');
+  // A number with a fraction or an exponent is a NotAnInteger object here (see parseMessage): no message either.
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof NotAnInteger)
+    throw EtcdError.badJson('expected an object');
   return v as Record<string, unknown>;
 }
 
