@@ -139,27 +139,6 @@ describe('membership and leadership transfer while writes continue', () => {
 });
 
 describe('quiescence: an idle cluster keeps no timer and no alarm', () => {
-  it('goes quiet after the idle period, and the next write wakes it', async () => {
-    const names = await newCluster();
-    await leader(names);
-    expect(await put(names, 'a', '1')).toBe('applied');
-    await waitFor(
-      'every node quiet',
-      async () =>
-        (await Promise.all(names.map(status))).every((s) => s.quiet && s.alarmAt === null) ? true : undefined,
-      5000,
-    );
-    for (const n of names) {
-      const alarm = await runInDurableObject(stub(n), (_i, state) => state.storage.getAlarm());
-      expect(alarm).toBeNull();
-    }
-    // Stays quiet: nothing happens by itself.
-    await sleep(500);
-    for (const n of names) expect((await status(n)).quiet).toBe(true);
-    expect(await put(names, 'b', '2')).toBe('applied');
-    expect(await localValue(await leader(names), 'b')).toBe('2');
-  });
-
   /** A fresh cluster, written once and gone quiet (no node keeps an alarm); its leader. */
   async function quietCluster(): Promise<{ names: string[]; old: string }> {
     const names = await newCluster();
@@ -173,6 +152,19 @@ describe('quiescence: an idle cluster keeps no timer and no alarm', () => {
     );
     return { names, old };
   }
+
+  it('goes quiet after the idle period, and the next write wakes it', async () => {
+    const { names } = await quietCluster();
+    for (const n of names) {
+      const alarm = await runInDurableObject(stub(n), (_i, state) => state.storage.getAlarm());
+      expect(alarm).toBeNull();
+    }
+    // Stays quiet: nothing happens by itself.
+    await sleep(500);
+    for (const n of names) expect((await status(n)).quiet).toBe(true);
+    expect(await put(names, 'b', '2')).toBe('applied');
+    expect(await localValue(await leader(names), 'b')).toBe('2');
+  });
 
   it('a quiet cluster whose leader lost its memory elects a leader once asked, and serves writes', async () => {
     const { names, old } = await quietCluster();

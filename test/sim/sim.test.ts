@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { configForSeed } from './config.ts';
+import { configForSeed, type SimConfig } from './config.ts';
 import { REGRESSIONS } from './regressions.ts';
 import { runSeed, type SimResult } from './run.ts';
 
@@ -71,6 +71,20 @@ describe('issue 16: a stalled node judges the stall after the messages that queu
   });
 });
 
+/** Seed `seed`'s configuration as a calm 3-node cluster of sleeping nodes at the Durable Object's timing: no loss, no faults. */
+function calmSleepy(seed: number): SimConfig {
+  const c = configForSeed(seed);
+  return {
+    ...c,
+    nodes: 3,
+    sleepy: true,
+    electionTicks: 40,
+    net: { ...c.net, drop: 0, duplicate: 0, longDelay: 0 },
+    slowNodeDelay: 0,
+    faults: { partitionEvery: 0, crashEvery: 0, membershipEvery: 0, transferEvery: 0 },
+  };
+}
+
 describe('nodes that sleep between events, as the Durable Object runs them (SimConfig.sleepy)', () => {
   it("at the Durable Object's timing, nobody campaigns in a calm cluster, and a leader wakes about once a round, not every tick", () => {
     const heartbeatTicks = 5;
@@ -84,21 +98,15 @@ describe('nodes that sleep between events, as the Durable Object runs them (SimC
       let alarms = 0;
       let rounds = 0;
       for (const seed of [37, 44, 51, 58]) {
-        const c = configForSeed(seed);
+        const c = calmSleepy(seed);
         const r = runSeed(seed, {
           ...c,
-          nodes: 3,
-          sleepy: true,
           appendsAsHeartbeats,
           holdBackEntries,
           heartbeatTicks,
-          electionTicks: 40,
           // 0.0075: about one write a round.
           clients: 4,
           opRate,
-          net: { ...c.net, drop: 0, duplicate: 0, longDelay: 0 },
-          slowNodeDelay: 0,
-          faults: { partitionEvery: 0, crashEvery: 0, membershipEvery: 0, transferEvery: 0 },
           // Awake throughout (quiescence has a test of its own, below).
           quiesceAfterTicks: 0,
           lulls: undefined,
@@ -122,19 +130,12 @@ describe('nodes that go quiet when idle, as the Durable Object does (SimConfig.q
     let quiesced = 0;
     let woken = 0;
     for (const seed of [37, 44, 51, 58]) {
-      const c = configForSeed(seed);
       const r = runSeed(seed, {
-        ...c,
-        nodes: 3,
-        sleepy: true,
+        ...calmSleepy(seed),
         quiesceAfterTicks: 5,
         // Four lulls of 500 ms in the 4 s of faults.
         lulls: { every: 1000, length: 500 },
         heartbeatTicks: 5,
-        electionTicks: 40,
-        net: { ...c.net, drop: 0, duplicate: 0, longDelay: 0 },
-        slowNodeDelay: 0,
-        faults: { partitionEvery: 0, crashEvery: 0, membershipEvery: 0, transferEvery: 0 },
       });
       expectOk(r);
       // A follower a request woke hears from the leader the request sent it to before its timeout.

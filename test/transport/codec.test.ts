@@ -9,6 +9,7 @@ import {
   encodeEnvelope,
   MAX_ENVELOPE_BYTES,
 } from '../../src/transport/index.ts';
+import { damagedBytes } from '../support/damage.ts';
 
 const app: Message = {
   type: 'app',
@@ -127,24 +128,7 @@ describe('envelope codec: damaged envelopes (property)', () => {
   // A peer's body is decoded before anything is stepped; an error other than an EnvelopeError
   // there would reset the node (NodeRuntime.receiveReply drops only EnvelopeErrors).
   const sound = encodeEnvelope('a', every, true);
-  const edit = fc.oneof(
-    fc.record({ at: fc.nat(), op: fc.constant('flip' as const), v: fc.integer({ min: 1, max: 255 }) }),
-    fc.record({ at: fc.nat(), op: fc.constant('drop' as const), v: fc.constant(0) }),
-    fc.record({ at: fc.nat(), op: fc.constant('add' as const), v: fc.integer({ min: 0, max: 255 }) }),
-  );
-  const damagedBody = fc.oneof(
-    fc.array(edit, { minLength: 1, maxLength: 4 }).map((edits) => {
-      const b = [...sound];
-      for (const e of edits) {
-        const at = e.at % b.length;
-        if (e.op === 'flip') b[at] = (b[at] as number) ^ e.v;
-        else if (e.op === 'drop') b.splice(at, 1);
-        else b.splice(at, 0, e.v);
-      }
-      return Uint8Array.from(b);
-    }),
-    fc.uint8Array({ maxLength: 64 }),
-  );
+  const damagedBody = damagedBytes(sound);
 
   it('decodes a damaged body to an envelope of the right shape, or refuses it with an EnvelopeError', () => {
     let refused = 0;

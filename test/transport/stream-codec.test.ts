@@ -9,6 +9,7 @@ import {
   MAX_STREAM_BYTES,
   STREAM_VERSION,
 } from '../../src/transport/index.ts';
+import { damagedBytes } from '../support/damage.ts';
 
 const chunk: ChunkMsg = {
   kind: 'chunk',
@@ -101,24 +102,7 @@ describe('snapshot stream codec', () => {
 describe('snapshot stream codec: damaged messages (property)', () => {
   // A chunk small enough to damage many times over (no 2 MiB history row).
   const sound = encodeStreamMsg({ ...chunk, hist: [[3, 0, 0, 4, new Uint8Array([0x93, 1, 2, 3])]] });
-  const damaged = fc.oneof(
-    fc
-      .array(fc.tuple(fc.nat(), fc.constantFrom('flip', 'drop', 'add'), fc.integer({ min: 1, max: 255 })), {
-        minLength: 1,
-        maxLength: 4,
-      })
-      .map((edits) => {
-        const b = [...sound];
-        for (const [pos, op, v] of edits) {
-          const at = pos % b.length;
-          if (op === 'flip') b[at] = (b[at] as number) ^ v;
-          else if (op === 'drop') b.splice(at, 1);
-          else b.splice(at, 0, v);
-        }
-        return Uint8Array.from(b);
-      }),
-    fc.uint8Array({ maxLength: 64 }),
-  );
+  const damaged = damagedBytes(sound);
 
   it('decodes a damaged message to one that round-trips, or refuses it with an EnvelopeError', () => {
     let refused = 0;
