@@ -329,10 +329,10 @@ export class Raft {
   ticksUntilTimeout(): number {
     if (this.role === 'leader') {
       if (replication.anyHeldBack(this)) return 1;
-      return Math.max(
-        1,
-        Math.min(this.cfg.heartbeatTicks - this.heartbeatElapsed, this.cfg.electionTicks - this.electionElapsed),
-      );
+      // A round that would send nothing need not wake the leader: it is ticked on the way to the next.
+      const round = this.cfg.heartbeatTicks - this.heartbeatElapsed;
+      const heartbeat = replication.nextRoundSendsNothing(this) ? round + this.cfg.heartbeatTicks : round;
+      return Math.max(1, Math.min(heartbeat, this.cfg.electionTicks - this.electionElapsed));
     }
     if (!this.promotable()) return Number.POSITIVE_INFINITY;
     return Math.max(1, this.randomizedElectionTicks - this.electionElapsed);

@@ -154,6 +154,26 @@ export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false, per
 }
 
 /**
+ * Config.appendsAsHeartbeats: whether the next periodic round, were it due
+ * now, would send nothing (broadcastHeartbeat's skips, with any backlog or
+ * snapshot counted as a send). What it looks at changes only when the
+ * leader steps a message or proposes, never at a tick before that round:
+ * so a leader may sleep through it (ticksUntilTimeout) and tick it on the
+ * way to the next, exactly as if it had woken for it.
+ */
+export function nextRoundSendsNothing(r: Raft): boolean {
+  if (!r.cfg.appendsAsHeartbeats || r.readOnly.lastCtx() !== '') return false;
+  const since = r.lastHeartbeatRound;
+  for (const [id, pr] of r.progress) {
+    if (id === r.id) continue;
+    if (pr.state === 'snapshot' || hasBacklog(r, id)) return false;
+    const commit = Math.min(pr.match, r.log.committed);
+    if (!appendWasHeartbeat(pr, since) && !lastRoundWasHeartbeat(pr, since, commit)) return false;
+  }
+  return true;
+}
+
+/**
  * Config.appendsAsHeartbeats: an AppendEntries went to the follower since
  * the last periodic round (at leader tick `since`) and the follower answered
  * after that tick: that append reset its election timer, and a heartbeat

@@ -178,4 +178,41 @@ describe('appends stand in for heartbeats (appendsAsHeartbeats)', () => {
     net.deliver();
     expect(net.peer('c').log().length).toBe(net.peer('a').log().length);
   });
+
+  describe('a leader sleeps through a round that would send nothing (ticksUntilTimeout)', () => {
+    it('idle, with both followers answered: it announces the round after, and ticking there sends what it would have', () => {
+      const net = leaderA(true);
+      const a = net.node('a');
+      // Both answered the round that just went and know the commit: the next round skips them.
+      const due = a.ticksUntilTimeout();
+      expect(due).toBe(2 * HEARTBEAT);
+      const slept = net.tick('a', due - 1);
+      expect(slept).toEqual([]);
+      expect(beatsTo(net.tick('a', 1))).toEqual(['b', 'c']);
+    });
+
+    it('a follower that has not answered, a read waiting, or a spare backlog keeps the next round due', () => {
+      const silent = leaderA(true);
+      silent.tick('a', HEARTBEAT);
+      silent.tick('a', HEARTBEAT);
+      silent.deliver((m) => !(m.from === 'c' && m.to === 'a'));
+      expect(silent.node('a').ticksUntilTimeout()).toBe(HEARTBEAT);
+
+      const reading = leaderA(true);
+      reading.node('a').readIndex('r1');
+      reading.flush('a');
+      reading.take((m) => m.type === 'heartbeat');
+      expect(reading.node('a').ticksUntilTimeout()).toBe(HEARTBEAT);
+
+      const spare = leaderA(true, 64);
+      spare.propose('a', 'x');
+      spare.deliver();
+      expect(spare.node('a').ticksUntilTimeout()).toBe(HEARTBEAT);
+    });
+
+    it('off: every round is due', () => {
+      const net = leaderA(false);
+      expect(net.node('a').ticksUntilTimeout()).toBe(HEARTBEAT);
+    });
+  });
 });

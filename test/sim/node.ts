@@ -121,6 +121,12 @@ export interface SimNode {
   dueTicks: number;
   /** SimConfig.sleepy: ticks that fell due since the node last ran, handed over when it next runs. */
   sleptTicks: number;
+  /**
+   * Not sleepy: ticks before the timeout the core announced when it last ran
+   * (RawNode.ticksUntilTimeout), in which a tick must do nothing, because a
+   * sleepy runtime sleeps through them (World.tickAwake).
+   */
+  silentTicks: number;
   /** SimConfig.quiesceAfterTicks: asleep with no alarm until a message (not an ack) or a request wakes it. */
   quiet: boolean;
   /** The leader it followed when that leader went quiet ('' for none): a request then does not campaign at once. */

@@ -76,6 +76,7 @@ export class World implements FaultWorld {
         missedTicks: 0,
         dueTicks: 0,
         sleptTicks: 0,
+        silentTicks: 0,
         quiet: false,
         quietLeader: '',
         idleTicks: 0,
@@ -185,7 +186,7 @@ export class World implements FaultWorld {
         if (n.quiet) continue;
         if (n.stalledUntil > now) n.missedTicks++;
         else if (this.cfg.sleepy) this.sleepTick(n);
-        else this.call(n, (d) => d.tick());
+        else this.tickAwake(n);
       }
     }
     this.clients.step();
@@ -193,6 +194,8 @@ export class World implements FaultWorld {
     else this.faults.finishMembership();
     for (const n of this.nodes) {
       if (!n.driver || n.stalledUntil > now) continue;
+      // A client or a fault called into it directly (after wake): its timeout is as it now says.
+      if (n.silentTicks < 0) n.silentTicks = n.driver.node.ticksUntilTimeout() - 1;
       // As NodeRuntime does: a leader whose ready followers cannot make a quorum with it
       // leaves new proposals for the next answer (or tick) to persist and send, and
       // (batchWaitMs) one whose followers are free waits a little for a burst like its last.
@@ -226,6 +229,30 @@ export class World implements FaultWorld {
   }
 
   /**
+   * Not sleepy: the node is ticked every tick, and checked against what a
+   * sleepy runtime would do: sleep until the timeout the core announced when
+   * it last ran, then hand over the ticks at once. A tick before that
+   * timeout must send nothing and change no role or term (unless it
+   * releases work a proposal left pending, as any event would).
+   */
+  private tickAwake(n: SimNode): void {
+    const d = n.driver;
+    if (!d) return;
+    const early = n.silentTicks > 0 && !d.node.hasReady();
+    const left = n.silentTicks;
+    const sent = this.net.sent;
+    const before = d.node.basicStatus();
+    if (!this.call(n, (x) => x.tick()) || n.driver !== d || !early) return;
+    const after = d.node.basicStatus();
+    if (this.net.sent !== sent || after.role !== before.role || after.term !== before.term)
+      throw new SimViolation(
+        'early timeout',
+        `${n.id} (${before.role}, term ${before.term}) acted ${left} ticks before the timeout it announced`,
+      );
+    n.silentTicks = left - 1;
+  }
+
+  /**
    * SimConfig.sleepy: a tick counts towards the node's alarm, which fires
    * once the core's own timeout fell due. The core's state (and so its
    * timeout) changes only when it runs, so asking it again here is asking
@@ -246,6 +273,8 @@ export class World implements FaultWorld {
    * idle time starts over (NodeRuntime.wake, and idleTicks at each request).
    */
   wake(n: SimNode): boolean {
+    // The caller calls into the node next: what it announced before no longer holds (tickAwake).
+    n.silentTicks = -1;
     if (this.quiesces()) {
       this.unquiet(n);
       n.idleTicks = 0;
@@ -366,6 +395,7 @@ export class World implements FaultWorld {
     try {
       fn(d);
       if (n.driver === d) {
+        n.silentTicks = d.node.ticksUntilTimeout() - 1;
         this.maybeQuiesce(n, d);
         // Following a leader again: it no longer names the one that went quiet (NodeRuntime.event).
         if (d.node.basicStatus().leader !== '') n.quietLeader = '';
@@ -473,6 +503,7 @@ export class World implements FaultWorld {
     const cfg = this.cfg;
     n.lives++;
     n.armed = undefined;
+    n.silentTicks = 0;
     n.driver = new Driver<KvResult>({
       raft: {
         id: n.id,
