@@ -698,8 +698,13 @@ export class NodeRuntime<R> {
     const ticks = this.driver.node.ticksUntilTimeout();
     const at = Math.min(this.lastTickAt + ticks * this.settings.tickMs, wakeAt ?? Number.POSITIVE_INFINITY);
     if (!Number.isFinite(at)) return;
-    // Re-arming costs a storage write: only move the alarm earlier; a late one catches up.
-    if (this.alarmAt !== undefined && this.alarmAt <= at && this.alarmAt > this.host.now()) return;
+    // Re-arming costs a storage write: only move the alarm earlier (a late one catches up), except
+    // past a whole heartbeat round a leader would wake for and send nothing in: one write, not an
+    // invocation and a write. (A follower's timeout moves at every heartbeat: it keeps the early alarm.)
+    if (this.alarmAt !== undefined && this.alarmAt <= at && this.alarmAt > this.host.now()) {
+      const round = this.settings.heartbeatTicks * this.settings.tickMs;
+      if (at < this.alarmAt + round || this.driver.node.basicStatus().role !== 'leader') return;
+    }
     this.alarmAt = at;
     this.host.setAlarm(at);
   }
