@@ -48,7 +48,8 @@ export interface GroupsOptions {
   readonly idleMs: number;
   /** How long an idle leader heartbeats before it goes quiet (quiesceAfterTicks x tickMs). */
   readonly quiesceMs: number;
-  readonly runLoad: (job: LoadJob) => Promise<LoadResult>;
+  /** Runs one load; `label` names it (a profile's file, with --profile) and `rep` is its repeat. */
+  readonly runLoad: (job: LoadJob, label: string, rep: number) => Promise<LoadResult>;
   readonly log: (s: string) => void;
 }
 
@@ -290,16 +291,20 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
       let before = await totals(o.url);
       const awakePerSec = invocationsOf(before) - awake0;
       for (const load of loads) {
-        const r = await o.runLoad({
-          base: bases[0] as string,
-          bases,
-          basePerOp: true,
-          scenario: load,
-          clients: o.clients,
-          warmupMs: o.warmupMs,
-          durationMs: o.durationMs,
-          ...(load === 'put' ? { keys: 100 } : { keys: 1, keyPrefix: READ_KEY }),
-        });
+        const r = await o.runLoad(
+          {
+            base: bases[0] as string,
+            bases,
+            basePerOp: true,
+            scenario: load,
+            clients: o.clients,
+            warmupMs: o.warmupMs,
+            durationMs: o.durationMs,
+            ...(load === 'put' ? { keys: 100 } : { keys: 1, keyPrefix: READ_KEY }),
+          },
+          `groups-${n}-${load}`,
+          rep,
+        );
         const after = await totals(o.url);
         const ops = Math.max(1, r.totalOps);
         const row = {

@@ -996,7 +996,7 @@ async function main(): Promise<void> {
           durationMs,
           idleMs,
           quiesceMs,
-          runLoad: (job) => load.run(job),
+          runLoad: (job, label, rep) => profiled(label, job.clients, rep, () => load.run(job)),
           log,
         });
       }
