@@ -52,7 +52,7 @@ export interface NodeSettings {
   /**
    * After this many ticks with nothing to do, a caught-up leader stops
    * heartbeats (the cluster sleeps). Every tick awake costs a group its
-   * heartbeats (about 14 requests a second with 3 nodes), so a write to an
+   * heartbeats (about 7 requests a second with 3 nodes), so a write to an
    * otherwise idle group costs what follows it until the group sleeps: 2 s by
    * default. Waking costs no round trip: the next append or read round does it.
    */
