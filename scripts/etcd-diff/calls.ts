@@ -12,7 +12,7 @@
  * lock and election, so that it never sends a lock or campaign that would
  * wait for another holder: a sequential run would wait forever.
  */
-import type { Rng } from '../jepsen/common.ts';
+import { Rng } from '../jepsen/common.ts';
 
 export interface Call {
   readonly path: string;
@@ -73,7 +73,10 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
   const key = () => prefix + rng.pick(NAMES);
   const value = () => `v${rng.int(5)}`;
   /** A small revision: real ones early in a run, future ones, compacted ones. */
-  const revision = () => rng.pick([0, 0, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 10_000]);
+  const REVISIONS = [0, 0, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 10_000];
+  const revision = () => rng.pick(REVISIONS);
+  // Its own stream, so that the calls drawn before it came stay as they were.
+  const txnReads = new Rng(seed ^ 0x7a11);
   const interval = (): Record<string, unknown> => {
     switch (rng.int(5)) {
       case 0:
@@ -220,6 +223,7 @@ export function callsFor(rng: Rng, seed: number, prefix: string, n: number): Cal
           r[rng.pick(['min_mod_revision', 'max_mod_revision', 'min_create_revision', 'max_create_revision'])] =
             revision();
         if (rng.next() < 0.1) r.keys_only = true;
+        if (txnReads.next() < 0.2) r.revision = String(txnReads.pick(REVISIONS));
         return { request_range: r };
       }
       case 1:

@@ -273,8 +273,11 @@ function txnOp(raw: unknown, at: string, b: ReadBytes): TxnOp {
       const o = record(raw, at, ['type', 'key']);
       return { type: 'get', key: key(o.key, `${at}.key`) };
     }
-    case 'range':
-      return rangeOp(raw, at);
+    case 'range': {
+      const { revision, ...query } = record(raw, at, ['type', ...RANGE_FIELDS, 'revision']);
+      const op = rangeOp(query, at);
+      return revision === undefined ? op : { ...op, revision: nat(revision, `${at}.revision`) };
+    }
     case 'txn':
       return txn(raw, at, b);
     default:

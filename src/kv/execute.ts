@@ -4,6 +4,7 @@
  * command on the same state gives the same result, the same writes and the
  * same events on every replica.
  */
+import { rangeAt } from './history-reads.ts';
 import { compareKeys, type KeyInterval, prefixEnd, resolveInterval } from './keys.ts';
 import type { KvTable } from './table.ts';
 import type {
@@ -27,7 +28,9 @@ import type {
 const NO_BYTES = new Uint8Array(0);
 
 /**
- * Runs `cmd`, the command of log entry `index`, on a store at `revision`;
+ * Runs `cmd`, the command of log entry `index`, on a store at `revision`
+ * whose history is kept from `compacted` on (for a txn's reads at a
+ * revision, which need every earlier event in the table);
  * the result's `revision` is the store's revision after it. Each change it
  * makes is pushed onto `events`, in order. A command that fails (a lease
  * that does not exist) changes nothing.
@@ -38,6 +41,7 @@ export function execute(
   revision: number,
   events: KvEvent[] = [],
   index = 0,
+  compacted = 0,
 ): KvResult {
   const w = new Writer(table, revision, events);
   switch (cmd.type) {
@@ -54,7 +58,7 @@ export function execute(
     case 'cas':
       return cas(table, w, cmd);
     case 'txn':
-      return txn(table, w, cmd);
+      return txn(table, w, cmd, compacted);
     case 'leaseGrant':
     case 'leaseRevoke':
     case 'leaseCheckpoint':
@@ -182,15 +186,21 @@ function expectHolds(kv: KeyValue | undefined, e: CasExpect): boolean {
 
 /**
  * As etcd's applyTxn: every compare, nested txns' included, is taken on the
- * state before the txn (its path); the puts on that path are checked first
- * (a missing lease, a key to keep that is not there), and fail it whole;
- * then the ops run, nested ones along the path.
+ * state before the txn (its path); the ops on that path are checked first
+ * (refusal), and a refused one fails it whole; then the ops run, nested ones
+ * along the path. A range at a revision reads the store as it was before
+ * the txn, so it is read before any of the txn's writes.
  */
-function txn(table: KvTable, w: Writer, cmd: TxnCommand): KvResult {
+function txn(table: KvTable, w: Writer, cmd: TxnCommand, compacted: number): KvResult {
   const path = pathOf(table, cmd);
-  const refused = refusedOn(table, cmd, path);
+  const ops = [...opsOn(cmd, path)];
+  const refused = refusal(table, ops, w.revision(), compacted);
   if (refused) return refused;
-  const { succeeded, results } = runTxn(table, w, cmd, path);
+  const early = new Map<TxnOp, RangeResult>();
+  for (const op of ops)
+    if (op.type === 'range' && op.revision !== undefined)
+      early.set(op, rangeAt(table, op, op.revision, Number.POSITIVE_INFINITY));
+  const { succeeded, results } = runTxn(table, w, cmd, path, early);
   return { type: 'txn', succeeded, revision: w.revision(), results };
 }
 
@@ -206,18 +216,55 @@ function pathOf(table: KvTable, t: TxnCommand): TxnPath {
   return { succeeded, nested: ops.flatMap((op) => (op.type === 'txn' ? [pathOf(table, op)] : [])) };
 }
 
-function refusedOn(table: KvTable, t: TxnCommand, path: TxnPath): KvResult | undefined {
+/** The ops a txn runs along `path`, in order, those of its nested txns in their place. */
+function* opsOn(t: TxnCommand, path: TxnPath): Generator<Exclude<TxnOp, TxnCommand>> {
   let n = 0;
   for (const op of path.succeeded ? t.success : t.failure) {
-    const refused =
-      op.type === 'put'
-        ? putRefused(table, op)
-        : op.type === 'txn'
-          ? refusedOn(table, op, path.nested[n++] as TxnPath)
-          : undefined;
+    if (op.type === 'txn') yield* opsOn(op, path.nested[n++] as TxnPath);
+    else yield op;
+  }
+}
+
+/**
+ * Why a txn's path cannot run, checked as etcd does: every put first (a
+ * missing lease, a key to keep that is not there), then every range's
+ * revision against the store's (`revision`) and its compaction point.
+ */
+function refusal(
+  table: KvTable,
+  ops: readonly Exclude<TxnOp, TxnCommand>[],
+  revision: number,
+  compacted: number,
+): KvResult | undefined {
+  for (const op of ops) {
+    const refused = op.type === 'put' ? putRefused(table, op) : undefined;
     if (refused) return refused;
   }
+  for (const op of ops) {
+    if (op.type !== 'range' || op.revision === undefined) continue;
+    if (op.revision > revision)
+      return {
+        type: 'error',
+        error: 'future_revision',
+        message: `revision ${op.revision} is past the store revision ${revision}`,
+        current: revision,
+      };
+    if (op.revision < compacted)
+      return {
+        type: 'error',
+        error: 'compacted',
+        message: `revision ${op.revision} is below the compaction point ${compacted}`,
+        compacted,
+      };
+  }
   return undefined;
+}
+
+/** Whether a txn (in any branch, nested ones included) reads at a revision: its batch's history must be in the table first. */
+export function readsAtRevision(t: TxnCommand): boolean {
+  return [...t.success, ...t.failure].some((op) =>
+    op.type === 'txn' ? readsAtRevision(op) : op.type === 'range' && op.revision !== undefined,
+  );
 }
 
 function runTxn(
@@ -225,11 +272,14 @@ function runTxn(
   w: Writer,
   t: TxnCommand,
   path: TxnPath,
+  early: ReadonlyMap<TxnOp, RangeResult>,
 ): { succeeded: boolean; results: TxnOpResult[] } {
   let n = 0;
   const results = (path.succeeded ? t.success : t.failure).map((op): TxnOpResult => {
+    const read = early.get(op);
+    if (read) return { type: 'range', ...read };
     if (op.type !== 'txn') return txnOp(table, w, op);
-    return { type: 'txn', ...runTxn(table, w, op, path.nested[n++] as TxnPath) };
+    return { type: 'txn', ...runTxn(table, w, op, path.nested[n++] as TxnPath, early) };
   });
   return { succeeded: path.succeeded, results };
 }

@@ -11,7 +11,7 @@
 import type { ConfState, Index, Snapshot } from '../raft/index.ts';
 import { decodeCommand, fingerprint, validateRangeQuery } from './codec.ts';
 import type { ApplyItem, StateMachine } from './contract.ts';
-import { execute, readRange } from './execute.ts';
+import { execute, readRange, readsAtRevision } from './execute.ts';
 import { rangeAt, stateAt } from './history-reads.ts';
 import { compareKeys, resolveInterval, utf8Length } from './keys.ts';
 import { decodeResult, decodeSnapshot, encodeResult, encodeSnapshot } from './snapshot.ts';
@@ -291,8 +291,11 @@ export class KvStateMachine implements StateMachine<KvResult> {
     // A compaction needs no idempotency record: applied twice, the second says `compacted`.
     if (cmd.type === 'compact') return this.compact(cmd.revision, batch);
     const revision = batch.revision;
+    // A txn's read at a revision undoes the history after it: the batch's earlier events too.
+    if (cmd.type === 'txn' && readsAtRevision(cmd)) flush(this.table, batch);
+    const run = () => execute(this.table, cmd, revision, batch.events, index, batch.compacted);
     const id = env.requestId;
-    if (id === undefined) return noteLeases(cmd, execute(this.table, cmd, revision, batch.events, index), batch);
+    if (id === undefined) return noteLeases(cmd, run(), batch);
     const fp = fingerprint(env.cmd);
     const seen = this.table.getRequest(id);
     if (seen) {
@@ -302,7 +305,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return error('result_unavailable', `request ${id} was applied at index ${seen.index}; its result was not kept`);
       return decodeResult(seen.result);
     }
-    const result = noteLeases(cmd, execute(this.table, cmd, revision, batch.events, index), batch);
+    const result = noteLeases(cmd, run(), batch);
     const encoded = encodeResult(result);
     const kept = encoded.byteLength <= this.maxResultBytes ? encoded : NO_BYTES;
     // A failed command (a missing lease) is kept too: a retry must fail the same way.

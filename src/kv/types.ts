@@ -189,6 +189,12 @@ export interface GetOp {
 
 export interface RangeOp extends RangeQuery {
   readonly type: 'range';
+  /**
+   * Read the store as of this revision (etcd's RangeRequest.revision): at
+   * most the store's revision before the txn, and not below its compaction
+   * point, or the txn fails whole. It sees none of the txn's own writes.
+   */
+  readonly revision?: number | undefined;
 }
 
 /**

@@ -66,7 +66,7 @@ const VALID: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
     success: fc.array(
       fc.oneof(
         fc.record({ request_put: fc.record({ key, value: key }) }),
-        fc.record({ request_range: fc.record({ key, limit: fc.nat(2) }) }),
+        fc.record({ request_range: fc.record({ key, limit: fc.nat(2), revision: fc.nat(6) }) }),
         fc.record({ request_delete_range: fc.record({ key }) }),
       ),
       { maxLength: 3 },

@@ -129,6 +129,55 @@ describe('v3 gateway: etcd JSON over the same store', () => {
     }
   });
 
+  it("reads a txn's range at a revision as the store was then, before the txn's own writes", async () => {
+    const api = await newApi();
+    type Answer = { kvs?: { value: string }[]; count?: string };
+    const put = async (v: string) =>
+      (
+        await json<{ header: { revision: string } }>(
+          await api.fetch('/v3/kv/put', post({ key: b64('at/k'), value: b64(v) })),
+        )
+      ).header.revision;
+    const first = await put('one');
+    const second = await put('two');
+    const at = (revision: string) => ({ request_range: { key: b64('at/'), range_end: b64('at0'), revision } });
+    const res = await api.fetch(
+      '/v3/kv/txn',
+      post({
+        success: [at(first), { request_put: { key: b64('at/new'), value: b64('x') } }, at(second), at('0')],
+      }),
+    );
+    expect(res.status).toBe(200);
+    const txn = await json<{ header: { revision: string }; responses: { response_range?: Answer }[] }>(res);
+    const values = (i: number) => txn.responses[i]?.response_range?.kvs?.map((kv) => atob(kv.value));
+    expect(values(0)).toEqual(['one']);
+    expect(values(2)).toEqual(['two']);
+    // Without a revision the range sees the write before it, as etcd's does.
+    expect(values(3)).toEqual(['two', 'x']);
+    expect(Number(txn.header.revision)).toBe(Number(second) + 1);
+
+    // A revision past the store's, or below its compaction point, fails the txn whole: its put is not made.
+    const refused = async (revision: string) => {
+      const r = await api.fetch(
+        '/v3/kv/txn',
+        post({ success: [{ request_put: { key: b64('at/no'), value: b64('x') } }, at(revision)] }),
+      );
+      expect(r.status).toBe(400);
+      return json<{ code: number; message: string }>(r);
+    };
+    expect(await refused(String(Number(txn.header.revision) + 1))).toMatchObject({
+      code: 11,
+      message: 'etcdserver: mvcc: required revision is a future revision',
+    });
+    await api.fetch('/v3/kv/compaction', post({ revision: txn.header.revision }));
+    expect(await refused(second)).toMatchObject({
+      code: 11,
+      message: 'etcdserver: mvcc: required revision has been compacted',
+    });
+    const none = await json<Answer>(await api.fetch('/v3/kv/range', post({ key: b64('at/no') })));
+    expect(none.count).toBeUndefined();
+  });
+
   it("sorts and filters a txn's range as a plain range (etcd's concurrency.Mutex asks for the oldest waiter)", async () => {
     const api = await newApi();
     type Kv = { key: string; create_revision: string; value?: string };
@@ -187,8 +236,13 @@ describe('v3 gateway: etcd JSON over the same store', () => {
     expect(plainByMod.kvs?.map((kv) => atob(kv.key))).toEqual(['mtx/c', 'mtx/b']);
     expect(plainByMod.more).toBe(true);
     expect(txnByMod.responses[0]?.response_range.kvs).toEqual(plainByMod.kvs);
-    // A txn's range at a past revision is still not served, and the txn changes nothing.
-    const past = await api.fetch('/v3/kv/txn', post({ success: [{ request_range: { ...prefix, revision: '2' } }] }));
-    expect(past.status).toBe(501);
+    // At a past revision, sorted: as the plain range at that revision answers.
+    const then = { ...byMod, revision: revs['mtx/b'] };
+    const plainThen = await json<RangeAnswer>(await api.fetch('/v3/kv/range', post(then)));
+    const txnThen = await json<{ responses: { response_range: RangeAnswer }[] }>(
+      await api.fetch('/v3/kv/txn', post({ success: [{ request_range: then }] })),
+    );
+    expect(plainThen.kvs?.map((kv) => atob(kv.key))).toEqual(['mtx/c', 'mtx/a']);
+    expect(txnThen.responses[0]?.response_range.kvs).toEqual(plainThen.kvs);
   });
 });

@@ -37,6 +37,7 @@ describe('command codec', () => {
           success: [
             { type: 'get', key: 'k' },
             { type: 'range', prefix: 'p/', limit: 3, keysOnly: true },
+            { type: 'range', start: 'a', end: 'b', revision: 7 },
             { type: 'put', key: 'q', value: b('1') },
           ],
           failure: [{ type: 'deletePrefix', prefix: 'z' }],
@@ -176,6 +177,14 @@ describe('command codec', () => {
       raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', limit: -1 }], failure: [] }),
     ],
     [
+      'a range at a negative revision',
+      raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', revision: -1 }], failure: [] }),
+    ],
+    [
+      'a range at a revision that is not an integer',
+      raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', revision: 1.5 }], failure: [] }),
+    ],
+    [
       'a range with an unknown field',
       raw({ type: 'txn', compare: [], success: [{ type: 'range', prefix: 'a', reverse: true }], failure: [] }),
     ],
@@ -210,6 +219,8 @@ describe('command codec', () => {
     expect(validateRangeQuery({ prefix: 'a', limit: 0, keysOnly: false })).toEqual({ prefix: 'a' });
     expect(() => validateRangeQuery({ prefix: 5 })).toThrow(KvDecodeError);
     expect(() => validateRangeQuery({ type: 'range' })).toThrow(KvDecodeError);
+    // A revision belongs to a txn's range op; a plain query reads at one through rangeAt.
+    expect(() => validateRangeQuery({ prefix: 'a', revision: 3 })).toThrow(KvDecodeError);
     expect(() => validateRangeQuery(null)).toThrow(KvDecodeError);
   });
 });

@@ -4,8 +4,10 @@ import {
   decodeSnapshot,
   type KeyValue,
   type KvEvent,
+  type KvResult,
   type KvTable,
   MemoryKvTable,
+  type TxnOpResult,
 } from '../../src/kv/index.ts';
 import { SqliteKvTable } from '../../src/storage/index.ts';
 import { nodeSql } from '../support/node-sql.ts';
@@ -140,6 +142,61 @@ describe.each(tables)('history over the %s table', (_name, makeTable) => {
       expect(t.sm.rangeAt({ prefix: '' }, rev).kvs, `revision ${rev}`).toEqual(want);
       for (let k = 0; k < 6; k++) expect(t.sm.getAt(`k${k}`, rev)).toEqual(want.find((kv) => kv.key === `k${k}`));
     }
+  });
+
+  it("a txn's range at a revision reads the store as it was, after its batch's earlier commands and before its own writes", () => {
+    const t = h();
+    t.put('k/a', 'a1'); // 1
+    const range = (revision: number) => ({ type: 'range' as const, prefix: 'k/', revision });
+    const [, , , r] = t.sm.apply([
+      t.command({ type: 'put', key: 'k/a', value: b('a2') }), // 2
+      t.command({ type: 'put', key: 'k/b', value: b('b1') }), // 3
+      t.command({ type: 'delete', key: 'k/a' }), // 4
+      t.command({
+        type: 'txn',
+        compare: [],
+        success: [
+          range(1),
+          { type: 'put', key: 'k/c', value: b('c1') }, // 5
+          range(4),
+          { type: 'txn', compare: [], success: [range(2), { type: 'range', prefix: 'k/' }], failure: [] },
+        ],
+        failure: [],
+      }),
+    ]);
+    const txn = as(r as KvResult, 'txn');
+    expect(txn.revision).toBe(5);
+    const kvsOf = (x: TxnOpResult | undefined) => values(x?.type === 'range' ? x.kvs : []);
+    expect(kvsOf(txn.results[0])).toEqual(['k/a=a1']);
+    expect(kvsOf(txn.results[2])).toEqual(['k/b=b1']);
+    const nested = txn.results[3];
+    if (nested?.type !== 'txn') throw new Error('expected the nested txn');
+    expect(kvsOf(nested.results[0])).toEqual(['k/a=a2']);
+    // Without a revision a range sees the txn's write before it.
+    expect(kvsOf(nested.results[1])).toEqual(['k/b=b1', 'k/c=c1']);
+  });
+
+  it("a txn's range past the store revision or below the compaction point fails it whole, as etcd's does", () => {
+    const t = h();
+    t.put('k/a', 'a1'); // 1
+    t.put('k/a', 'a2'); // 2
+    const txn = (revision: number) =>
+      t.run({
+        type: 'txn',
+        compare: [],
+        success: [
+          { type: 'put', key: 'k/b', value: b('no') },
+          { type: 'range', prefix: 'k/', revision },
+        ],
+        failure: [],
+      });
+    expect(txn(3)).toMatchObject({ type: 'error', error: 'future_revision', current: 2 });
+    t.run({ type: 'compact', revision: 2 });
+    expect(txn(1)).toMatchObject({ type: 'error', error: 'compacted', compacted: 2 });
+    expect(t.value('k/b')).toBeUndefined();
+    expect(t.sm.revision()).toBe(2);
+    // At the compaction point itself it reads.
+    expect(as(txn(2), 'txn').results[1]).toMatchObject({ type: 'range', count: 1 });
   });
 
   it('compaction goes through the log: it drops the history below its revision and refuses what is gone', () => {

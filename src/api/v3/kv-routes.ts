@@ -94,10 +94,6 @@ export function v3KvRoutes(app: App): void {
       type: 'compact',
       revision: storeRevision(intField(m, 'revision')),
     });
-    if (result.type === 'error') {
-      if (result.error === 'compacted') throw ETCD.compacted();
-      if (result.error === 'future_revision') throw ETCD.futureRev();
-    }
     const r = settled(result, 'compact');
     return c.json({ header: header(c, member, term, r.revision) });
   });
@@ -126,6 +122,9 @@ export function settled<T extends Exclude<KvResult['type'], 'error'>>(
     if (r.error === 'lease_not_found') throw ETCD.leaseNotFound();
     if (r.error === 'lease_exists') throw ETCD.leaseExists();
     if (r.error === 'key_not_found') throw EtcdError.invalid('etcdserver: key not found');
+    // A compaction, or a txn's range, at a revision the store cannot read.
+    if (r.error === 'compacted') throw ETCD.compacted();
+    if (r.error === 'future_revision') throw ETCD.futureRev();
     throw EtcdError.invalid(r.message);
   }
   if (r.type !== type) throw new Error(`unexpected result ${r.type}`);

@@ -3,9 +3,9 @@
  * etcd's limits and the revision offset applied to compared revisions.
  */
 import { type Compare, MAX_TXN_OPS, type TxnCommand, type TxnOp } from '../../kv/index.ts';
-import { ETCD, EtcdError, GRPC } from './etcd-errors.ts';
+import { ETCD, EtcdError } from './etcd-errors.ts';
 import { bytesField, enumField, intField, keyOf, listField, messageField, NotAnInteger } from './etcd-json.ts';
-import { type EtcdRange, intervalOf, needsAll, reorderedLimit } from './range.ts';
+import { type EtcdRange, intervalOf, needsAll, readRevision, reorderedLimit } from './range.ts';
 import { deleteOf, putOf, rangeOf } from './requests.ts';
 
 const RESULTS = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const;
@@ -108,12 +108,12 @@ function opOf(o: Record<string, unknown>): TxnOp {
   if (Object.hasOwn(o, 'request_range')) {
     const r = messageField(o, 'request_range');
     const range = rangeOf(r);
-    if (range.revision !== 0)
-      throw new EtcdError(GRPC.unimplemented, "durable-raft: revision in a txn's range is not implemented yet");
     const { start, end } = intervalOf(range);
+    const at = readRevision(range);
+    const revision = at === undefined ? {} : { revision: at };
     if (!range.countOnly && needsAll(range)) {
       // A sort or a revision filter: the state machine reads every record of the interval, shaped as it is answered.
-      const op: TxnOp = { type: 'range', start, end };
+      const op: TxnOp = { type: 'range', start, end, ...revision };
       SHAPED.set(op, range);
       return op;
     }
@@ -125,6 +125,7 @@ function opOf(o: Record<string, unknown>): TxnOp {
       ...(limit > 0 && !range.countOnly ? { limit } : {}),
       ...(range.keysOnly && range.sortTarget !== 'VALUE' ? { keysOnly: true } : {}),
       ...(range.countOnly ? { countOnly: true } : {}),
+      ...revision,
     };
     // A sort target without an order: the limit's records and one more, sorted ascending by it, cut as answered.
     if (!range.countOnly && range.sortTarget !== 'KEY') SHAPED.set(op, range);
