@@ -156,10 +156,11 @@ export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false, per
 /**
  * Config.appendsAsHeartbeats: whether the next periodic round, were it due
  * now, would send nothing (broadcastHeartbeat's skips, with any backlog or
- * snapshot counted as a send). What it looks at changes only when the
- * leader steps a message or proposes, never at a tick before that round:
- * so a leader may sleep through it (ticksUntilTimeout) and tick it on the
- * way to the next, exactly as if it had woken for it.
+ * snapshot counted as a send). What it looks at changes only at an event
+ * (a message, a proposal, a read, a report), never at a tick before that
+ * round: so a leader may sleep through it (ticksUntilTimeout) and tick it
+ * on the way to the next, exactly as if it had woken for it. The simulator
+ * checks that (World.tickAwake).
  */
 export function nextRoundSendsNothing(r: Raft): boolean {
   if (!r.cfg.appendsAsHeartbeats || r.readOnly.lastCtx() !== '') return false;
