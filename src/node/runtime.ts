@@ -699,11 +699,14 @@ export class NodeRuntime<R> {
     const at = Math.min(this.lastTickAt + ticks * this.settings.tickMs, wakeAt ?? Number.POSITIVE_INFINITY);
     if (!Number.isFinite(at)) return;
     // Re-arming costs a storage write: only move the alarm earlier (a late one catches up), except
-    // past a whole heartbeat round a leader would wake for and send nothing in: one write, not an
-    // invocation and a write. (A follower's timeout moves at every heartbeat: it keeps the early alarm.)
+    // past a whole heartbeat round that a leader with no request for a round would wake for and
+    // send nothing in: one write, not an invocation and a write. (Under requests, a read's round
+    // in flight makes the next one due again at every request: moving back and forth would cost
+    // two writes each. A follower's timeout moves at every heartbeat: it keeps the early alarm.)
     if (this.alarmAt !== undefined && this.alarmAt <= at && this.alarmAt > this.host.now()) {
-      const round = this.settings.heartbeatTicks * this.settings.tickMs;
-      if (at < this.alarmAt + round || this.driver.node.basicStatus().role !== 'leader') return;
+      const { heartbeatTicks, tickMs } = this.settings;
+      const skipsRound = at >= this.alarmAt + heartbeatTicks * tickMs && this.idleTicks >= heartbeatTicks;
+      if (!skipsRound || this.driver.node.basicStatus().role !== 'leader') return;
     }
     this.alarmAt = at;
     this.host.setAlarm(at);
