@@ -15,7 +15,6 @@ import { nodeSql } from '../support/node-sql.ts';
  */
 function cluster(env: Record<string, string> = {}) {
   const ids = ['n0', 'n1', 'n2'];
-  const now = 1_000_000;
   const runtimes = new Map<string, NodeRuntime<string>>();
   /** Outermost storage transactions per node. */
   const txns = new Map<string, number>();
@@ -24,7 +23,18 @@ function cluster(env: Record<string, string> = {}) {
   /** Nodes whose incoming posts never answer. */
   const silent = new Set<string>();
   /** `delayMs`: how long a post takes to reach its peer. */
-  const c = { node: (id: string) => runtimes.get(id) as NodeRuntime<string>, txns, appends, silent, delayMs: 0 };
+  /** The times each node armed its alarm for, in order. */
+  const alarms = new Map<string, number[]>();
+  const c = {
+    node: (id: string) => runtimes.get(id) as NodeRuntime<string>,
+    txns,
+    appends,
+    silent,
+    alarms,
+    delayMs: 0,
+    /** The clock every node reads: moved only by the test. */
+    now: 1_000_000,
+  };
   const settings = readSettings({ CLUSTER_NODES: ids.join(','), RPC_TIMEOUT_MS: '200', ...env });
   for (const id of ids) {
     const base = nodeSql();
@@ -43,8 +53,10 @@ function cluster(env: Record<string, string> = {}) {
     };
     const host: Host = {
       sql,
-      now: () => now,
-      setAlarm: () => {},
+      now: () => c.now,
+      setAlarm: (at) => {
+        if (at !== undefined) alarms.set(id, [...(alarms.get(id) ?? []), at]);
+      },
       peer: (to) => ({
         fetch: (_url: string, init: RequestInit) => {
           // Recorded as it is sent; received in a task of its own, as another object's request is.
@@ -89,6 +101,7 @@ async function elected(env: Record<string, string> = {}) {
   await settle();
   c.txns.clear();
   c.appends.clear();
+  c.alarms.clear();
   return c;
 }
 
@@ -176,5 +189,41 @@ describe('NodeRuntime: proposals wait for a burst (BATCH_WAIT_MS)', () => {
     // Sent at once (before being persisted, as the leader may).
     expect([...c.appends.values()].flat()).toHaveLength(1);
     expect(await x).toMatchObject({ status: 'applied' });
+  });
+});
+
+describe("NodeRuntime: the leader's alarm and heartbeat rounds that send nothing", () => {
+  const ROUND_MS = 250; // the defaults: a heartbeat every 5 ticks of 50 ms
+
+  /** Moves the clock by a round and fires the leader's alarm, as the Durable Object would; its messages land. */
+  async function round(c: Awaited<ReturnType<typeof elected>>): Promise<void> {
+    c.now += ROUND_MS;
+    c.node('n0').alarm();
+    await settle();
+  }
+
+  it('idle, the leader arms its alarm past a round in which it would send nothing', async () => {
+    const c = await elected();
+    // A round without requests first: only then may the alarm move later.
+    for (let i = 0; i < 3; i++) await round(c);
+    c.alarms.clear();
+    await round(c);
+    await round(c);
+    const armed = c.alarms.get('n0') ?? [];
+    // Its last word: wake two rounds on, the round between sends nothing.
+    expect(armed[armed.length - 1]).toBe(c.now + 2 * ROUND_MS);
+  });
+
+  it('serving reads, the leader does not move its alarm back and forth at each one', async () => {
+    const c = await elected();
+    for (let i = 0; i < 3; i++) await round(c);
+    c.alarms.clear();
+    for (let i = 0; i < 20; i++) {
+      expect(await c.node('n0').readBarrier(1000)).toMatchObject({ status: 'ready' });
+      await settle(2);
+    }
+    // Each read's round makes the next periodic round due while it is in flight, and skippable
+    // once answered: following that would re-arm (a storage write) twice per read.
+    expect((c.alarms.get('n0') ?? []).length).toBeLessThanOrEqual(2);
   });
 });
