@@ -144,7 +144,7 @@ export function broadcastHeartbeat(r: Raft, ctx: string, quorumOnly = false, per
     if (periodic && ctx === '' && r.cfg.appendsAsHeartbeats) {
       // What a spare follower was held back from goes now, and does the heartbeat's work.
       if (hasBacklog(r, id) && sendAppend(r, id, false)) continue;
-      if (appendWasHeartbeat(pr, since) || lastRoundWasHeartbeat(pr, since, commit)) continue;
+      if (roundMaySkip(pr, since, commit)) continue;
     }
     r.send({ type: 'heartbeat', to: id, commit, ctx });
     pr.sentCommit = Math.max(pr.sentCommit, commit);
@@ -168,10 +168,19 @@ export function nextRoundSendsNothing(r: Raft): boolean {
   for (const [id, pr] of r.progress) {
     if (id === r.id) continue;
     if (pr.state === 'snapshot' || hasBacklog(r, id)) return false;
-    const commit = Math.min(pr.match, r.log.committed);
-    if (!appendWasHeartbeat(pr, since) && !lastRoundWasHeartbeat(pr, since, commit)) return false;
+    if (!roundMaySkip(pr, since, Math.min(pr.match, r.log.committed))) return false;
   }
   return true;
+}
+
+/**
+ * Config.appendsAsHeartbeats: a periodic round (the last one at leader tick
+ * `since`) may leave out a follower that has nothing to learn from it but
+ * `commit`, the commit index it may be told. One rule for the round and for
+ * the leader's prediction of it (nextRoundSendsNothing).
+ */
+function roundMaySkip(pr: Progress, since: number, commit: Index): boolean {
+  return appendWasHeartbeat(pr, since) || lastRoundWasHeartbeat(pr, since, commit);
 }
 
 /**
