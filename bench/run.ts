@@ -390,6 +390,22 @@ function medians(rows: Row[]): MedianRow[] {
 
 const round = (x: number, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
 
+/**
+ * The 5-node put p99 against the 3-node one (issue 17: at most twice). The
+ * two sizes run minutes apart, so a slow stretch of the machine can fall on
+ * one of them alone: the same comparison is also given with each p99 taken
+ * relative to the baseline measured beside it, which that stretch slows too.
+ */
+function clusterSizesP99(ms: readonly MedianRow[], clients: number): string | undefined {
+  const put = (n: number) => ms.find((m) => m.scenario === 'put' && m.nodes === n && m.clients === clients);
+  const three = put(3);
+  const five = put(5);
+  if (!three || !five) return undefined;
+  const raw = five.p99Ms / three.p99Ms;
+  const rel = five.p99Ms / five.baselineP99Ms / (three.p99Ms / three.baselineP99Ms);
+  return `put p99 at ${clients} clients, 5 nodes against 3: ${five.p99Ms} / ${three.p99Ms} ms = ${round(raw)}x; each relative to its own baseline pairs (${five.baselineP99Ms} and ${three.baselineP99Ms} ms): ${round(rel)}x`;
+}
+
 function rowOf(scenario: Scenario, nodes: number, clients: number, r: LoadResult, extra: Partial<Row> = {}): Row {
   const row: Row = {
     scenario,
@@ -1056,6 +1072,8 @@ async function main(): Promise<void> {
   if (repeat > 1) {
     console.log(`\nmedians of ${repeat} interleaved baseline/cluster pairs (spread: lowest..highest ratio)`);
     console.log(medianTable(result.medians));
+    const line = clusterSizesP99(result.medians, Math.max(...clientCounts));
+    if (line) console.log(line);
     for (const n of nodeCounts) {
       const per = costs.filter((c) => c.nodes === n);
       if (per.length > 0)
