@@ -16,16 +16,20 @@
  *   read without waking any object;
  * - spread: the same load (`clients` closed-loop put clients) on 1 group,
  *   then spread over 10 and 100 groups (each operation to a group drawn at
- *   random, so every group of the spread takes a share), `repeat` times interleaved, each run
- *   from quiet (the groups a run woke heartbeat until they go quiet, and
- *   would load the next run) with its groups woken first: the aggregate
- *   ops/s and its ratio to one group's, the invocations per put, and those
- *   per second of the run's groups awake without load. Miniflare runs every
- *   object on one thread, so this shows there is no shared bottleneck
- *   (directory, Worker state, routing), not the production gain. The same
- *   clients then read one key serializably, each read one call to one node:
- *   what a request costs in the parts every group shares, without the Raft
- *   round whose batching a put loses when its group's load is thinner.
+ *   random, so every group of the spread takes a share), `repeat` times
+ *   interleaved, each run from quiet (the groups a run woke heartbeat until
+ *   they go quiet, and would load the next run) with its groups woken first:
+ *   the aggregate ops/s and its ratio to one group's, the invocations per
+ *   put, and those per second of the run's groups awake without load, with
+ *   workerd's CPU time (from /proc) per put and per second awake. Miniflare
+ *   runs every object on one thread, so this shows there is no shared
+ *   bottleneck (directory, Worker state, routing), not the production gain.
+ *   The same clients then read one key serializably, each read one call to
+ *   one node: what a request costs in the parts every group shares, without
+ *   the Raft round whose batching a put loses when its group's load is thinner;
+ * - matched: one group alone under each spread's per-group load (clients /
+ *   groups, at least one), its CPU time per put: what the thinner load costs
+ *   a group by itself, to set beside the spread's.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { LoadJob, LoadResult } from './load.ts';
@@ -85,6 +89,25 @@ export interface SpreadRow {
   readonly alarmsPerOp: number;
   /** Invocations per second of the spread's groups awake but without load (their leaders' heartbeats, until they go quiet). */
   readonly awakePerSec: number;
+  /** workerd's CPU time (ms, every thread) per successful operation, warm-up included. */
+  readonly cpuMsPerOp: number;
+  /** workerd's CPU time (ms) per second of the spread's groups awake without load. */
+  readonly awakeCpuMsPerSec: number;
+}
+
+/**
+ * One group under the load each group of a spread takes (clients / groups,
+ * at least one client): what a put costs at that thinner load with no other
+ * group beside it. Against the spread's CPU per put, it tells apart what
+ * the thinner load costs each group from anything the groups share.
+ */
+export interface MatchedRow {
+  /** The spread whose per-group load this is. */
+  readonly groups: number;
+  readonly clients: number;
+  readonly repeat: number;
+  readonly opsPerSec: number;
+  readonly cpuMsPerOp: number;
 }
 
 export interface GroupsResult {
@@ -122,7 +145,12 @@ export interface GroupsResult {
     invocationsPerPut: number;
     alarmsPerOp: number;
     awakePerSec: number;
+    cpuMsPerOp: number;
+    awakeCpuMsPerSec: number;
   }[];
+  readonly matched: MatchedRow[];
+  /** Per spread of more than one group: the median of its matched runs. */
+  readonly matchedMedians: { groups: number; clients: number; opsPerSec: number; cpuMsPerOp: number }[];
 }
 
 function percentiles(xs: number[]): Latencies {
@@ -161,21 +189,52 @@ async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<
   );
 }
 
-/** The resident memory (MB) of the workerd processes this runner started (Miniflare's children). */
-function workerdRssMb(): number {
-  let kb = 0;
+/** The /proc entries of the workerd processes this runner started (Miniflare's children). */
+function workerdProcs(): string[] {
+  const out: string[] = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      if (!/^Name:\s+workerd$/m.test(status)) continue;
-      if (Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]) !== process.pid) continue;
-      kb += Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+      if (/^Name:\s+workerd$/m.test(status) && Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]) === process.pid)
+        out.push(`/proc/${pid}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** The resident memory (MB) of the workerd processes this runner started. */
+function workerdRssMb(): number {
+  let kb = 0;
+  for (const dir of workerdProcs()) {
+    try {
+      kb += Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`${dir}/status`, 'utf8'))?.[1] ?? 0);
     } catch {
       // gone meanwhile
     }
   }
   return round(kb / 1024, 1);
+}
+
+/** Clock ticks per second of /proc/PID/stat's CPU times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** The CPU time (ms, user and system, every thread) the workerd processes this runner started have used. */
+function workerdCpuMs(): number {
+  let ticks = 0;
+  for (const dir of workerdProcs()) {
+    try {
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`${dir}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return (ticks * 1000) / USER_HZ;
 }
 
 const invocationsOf = (t: Totals) => t.fetches + t.rpcs + t.alarms + t.wsMessages + t.wsCloses;
@@ -276,8 +335,10 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
 
   // ---- the same load over 1, 10, 100 groups ----
   const spread: SpreadRow[] = [];
+  const matched: MatchedRow[] = [];
+  const perGroupClients = (n: number) => Math.max(1, Math.round(o.clients / n));
   const loads: readonly SpreadLoad[] = ['put', 'get-serializable'];
-  for (let rep = 0; rep < o.repeat; rep++)
+  for (let rep = 0; rep < o.repeat; rep++) {
     for (const n of o.spreads) {
       const bases = names.slice(0, n).map((g) => `${o.url}/groups/${g}`);
       // From quiet (a spread's groups heartbeat for a while after it, which would load the next run),
@@ -287,10 +348,13 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
         await call(`${b}/v1/kv/${READ_KEY}0`, { method: 'PUT', body: 'v' });
       });
       const awake0 = invocationsOf(await totals(o.url));
+      const awakeCpu0 = workerdCpuMs();
       await sleep(1000);
+      const awakeCpuMsPerSec = round(workerdCpuMs() - awakeCpu0, 0);
       let before = await totals(o.url);
       const awakePerSec = invocationsOf(before) - awake0;
       for (const load of loads) {
+        const cpu0 = workerdCpuMs();
         const r = await o.runLoad(
           {
             base: bases[0] as string,
@@ -305,6 +369,7 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
           `groups-${n}-${load}`,
           rep,
         );
+        const cpuMs = workerdCpuMs() - cpu0;
         const after = await totals(o.url);
         const ops = Math.max(1, r.totalOps);
         const row = {
@@ -317,15 +382,43 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
           invocationsPerPut: round((invocationsOf(after) - invocationsOf(before)) / ops, 3),
           alarmsPerOp: round((after.alarms - before.alarms) / ops, 3),
           awakePerSec,
+          cpuMsPerOp: round(cpuMs / ops, 3),
+          awakeCpuMsPerSec,
         };
         before = after;
         spread.push(row);
         o.log(
-          `groups spread ${n} ${load}${o.repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p99 ${row.p99Ms}, ${row.invocationsPerPut} invocations/op (${row.alarmsPerOp} alarms; ${awakePerSec}/s awake without load), errors ${row.errors}`,
+          `groups spread ${n} ${load}${o.repeat > 1 ? ` #${rep + 1}` : ''}: ${row.opsPerSec} ops/s p99 ${row.p99Ms}, ${row.invocationsPerPut} invocations/op (${row.alarmsPerOp} alarms; ${awakePerSec}/s awake without load), workerd CPU ${row.cpuMsPerOp} ms/op (${awakeCpuMsPerSec} ms/s awake), errors ${row.errors}`,
         );
         if (r.errors > 0) o.log(`  errors: ${r.errorSample.join(' | ')}`);
       }
     }
+    // One group under each spread's per-group load, from quiet as the spreads are.
+    for (const n of o.spreads.filter((x) => x > 1)) {
+      const base = `${o.url}/groups/${names[0]}`;
+      await untilQuiet(o);
+      await call(`${base}/v1/kv/${READ_KEY}0`, { method: 'PUT', body: 'v' });
+      await sleep(1000);
+      const clients = perGroupClients(n);
+      const cpu0 = workerdCpuMs();
+      const r = await o.runLoad(
+        { base, scenario: 'put', clients, warmupMs: o.warmupMs, durationMs: o.durationMs, keys: 100 },
+        `groups-matched-${n}`,
+        rep,
+      );
+      const row = {
+        groups: n,
+        clients,
+        repeat: rep,
+        opsPerSec: round(r.opsPerSec, 1),
+        cpuMsPerOp: round((workerdCpuMs() - cpu0) / Math.max(1, r.totalOps), 3),
+      };
+      matched.push(row);
+      o.log(
+        `groups matched ${n}${o.repeat > 1 ? ` #${rep + 1}` : ''}: one group, ${clients} put clients: ${row.opsPerSec} ops/s, workerd CPU ${row.cpuMsPerOp} ms/put, errors ${r.errors}`,
+      );
+    }
+  }
   const spreadMedians = loads.flatMap((load) => {
     const of = spread.filter((s) => s.load === load);
     const one = median(of.filter((s) => s.groups === o.spreads[0]).map((s) => s.opsPerSec));
@@ -341,9 +434,22 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
         invocationsPerPut: round(median(same.map((s) => s.invocationsPerPut)), 3),
         alarmsPerOp: round(median(same.map((s) => s.alarmsPerOp)), 3),
         awakePerSec: median(same.map((s) => s.awakePerSec)),
+        cpuMsPerOp: round(median(same.map((s) => s.cpuMsPerOp)), 3),
+        awakeCpuMsPerSec: median(same.map((s) => s.awakeCpuMsPerSec)),
       };
     });
   });
+  const matchedMedians = o.spreads
+    .filter((n) => n > 1)
+    .map((n) => {
+      const same = matched.filter((m) => m.groups === n);
+      return {
+        groups: n,
+        clients: perGroupClients(n),
+        opsPerSec: round(median(same.map((m) => m.opsPerSec)), 1),
+        cpuMsPerOp: round(median(same.map((m) => m.cpuMsPerOp)), 3),
+      };
+    });
 
   return {
     count: names.length,
@@ -364,6 +470,8 @@ export async function groupsScenario(o: GroupsOptions): Promise<GroupsResult> {
     idle,
     spread,
     spreadMedians,
+    matched,
+    matchedMedians,
   };
 }
 
@@ -380,7 +488,11 @@ export function groupsSummary(r: GroupsResult | null): string[] {
     );
   for (const m of r.spreadMedians)
     lines.push(
-      `groups spread over ${m.groups}, ${m.load}: ${m.opsPerSec} ops/s, p99 ${m.p99Ms} ms, ratio to one group ${m.ratio}; ${m.invocationsPerPut} Durable Object invocations per operation; ${m.awakePerSec} invocations/s with the groups awake and no load`,
+      `groups spread over ${m.groups}, ${m.load}: ${m.opsPerSec} ops/s, p99 ${m.p99Ms} ms, ratio to one group ${m.ratio}; ${m.invocationsPerPut} Durable Object invocations per operation; ${m.awakePerSec} invocations/s with the groups awake and no load; workerd CPU ${m.cpuMsPerOp} ms per operation (${m.awakeCpuMsPerSec} ms/s awake without load)`,
+    );
+  for (const m of r.matchedMedians)
+    lines.push(
+      `groups matched load: one group under ${m.clients} put clients (each group's share over ${m.groups} groups): ${m.opsPerSec} ops/s, workerd CPU ${m.cpuMsPerOp} ms per put`,
     );
   return lines;
 }
