@@ -390,6 +390,46 @@ describe('bridge: unary calls and errors', () => {
     }
   });
 
+  it("passes a Txn's range op at a revision to /v3 with its revision, and the range's answer back", async () => {
+    const store = new FakeStore();
+    const old = put('k', 'old', 2).kv;
+    store.routes.set('/v3/kv/txn', () => ({
+      status: 200,
+      json: {
+        header: head(5),
+        succeeded: true,
+        responses: [
+          { response_range: { header: head(5), kvs: [old], count: '1' } },
+          { response_put: { header: head(5) } },
+        ],
+      },
+    }));
+    const bridge = await startBridge({
+      endpoint: 'http://store.test',
+      listen: '127.0.0.1:0',
+      fetch: store.fetch as typeof fetch,
+    });
+    const client = etcdClients(bridge.port);
+    try {
+      const success = [
+        { request_range: { key: btoa('k'), revision: '2' } },
+        { request_put: { key: btoa('k'), value: btoa('new') } },
+      ];
+      const r = await call(client.kv.Txn, { success });
+      expect(store.calls[0]).toEqual({ path: '/v3/kv/txn', body: { success }, auth: null });
+      expect(r).toMatchObject({
+        ok: true,
+        m: {
+          succeeded: true,
+          responses: [{ response_range: { kvs: [{ value: btoa('old'), mod_revision: '2' }] } }, { response_put: {} }],
+        },
+      });
+    } finally {
+      client.close();
+      await bridge.close();
+    }
+  });
+
   it('a store that refuses connections is Unavailable', async () => {
     const refused = async (): Promise<Response> => {
       throw new TypeError('fetch failed', {
