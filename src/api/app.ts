@@ -96,6 +96,17 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
 
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${rawPathOf(c.req.url)}`), 404));
 
+  // HEAD: Hono answers it with the GET route's headers and drops the body without
+  // cancelling it, so a stream the route opened (a watch, a dump) would stay open at
+  // its node, a watcher nobody reads. Cancel it: that closes the stream at the node.
+  app.use('*', async function headWithoutStream(c, next) {
+    await next();
+    const body = c.res.body;
+    if (c.req.method !== 'HEAD' || body === null) return;
+    await body.cancel();
+    c.res = new Response(null, c.res);
+  });
+
   // Every request: an id (in X-Request-Id and in logs), then its input decoded once, then its conditionals.
   app.use('*', async function requestIds(c, next) {
     const id = crypto.randomUUID();

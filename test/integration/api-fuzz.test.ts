@@ -352,8 +352,9 @@ describe('api: property-based probe of every route', () => {
           const init: RequestInit = { method: p.method, headers: p.headers };
           if (p.method !== 'GET' && p.method !== 'HEAD') init.body = p.body;
           const res = await (p.anonymous ? api.fetch : guarded)(p.path + p.query, init);
-          // A watch that opened streams until canceled: take its first bytes only.
-          const streaming = res.headers.get('content-type')?.startsWith('text/event-stream') === true;
+          // A watch that opened streams until canceled: take its first bytes only (a HEAD's has none).
+          const streaming =
+            res.headers.get('content-type')?.startsWith('text/event-stream') === true && res.body !== null;
           const text = streaming ? await firstChunk(res) : await res.text();
           seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
           const what = `${p.method} ${p.path}${p.query} -> ${res.status} ${text.slice(0, 300)}`;

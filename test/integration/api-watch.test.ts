@@ -28,6 +28,25 @@ async function watch(api: TestApi, query: string, headers: Record<string, string
   return new SseReader(res.body as ReadableStream<Uint8Array>);
 }
 
+/** The watchers every node serves, summed (GET /metrics). */
+async function watchersServed(api: TestApi): Promise<number> {
+  const res = await api.fetch('/metrics');
+  expect(res.status).toBe(200);
+  let n = 0;
+  for (const line of (await res.text()).split('\n'))
+    if (line.startsWith('durable_raft_mvcc_watchers{')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return n;
+}
+
+/** Waits (up to `ms`) until `check` holds. */
+async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A watch of every key under `prefix` (a one-byte prefix: the interval ends at its next character) from `from`. */
 function prefixSpec(prefix: string, from: number | undefined): WatchSpec {
   const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
@@ -69,6 +88,23 @@ describe('api: watch (Server-Sent Events)', () => {
       '4: put w/b=3, delete w/a (was 2)',
     ]);
     await w.cancel();
+  });
+
+  it('a HEAD of a watch answers its headers and closes the watch it opened at once, as a cancelled GET does', async () => {
+    const api = await newApi();
+    await put(api, 'h/a', '1');
+    for (let i = 0; i < 3; i++) {
+      const res = await api.fetch('/v1/watch?prefix=h/', { method: 'HEAD' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      expect(res.body).toBeNull();
+    }
+    // Left to the runtime, an abandoned stream reached its node 2.4 s later (a watcher each until then).
+    await until(async () => (await watchersServed(api)) === 0, 1000);
+    const w = await watch(api, 'prefix=h/');
+    await until(async () => (await watchersServed(api)) === 1, 1000);
+    await w.cancel();
+    await until(async () => (await watchersServed(api)) === 0, 1000);
   });
 
   it('starts at a past revision, and Last-Event-ID resumes right after the last one seen', async () => {
