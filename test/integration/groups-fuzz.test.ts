@@ -167,7 +167,7 @@ async function footprint(api: TestApi): Promise<Footprint> {
   const { groups } = await json<{ groups: { name: string; state: string }[] }>(list);
   const revisionOf = async (prefix: string) => {
     const res = await api.fetch(`${prefix}/v1/kv?count_only=true&consistency=serializable`);
-    expect(res.status).toBe(200);
+    expect(res.status, `${prefix}/v1/kv: ${await res.clone().text()}`).toBe(200);
     return (await json<{ revision: number }>(res)).revision;
   };
   return {

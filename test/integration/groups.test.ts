@@ -211,6 +211,28 @@ describe('groups: lifecycle', () => {
     await put(api, '/v1/kv/d', 'x');
     expect((await get(api, '/groups/default/v1/kv/d')).body.value).toBe('x');
   });
+
+  it('administers groups at /v1/groups only: under any group prefix, /groups/default/ too, those routes are 404', async () => {
+    const api = await newApi();
+    const name = groupName();
+    expect((await create(api, name)).status).toBe(201);
+    const other = groupName();
+    for (const prefix of ['/groups/default', `/groups/${name}`]) {
+      for (const [method, path, body] of [
+        ['DELETE', `/v1/groups/${name}?force=true`, undefined],
+        ['PUT', `/v1/groups/${other}`, '{"size":3}'],
+        ['GET', '/v1/groups', undefined],
+        ['GET', `/v1/groups/${name}`, undefined],
+      ] as const) {
+        const res = await api.fetch(`${prefix}${path}`, { method, body });
+        expect(res.status, `${method} ${prefix}${path}`).toBe(404);
+        expect((await json<ErrorJson>(res)).error.code).toBe('not_found');
+      }
+    }
+    const list = await json<{ groups: { name: string }[] }>(await api.fetch('/v1/groups'));
+    expect(list.groups.map((g) => g.name)).toContain(name);
+    expect(list.groups.map((g) => g.name)).not.toContain(other);
+  });
 });
 
 describe('groups: isolation', () => {

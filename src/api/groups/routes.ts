@@ -146,11 +146,11 @@ export function administering(c: C): ApiConfig {
   const p: Principal = c.get('principal');
   needRole(p, 'admin');
   if (p.groups) throw forbidden('group administration needs a token that is not limited to groups');
-  const config = c.get('config');
-  // Under /groups/{name}/ these routes do not exist.
-  if (config.group !== DEFAULT_GROUP)
+  // Under /groups/{name}/ these routes do not exist, /groups/default/ included: the
+  // administration of groups is no route of any one group.
+  if (c.get('input').group !== undefined)
     throw new ApiError(404, 'not_found', `no route ${c.req.method} /v1/groups under a group`);
-  return config;
+  return c.get('config');
 }
 
 export function nameParam(c: C, defaultAllowed: boolean): string {
