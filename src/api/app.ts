@@ -103,7 +103,8 @@ export function createApp(options: ApiOptions = {}): Hono<Env> {
     await next();
     const body = c.res.body;
     if (c.req.method !== 'HEAD' || body === null) return;
-    await body.cancel();
+    // A stream that failed already has nothing left to close.
+    await body.cancel().catch(() => {});
     c.res = new Response(null, c.res);
   });
 
