@@ -173,6 +173,7 @@ async function put(api: TestApi, key: string, value: string): Promise<void> {
     const res = await api.fetch(`/v1/kv/${key}`, { method: 'PUT', body: value });
     if (res.status === 503 && Date.now() < deadline) {
       await res.body?.cancel();
+      await new Promise((r) => setTimeout(r, 100));
       continue;
     }
     expect(res.status, await res.clone().text()).toBe(200);
