@@ -354,6 +354,22 @@ describe('bridge: Watch', () => {
   });
 });
 
+/** A bridge on `fetch` (a stand-in store) and an etcd client of it, for `run`; both closed after. */
+async function withBridge(fetch: unknown, run: (client: EtcdClients) => Promise<void>): Promise<void> {
+  const bridge = await startBridge({
+    endpoint: 'http://store.test',
+    listen: '127.0.0.1:0',
+    fetch: fetch as typeof globalThis.fetch,
+  });
+  const client = etcdClients(bridge.port);
+  try {
+    await run(client);
+  } finally {
+    client.close();
+    await bridge.close();
+  }
+}
+
 describe('bridge: unary calls and errors', () => {
   it("passes the request's JSON to /v3 and etcd's errors back as the gRPC status; malformed bytes fail the call only", async () => {
     const store = new FakeStore();
@@ -363,13 +379,7 @@ describe('bridge: unary calls and errors', () => {
         ? { status: 400, json: { error: compacted, message: compacted, code: 11 } }
         : { status: 200, json: { header: head(4), kvs: [put('k', 'v', 4).kv], count: '1' } },
     );
-    const bridge = await startBridge({
-      endpoint: 'http://store.test',
-      listen: '127.0.0.1:0',
-      fetch: store.fetch as typeof fetch,
-    });
-    const client = etcdClients(bridge.port);
-    try {
+    await withBridge(store.fetch, async (client) => {
       const ok = await call(client.kv.Range, { key: btoa('k'), limit: '5', sort_order: 'DESCEND' });
       expect(store.calls[0]).toEqual({
         path: '/v3/kv/range',
@@ -384,10 +394,7 @@ describe('bridge: unary calls and errors', () => {
       // No /v3 route answers: a route the Worker lacks is Unimplemented.
       expect(await call(client.kv.Put, { key: btoa('k') })).toMatchObject({ ok: false, e: { code: 12 } });
       expect(await call(client.kv.Range, { key: btoa('k') })).toMatchObject({ ok: true });
-    } finally {
-      client.close();
-      await bridge.close();
-    }
+    });
   });
 
   it("passes a Txn's range op at a revision to /v3 with its revision, and the range's answer back", async () => {
@@ -404,13 +411,7 @@ describe('bridge: unary calls and errors', () => {
         ],
       },
     }));
-    const bridge = await startBridge({
-      endpoint: 'http://store.test',
-      listen: '127.0.0.1:0',
-      fetch: store.fetch as typeof fetch,
-    });
-    const client = etcdClients(bridge.port);
-    try {
+    await withBridge(store.fetch, async (client) => {
       const success = [
         { request_range: { key: btoa('k'), revision: '2' } },
         { request_put: { key: btoa('k'), value: btoa('new') } },
@@ -424,10 +425,7 @@ describe('bridge: unary calls and errors', () => {
           responses: [{ response_range: { kvs: [{ value: btoa('old'), mod_revision: '2' }] } }, { response_put: {} }],
         },
       });
-    } finally {
-      client.close();
-      await bridge.close();
-    }
+    });
   });
 
   it('a store that refuses connections is Unavailable', async () => {
@@ -436,19 +434,10 @@ describe('bridge: unary calls and errors', () => {
         cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
       });
     };
-    const bridge = await startBridge({
-      endpoint: 'http://store.test',
-      listen: '127.0.0.1:0',
-      fetch: refused as typeof fetch,
-    });
-    const client = etcdClients(bridge.port);
-    try {
+    await withBridge(refused, async (client) => {
       const r = await call(client.kv.Put, { key: btoa('k'), value: btoa('v') });
       expect(r).toMatchObject({ ok: false, e: { code: 14 } });
-    } finally {
-      client.close();
-      await bridge.close();
-    }
+    });
   });
 });
 
