@@ -72,6 +72,12 @@ export interface LoadResult {
   readonly maxMs: number;
   /** Every latency of the window (ms, ascending), so the runner can pool the repeats of a scenario. */
   readonly latenciesMs: number[];
+  /**
+   * The bench Worker's own time (whole ms, ascending) for the operations of
+   * `latenciesMs` it timed: a latency less this is time spent reaching the
+   * handler and getting the answer back (see bench/worker.ts).
+   */
+  readonly servedMs?: number[];
   /** The load process's own CPU over the measured window, as a share of one core (it shares the machine with workerd). */
   readonly loadCpu: number;
   /** recordPuts: the measured window (wall-clock ms, as PutRecord.sentAt) and every put. */
@@ -101,25 +107,31 @@ function etcdRequest(base: string, scenario: Scenario, key: string): { url: URL;
   }
 }
 
-function request(agent: Agent, url: URL, method: string, body?: string): Promise<{ status: number; text: string }> {
+/** An answer; `servedMs`: the bench Worker's own time for it (x-bench-served), where it said. */
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+  readonly servedMs?: number;
+}
+
+function request(agent: Agent, url: URL, method: string, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      {
-        agent,
-        method,
-        headers: body === undefined ? {} : { 'content-length': new TextEncoder().encode(body).byteLength },
-      },
-      (res) => {
-        let text = '';
-        const dec = new TextDecoder();
-        res.on('data', (c: Uint8Array) => {
-          text += dec.decode(c, { stream: true });
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: text + dec.decode() }));
-        res.on('error', reject);
-      },
-    );
+    // The bench Worker answers a request so marked with its own time for it (bench/worker.ts).
+    const headers: Record<string, string | number> = { 'x-bench-timed': '1' };
+    if (body !== undefined) headers['content-length'] = new TextEncoder().encode(body).byteLength;
+    const req = httpRequest(url, { agent, method, headers }, (res) => {
+      let text = '';
+      const dec = new TextDecoder();
+      res.on('data', (c: Uint8Array) => {
+        text += dec.decode(c, { stream: true });
+      });
+      res.on('end', () => {
+        const served = res.headers['x-bench-served'];
+        const answer = { status: res.statusCode ?? 0, text: text + dec.decode() };
+        resolve(typeof served === 'string' ? { ...answer, servedMs: Number(served) } : answer);
+      });
+      res.on('error', reject);
+    });
     req.on('error', reject);
     req.end(body);
   });
@@ -134,6 +146,8 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   let recording = false;
   let stop = false;
   const lat: number[] = [];
+  /** The bench Worker's own time for each operation in `lat` that it timed. */
+  const served: number[] = [];
   let errors = 0;
   const errorSample: string[] = [];
   const puts: PutRecord[] = [];
@@ -267,9 +281,11 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
       const counted = recording;
       let ok = false;
       let revision: number | null = null;
+      let servedMs: number | undefined;
       try {
         const res = await request(agent, url, method, body);
         ok = res.status === 200;
+        servedMs = res.servedMs;
         if (ok && job.recordPuts) revision = (JSON.parse(res.text) as { revision: number }).revision;
         if (ok && job.scenario === 'cas') {
           const j = JSON.parse(res.text) as {
@@ -287,8 +303,10 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
       const dt = performance.now() - t0;
       if (job.recordPuts) puts.push({ revision, key, sentAt: performance.timeOrigin + t0, counted });
       if (counted) {
-        if (ok) lat.push(dt);
-        else errors++;
+        if (ok) {
+          lat.push(dt);
+          if (servedMs !== undefined) served.push(servedMs);
+        } else errors++;
       }
     }
   };
@@ -310,6 +328,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   grpc?.close();
   const sorted = Float64Array.from(lat).sort();
   const released = Float64Array.from(releaseLat).sort();
+  const servedSorted = Float64Array.from(served).sort();
   return {
     ops: lat.length,
     totalOps,
@@ -321,6 +340,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     p99Ms: percentile(sorted, 0.99),
     maxMs: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
     latenciesMs: Array.from(sorted, (x) => Math.round(x * 1000) / 1000),
+    ...(served.length ? { servedMs: Array.from(servedSorted) } : {}),
     loadCpu: (cpu.user + cpu.system) / 1000 / elapsedMs,
     ...(job.scenario === 'lock'
       ? { release: { p50Ms: percentile(released, 0.5), p99Ms: percentile(released, 0.99), errors: releaseErrors } }

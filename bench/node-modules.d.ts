@@ -10,6 +10,7 @@ interface ImportMeta {
 declare module 'node:http' {
   interface IncomingMessage {
     readonly statusCode?: number;
+    readonly headers: Record<string, string | string[] | undefined>;
     on(event: 'data', cb: (chunk: Uint8Array) => void): this;
     on(event: 'end', cb: () => void): this;
     on(event: 'error', cb: (e: unknown) => void): this;

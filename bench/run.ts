@@ -307,6 +307,12 @@ interface Row {
   repeat?: number;
   /** Cluster rows: whether the cluster ran before its baseline in the pair (odd repeats). */
   clusterFirst?: boolean;
+  /**
+   * The p99 of the bench Worker's own time for the window's operations
+   * (bench/worker.ts): what the Worker and the objects took, without the wait
+   * in workerd before the handler starts.
+   */
+  servedP99Ms?: number;
 }
 
 /**
@@ -333,6 +339,9 @@ interface MedianRow {
   ratio: number | null;
   ratioMin: number | null;
   ratioMax: number | null;
+  /** The pooled p99 of the Worker's own time (Row.servedP99Ms), cluster and baseline. */
+  servedP99Ms?: number;
+  baselineServedP99Ms?: number;
 }
 
 function median(xs: number[]): number {
@@ -343,6 +352,8 @@ function median(xs: number[]): number {
 
 /** Each measured row's latencies (ms, ascending): kept beside the rows, which are written out without them. */
 const latenciesOf = new WeakMap<Row, readonly number[]>();
+/** The same for the bench Worker's own time (LoadResult.servedMs). */
+const servedOf = new WeakMap<Row, readonly number[]>();
 
 /** The p99 of the rows' latencies pooled, or the median of their p99s where a row has none. */
 function pooledP99(rows: Row[]): number {
@@ -353,6 +364,17 @@ function pooledP99(rows: Row[]): number {
     for (const x of l) all.push(x);
   }
   return percentile(Float64Array.from(all).sort(), 0.99);
+}
+
+/** The p99 of the rows' served times pooled; undefined unless every row has them. */
+function pooledServedP99(rows: Row[]): number | undefined {
+  const all: number[] = [];
+  for (const r of rows) {
+    const l = servedOf.get(r);
+    if (!l) return undefined;
+    for (const x of l) all.push(x);
+  }
+  return all.length ? round(percentile(Float64Array.from(all).sort(), 0.99)) : undefined;
 }
 
 /** Groups the cluster rows (and the baseline rows measured just before each) by scenario, size and clients. */
@@ -383,6 +405,8 @@ function medians(rows: Row[]): MedianRow[] {
       ratio: ratios.length ? round(median(ratios), 3) : null,
       ratioMin: ratios.length ? Math.min(...ratios) : null,
       ratioMax: ratios.length ? Math.max(...ratios) : null,
+      ...optional('servedP99Ms', pooledServedP99(cluster)),
+      ...optional('baselineServedP99Ms', pooledServedP99(base)),
     });
   }
   return out;
@@ -403,7 +427,22 @@ function clusterSizesP99(ms: readonly MedianRow[], clients: number): string | un
   if (!three || !five) return undefined;
   const raw = five.p99Ms / three.p99Ms;
   const rel = five.p99Ms / five.baselineP99Ms / (three.p99Ms / three.baselineP99Ms);
-  return `put p99 at ${clients} clients, 5 nodes against 3: ${five.p99Ms} / ${three.p99Ms} ms = ${round(raw)}x; each relative to its own baseline pairs (${five.baselineP99Ms} and ${three.baselineP99Ms} ms): ${round(rel)}x`;
+  const line = `put p99 at ${clients} clients, 5 nodes against 3: ${five.p99Ms} / ${three.p99Ms} ms = ${round(raw)}x; each relative to its own baseline pairs (${five.baselineP99Ms} and ${three.baselineP99Ms} ms): ${round(rel)}x`;
+  return `${line}${servedP99s(five, three)}`;
+}
+
+/** "; served by the Worker: a / b ms = r x", where both have served times (see bench/worker.ts). */
+function servedP99s(a: MedianRow, b: { servedP99Ms?: number }): string {
+  if (a.servedP99Ms === undefined || b.servedP99Ms === undefined) return '';
+  return `; served by the Worker (without the wait before its handler): ${a.servedP99Ms} / ${b.servedP99Ms} ms = ${round(a.servedP99Ms / b.servedP99Ms)}x`;
+}
+
+/** The 1-client put p99 against the baseline's (issue 17: at most twice), both ways. */
+function oneClientP99(ms: readonly MedianRow[]): string | undefined {
+  const m = ms.find((x) => x.scenario === 'put' && x.nodes === 3 && x.clients === 1);
+  if (!m) return undefined;
+  const base = { servedP99Ms: m.baselineServedP99Ms };
+  return `put p99 at 1 client, 3 nodes against the baseline: ${m.p99Ms} / ${m.baselineP99Ms} ms = ${round(m.p99Ms / m.baselineP99Ms)}x${servedP99s(m, base)}`;
 }
 
 function rowOf(scenario: Scenario, nodes: number, clients: number, r: LoadResult, extra: Partial<Row> = {}): Row {
@@ -421,7 +460,16 @@ function rowOf(scenario: Scenario, nodes: number, clients: number, r: LoadResult
     ...extra,
   };
   latenciesOf.set(row, r.latenciesMs);
+  if (r.servedMs) {
+    servedOf.set(row, r.servedMs);
+    row.servedP99Ms = round(percentile(Float64Array.from(r.servedMs), 0.99));
+  }
   return row;
+}
+
+/** `{ [key]: value }`, or nothing for an undefined value (the JSON leaves it out). */
+function optional<K extends string>(key: K, value: number | undefined): { [k in K]?: number } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: number };
 }
 
 interface CostResult {
@@ -882,7 +930,7 @@ async function main(): Promise<void> {
         row.ratio = round(row.opsPerSec / b.opsPerSec, 3);
         rows.push(row);
         log(
-          `${scenario} n=${n} c=${clients}${repeat > 1 ? ` #${rep + 1}${clusterFirst ? ' (cluster first)' : ''}` : ''}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms} ratio ${row.ratio} errors ${row.errors}`,
+          `${scenario} n=${n} c=${clients}${repeat > 1 ? ` #${rep + 1}${clusterFirst ? ' (cluster first)' : ''}` : ''}: ${row.opsPerSec} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms}${row.servedP99Ms === undefined ? '' : ` (served ${row.servedP99Ms})`} ratio ${row.ratio} errors ${row.errors}`,
         );
         if (r.errors > 0) log(`  errors: ${r.errorSample.join(' | ')}`);
       };
@@ -1072,8 +1120,8 @@ async function main(): Promise<void> {
   if (repeat > 1) {
     console.log(`\nmedians of ${repeat} interleaved baseline/cluster pairs (spread: lowest..highest ratio)`);
     console.log(medianTable(result.medians));
-    const line = clusterSizesP99(result.medians, Math.max(...clientCounts));
-    if (line) console.log(line);
+    for (const line of [clusterSizesP99(result.medians, Math.max(...clientCounts)), oneClientP99(result.medians)])
+      if (line) console.log(line);
     for (const n of nodeCounts) {
       const per = costs.filter((c) => c.nodes === n);
       if (per.length > 0)
