@@ -428,21 +428,20 @@ function clusterSizesP99(ms: readonly MedianRow[], clients: number): string | un
   const raw = five.p99Ms / three.p99Ms;
   const rel = five.p99Ms / five.baselineP99Ms / (three.p99Ms / three.baselineP99Ms);
   const line = `put p99 at ${clients} clients, 5 nodes against 3: ${five.p99Ms} / ${three.p99Ms} ms = ${round(raw)}x; each relative to its own baseline pairs (${five.baselineP99Ms} and ${three.baselineP99Ms} ms): ${round(rel)}x`;
-  return `${line}${servedP99s(five, three)}`;
+  return `${line}${servedP99s(five.servedP99Ms, three.servedP99Ms)}`;
 }
 
 /** "; served by the Worker: a / b ms = r x", where both have served times (see bench/worker.ts). */
-function servedP99s(a: MedianRow, b: { servedP99Ms?: number }): string {
-  if (a.servedP99Ms === undefined || b.servedP99Ms === undefined) return '';
-  return `; served by the Worker (without the wait before its handler): ${a.servedP99Ms} / ${b.servedP99Ms} ms = ${round(a.servedP99Ms / b.servedP99Ms)}x`;
+function servedP99s(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined) return '';
+  return `; served by the Worker (without the wait before its handler): ${a} / ${b} ms = ${round(a / b)}x`;
 }
 
 /** The 1-client put p99 against the baseline's (issue 17: at most twice), both ways. */
 function oneClientP99(ms: readonly MedianRow[]): string | undefined {
   const m = ms.find((x) => x.scenario === 'put' && x.nodes === 3 && x.clients === 1);
   if (!m) return undefined;
-  const base = { servedP99Ms: m.baselineServedP99Ms };
-  return `put p99 at 1 client, 3 nodes against the baseline: ${m.p99Ms} / ${m.baselineP99Ms} ms = ${round(m.p99Ms / m.baselineP99Ms)}x${servedP99s(m, base)}`;
+  return `put p99 at 1 client, 3 nodes against the baseline: ${m.p99Ms} / ${m.baselineP99Ms} ms = ${round(m.p99Ms / m.baselineP99Ms)}x${servedP99s(m.servedP99Ms, m.baselineServedP99Ms)}`;
 }
 
 function rowOf(scenario: Scenario, nodes: number, clients: number, r: LoadResult, extra: Partial<Row> = {}): Row {
