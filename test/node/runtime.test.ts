@@ -194,6 +194,8 @@ describe('NodeRuntime: proposals wait for a burst (BATCH_WAIT_MS)', () => {
 
 describe("NodeRuntime: the leader's alarm and heartbeat rounds that send nothing", () => {
   const ROUND_MS = 250; // the defaults: a heartbeat every 5 ticks of 50 ms
+  /** Awake through every round here: what is tested is the alarm of a leader that has not gone quiet. */
+  const AWAKE = { QUIESCE_AFTER_TICKS: '1000' };
 
   /** Moves the clock by a round and fires the leader's alarm, as the Durable Object would; its messages land. */
   async function round(c: Awaited<ReturnType<typeof elected>>): Promise<void> {
@@ -203,7 +205,7 @@ describe("NodeRuntime: the leader's alarm and heartbeat rounds that send nothing
   }
 
   it('idle, the leader arms its alarm past a round in which it would send nothing', async () => {
-    const c = await elected();
+    const c = await elected(AWAKE);
     // A round without requests first: only then may the alarm move later.
     for (let i = 0; i < 3; i++) await round(c);
     c.alarms.clear();
@@ -214,8 +216,20 @@ describe("NodeRuntime: the leader's alarm and heartbeat rounds that send nothing
     expect(armed[armed.length - 1]).toBe(c.now + 2 * ROUND_MS);
   });
 
-  it('serving reads, the leader does not move its alarm back and forth at each one', async () => {
+  it('with the defaults, a group goes quiet 0.5 s after its last write (QUIESCE_AFTER_TICKS 10)', async () => {
     const c = await elected();
+    expect(await c.node('n0').propose(bytes('x'), 1000)).toMatchObject({ status: 'applied' });
+    await settle();
+    await round(c);
+    expect(c.node('n0').isQuiet()).toBe(false);
+    await round(c);
+    for (const id of ['n0', 'n1', 'n2']) expect(c.node(id).status()).toMatchObject({ quiet: true, alarmAt: null });
+    // The followers have the write and know it committed.
+    for (const id of ['n1', 'n2']) expect(c.node(id).status().commit).toBe(c.node('n0').status().commit);
+  });
+
+  it('serving reads, the leader does not move its alarm back and forth at each one', async () => {
+    const c = await elected(AWAKE);
     for (let i = 0; i < 3; i++) await round(c);
     c.alarms.clear();
     for (let i = 0; i < 20; i++) {
