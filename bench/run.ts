@@ -355,26 +355,27 @@ const latenciesOf = new WeakMap<Row, readonly number[]>();
 /** The same for the bench Worker's own time (LoadResult.servedMs). */
 const servedOf = new WeakMap<Row, readonly number[]>();
 
-/** The p99 of the rows' latencies pooled, or the median of their p99s where a row has none. */
-function pooledP99(rows: Row[]): number {
+/** Every value the rows have in `of`, pooled and sorted; undefined if a row has none. */
+function pooled(rows: Row[], of: WeakMap<Row, readonly number[]>): Float64Array | undefined {
   const all: number[] = [];
   for (const r of rows) {
-    const l = latenciesOf.get(r);
-    if (!l) return median(rows.map((x) => x.p99Ms));
+    const l = of.get(r);
+    if (!l) return undefined;
     for (const x of l) all.push(x);
   }
-  return percentile(Float64Array.from(all).sort(), 0.99);
+  return Float64Array.from(all).sort();
+}
+
+/** The p99 of the rows' latencies pooled, or the median of their p99s where a row has none. */
+function pooledP99(rows: Row[]): number {
+  const all = pooled(rows, latenciesOf);
+  return all ? percentile(all, 0.99) : median(rows.map((x) => x.p99Ms));
 }
 
 /** The p99 of the rows' served times pooled; undefined unless every row has them. */
 function pooledServedP99(rows: Row[]): number | undefined {
-  const all: number[] = [];
-  for (const r of rows) {
-    const l = servedOf.get(r);
-    if (!l) return undefined;
-    for (const x of l) all.push(x);
-  }
-  return all.length ? round(percentile(Float64Array.from(all).sort(), 0.99)) : undefined;
+  const all = pooled(rows, servedOf);
+  return all?.length ? round(percentile(all, 0.99)) : undefined;
 }
 
 /** Groups the cluster rows (and the baseline rows measured just before each) by scenario, size and clients. */
